@@ -43,6 +43,7 @@ def run_demo(console: Console, workdir: Path, premises: int) -> None:
         FOREWARN_ALERTMANAGER_URL="",
     )
     os.environ.pop("FOREWARN_ALERTMANAGER_URL")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")  # the demo tells its own story
 
     from forewarn.flows.detection_cycle import detection_cycle
     from forewarn.network import import_network
@@ -71,7 +72,7 @@ def run_demo(console: Console, workdir: Path, premises: int) -> None:
     )
 
     def cycle(label: str, at: datetime) -> None:
-        console.print(f"\n[bold]{at:%H:%M}[/bold] {label}")
+        console.print(f"\n[bold]{at:%H:%M %Z}[/bold] {label}")
         print_cycle(console, detection_cycle(now=at))
 
     cycle("cycle 1: a quiet network", t0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from forewarn.flows.detection_cycle import CycleReport
@@ -37,7 +38,8 @@ def print_cycle(console: Console, report: CycleReport) -> None:
             f"retrying {report.retrying:,}, failed {report.failed:,}"
         )
     for sample in report.samples:
+        text = sample.body if sample.subject is None else f"(subject) {sample.subject}"
         console.print(
-            f"    [dim]{sample.channel} to {sample.to}:[/dim] {sample.body}", highlight=False
+            f"    [dim]{sample.channel} to {sample.to}:[/dim] {escape(text)}", highlight=False
         )
     console.print(f"  site published to {report.site}")

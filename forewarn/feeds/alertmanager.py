@@ -13,6 +13,7 @@ import httpx
 from forewarn.feeds.signal import FeedBatch, Reject, Signal, parse_timestamp
 
 SOURCE = "alertmanager"
+MAX_REJECTS_KEPT = 100
 # Alertmanager writes this as endsAt while an alert is still firing.
 _ZERO_TIME_PREFIX = "0001-01-01"
 
@@ -98,10 +99,15 @@ def parse_webhook(body: bytes, label_names: Sequence[str]) -> WebhookResult:
 def _signals_from_alerts(alerts: Iterable[object], label_names: Sequence[str]) -> FeedBatch:
     batch = FeedBatch()
     seen: set[tuple[object, ...]] = set()
+    unrecorded = 0
     for alert in alerts:
         outcome = _alert_signal(alert, label_names)
         if isinstance(outcome, str):
-            batch.rejects.append(Reject.of(SOURCE, outcome, json.dumps(alert, default=str)))
+            # A hostile payload can hold millions of bad alerts: keep the first few.
+            if len(batch.rejects) < MAX_REJECTS_KEPT:
+                batch.rejects.append(Reject.of(SOURCE, outcome, json.dumps(alert, default=str)))
+            else:
+                unrecorded += 1
             continue
         # HA pairs and retries repeat alerts: (fingerprint, startsAt) names one occurrence.
         assert isinstance(alert, dict)
@@ -110,6 +116,9 @@ def _signals_from_alerts(alerts: Iterable[object], label_names: Sequence[str]) -
             continue
         seen.add(key)
         batch.signals.append(outcome)
+    if unrecorded:
+        reason = f"{unrecorded} more bad alerts in the same payload (not kept)"
+        batch.rejects.append(Reject.of(SOURCE, reason, ""))
     return batch
 
 

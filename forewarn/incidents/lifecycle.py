@@ -73,10 +73,19 @@ def reconcile(
     }
     by_root = {row.root_element: row.id for row in open_rows.values()}
     matched: set[int] = set()
-    for fault in sorted(faults, key=lambda f: int(tree.depth[tree.index[f.root]])):
+    # Area faults first, widest first; then lone lines, which do not keep an area incident
+    # open on their own: when the area fault clears, a line still down gets its own case.
+    ordered = sorted(
+        faults, key=lambda f: (f.scope != "area", int(tree.depth[tree.index[f.root]]))
+    )
+    for fault in ordered:
         node = tree.index[fault.root]
         holder = _holder(index, by_root, node)
-        if holder is not None:
+        if holder is not None and (
+            fault.scope == "area"
+            or holder in matched
+            or open_rows.get(holder, _NONE).root_element == fault.root
+        ):
             matched.add(holder)
             continue
         below = _open_below(index, open_rows.values(), node)
@@ -100,6 +109,13 @@ def reconcile(
         _resolve(conn, incident_id, down_elements, now)
         changes.resolved.append(incident_id)
     return changes
+
+
+class _Nothing:
+    root_element = None
+
+
+_NONE: Any = _Nothing()
 
 
 def _holder(index: NetworkIndex, by_root: dict[str, int], node: int) -> int | None:

@@ -18,7 +18,7 @@ Geocoder = Callable[[str], Point | None]
 USER_AGENT = "forewarn-network-import"
 
 
-def nominatim(base_url: str | None, per_second: float) -> Geocoder:
+def nominatim(base_url: str | None, per_second: float, retry_wait_s: float = 5.0) -> Geocoder:
     """A geocoder for a Nominatim-compatible server (the public one when no URL is given)."""
     if base_url:
         parts = urlsplit(base_url)
@@ -28,7 +28,11 @@ def nominatim(base_url: str | None, per_second: float) -> Geocoder:
     else:
         client = Nominatim(user_agent=USER_AGENT)
     limited = RateLimiter(
-        client.geocode, min_delay_seconds=1.0 / per_second, max_retries=2, swallow_exceptions=False
+        client.geocode,
+        min_delay_seconds=1.0 / per_second,
+        max_retries=2,
+        error_wait_seconds=max(retry_wait_s, 1.0 / per_second),
+        swallow_exceptions=False,
     )
 
     def lookup(query: str) -> Point | None:

@@ -22,6 +22,7 @@ DESCRIPTIONS = {
     "critical": "Major Service Outage",
 }
 SEVERITY = ["none", "minor", "major", "critical"]
+RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,18 @@ def summary(
     worst = max((SEVERITY.index(i["impact"]) for i in open_incidents), default=0)
     for incident in open_incidents:
         incident["components"] = [c for c in components if c["id"] in incident.pop("_roots")]
+    recent = [
+        _incident(conn, row, page)
+        for row in conn.execute(
+            select(incidents)
+            .where(incidents.c.public.is_(True))
+            .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+            .limit(RECENT)
+        )
+    ]
+    for incident in recent:
+        incident.pop("_roots")
+        incident["components"] = []
     return {
         "page": {
             "id": PAGE_ID,
@@ -74,6 +87,8 @@ def summary(
         "components": components,
         "incidents": open_incidents,
         "scheduled_maintenances": [],
+        # not part of summary.json: the latest incidents, for incidents.json and their pages
+        "x_recent_incidents": recent,
     }
 
 

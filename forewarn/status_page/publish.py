@@ -28,7 +28,9 @@ def render_site(summary: dict[str, Any]) -> dict[str, bytes]:
     context = {"summary": summary, "descriptions": DESCRIPTIONS}
     index = _ENV.get_template("site/index.html.j2").render(context | {"root": ""})
     files["index.html"] = index.encode()
-    for incident in summary["incidents"]:
+    summary = dict(summary)
+    recent = summary.pop("x_recent_incidents", [])
+    for incident in recent:
         page = _ENV.get_template("site/incident.html.j2").render(
             context | {"incident": incident, "root": "../"}
         )
@@ -38,6 +40,7 @@ def render_site(summary: dict[str, Any]) -> dict[str, bytes]:
     files["api/v2/components.json"] = _json(
         {"page": summary["page"], "components": summary["components"]}
     )
+    files["api/v2/incidents.json"] = _json({"page": summary["page"], "incidents": recent})
     files["api/v2/incidents/unresolved.json"] = _json(
         {"page": summary["page"], "incidents": summary["incidents"]}
     )
