@@ -12,26 +12,31 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
-from collections.abc import Iterator  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
+import pytest
+import uvicorn
+from prefect.logging import disable_run_logger
+from sqlalchemy.engine import Engine
 
-from prefect.logging import disable_run_logger  # noqa: E402
-
-from forewarn.config import Settings  # noqa: E402
-from forewarn.flows.context import Context  # noqa: E402
-from forewarn.flows.detection_cycle import (  # noqa: E402
+from forewarn.config import Settings
+from forewarn.flows.context import Context
+from forewarn.flows.detection_cycle import (
     CycleReport,
     detect_faults,
     dispatch_messages,
     publish_site,
     update_incidents,
 )
-from forewarn.store import make_engine  # noqa: E402
-from tests.town import Town  # noqa: E402
+from forewarn.store import make_engine
+from tests.town import Town
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
@@ -73,3 +78,50 @@ def run_cycle(ctx: Context, now: datetime) -> CycleReport:
             pass
         report.site = publish_site.fn(ctx, now)
     return report
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A temporary Prefect server for the tests that run flows through the real engine."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Put settings in the environment, where flows read them from."""
+    for name, value in settings.model_dump().items():
+        env = f"FOREWARN_{name.upper()}"
+        if value is None:
+            monkeypatch.delenv(env, raising=False)
+        elif hasattr(value, "get_secret_value"):
+            monkeypatch.setenv(env, value.get_secret_value())
+        else:
+            monkeypatch.setenv(env, str(value))

@@ -43,7 +43,8 @@ def test_import_normalises_phones_and_loads_everything(town: object, engine: Eng
 def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_loads(
     tmp_path: Path, engine: Engine
 ) -> None:
-    topo = topology_rows() + [
+    topo = [
+        *topology_rows(),
         ["cpe45", "cabA", "cpe", "again", "", ""],  # duplicate id
         ["orphan", "nowhere", "cabinet", "x", "", ""],  # unknown parent
         ["orphan-child", "orphan", "cpe", "x", "", ""],  # parent skipped
@@ -129,7 +130,7 @@ def test_unreadable_files_fail_clearly(
 
 
 def test_huge_lines_are_skipped_not_fatal(tmp_path: Path, engine: Engine) -> None:
-    rows = topology_rows() + [["x" * 20_000, "ex1", "cpe", "huge", "", ""]]
+    rows = [*topology_rows(), ["x" * 20000, "ex1", "cpe", "huge", "", ""]]
     report = import_network(
         engine, write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, rows), None, None, NOW
     )

@@ -75,9 +75,7 @@ def reconcile(
     matched: set[int] = set()
     # Area faults first, widest first; then lone lines, which do not keep an area incident
     # open on their own: when the area fault clears, a line still down gets its own case.
-    ordered = sorted(
-        faults, key=lambda f: (f.scope != "area", int(tree.depth[tree.index[f.root]]))
-    )
+    ordered = sorted(faults, key=lambda f: (f.scope != "area", int(tree.depth[tree.index[f.root]])))
     for fault in ordered:
         node = tree.index[fault.root]
         holder = _holder(index, by_root, node)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Debian packages, a virtualenv with the project),
+# then run the linters, the type checker and the test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+while read -r package; do
+  [[ -z "$package" || "$package" == \#* ]] && continue
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done < .ci/apt-packages.txt
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/python - <<'PY'
+import prefect
+assert prefect.__version__ == "3.8.8", f"expected Prefect 3.8.8, found {prefect.__version__}"
+PY
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"

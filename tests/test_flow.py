@@ -1,0 +1,39 @@
+"""The detection-cycle flow through Prefect's real engine."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from forewarn.config import Settings
+from forewarn.flows.detection_cycle import detection_cycle
+from forewarn.store import deliveries
+from tests.conftest import NOW, use_settings
+from tests.town import CABINETS, Town
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_runs_a_cycle_and_a_second_run_queues_nothing(
+    town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_settings(monkeypatch, settings)
+    assert settings.jsonl_feed is not None
+    with open(settings.jsonl_feed, "w") as handle:
+        for n in CABINETS["cabB"]:
+            handle.write(
+                json.dumps({"element": f"cpe{n}", "state": "down", "at": NOW.isoformat()}) + "\n"
+            )
+    first = detection_cycle(now=NOW + timedelta(minutes=5))
+    assert [f.root for f in first.detection.faults] == ["cabB"]
+    assert first.changes.opened == [1] and first.sent == first.queued == 8
+    lines = sum(1 for p in settings.outbox.glob("*.jsonl") for _ in p.open())
+    second = detection_cycle(now=NOW + timedelta(minutes=6))
+    assert second.queued == 0 and second.sent == 0 and second.changes.opened == []
+    assert sum(1 for p in settings.outbox.glob("*.jsonl") for _ in p.open()) == lines == 8
+    with town.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 8
+    summary = json.loads((settings.site_dir / "api/v2/summary.json").read_text())
+    assert summary["incidents"][0]["id"] == "1"
