@@ -265,11 +265,34 @@ def upsert(
     if not rows:
         return
     keys = [c.name for c in table.primary_key.columns]
+    columns = list(rows[0])
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
+    )
+    if any(isinstance(table.c[c].type, TypeDecorator) for c in columns):
+        for start in range(0, len(rows), chunk):
+            conn.execute(stmt, list(rows[start : start + chunk]))
+        return
+    # Hot path (network import, millions of rows): compile once and hand plain tuples to
+    # the driver, skipping SQLAlchemy's per-row parameter processing.
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
+    order = compiled.positiontup
+    # Columns the rows leave out take their scalar defaults, as SQLAlchemy would give them.
+    defaults = {
+        c.name: getattr(c.default, "arg", None)
+        for c in table.columns
+        if c.name not in columns and c.default is not None and c.default.is_scalar
+    }
     for start in range(0, len(rows), chunk):
-        stmt = _insert(conn, table)
-        updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates)
-        conn.execute(stmt, list(rows[start : start + chunk]))
+        part = rows[start : start + chunk]
+        if order is not None:
+            params: list[Any] = [
+                tuple(row[c] if c in row else defaults[c] for c in order) for row in part
+            ]
+        else:
+            params = [defaults | dict(row) for row in part]
+        conn.exec_driver_sql(str(compiled), params)
 
 
 def insert_ignoring_conflicts(

@@ -5,8 +5,10 @@ Every bad row is reported with its line number and reason and skipped; the rest 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from forewarn.store import customers, elements, premises, set_meta, upsert
 
 CUSTOMER_CHANNELS = ("sms", "email", "social")
 CHUNK_ROWS = 50_000
+PHONE_WORKERS = max(os.cpu_count() or 1, 1)
 MAX_ID = 128
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _LOCALE = re.compile(r"^[a-z]{2}(?:[-_][A-Za-z]{2})?$")
@@ -169,37 +172,59 @@ def _import_customers(
     report: ImportReport,
 ) -> None:
     known = set(conn.execute(select(elements.c.element_id)).scalars())
-    seen: dict[str, int] = {}
-    premise_element: dict[str, str] = {}
-    for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS)):
+    with ProcessPoolExecutor(PHONE_WORKERS) as pool:
+        loader = _CustomerLoader(conn, path.name, known, pool, geocoder, now, region, report)
+        for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS)):
+            loader.load(chunk)
+
+
+@dataclass
+class _CustomerLoader:
+    """Validates and upserts customer rows chunk by chunk, remembering ids across chunks."""
+
+    conn: Connection
+    name: str
+    known: set[str]
+    pool: Executor
+    geocoder: Geocoder | None
+    now: datetime
+    region: str
+    report: ImportReport
+    seen: dict[str, int] = field(default_factory=dict)
+    premise_element: dict[str, str] = field(default_factory=dict)
+
+    def load(self, chunk: list[tuple[int, dict[str, str]] | Problem]) -> None:
+        """Validate one chunk, geocode what needs it, and write it."""
+        phones = _phones_of(chunk, self.region, self.pool)
         premise_rows: dict[str, dict[str, Any]] = {}
         customer_rows: list[dict[str, Any]] = []
         to_geocode: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        problems = self.report.problems
         for item in chunk:
             if isinstance(item, Problem):
-                report.problems.append(item)
+                problems.append(item)
                 continue
             line, raw = item
             try:
-                premise, customer, warnings = _customer_rows(raw, known, region)
-                _check_unique(premise, customer, seen, premise_element)
+                premise, customer, warnings = _customer_rows(raw, self.known, phones)
+                _check_unique(premise, customer, self.seen, self.premise_element)
             except RowError as err:
-                report.problems.append(Problem(path.name, line, str(err)))
+                problems.append(Problem(self.name, line, str(err)))
                 continue
-            seen[customer["customer_id"]] = line
-            premise_element[premise["premise_id"]] = premise["element_id"]
-            report.problems.extend(Problem(path.name, line, w) for w in warnings)
+            self.seen[customer["customer_id"]] = line
+            self.premise_element[premise["premise_id"]] = premise["element_id"]
+            problems.extend(Problem(self.name, line, w) for w in warnings)
             premise_rows[premise["premise_id"]] = premise
             customer_rows.append(customer)
             if premise["lat"] is None:
                 query = f"{premise['address']}, {premise['postcode']}".strip(", ")
                 to_geocode.setdefault(query, []).append((line, premise))
         if to_geocode:
-            _geocode(conn, to_geocode, geocoder, now, path.name, report)
-        upsert(conn, premises, list(premise_rows.values()))
-        upsert(conn, customers, customer_rows)
-        report.premises += len(premise_rows)
-        report.customers += len(customer_rows)
+            _geocode(self.conn, to_geocode, self.geocoder, self.now, self.name, self.report)
+        upsert(self.conn, premises, list(premise_rows.values()))
+        upsert(self.conn, customers, customer_rows)
+        self.report.premises += len(premise_rows)
+        self.report.customers += len(customer_rows)
 
 
 def _chunks(
@@ -232,7 +257,7 @@ def _check_unique(
 
 
 def _customer_rows(
-    raw: dict[str, str], known: set[str], region: str
+    raw: dict[str, str], known: set[str], phones: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     warnings: list[str] = []
     customer_id = _identifier(raw, "customer_id")
@@ -243,7 +268,11 @@ def _customer_rows(
     if not raw["address"]:
         raise RowError("address is empty")
     lat, lon = _coordinates(raw)
-    phone = _phone(raw["phone"], region) if raw["phone"] else None
+    phone = None
+    if raw["phone"]:
+        phone = phones[raw["phone"]]
+        if not phone.startswith("+"):
+            raise RowError(phone)
     email = raw["email"] or None
     if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
         raise RowError(f"email {email[:64]!r} is not an address")
@@ -304,14 +333,36 @@ def _coordinates(raw: dict[str, str]) -> tuple[float | None, float | None]:
     return lat, lon
 
 
-def _phone(text: str, region: str) -> str:
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        raise RowError(f"phone {text[:32]!r} cannot be parsed") from None
-    if not phonenumbers.is_valid_number(number):
-        raise RowError(f"phone {text[:32]!r} is not a valid number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def normalise_phones(texts: list[str], region: str) -> list[str]:
+    """E.164 for each valid number; for the others the reason, which never starts with +."""
+    out = []
+    for text in texts:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            out.append(f"phone {text[:32]!r} cannot be parsed")
+            continue
+        if phonenumbers.is_valid_number(number):
+            out.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        else:
+            out.append(f"phone {text[:32]!r} is not a valid number")
+    return out
+
+
+def _phones_of(
+    chunk: list[tuple[int, dict[str, str]] | Problem], region: str, pool: Executor
+) -> dict[str, str]:
+    """Normalise a chunk's phone numbers, spread over the cores: it is the import's hot spot."""
+    texts = list({item[1]["phone"] for item in chunk if not isinstance(item, Problem)} - {""})
+    if len(texts) < 2000:
+        return dict(zip(texts, normalise_phones(texts, region), strict=True))
+    parts = [texts[i::PHONE_WORKERS] for i in range(PHONE_WORKERS)]
+    results = pool.map(normalise_phones, parts, [region] * len(parts))
+    return {
+        t: r
+        for part, result in zip(parts, results, strict=True)
+        for t, r in zip(part, result, strict=True)
+    }
 
 
 def _channels(
