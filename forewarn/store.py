@@ -270,12 +270,8 @@ def upsert(
     stmt = stmt.on_conflict_do_update(
         index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
     )
-    if any(isinstance(table.c[c].type, TypeDecorator) for c in columns):
-        for start in range(0, len(rows), chunk):
-            conn.execute(stmt, list(rows[start : start + chunk]))
-        return
-    # Hot path (network import, millions of rows): compile once and hand plain tuples to
-    # the driver, skipping SQLAlchemy's per-row parameter processing.
+    # Compiled once, with plain tuples handed to the driver: SQLAlchemy's per-row parameter
+    # handling costs more than SQLite's insert itself on the hot paths (import, states).
     compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
     order = compiled.positiontup
     # Columns the rows leave out take their scalar defaults, as SQLAlchemy would give them.
@@ -284,14 +280,21 @@ def upsert(
         for c in table.columns
         if c.name not in columns and c.default is not None and c.default.is_scalar
     }
+    processors = {
+        c: p for c in columns if (p := table.c[c].type.bind_processor(conn.dialect)) is not None
+    }
+
+    def value(row: Mapping[str, Any], column: str) -> Any:
+        raw = row[column] if column in row else defaults[column]
+        convert = processors.get(column)
+        return raw if convert is None or raw is None else convert(raw)
+
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         if order is not None:
-            params: list[Any] = [
-                tuple(row[c] if c in row else defaults[c] for c in order) for row in part
-            ]
+            params: list[Any] = [tuple(value(row, c) for c in order) for row in part]
         else:
-            params = [defaults | dict(row) for row in part]
+            params = [{c: value(row, c) for c in [*columns, *defaults]} for row in part]
         conn.exec_driver_sql(str(compiled), params)
 
 
