@@ -45,18 +45,18 @@ def main() -> None:
                 sizes.append((len(rows), len(customers)))
             times.sort()
             p95 = times[int(len(times) * 0.95) - 1] if len(times) > 1 else times[0]
+            most_premises, most_customers = max(s[0] for s in sizes), max(s[1] for s in sizes)
             print(
-                f"{kind:9} {len(sample):4} faults, up to {max(s[0] for s in sizes):7,} premises / "
-                f"{max(s[1] for s in sizes):7,} customers: median {statistics.median(times):7.3f} ms, "
+                f"{kind:9} {len(sample):4} faults, up to {most_premises:7,} premises / "
+                f"{most_customers:7,} customers: median {statistics.median(times):7.3f} ms, "
                 f"p95 {p95:7.3f} ms, max {times[-1]:7.3f} ms"
             )
     lat, lon = float(index.lat[len(index.lat) // 2]), float(index.lon[len(index.lon) // 2])
     for radius in (200, 1000, 5000):
         t0 = time.perf_counter()
         found = index.premises_within(lat, lon, radius)
-        print(
-            f"radius {radius:5} m: {len(found):7,} premises in {(time.perf_counter() - t0) * 1000:.1f} ms"
-        )
+        took_ms = (time.perf_counter() - t0) * 1000
+        print(f"radius {radius:5} m: {len(found):7,} premises in {took_ms:.1f} ms")
     d = 0.01
     ring = [(lon - d, lat - d), (lon + d, lat - d), (lon + d, lat + d), (lon - d, lat + d)]
     t0 = time.perf_counter()
