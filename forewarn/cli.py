@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from forewarn.config import Settings
@@ -117,7 +119,19 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(receiver, host=host, port=port, log_level="warning"))
     threading.Thread(target=server.run, name="receiver", daemon=True).start()
     console.print(f"receiver on http://{host}:{port}; detection cycle every {interval} s")
-    detection_cycle.serve(name="forewarn-serve", interval=interval)
+    if os.environ.get("PREFECT_API_URL"):
+        # A Prefect server schedules the runs (and shows them in its UI).
+        detection_cycle.serve(name="forewarn-serve", interval=interval)
+        return
+    # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.
+    console.print("no PREFECT_API_URL: running the cycle from this process (no Prefect scheduler)")
+    while True:
+        started = time.monotonic()
+        try:
+            detection_cycle()
+        except Exception as err:  # one failed cycle must not stop the service
+            console.print(f"[red]cycle failed:[/red] {escape(str(err))}")
+        time.sleep(max(interval - (time.monotonic() - started), 1))
 
 
 @app.command()

@@ -12,9 +12,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from typing import Any
 import pytest
 import uvicorn
 from prefect.logging import disable_run_logger
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from forewarn.config import Settings
@@ -42,11 +46,59 @@ NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A fresh SQLite store (the same file the `settings` fixture names)."""
-    eng = make_engine(f"sqlite:///{tmp_path / 'forewarn.db'}")
+def db_url(tmp_path: Path) -> str:
+    """The store's URL: SQLite unless a test module asks for more backends."""
+    return f"sqlite:///{tmp_path / 'forewarn.db'}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A fresh store (the one the `settings` fixture names)."""
+    eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (Debian's binaries) on a loopback port."""
+    binaries = Path("/usr/lib/postgresql/15/bin")
+    if not (binaries / "initdb").exists():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL 15 is not installed; .ci/apt-packages.txt lists it")
+        pytest.skip("PostgreSQL 15 is not installed (apt-get install postgresql)")
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="forewarn-pg-"))
+    data, port = root / "data", free_port()
+    as_postgres = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if as_postgres:
+        shutil.chown(root, "postgres")
+    subprocess.run(
+        [*as_postgres, str(binaries / "initdb"), "-D", str(data), "-U", "postgres",
+         "--auth=trust"], check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    pg_ctl = [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data)]
+    # The server must not hold our pipes open: its log goes to a file.
+    subprocess.run(
+        [*pg_ctl, "-o", options, "-l", str(root / "server.log"), "-w", "start"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_postgres_database(server: str) -> str:
+    """A new, empty database on the throwaway server; returns its URL."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return f"{server}/{name}"
 
 
 @pytest.fixture
@@ -56,10 +108,10 @@ def town(tmp_path: Path, engine: Engine) -> Town:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, db_url: str) -> Settings:
     """Settings pointing at a temporary store, site and outbox."""
     return Settings(
-        db_url=f"sqlite:///{tmp_path / 'forewarn.db'}",
+        db_url=db_url,
         site_dir=tmp_path / "site",
         outbox=tmp_path / "outbox",
         jsonl_feed=str(tmp_path / "feed.jsonl"),

@@ -7,13 +7,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from forewarn.config import Settings
 from forewarn.flows.context import context_for
 from forewarn.store import deliveries, incident_premises, incidents
-from tests.conftest import NOW, run_cycle
+from tests.conftest import NOW, fresh_postgres_database, run_cycle
 from tests.town import CABINETS, Town, house_position
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every pipeline test runs on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'forewarn.db'}"
+    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
 
 
 def feed(settings: Settings, *events: tuple[str, str, datetime]) -> None:
