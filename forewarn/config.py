@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Customer messages and the public page.
     update_every_s: float = 7200.0
     privacy_floor: int = Field(default=10, ge=1)
+    # The public page: components (JSON, see README) and the operator's colour.
+    components_file: Path | None = None
+    brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
     dispatch_batch: int = Field(default=1000, ge=1)
 
     @property

@@ -68,7 +68,8 @@ premises = Table(
     Column("premise_id", String(128), primary_key=True),
     Column("element_id", String(128), nullable=False, index=True),
     Column("address", String(512), nullable=False),
-    Column("postcode", String(32), nullable=False),
+    Column("postcode", String(32), nullable=False, index=True),
+    Column("street", String(512), nullable=False, index=True),
     Column("lat", Float, nullable=True),
     Column("lon", Float, nullable=True),
 )

@@ -36,9 +36,9 @@ from forewarn.flows.detection_cycle import (
     CycleReport,
     detect_faults,
     dispatch_messages,
-    publish_site,
     update_incidents,
 )
+from forewarn.flows.publication import publish_site
 from forewarn.store import make_engine
 from tests.town import Town
 
@@ -128,7 +128,8 @@ def run_cycle(ctx: Context, now: datetime) -> CycleReport:
         report.changes, report.queued = update_incidents.fn(ctx, report.detection, now)
         while dispatch_messages.fn(ctx, now, report):
             pass
-        report.site = publish_site.fn(ctx, now)
+        if report.changes.any or not ctx.settings.site_dir.exists():
+            report.site = publish_site.fn(ctx, now)
     return report
 
 

@@ -74,7 +74,7 @@ class Context:
     def page(self) -> PageConfig:
         """The public page's settings."""
         s = self.settings
-        return PageConfig(s.operator_name, s.site_url, s.privacy_floor)
+        return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
 
 
 _contexts: dict[str, Context] = {}

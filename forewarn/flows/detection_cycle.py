@@ -12,10 +12,10 @@ from prefect.cache_policies import NO_CACHE
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds.read import acknowledge, read_all
 from forewarn.flows.context import Context, context_for
+from forewarn.flows.publication import publish_site
 from forewarn.incidents import Changes, queue_deliveries, reconcile
 from forewarn.notifiers.base import Message
 from forewarn.notifiers.dispatch import dispatch_batch
-from forewarn.status_page import publish, render_site, summary
 from forewarn.store import now_utc
 
 
@@ -86,14 +86,6 @@ def dispatch_messages(ctx: Context, now: datetime, report: CycleReport) -> int:
     return batch.claimed
 
 
-@task(cache_policy=NO_CACHE)
-def publish_site(ctx: Context, now: datetime) -> str:
-    """Rebuild the public site and swap it in."""
-    with ctx.engine.connect() as conn:
-        data = summary(conn, ctx.index(), ctx.page, now)
-    return str(publish(ctx.settings.site_dir, render_site(data), now))
-
-
 @flow(name="detection-cycle", log_prints=False)
 def detection_cycle(now: datetime | None = None) -> CycleReport:
     """One full cycle. `now` is for drills and the demo; by default the real time."""
@@ -104,5 +96,6 @@ def detection_cycle(now: datetime | None = None) -> CycleReport:
     report.changes, report.queued = update_incidents(ctx, report.detection, moment)
     while dispatch_messages(ctx, moment, report):
         pass
-    report.site = publish_site(ctx, moment)
+    if report.changes.any or not ctx.settings.site_dir.exists():
+        report.site = publish_site(ctx, moment)
     return report

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from forewarn.detection.tree import unrooted
+from forewarn.network.address import normalise_postcode, street_of
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem, read_rows
 from forewarn.network.geocode import Geocoder, geocode_all
 from forewarn.store import customers, elements, premises, set_meta, upsert
@@ -294,7 +295,8 @@ def _customer_rows(
         "premise_id": premise_id,
         "element_id": element_id,
         "address": raw["address"][:512],
-        "postcode": raw["postcode"][:32],
+        "postcode": normalise_postcode(raw["postcode"])[:32],
+        "street": street_of(raw["address"])[:512],
         "lat": lat,
         "lon": lon,
     }

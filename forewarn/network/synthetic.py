@@ -64,7 +64,9 @@ def generate(
     return Generated(topology, customer_file, premises, counter["elements"])
 
 
-def premise_location(n: int, shape: Shape, centre: tuple[float, float]) -> tuple[float, float]:
+def premise_location(
+    n: int, shape: Shape, centre: tuple[float, float], total: int
+) -> tuple[float, float]:
     """Where premise number n stands: towns per exchange, streets per cabinet, 15 m apart."""
     exchange, rest = divmod(n, shape.premises_per_exchange)
     cabinet, house = divmod(rest, shape.premises_per_cabinet)
@@ -72,10 +74,15 @@ def premise_location(n: int, shape: Shape, centre: tuple[float, float]) -> tuple
     angle = exchange * 2.399963  # golden angle keeps towns apart
     town_lat = centre[0] + ring * math.cos(angle)
     town_lon = centre[1] + ring * math.sin(angle) / math.cos(math.radians(centre[0]))
-    streets_per_row = 40
-    row, col = divmod(cabinet, streets_per_row)
-    lat = town_lat + row * 0.0009 + (house % 2) * 0.00012
-    lon = town_lon + col * 0.0032 + (house // 2) * 0.00019
+    # Cabinets' streets on a grid about as wide as it is tall, 150 m by 130 m a block.
+    cabinets_here = -(
+        -min(shape.premises_per_exchange, total - exchange * shape.premises_per_exchange)
+        // shape.premises_per_cabinet
+    )
+    columns = max(math.ceil(math.sqrt(cabinets_here)), 1)
+    row, col = divmod(cabinet, columns)
+    lat = town_lat + row * 0.0012 + (house % 2) * 0.00012
+    lon = town_lon + col * 0.0019 + (house // 2) * 0.00019
     return round(lat, 6), round(lon, 6)
 
 
@@ -93,7 +100,7 @@ def _elements(
         olt_id = f"{ex_id}-olt{olt}"
         pon_id = f"{olt_id}-pon{pon}"
         cab_id = f"{pon_id}-cab{cabinet}"
-        lat, lon = premise_location(n, shape, centre)
+        lat, lon = premise_location(n, shape, centre, premises)
         if in_exchange == 0:
             yield ex_id, "", "exchange", f"Exchange {exchange + 1}", lat, lon
         if in_olt == 0:
@@ -120,7 +127,7 @@ def _customers(
             continue  # an empty house: a premise with nobody to tell
         cabinet, house = divmod(n, shape.premises_per_cabinet)
         number = (cabinet % 3) * shape.premises_per_cabinet + house + 1
-        lat, lon = premise_location(n, shape, centre)
+        lat, lon = premise_location(n, shape, centre, premises)
         phone = f"+1651{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
         yield (
             f"c{n}", f"p{n}", f"cpe{n}", f"{number} {_street(n, shape)}",

@@ -1,71 +1,43 @@
-"""Write the site to a fresh directory, then swap it in, so readers never see half a site."""
+"""Publish atomically: write the new site into a fresh folder, then point the site's path
+(a symbolic link) at it in one rename, so a reader sees the old site or the new, whole."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import jinja2
-
-from forewarn.status_page.build import DESCRIPTIONS
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("forewarn", "templates"),
-    autoescape=jinja2.select_autoescape(["html", "j2"]),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-def render_site(summary: dict[str, Any]) -> dict[str, bytes]:
-    """Every file of the site, by relative path."""
-    files: dict[str, bytes] = {}
-    context = {"summary": summary, "descriptions": DESCRIPTIONS}
-    index = _ENV.get_template("site/index.html.j2").render(context | {"root": ""})
-    files["index.html"] = index.encode()
-    summary = dict(summary)
-    recent = summary.pop("x_recent_incidents", [])
-    for incident in recent:
-        page = _ENV.get_template("site/incident.html.j2").render(
-            context | {"incident": incident, "root": "../"}
-        )
-        files[f"incidents/{incident['id']}.html"] = page.encode()
-    files["api/v2/summary.json"] = _json(summary)
-    files["api/v2/status.json"] = _json({"page": summary["page"], "status": summary["status"]})
-    files["api/v2/components.json"] = _json(
-        {"page": summary["page"], "components": summary["components"]}
-    )
-    files["api/v2/incidents.json"] = _json({"page": summary["page"], "incidents": recent})
-    files["api/v2/incidents/unresolved.json"] = _json(
-        {"page": summary["page"], "incidents": summary["incidents"]}
-    )
-    return files
-
-
-def _json(data: object) -> bytes:
-    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+KEEP_VERSIONS = 3  # older ones go; a reader still inside one has had a few cycles to finish
 
 
 def publish(site_dir: Path, files: dict[str, bytes], now: datetime) -> Path:
-    """Write `files` beside `site_dir` and swap them into place."""
-    site_dir = site_dir.resolve()
-    parent = site_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = f"{now.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    fresh = parent / f".{site_dir.name}.new-{stamp}"
+    """Write `files` as a new version and swap `site_dir` over to it."""
+    site_dir = Path(os.path.abspath(site_dir))
+    versions = site_dir.parent / f".{site_dir.name}-versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}"
+    fresh = versions / stamp
     shutil.rmtree(fresh, ignore_errors=True)
     for relative, content in files.items():
         target = fresh / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-    old = parent / f".{site_dir.name}.old-{stamp}"
-    if site_dir.exists():
-        site_dir.rename(old)
-    fresh.rename(site_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    if site_dir.exists() and not site_dir.is_symlink():
+        # A plain folder from before (or made by hand): move it aside once.
+        site_dir.rename(versions / f"previous-{stamp}")
+    link = site_dir.parent / f".{site_dir.name}.link-{stamp}"
+    link.symlink_to(fresh.relative_to(site_dir.parent), target_is_directory=True)
+    os.replace(link, site_dir)  # the atomic step
+    _prune(versions, keep=fresh)
     return site_dir
+
+
+def _prune(versions: Path, keep: Path) -> None:
+    folders = sorted(
+        (p for p in versions.iterdir() if p.is_dir() and not p.is_symlink()),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in folders[:-KEEP_VERSIONS]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
