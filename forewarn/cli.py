@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -101,11 +101,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Address for the HTTP receiver.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for the HTTP receiver.")] = 8000,
     interval: Annotated[int, typer.Option(help="Seconds between detection cycles.")] = 60,
+    publish_every: Annotated[
+        int, typer.Option(help="Seconds between scheduled rebuilds of the public site.")
+    ] = 300,
 ) -> None:
     """Run the detection cycle on a schedule plus the HTTP receiver (webhooks, the site)."""
     import uvicorn
+    from prefect import serve as prefect_serve
+    from prefect.deployments.runner import RunnerDeployment
 
     from forewarn.flows.detection_cycle import detection_cycle
+    from forewarn.flows.publication import publication
     from forewarn.receiver import create_app
     from forewarn.store import make_engine
 
@@ -121,14 +127,28 @@ def serve(
     console.print(f"receiver on http://{host}:{port}; detection cycle every {interval} s")
     if os.environ.get("PREFECT_API_URL"):
         # A Prefect server schedules the runs (and shows them in its UI).
-        detection_cycle.serve(name="forewarn-serve", interval=interval)
+        # to_deployment is typed as "maybe a coroutine"; called from sync code it is not.
+        prefect_serve(
+            cast(
+                RunnerDeployment,
+                detection_cycle.to_deployment("forewarn-detection", interval=interval),
+            ),
+            cast(
+                RunnerDeployment,
+                publication.to_deployment("forewarn-publication", interval=publish_every),
+            ),
+        )
         return
     # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.
     console.print("no PREFECT_API_URL: running the cycle from this process (no Prefect scheduler)")
+    last_published = 0.0
     while True:
         started = time.monotonic()
         try:
             detection_cycle()
+            if started - last_published >= publish_every:
+                publication()
+                last_published = started
         except Exception as err:  # one failed cycle must not stop the service
             console.print(f"[red]cycle failed:[/red] {escape(str(err))}")
         time.sleep(max(interval - (time.monotonic() - started), 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -33,6 +34,14 @@ def test_the_demo_runs_end_to_end_and_tells_only_the_right_customers(tmp_path: P
     assert premises and all(224 <= p < 240 for p in premises)
     assert {m["update_seq"] for m in messages} == {1, 2}
     assert "cpe901" not in out.split("fault at")[-1]  # the flapping CPE never became a fault
+    # No personal data anywhere on the published site.
+    with (tmp_path / "forewarn-demo/customers.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    private = {r[k] for r in rows for k in ("phone", "email", "address") if r[k]}
+    for path in (tmp_path / "site").rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert not [p for p in private if p in text], path
     summary = json.loads((tmp_path / "site/api/v2/summary.json").read_text())
     assert summary["status"]["indicator"] == "none"  # all restored at the end
     assert (tmp_path / "site/index.html").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -16,9 +17,9 @@ def publish(site_dir: Path, files: dict[str, bytes], now: datetime) -> Path:
     site_dir = Path(os.path.abspath(site_dir))
     versions = site_dir.parent / f".{site_dir.name}-versions"
     versions.mkdir(parents=True, exist_ok=True)
-    stamp = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}"
+    # Unique even for two publications at the same (simulated) instant.
+    stamp = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
     fresh = versions / stamp
-    shutil.rmtree(fresh, ignore_errors=True)
     for relative, content in files.items():
         target = fresh / relative
         target.parent.mkdir(parents=True, exist_ok=True)
