@@ -232,3 +232,35 @@ def test_no_wcag_a_or_aa_violations(browser: Any, base_url: str, path: str) -> N
     page.goto(f"{base_url}/{path}")
     assert axe_violations(page) == []
     page.close()
+
+
+def test_the_atom_feed_is_well_formed_and_lists_the_incidents(site: Site) -> None:
+    from xml.etree import ElementTree
+
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = ElementTree.fromstring((site.root / "history.atom").read_bytes())
+    titles = sorted(e.findtext("a:title", namespaces=ns) or "" for e in feed.findall("a:entry", ns))
+    assert titles == ["Outage: Cabinet 4, Station Road, Ward 2", "Outage: PON port 6 of ex0-olt0"]
+    assert feed.findtext("a:author/a:name", namespaces=ns) == "Riverside Fibre"
+
+
+def test_components_come_from_the_operators_file(site: Site, tmp_path: Path) -> None:
+    from forewarn.status_page import collect, load_components
+    from forewarn.status_page.components import ComponentConfigError
+
+    config = tmp_path / "components.json"
+    config.write_text(json.dumps({"components": [
+        {"id": "west", "name": "West side", "elements": ["ex0-olt0-pon5"]},
+        {"id": "east", "name": "East side", "elements": ["ex0-olt0-pon7"]},
+    ]}))  # fmt: skip
+    ctx = context_for(site.settings)
+    with ctx.engine.connect() as conn:
+        components = load_components(config, conn)
+        data = collect(conn, ctx.index(), ctx.page, components, NOW + timedelta(minutes=6))
+    assert {c["id"]: c["status"] for c in data.components} == {
+        "west": "major_outage",  # the whole PON port is down
+        "east": "operational",
+    }
+    config.write_text('{"components": [{"id": "x"}]}')
+    with ctx.engine.connect() as conn, pytest.raises(ComponentConfigError, match="components file"):
+        load_components(config, conn)
