@@ -126,9 +126,9 @@ def collect(
         components=component_objects,
         active=active,
         recent=[objects[str(r.id)] for r in recent_rows],
+        # every active incident has a page, and so has every recent one (messages link there)
         with_pages=[
-            objects[str(r.id)]
-            for r in {**{r.id: r for r in active_rows}, **{r.id: r for r in page_rows}}.values()
+            objects[str(i)] for i in dict.fromkeys(r.id for r in [*active_rows, *page_rows])
         ],
         history=component_histories(index, components, history_rows, now),
         history_rows=history_rows,
