@@ -26,7 +26,6 @@ from forewarn.status_page.statuspage import (
     PageConfig,
     component_object,
     incident_objects,
-    iso,
     page_object,
     status_object,
 )
@@ -231,4 +230,4 @@ def _json(data: object, compact: bool = False) -> bytes:
     return json.dumps(data, indent=2, ensure_ascii=False).encode()
 
 
-__all__ = ["LOCALES", "SiteData", "collect", "iso", "render"]
+__all__ = ["LOCALES", "SiteData", "collect", "render"]
