@@ -42,4 +42,5 @@ def print_cycle(console: Console, report: CycleReport) -> None:
         console.print(
             f"    [dim]{sample.channel} to {sample.to}:[/dim] {escape(text)}", highlight=False
         )
-    console.print(f"  site published to {report.site}")
+    if report.site:
+        console.print(f"  site published to {report.site}")

@@ -80,9 +80,7 @@ def reconcile(
         node = tree.index[fault.root]
         holder = _holder(index, by_root, node)
         if holder is not None and (
-            fault.scope == "area"
-            or holder in matched
-            or open_rows.get(holder, _NONE).root_element == fault.root
+            fault.scope == "area" or holder in matched or by_root.get(fault.root) == holder
         ):
             matched.add(holder)
             continue
@@ -107,13 +105,6 @@ def reconcile(
         _resolve(conn, incident_id, down_elements, now)
         changes.resolved.append(incident_id)
     return changes
-
-
-class _Nothing:
-    root_element = None
-
-
-_NONE: Any = _Nothing()
 
 
 def _holder(index: NetworkIndex, by_root: dict[str, int], node: int) -> int | None:
