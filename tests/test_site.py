@@ -111,10 +111,16 @@ def test_areas_are_drawn_only_at_or_above_the_floor(site: Site) -> None:
 
 
 def test_a_small_incident_gets_no_area(tmp_path: Path) -> None:
+    import numpy as np
+
+    from forewarn.status_page.affected import Affected, affected_premises
     from forewarn.status_page.areas import incident_areas
 
     small = [{"id": "9", "name": "x", "status": "investigating", "x_premises_affected": None}]
-    assert incident_areas(None, small, floor=10) == []  # type: ignore[arg-type]
+    assert affected_premises(None, small) == {}  # type: ignore[arg-type]  # never even read
+    few = Affected(np.array([[0.1, 52.0], [0.2, 52.1]]), frozenset(), frozenset())
+    shown = [small[0] | {"x_premises_affected": "12"}]
+    assert incident_areas(shown, {"9": few}, floor=10) == []  # 2 located premises: no shape
 
 
 def test_publication_is_atomic_for_a_reader(tmp_path: Path) -> None:

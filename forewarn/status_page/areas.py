@@ -4,16 +4,14 @@ rounded to about 100 m, drawn only for incidents at or above the privacy floor."
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
 
-from forewarn.store import incident_premises, premises
+from forewarn.status_page.affected import Affected
 
 FloatArray = npt.NDArray[np.float64]
 PAD_M = 150.0  # hulls grow by this much, so no edge runs through a house
@@ -30,20 +28,6 @@ class Area:
     status: str
     premises: str  # rounded, for display
     ring: tuple[tuple[float, float], ...]
-
-
-def affected_points(conn: Connection, incident_id: int) -> FloatArray:
-    """(lon, lat) of the incident's affected premises that have coordinates."""
-    rows = conn.execute(
-        select(premises.c.lon, premises.c.lat)
-        .join(incident_premises, incident_premises.c.premise_id == premises.c.premise_id)
-        .where(
-            incident_premises.c.incident_id == incident_id,
-            incident_premises.c.state == "affected",
-            premises.c.lat.is_not(None),
-        )
-    ).all()
-    return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
 def hull(points: FloatArray) -> FloatArray:
@@ -83,13 +67,15 @@ def coarse_ring(points: FloatArray) -> tuple[tuple[float, float], ...]:
     return (*ring, ring[0])
 
 
-def incident_areas(conn: Connection, incidents: Sequence[dict[str, Any]], floor: int) -> list[Area]:
+def incident_areas(
+    incidents: Sequence[dict[str, Any]], affected: Mapping[str, Affected], floor: int
+) -> list[Area]:
     """Areas for the active incidents that are big enough to show."""
     areas = []
     for incident in incidents:
-        if incident["x_premises_affected"] is None:
+        if incident["id"] not in affected:
             continue  # below the privacy floor: no shape at all
-        points = affected_points(conn, int(incident["id"]))
+        points = affected[incident["id"]].points
         if len(points) < floor:
             continue
         areas.append(

@@ -8,36 +8,31 @@ house number is in the index.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.network.address import district
-from forewarn.store import incident_premises, premises
+from forewarn.status_page.affected import Affected
+from forewarn.store import premises
 
 
 def build_lookup(
-    conn: Connection, incidents: Sequence[dict[str, Any]], floor: int
+    conn: Connection,
+    incidents: Sequence[dict[str, Any]],
+    affected: Mapping[str, Affected],
+    floor: int,
 ) -> dict[str, Any]:
     """The lookup index for the active incidents big enough to be public."""
     areas: dict[str, set[str]] = defaultdict(set)
     shown: dict[str, dict[str, Any]] = {}
     for incident in incidents:
-        if incident["x_premises_affected"] is None:
-            continue
-        rows = conn.execute(
-            select(premises.c.postcode, premises.c.street)
-            .join(incident_premises, incident_premises.c.premise_id == premises.c.premise_id)
-            .where(
-                incident_premises.c.incident_id == int(incident["id"]),
-                incident_premises.c.state == "affected",
-            )
-        ).all()
-        postcodes = {p for p, _ in rows if p}
-        streets = {s for _, s in rows if s}
-        for key in _listable(conn, postcodes, streets, floor):
+        where = affected.get(incident["id"])
+        if where is None:
+            continue  # below the privacy floor: not in the lookup
+        for key in _listable(conn, where.postcodes, where.streets, floor):
             areas[key].add(incident["id"])
         shown[incident["id"]] = {
             "name": incident["name"],
@@ -51,7 +46,9 @@ def build_lookup(
     }
 
 
-def _listable(conn: Connection, postcodes: set[str], streets: set[str], floor: int) -> list[str]:
+def _listable(
+    conn: Connection, postcodes: frozenset[str], streets: frozenset[str], floor: int
+) -> list[str]:
     """Keys for the areas with at least `floor` premises in the network."""
     keys: list[str] = []
     sizes = _premises_per(conn, premises.c.postcode, postcodes)
@@ -62,7 +59,7 @@ def _listable(conn: Connection, postcodes: set[str], streets: set[str], floor: i
     return keys
 
 
-def _premises_per(conn: Connection, column: Any, values: set[str]) -> dict[str, int]:
+def _premises_per(conn: Connection, column: Any, values: frozenset[str]) -> dict[str, int]:
     """How many premises the network has for each of the values of an indexed column."""
     sizes: dict[str, int] = {}
     ordered = sorted(values)

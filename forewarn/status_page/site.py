@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.network import NetworkIndex
 from forewarn.status_page import areas as area_maps
+from forewarn.status_page.affected import affected_premises
 from forewarn.status_page.components import Component, component_status, coverage
 from forewarn.status_page.history import (
     ComponentHistory,
@@ -116,7 +117,7 @@ def collect(
     objects = {o["id"]: o for o in incident_objects(conn, list(rows.values()), page, components_of)}
     active = [objects[str(r.id)] for r in active_rows]
     history_rows = recent_public_incidents(conn, now)
-    found = area_maps.incident_areas(conn, active, page.privacy_floor)
+    affected = affected_premises(conn, active)
     return SiteData(
         page=page,
         now=now,
@@ -131,8 +132,8 @@ def collect(
         ],
         history=component_histories(index, components, history_rows, now),
         history_rows=history_rows,
-        areas=found,
-        lookup=build_lookup(conn, active, page.privacy_floor),
+        areas=area_maps.incident_areas(active, affected, page.privacy_floor),
+        lookup=build_lookup(conn, active, affected, page.privacy_floor),
     )
 
 
