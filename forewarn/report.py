@@ -32,12 +32,12 @@ def print_cycle(console: Console, report: CycleReport) -> None:
     ):  # fmt: skip
         if ids:
             console.print(f"  incidents {label}: {', '.join(map(str, ids))}")
-    if report.queued or report.sent or report.failed:
+    if report.queued or report.dispatch.sent or report.dispatch.failed:
         console.print(
-            f"  messages queued {report.queued:,}, handed over {report.sent:,}, "
-            f"retrying {report.retrying:,}, failed {report.failed:,}"
+            f"  messages queued {report.queued:,}, handed over {report.dispatch.sent:,}, "
+            f"retrying {report.dispatch.retrying:,}, failed {report.dispatch.failed:,}"
         )
-    for sample in report.samples:
+    for sample in report.dispatch.samples:
         text = sample.body if sample.subject is None else f"(subject) {sample.subject}"
         console.print(
             f"    [dim]{sample.channel} to {sample.to}:[/dim] {escape(text)}", highlight=False

@@ -5,6 +5,7 @@ SQLite by default, PostgreSQL by URL; each stage reads and writes its own tables
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -211,18 +212,53 @@ deliveries = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("incident_id", Integer, nullable=False),
     Column("update_seq", Integer, nullable=False),
-    Column("customer_id", String(128), nullable=False),
+    # The customer, or "" for a public post; a partner key for webhooks.
+    Column("customer_id", String(128), nullable=False, index=True),
     Column("channel", String(32), nullable=False),
-    # queued -> sending -> sent | failed ; retryable failures go back to queued
+    # queued -> sending -> sent | failed | cancelled; retryable failures go back to queued.
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("rank", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
+    # What was sent, to whom, and the provider's id for it: the customer's history, and
+    # what a restart compares with the provider before it resends anything.
+    Column("recipient", String(512), nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("provider_ref", String(256), nullable=True, index=True),
+    Column("provider_status", String(32), nullable=True),
     Column("error", Text, nullable=True),
     UniqueConstraint("incident_id", "update_seq", "customer_id", "channel", name="uq_delivery"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+
+# --- conversation -----------------------------------------------------------
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("sender", String(512), nullable=False),
+    # Null when the sender matches no customer.
+    Column("customer_id", String(128), nullable=True, index=True),
+    Column("body", Text, nullable=False),
+    Column("provider_ref", String(256), nullable=True),
+    # What forewarn made of it: stop, start, help, or other.
+    Column("action", String(16), nullable=False),
+    Column("answer", Text, nullable=True),
+)
+
+# Webhook requests already handled, by the sender's idempotency token.
+seen_requests = Table(
+    "seen_requests",
+    metadata,
+    Column("token", String(256), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
 )
 
 
@@ -313,6 +349,13 @@ def get_meta(conn: Connection, key: str) -> str | None:
     """Read one value from the key/value meta table."""
     row = conn.execute(meta.select().where(meta.c.key == key)).first()
     return None if row is None else str(row.value)
+
+
+def secret_key(conn: Connection, name: str) -> bytes:
+    """A random key made on first use and kept in the store (e.g. to sign unsubscribe links)."""
+    key = f"secret:{name}"
+    insert_ignoring_conflicts(conn, meta, [{"key": key, "value": secrets.token_hex(32)}])
+    return bytes.fromhex(get_meta(conn, key) or "")
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:

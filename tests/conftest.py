@@ -32,12 +32,8 @@ from sqlalchemy.engine import Engine
 
 from forewarn.config import Settings
 from forewarn.flows.context import Context
-from forewarn.flows.detection_cycle import (
-    CycleReport,
-    detect_faults,
-    dispatch_messages,
-    update_incidents,
-)
+from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
+from forewarn.flows.dispatch import dispatch_messages
 from forewarn.flows.publication import publish_site
 from forewarn.store import make_engine
 from tests.town import Town
@@ -126,7 +122,7 @@ def run_cycle(ctx: Context, now: datetime) -> CycleReport:
     with disable_run_logger():
         report.detection = detect_faults.fn(ctx, now, report)
         report.changes, report.queued = update_incidents.fn(ctx, report.detection, now)
-        while dispatch_messages.fn(ctx, now, report):
+        while dispatch_messages.fn(ctx, now, report.dispatch):
             pass
         if report.changes.any or not ctx.settings.site_dir.exists():
             report.site = publish_site.fn(ctx, now)

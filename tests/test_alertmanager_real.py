@@ -148,4 +148,4 @@ def test_alerts_reach_forewarn_by_webhook_and_by_polling(
     use_settings(monkeypatch, polled)
     report = detection_cycle()
     assert [(f.root, f.reason) for f in report.detection.faults] == [("pon1", "reported")]
-    assert report.changes.opened == [1] and report.sent > 0
+    assert report.changes.opened == [1] and report.dispatch.sent > 0

@@ -30,14 +30,20 @@ def test_the_demo_runs_end_to_end_and_tells_only_the_right_customers(tmp_path: P
         for line in path.read_text().splitlines()
     ]
     # 16 premises behind the cabinet; every message is for one of them
-    premises = {int(m["customer_id"][1:]) for m in messages}
+    personal = [m for m in messages if "customer_id" in m]
+    premises = {int(m["customer_id"][1:]) for m in personal}
     assert premises and all(224 <= p < 240 for p in premises)
-    assert {m["update_seq"] for m in messages} == {1, 2}
+    assert {m["update_seq"] for m in personal} == {1, 2}
+    # The public thread: one post per update, area-level words only.
+    public = [m for m in messages if "customer_id" not in m]
+    assert [(m["channel"], m["update_seq"]) for m in public] == [("social", 1), ("social", 2)]
     assert "cpe901" not in out.split("fault at")[-1]  # the flapping CPE never became a fault
     # No personal data anywhere on the published site.
     with (tmp_path / "forewarn-demo/customers.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     private = {r[k] for r in rows for k in ("phone", "email", "address") if r[k]}
+    for post in public:
+        assert not [p for p in private if p in post["body"]], post
     for path in (tmp_path / "site").rglob("*"):
         if path.is_file():
             text = path.read_text(errors="replace")

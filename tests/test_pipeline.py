@@ -34,12 +34,14 @@ def feed(settings: Settings, *events: tuple[str, str, datetime]) -> None:
             )
 
 
-def outbox(settings: Settings) -> list[dict[str, object]]:
-    return [
+def outbox(settings: Settings, public: bool = False) -> list[dict[str, object]]:
+    """Messages to customers in the outbox (or, with `public`, the public posts)."""
+    messages = [
         json.loads(line)
         for path in sorted(settings.outbox.glob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+    return [m for m in messages if ("customer_id" not in m) == public]
 
 
 def cabinet_down(settings: Settings, cabinet: str, at: datetime) -> None:
@@ -73,13 +75,14 @@ def test_running_the_cycle_again_queues_nothing_twice(town: Town, settings: Sett
         rows = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
     for minutes in (4, 5, 6):
         again = run_cycle(ctx, NOW + timedelta(minutes=minutes))
-        assert again.queued == 0 and again.sent == 0
+        assert again.queued == 0 and again.dispatch.sent == 0
     assert outbox(settings) == first
     with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == rows
         assert conn.execute(select(func.count()).select_from(incidents)).scalar_one() == 1
-    # 3 customers want sms+email, no. 45 email only
-    assert rows == 7
+    # 3 customers want sms+email, no. 45 email only, and one public post
+    assert rows == 8
+    assert [m["update_seq"] for m in outbox(settings, public=True)] == [1]
 
 
 def test_a_fault_that_grows_stays_one_incident_and_tells_the_new_premises(

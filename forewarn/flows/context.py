@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -14,9 +15,10 @@ from forewarn.feeds.read import FeedConfig
 from forewarn.incidents import Policy
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
+from forewarn.notifiers.dispatch import Rules
 from forewarn.notifiers.registry import Registry, build
 from forewarn.status_page import PageConfig
-from forewarn.store import get_meta, make_engine
+from forewarn.store import get_meta, make_engine, secret_key
 
 
 @dataclass
@@ -68,7 +70,20 @@ class Context:
     @property
     def brand(self) -> Brand:
         """Who speaks in messages."""
-        return Brand(self.settings.operator_name, self.settings.site_url)
+        s = self.settings
+        return Brand(s.operator_name, s.site_url, s.time_zone)
+
+    @property
+    def rules(self) -> Rules:
+        """Quiet hours, the per-incident cap and the claim lease."""
+        s = self.settings
+        start, end = Rules.parse_quiet(s.quiet_hours)
+        return Rules(
+            quiet_start=start,
+            quiet_end=end,
+            max_per_incident=s.max_messages_per_incident,
+            lease=timedelta(seconds=s.claim_lease_s),
+        )
 
     @property
     def page(self) -> PageConfig:
@@ -85,10 +100,21 @@ def context_for(settings: Settings | None = None) -> Context:
     settings = settings or Settings()
     key = settings.model_dump_json()
     if key not in _contexts:
+        engine = make_engine(settings.db_url)
+        with engine.begin() as conn:
+            signing_key = secret_key(conn, "unsubscribe")
+        registry = build(settings, signing_key)
+        if registry.to_outbox:
+            # Said once, when the process first builds its notifiers.
+            logging.getLogger("forewarn").warning(
+                "no credentials for %s: those messages go to the outbox %s",
+                ", ".join(registry.to_outbox),
+                settings.outbox,
+            )
         _contexts[key] = Context(
             settings=settings,
-            engine=make_engine(settings.db_url),
+            engine=engine,
             http=httpx.Client(headers={"User-Agent": "forewarn"}),
-            registry=build(settings),
+            registry=registry,
         )
     return _contexts[key]

@@ -12,10 +12,9 @@ from prefect.cache_policies import NO_CACHE
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds.read import acknowledge, read_all
 from forewarn.flows.context import Context, context_for
+from forewarn.flows.dispatch import DispatchReport, dispatch_all
 from forewarn.flows.publication import publish_site
 from forewarn.incidents import Changes, queue_deliveries, reconcile
-from forewarn.notifiers.base import Message
-from forewarn.notifiers.dispatch import dispatch_batch
 from forewarn.store import now_utc
 
 
@@ -30,10 +29,7 @@ class CycleReport:
     detection: Detection = field(default_factory=Detection)
     changes: Changes = field(default_factory=Changes)
     queued: int = 0
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    samples: list[Message] = field(default_factory=list)
+    dispatch: DispatchReport = field(default_factory=DispatchReport)
     site: str = ""
 
 
@@ -65,25 +61,11 @@ def update_incidents(ctx: Context, detection: Detection, now: datetime) -> tuple
     index = ctx.index()
     with ctx.engine.begin() as conn:
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
-        queued = queue_deliveries(conn, now)
+        queued = queue_deliveries(conn, now, ctx.registry.partners)
     logger = get_run_logger()
     for q in queued:
         logger.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
     return changes, sum(q.rows for q in queued)
-
-
-@task(cache_policy=NO_CACHE)
-def dispatch_messages(ctx: Context, now: datetime, report: CycleReport) -> int:
-    """Send one batch of due deliveries; returns how many were claimed."""
-    batch = dispatch_batch(
-        ctx.engine, ctx.registry.notifiers, ctx.brand, now, ctx.settings.dispatch_batch
-    )
-    report.sent += batch.sent
-    report.retrying += batch.retrying
-    report.failed += batch.failed
-    if len(report.samples) < 3:
-        report.samples.extend(batch.samples[: 3 - len(report.samples)])
-    return batch.claimed
 
 
 @flow(name="detection-cycle", log_prints=False)
@@ -94,8 +76,7 @@ def detection_cycle(now: datetime | None = None) -> CycleReport:
     report = CycleReport(now=moment)
     report.detection = detect_faults(ctx, moment, report)
     report.changes, report.queued = update_incidents(ctx, report.detection, moment)
-    while dispatch_messages(ctx, moment, report):
-        pass
+    dispatch_all(ctx, moment, report.dispatch)
     if report.changes.any or not ctx.settings.site_dir.exists():
         report.site = publish_site(ctx, moment)
     return report

@@ -3,6 +3,7 @@ unique key before anything is sent, so no message is lost or sent twice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,11 +15,22 @@ from forewarn.store import (
     deliveries,
     incident_premises,
     incident_updates,
+    incidents,
     insert_ignoring_conflicts,
 )
 
-# Out of band first: a customer whose line is down reads a text, not an email.
-CHANNEL_RANK = {"sms": 0, "social": 1, "email": 2}
+# The ledger's customer_id for a public post (one per update, not per customer).
+PUBLIC = ""
+
+
+def channel_order(channels: str, event: str) -> list[str]:
+    """A customer's channels in the order they are tried: their own preference, except
+    that while their line is down a text goes first (they cannot read email over it)."""
+    order = [c for c in dict.fromkeys(channels.split(";")) if c]
+    if event != "restored" and "sms" in order:
+        order.remove("sms")
+        order.insert(0, "sms")
+    return order
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +42,31 @@ class Queued:
     rows: int
 
 
-def queue_deliveries(conn: Connection, now: datetime) -> list[Queued]:
-    """Create ledger rows for every notifying update that has none yet (safe to repeat)."""
+def queue_deliveries(conn: Connection, now: datetime, partners: Sequence[str] = ()) -> list[Queued]:
+    """Create ledger rows for every notifying update that has none yet (safe to repeat):
+    one per affected customer and channel, and for a public incident one public post and
+    one webhook per partner."""
     pending = conn.execute(
-        select(incident_updates.c.incident_id, incident_updates.c.seq, incident_updates.c.event)
+        select(
+            incident_updates.c.incident_id,
+            incident_updates.c.seq,
+            incident_updates.c.event,
+            incidents.c.public,
+        )
+        .join(incidents, incidents.c.id == incident_updates.c.incident_id)
         .where(incident_updates.c.notify.is_(True), incident_updates.c.deliveries_queued.is_(False))
         .order_by(incident_updates.c.incident_id, incident_updates.c.seq)
     ).all()
     queued = []
-    for incident_id, seq, event in pending:
+    for incident_id, seq, event, public in pending:
+        recipients = [
+            (customer_id, channel, rank)
+            for customer_id, channels in _recipients(conn, incident_id, seq, event)
+            for rank, channel in enumerate(channel_order(channels, event))
+        ]
+        if public:
+            recipients.append((PUBLIC, "social", 0))
+            recipients += [(partner, "webhook", 0) for partner in partners]
         rows = [
             {
                 "incident_id": incident_id,
@@ -47,13 +75,11 @@ def queue_deliveries(conn: Connection, now: datetime) -> list[Queued]:
                 "channel": channel,
                 "status": "queued",
                 "attempts": 0,
-                "rank": CHANNEL_RANK.get(channel, 9),
+                "rank": rank,
                 "created_at": now,
                 "next_attempt_at": now,
             }
-            for customer_id, channels in _recipients(conn, incident_id, seq, event)
-            for channel in channels.split(";")
-            if channel
+            for customer_id, channel, rank in recipients
         ]
         insert_ignoring_conflicts(conn, deliveries, rows)
         conn.execute(

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from forewarn.notifiers.webhook import payload
+
 EVENT_TEMPLATES = {"opened": "opened", "expanded": "opened", "restored": "restored"}
 
 
@@ -20,6 +22,8 @@ class Brand:
 
     operator: str
     site_url: str
+    # The operator's own time zone, for public posts.
+    time_zone: str = "UTC"
 
 
 @lru_cache(maxsize=1)
@@ -52,8 +56,13 @@ def local_time(moment: datetime | None, zone: str, now: datetime) -> str | None:
 
 
 def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
-    """Render (body, subject) for one ledger row joined with its update, incident and customer."""
-    zone = row.timezone or "UTC"
+    """Render (body, subject) for one ledger row joined with its update, incident and
+    customer (a public post or a webhook has no customer: area-level words only)."""
+    url = f"{brand.site_url.rstrip('/')}/incidents/{row.incident_id}.html"
+    if row.channel == "webhook":
+        return _webhook_body(row, brand, url), None
+    zone = row.timezone or brand.time_zone
+    locale = row.locale or "en"
     context = {
         "operator": brand.operator,
         "address": row.address,
@@ -62,11 +71,41 @@ def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
         "etr": local_time(row.etr, zone, now),
         "next_update": local_time(row.next_update_at, zone, now),
         "cause": row.cause,
-        "url": f"{brand.site_url.rstrip('/')}/incidents/{row.incident_id}.html",
+        "url": url,
         "incident_id": row.incident_id,
     }
-    body = template_for(row.channel, row.locale, row.event).render(context).strip()
+    body = template_for(row.channel, locale, row.event).render(context).strip()
     subject = None
     if row.channel == "email":
-        subject = template_for("email", row.locale, row.event, "subject").render(context).strip()
+        subject = template_for("email", locale, row.event, "subject").render(context).strip()
     return body, subject
+
+
+def _webhook_body(row: Any, brand: Brand, url: str) -> str:
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+    update = {
+        "id": f"{row.incident_id}-{row.update_seq}",
+        "status": row.update_status,
+        "body": row.update_body,
+        "incident_id": str(row.incident_id),
+        "created_at": iso(row.update_at),
+        "updated_at": iso(row.update_at),
+        "display_at": iso(row.update_at),
+        "x_event": row.event,
+        "x_etr": iso(row.etr),
+        "x_next_update_at": iso(row.next_update_at),
+    }
+    incident = {
+        "id": str(row.incident_id),
+        "name": row.title,
+        "status": row.incident_status,
+        "created_at": iso(row.started_at),
+        "updated_at": iso(row.update_at),
+        "resolved_at": iso(row.resolved_at),
+        "shortlink": url,
+        "incident_updates": [update],
+        "x_area": row.area_name,
+    }
+    return payload({"name": brand.operator, "url": brand.site_url}, incident)
