@@ -110,17 +110,36 @@ def serve(
     from prefect import serve as prefect_serve
     from prefect.deployments.runner import RunnerDeployment
 
+    from forewarn.flows.context import context_for
     from forewarn.flows.detection_cycle import detection_cycle
+    from forewarn.flows.dispatch import dispatch
     from forewarn.flows.publication import publication
-    from forewarn.receiver import create_app
-    from forewarn.store import make_engine
+    from forewarn.incidents.replies import Voice
+    from forewarn.receiver import TwilioHooks, create_app
+    from forewarn.store import secret_key
 
     settings = Settings()
+    ctx = context_for(settings)  # says once which channels fall back to the outbox
     token = settings.webhook_token.get_secret_value() if settings.webhook_token else None
     if token is None:
         console.print("FOREWARN_WEBHOOK_TOKEN is not set: /hooks/alertmanager is off.")
+    twilio = None
+    if settings.twilio_auth_token and settings.public_url:
+        voice = Voice(settings.operator_name, settings.help_text)
+        twilio = TwilioHooks(
+            settings.twilio_auth_token.get_secret_value(), settings.public_url, voice
+        )
+    else:
+        console.print("TWILIO_AUTH_TOKEN or FOREWARN_PUBLIC_URL unset: Twilio hooks are off.")
+    with ctx.engine.begin() as conn:
+        unsubscribe_key = secret_key(conn, "unsubscribe")
     receiver = create_app(
-        make_engine(settings.db_url), token, settings.max_body_bytes, settings.site_dir
+        ctx.engine,
+        token,
+        settings.max_body_bytes,
+        settings.site_dir,
+        twilio=twilio,
+        unsubscribe_key=unsubscribe_key,
     )
     server = uvicorn.Server(uvicorn.Config(receiver, host=host, port=port, log_level="warning"))
     threading.Thread(target=server.run, name="receiver", daemon=True).start()
@@ -137,6 +156,7 @@ def serve(
                 RunnerDeployment,
                 publication.to_deployment("forewarn-publication", interval=publish_every),
             ),
+            cast(RunnerDeployment, dispatch.to_deployment("forewarn-dispatch", interval=interval)),
         )
         return
     # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.

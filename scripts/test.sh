@@ -16,9 +16,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# axe-core for the accessibility tests, pinned in tests/browser/package-lock.json
-if [[ ! -f tests/browser/node_modules/axe-core/axe.min.js ]]; then
-  npm ci --prefix tests/browser --no-audit --no-fund --silent
+# axe-core (accessibility tests) and Prism (a spec-checking local Twilio), pinned in tests/node/package-lock.json
+if [[ ! -f tests/node/node_modules/axe-core/axe.min.js ]]; then
+  npm ci --prefix tests/node --no-audit --no-fund --silent
 fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv

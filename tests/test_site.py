@@ -26,7 +26,7 @@ from tests.conftest import NOW, run_cycle, serving
 from tests.statuspage_schema import SCHEMAS
 
 CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).parent / "browser/node_modules/axe-core/axe.min.js"
+AXE = Path(__file__).parent / "node/node_modules/axe-core/axe.min.js"
 OUTPUT = Path(__file__).parent.parent / "test-output"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -162,7 +162,7 @@ def browser() -> Iterator[Any]:
     if not CHROMIUM.exists() or not AXE.exists():
         if os.environ.get("CI"):
             pytest.fail("chromium or axe-core missing: scripts/test.sh installs them")
-        pytest.skip("needs Debian chromium and tests/browser/node_modules (npm ci)")
+        pytest.skip("needs Debian chromium and tests/node/node_modules (npm ci)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -26,7 +26,14 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.notifiers.base import Message, Notifier, Outcome, Result
 from forewarn.notifiers.compose import Brand, render
-from forewarn.store import customers, deliveries, incident_updates, incidents, premises
+from forewarn.store import (
+    customers,
+    deliveries,
+    incident_updates,
+    incidents,
+    premises,
+    set_meta,
+)
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
@@ -103,6 +110,10 @@ def dispatch_batch(
     rules = rules or Rules()
     report = BatchReport()
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
+            # (PostgreSQL skips rows another claim has locked instead).
+            set_meta(conn, "dispatch_claimed_at", now.isoformat())
         messages = _reclaim_stale(conn, notifiers, now, rules, report)
         messages += _claim(conn, brand, now, limit, rules, report)
     report.claimed = len(messages)

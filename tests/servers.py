@@ -1,0 +1,206 @@
+"""Local stand-ins that keep state, for the tests and the benchmarks: a Twilio-compatible
+Messages API and an SMTP mailbox (aiosmtpd). Loopback only."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiosmtpd.controller import Controller
+
+# Twilio's documented magic numbers for test credentials: this one is invalid (21211),
+# and this one has replied STOP (21610).
+INVALID_NUMBER = "+15005550001"
+OPTED_OUT_NUMBER = "+15005550004"
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class TwilioState:
+    """What the fake Twilio has accepted, in order, and what it should do next."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Status codes to answer the next creates with (e.g. [429, 503]), then 201 again.
+    fail_next: list[int] = field(default_factory=list)
+
+    def bodies(self) -> Counter[tuple[str, str]]:
+        """How many times each (to, body) arrived."""
+        with self.lock:
+            return Counter((m["to"], m["body"]) for m in self.messages)
+
+
+def _twilio_handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Without this every keep-alive response waits about 40 ms for a delayed ACK.
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, payload: object) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _account(self) -> str | None:
+            parts = urlsplit(self.path).path.split("/")
+            # /2010-04-01/Accounts/{sid}/Messages.json
+            if len(parts) == 5 and parts[2] == "Accounts" and parts[4] == "Messages.json":
+                return parts[3]
+            return None
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            account = self._account()
+            if account is None or not self.headers.get("Authorization"):
+                self._answer(401 if account else 404, {"code": 20003, "status": 401})
+                return
+            to = form.get("To", "")
+            with state.lock:
+                status = state.fail_next.pop(0) if state.fail_next else 201
+            if status != 201:
+                self._answer(status, {"code": 20429 if status == 429 else 20500, "status": status})
+                return
+            if to == INVALID_NUMBER:
+                message = f"The 'To' number {to} is not a valid phone number."
+                self._answer(400, {"code": 21211, "message": message, "status": 400})
+                return
+            if to == OPTED_OUT_NUMBER:
+                message = "Attempt to send to unsubscribed recipient"
+                self._answer(400, {"code": 21610, "message": message, "status": 400})
+                return
+            now = format_datetime(datetime.now(UTC))
+            with state.lock:
+                sid = f"SM{len(state.messages):032x}"
+                record = {
+                    "sid": sid,
+                    "account_sid": account,
+                    "to": to,
+                    "from": form.get("From") or form.get("MessagingServiceSid"),
+                    "body": form.get("Body", ""),
+                    "status": "queued",
+                    "date_created": now,
+                    "date_updated": now,
+                    "date_sent": None,
+                    "num_segments": "1",
+                    "direction": "outbound-api",
+                    "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+                    "validity_period": form.get("ValidityPeriod"),
+                    "status_callback": form.get("StatusCallback"),
+                }
+                state.messages.append(record)
+            self._answer(201, record)
+
+        def do_GET(self) -> None:
+            account = self._account()
+            if account is None:
+                self._answer(404, {"code": 20404, "status": 404})
+                return
+            query = parse_qs(urlsplit(self.path).query)
+            to = query.get("To", [None])[0]
+            size = int(query.get("PageSize", ["50"])[0])
+            with state.lock:
+                found = [m for m in reversed(state.messages) if to is None or m["to"] == to]
+            page = {
+                "messages": found[:size],
+                "page": 0,
+                "page_size": size,
+                "next_page_uri": None,
+                "uri": self.path,
+                "first_page_uri": self.path,
+                "previous_page_uri": None,
+                "start": 0,
+                "end": min(size, len(found)),
+            }
+            self._answer(200, page)
+
+    return Handler
+
+
+@contextmanager
+def fake_twilio() -> Iterator[tuple[str, TwilioState]]:
+    """A stateful Twilio Messages API on loopback; yields its base URL and its state."""
+    state = TwilioState()
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _twilio_handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Mailbox:
+    """Every message the SMTP server accepted, and replies it is told to give."""
+
+    received: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Recipient address -> SMTP reply to give instead of accepting (e.g. "550 5.1.1 no").
+    refuse: dict[str, str] = field(default_factory=dict)
+
+    def by_message_id(self) -> Counter[str]:
+        """How many copies of each Message-ID arrived (a mail system keeps one)."""
+        with self.lock:
+            return Counter(str(m["Message-ID"]) for m in self.received)
+
+
+class _Handler:
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        refusal = self.mailbox.refuse.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        with self.mailbox.lock:
+            self.mailbox.received.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[str, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on loopback; yields its smtp:// URL and its mailbox."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(_Handler(mailbox), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", mailbox
+    finally:
+        controller.stop()
