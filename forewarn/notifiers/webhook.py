@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +14,9 @@ import httpx
 
 from forewarn.notifiers.base import Message, Outcome, Result, status_outcome
 from forewarn.notifiers.rate import RateLimiter
+
+# httpx logs every request's full URL at INFO, and a partner's URL may carry its token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def partner_key(url: str) -> str:
@@ -70,7 +74,8 @@ class WebhookNotifier:
                 message.delivery_id, Outcome.RETRYABLE, f"partner unreachable: {type(err).__name__}"
             )
         outcome = status_outcome(response.status_code)
-        return Result(message.delivery_id, outcome, f"partner answered {response.status_code}")
+        ref = message.key if outcome is Outcome.DELIVERED else None
+        return Result(message.delivery_id, outcome, f"partner answered {response.status_code}", ref)
 
 
 def payload(page: Mapping[str, object], incident: Mapping[str, object]) -> str:

@@ -1,0 +1,252 @@
+"""Twilio's hooks on the receiver: signatures, repeats, STOP / START / HELP, status
+callbacks, and one-click email unsubscribes, all through the real HTTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.logging import disable_run_logger
+from sqlalchemy import select, update
+from twilio.request_validator import RequestValidator
+
+from forewarn.config import Settings
+from forewarn.flows.context import context_for
+from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
+from forewarn.incidents.replies import Voice, classify
+from forewarn.notifiers.registry import sign
+from forewarn.receiver import TwilioHooks, create_app
+from forewarn.store import customers, deliveries, inbox, replies, secret_key
+from tests.conftest import NOW, run_cycle, serving
+from tests.town import CABINETS, Town
+
+AUTH_TOKEN = "twilio-auth-token-for-tests"
+PUBLIC = "https://alerts.millroad.example"
+PHONE_39 = "+447911123039"
+
+
+@pytest.fixture
+def hooks(town: Town) -> Iterator[httpx.Client]:
+    with town.engine.begin() as conn:
+        key = secret_key(conn, "unsubscribe")
+    twilio = TwilioHooks(AUTH_TOKEN, PUBLIC, Voice("Mill Road Fibre", "Outage alerts."))
+    app = create_app(
+        town.engine, None, 100_000, clock=lambda: NOW, twilio=twilio, unsubscribe_key=key
+    )
+    with serving(app) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+def signed(path: str, form: dict[str, str], token: str = AUTH_TOKEN) -> dict[str, str]:
+    """The headers Twilio would send: its signature over our public URL and the form."""
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, form)
+    return {"X-Twilio-Signature": signature}
+
+
+def text_in(
+    http: httpx.Client, body: str, sender: str = PHONE_39, token: str = ""
+) -> httpx.Response:
+    form = {"From": sender, "To": "+441632960000", "Body": body, "MessageSid": f"SM{body}{token}"}
+    headers = signed("/hooks/twilio/inbound", form)
+    if token:
+        headers["I-Twilio-Idempotency-Token"] = token
+    return http.post("/hooks/twilio/inbound", data=form, headers=headers)
+
+
+def opted_out(town: Town, customer: str) -> bool:
+    with town.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                select(customers.c.opted_out).where(customers.c.customer_id == customer)
+            ).scalar_one()
+        )
+
+
+def test_a_forged_or_unsigned_request_changes_nothing(hooks: httpx.Client, town: Town) -> None:
+    form = {"From": PHONE_39, "To": "+441632960000", "Body": "STOP", "MessageSid": "SM1"}
+    forged = signed("/hooks/twilio/inbound", form, token="someone-else")
+    assert hooks.post("/hooks/twilio/inbound", data=form, headers=forged).status_code == 403
+    assert hooks.post("/hooks/twilio/inbound", data=form).status_code == 403
+    # Signed for another body: changing one field breaks the signature.
+    tampered = signed("/hooks/twilio/inbound", {**form, "Body": "HELLO"})
+    assert hooks.post("/hooks/twilio/inbound", data=form, headers=tampered).status_code == 403
+    assert not opted_out(town, "c39")
+    with town.engine.connect() as conn:
+        assert conn.execute(select(replies)).all() == []
+        assert conn.execute(select(inbox)).all() == []
+
+
+def test_oversized_and_malformed_requests_are_refused(hooks: httpx.Client) -> None:
+    huge = {"From": PHONE_39, "Body": "x" * 200_000}
+    assert hooks.post("/hooks/twilio/inbound", data=huge).status_code == 413
+    bad = hooks.post(
+        "/hooks/twilio/inbound", content=b"\xff\xfe not a form", headers=signed("/x", {})
+    )
+    assert bad.status_code == 400
+    missing = {"To": "+441632960000"}
+    response = hooks.post(
+        "/hooks/twilio/inbound", data=missing, headers=signed("/hooks/twilio/inbound", missing)
+    )
+    assert response.status_code == 400
+
+
+def test_stop_opts_out_of_every_channel_confirms_once_and_start_opts_back_in(
+    hooks: httpx.Client, town: Town
+) -> None:
+    first = text_in(hooks, "Stop")
+    assert first.status_code == 200 and "no more outage messages" in first.text
+    assert first.headers["content-type"].startswith("application/xml")
+    assert opted_out(town, "c39")
+    again = text_in(hooks, "UNSUBSCRIBE")
+    assert "<Message>" not in again.text  # confirmed once only
+    back = text_in(hooks, "start")
+    assert "back on" in back.text and not opted_out(town, "c39")
+    helped = text_in(hooks, "HELP")
+    assert "Mill Road Fibre: Outage alerts." in helped.text
+    with town.engine.connect() as conn:
+        history = conn.execute(
+            select(replies.c.customer_id, replies.c.action, replies.c.body).order_by(replies.c.id)
+        ).all()
+    assert [tuple(r) for r in history] == [
+        ("c39", "stop", "Stop"), ("c39", "stop", "UNSUBSCRIBE"), ("c39", "start", "start"),
+        ("c39", "help", "HELP"),
+    ]  # fmt: skip
+
+
+def test_a_repeated_request_is_dropped_by_its_idempotency_token(
+    hooks: httpx.Client, town: Town
+) -> None:
+    assert "no more" in text_in(hooks, "STOP", token="tok-1").text
+    text_in(hooks, "START", token="tok-2")
+    repeat = text_in(hooks, "STOP", token="tok-1")  # Twilio retrying the first request
+    assert repeat.status_code == 200 and "<Message>" not in repeat.text
+    assert not opted_out(town, "c39")
+    with town.engine.connect() as conn:
+        assert len(conn.execute(select(replies)).all()) == 2
+
+
+def test_a_reply_from_an_unknown_number_is_kept_without_a_customer(
+    hooks: httpx.Client, town: Town
+) -> None:
+    response = text_in(hooks, "is the internet down?", sender="+447700900999")
+    assert response.status_code == 200
+    with town.engine.connect() as conn:
+        row = conn.execute(select(replies)).one()
+    assert row.customer_id is None and row.action == "other" and row.sender == "+447700900999"
+
+
+@pytest.mark.parametrize(
+    ("body", "action"),
+    [("STOP", "stop"), ("stopall", "stop"), (" Cancel. ", "stop"), ("optout", "stop"),
+     ("UNSTOP", "start"), ("yes", "start"), ("info", "help"), ("OUT", "out"),
+     ("please stop the texts", "other"), ("", "other")],
+)  # fmt: skip
+def test_keywords_are_single_words_in_any_case(body: str, action: str) -> None:
+    assert classify(body) == action
+
+
+def cabinet_down(settings: Settings, cabinet: str, at_minutes: int = 0) -> None:
+    assert settings.jsonl_feed is not None
+    with Path(settings.jsonl_feed).open("a") as handle:
+        for n in CABINETS[cabinet]:
+            at = (NOW + timedelta(minutes=at_minutes)).isoformat()
+            handle.write(json.dumps({"element": f"cpe{n}", "state": "down", "at": at}) + "\n")
+
+
+def told(settings: Settings, customer: str) -> list[str]:
+    return [
+        line
+        for path in settings.outbox.glob("*.jsonl")
+        for line in path.read_text().splitlines()
+        if json.loads(line).get("customer_id") == customer
+    ]
+
+
+def test_stop_then_an_update_sends_nothing_start_then_an_update_sends(
+    hooks: httpx.Client, town: Town, settings: Settings
+) -> None:
+    ctx = context_for(settings)
+    text_in(hooks, "STOP")
+    cabinet_down(settings, "cabA")
+    run_cycle(ctx, NOW + timedelta(minutes=3))
+    assert told(settings, "c39") == []
+    assert len(told(settings, "c41")) == 2  # the neighbour on the same cabinet: SMS and email
+    text_in(hooks, "START")
+    cabinet_down(settings, "cabB", at_minutes=4)  # the fault grows: a new update
+    run_cycle(ctx, NOW + timedelta(minutes=8))
+    # c39 is back in, but the growth is news only to cabinet B's premises.
+    assert told(settings, "c39") == []
+    assert len(told(settings, "c47")) == 2
+
+
+def test_stop_is_honoured_for_messages_already_queued(
+    hooks: httpx.Client, town: Town, settings: Settings
+) -> None:
+    ctx = context_for(settings)
+    cabinet_down(settings, "cabA")
+    with town.engine.begin() as conn:  # queue, but hold dispatch back
+        conn.execute(update(customers).values(channels="sms"))
+
+    moment = NOW + timedelta(minutes=3)
+    with disable_run_logger():
+        detection = detect_faults.fn(ctx, moment, CycleReport(now=moment))
+        update_incidents.fn(ctx, detection, moment)
+    text_in(hooks, "STOP")
+    run_cycle(ctx, moment + timedelta(minutes=1))
+    assert told(settings, "c39") == [] and len(told(settings, "c41")) == 1
+    with town.engine.connect() as conn:
+        row = conn.execute(
+            select(deliveries.c.status, deliveries.c.error).where(deliveries.c.customer_id == "c39")
+        ).one()
+    assert tuple(row) == ("cancelled", "customer opted out")
+
+
+def test_status_callbacks_update_the_ledger(hooks: httpx.Client, town: Town) -> None:
+    with town.engine.begin() as conn:
+        conn.execute(
+            deliveries.insert(),
+            [
+                {"incident_id": 1, "update_seq": 1, "customer_id": f"c{n}", "channel": "sms",
+                 "status": "sent", "attempts": 1, "rank": 0, "created_at": NOW,
+                 "next_attempt_at": NOW, "provider_ref": f"SM{n}"}
+                for n in (39, 41, 43)
+            ],
+        )  # fmt: skip
+
+    def callback(sid: str, status: str, code: str = "") -> int:
+        form = {"MessageSid": sid, "MessageStatus": status, "ErrorCode": code}
+        headers = signed("/hooks/twilio/status", form)
+        return hooks.post("/hooks/twilio/status", data=form, headers=headers).status_code
+
+    assert callback("SM39", "delivered") == 204
+    assert callback("SM41", "undelivered", "30003") == 204  # unreachable handset: try again
+    assert callback("SM43", "failed", "30006") == 204  # a landline: never again
+    assert callback("SMunknown", "delivered") == 204  # kept in the inbox, changes nothing
+    with town.engine.connect() as conn:
+        rows = {
+            r.customer_id: (r.status, r.provider_status) for r in conn.execute(select(deliveries))
+        }
+    assert rows == {
+        "c39": ("sent", "delivered"),
+        "c41": ("queued", "undelivered"),
+        "c43": ("failed", "failed"),
+    }
+
+
+def test_one_click_unsubscribe_needs_a_valid_link_and_a_post(
+    hooks: httpx.Client, town: Town
+) -> None:
+    with town.engine.begin() as conn:
+        key = secret_key(conn, "unsubscribe")
+    link = f"/unsubscribe/c39/{sign(key, 'c39')}"
+    page = hooks.get(link)  # a mail scanner following the link
+    assert page.status_code == 200 and "<form" in page.text and not opted_out(town, "c39")
+    assert hooks.post(f"/unsubscribe/c41/{sign(key, 'c39')}").status_code == 403
+    assert hooks.post("/unsubscribe/c39/forged").status_code == 403
+    assert not opted_out(town, "c41")
+    done = hooks.post(link, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and opted_out(town, "c39")
