@@ -174,3 +174,39 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
             monkeypatch.setenv(env, value.get_secret_value())
         else:
             monkeypatch.setenv(env, str(value))
+
+
+PRISM = Path(__file__).parent / "node/node_modules/.bin/prism"
+TWILIO_SPEC = Path(__file__).resolve().parents[2] / "shared/specs/twilio_api_v2010.json"
+
+
+@pytest.fixture(scope="session")
+def prism() -> Iterator[str]:
+    """Prism serving Twilio's official OpenAPI description: a spec-checking local Twilio."""
+    spec = Path(os.environ.get("FOREWARN_TWILIO_SPEC", TWILIO_SPEC))
+    if not PRISM.exists() or not spec.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Prism ({PRISM}) or Twilio's spec ({spec}) is missing")
+        pytest.skip("needs tests/node/node_modules (npm ci) and Twilio's OpenAPI description")
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"Prism did not start: {log.read()[-2000:]!r}") from None
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
