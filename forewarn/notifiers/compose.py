@@ -46,13 +46,24 @@ def template_for(channel: str, locale: str, event: str, part: str = "body") -> j
     return environment().select_template(candidates)
 
 
-def local_time(moment: datetime | None, zone: str, now: datetime) -> str | None:
+# Short weekday names per locale, in GSM-7 letters only (an accent outside it would make a
+# text UCS-2 and halve its length).
+WEEKDAYS = {
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "es": ("lun", "mar", "mié", "jue", "vie", "sab", "dom"),
+}
+
+
+def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = "en") -> str | None:
     """A short local time: "14:05", or "Tue 14:05" when it is not today."""
     if moment is None:
         return None
     tz = ZoneInfo(zone)
     local, today = moment.astimezone(tz), now.astimezone(tz)
-    return local.strftime("%H:%M" if local.date() == today.date() else "%a %H:%M")
+    clock = local.strftime("%H:%M")
+    if local.date() == today.date():
+        return clock
+    return f"{WEEKDAYS.get(locale, WEEKDAYS['en'])[local.weekday()]} {clock}"
 
 
 def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
@@ -67,11 +78,14 @@ def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
         "operator": brand.operator,
         "address": row.address,
         "area": row.area_name,
-        "since": local_time(row.started_at, zone, now),
-        "etr": local_time(row.etr, zone, now),
-        "next_update": local_time(row.next_update_at, zone, now),
+        "since": local_time(row.started_at, zone, now, locale),
+        "etr": local_time(row.etr, zone, now, locale),
+        "next_update": local_time(row.next_update_at, zone, now, locale),
         "cause": row.cause,
         "url": url,
+        # A text names the page's front (the incident is on top) without its scheme, which
+        # phones link anyway: it keeps the text to one segment.
+        "site": brand.site_url.rstrip("/").removeprefix("https://").removeprefix("http://"),
         "incident_id": row.incident_id,
     }
     body = template_for(row.channel, locale, row.event).render(context).strip()
