@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     webhook_urls: SecretStr | None = None
     webhook_rate: float = Field(default=10.0, gt=0)
 
+    # Where each worker journals outcomes as they happen (crash recovery; see README).
+    journal_dir: Path = Path("./journal")
     # How many sends are in flight at once, per channel.
     send_concurrency: int = Field(default=8, ge=1, le=256)
     # A claimed delivery not recorded within this long is presumed lost with its worker

@@ -40,6 +40,7 @@ def run_demo(console: Console, workdir: Path, premises: int) -> None:
         FOREWARN_DB_URL=f"sqlite:///{db.resolve()}",
         FOREWARN_JSONL_FEED=str(feed.resolve()),
         FOREWARN_OPERATOR_NAME=OPERATOR,
+        FOREWARN_JOURNAL_DIR=str((workdir / "journal").resolve()),
         FOREWARN_ALERTMANAGER_URL="",
     )
     os.environ.pop("FOREWARN_ALERTMANAGER_URL")

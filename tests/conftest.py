@@ -110,6 +110,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         db_url=db_url,
         site_dir=tmp_path / "site",
         outbox=tmp_path / "outbox",
+        journal_dir=tmp_path / "journal",
         jsonl_feed=str(tmp_path / "feed.jsonl"),
         operator_name="Mill Road Fibre",
         _env_file=None,  # type: ignore[call-arg]

@@ -40,6 +40,7 @@ def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> in
         now,
         ctx.settings.dispatch_batch,
         ctx.rules,
+        ctx.registry.journal,
     )
     report.batches += 1
     report.sent += batch.sent

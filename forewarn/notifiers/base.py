@@ -3,7 +3,7 @@ whether it was delivered, failed in a way worth retrying, or failed for good."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -58,13 +58,22 @@ class Result:
     ref: str | None = None
 
 
+# Called with each outcome the moment the provider gives it (the journal listens).
+Done = Callable[[Result], None]
+
+
+def ignore(result: Result) -> None:
+    """A `Done` that keeps nothing."""
+
+
 class Notifier(Protocol):
     """A channel: sends a batch, reusing its connection, and reports every message."""
 
     channel: str
 
-    def send(self, messages: Sequence[Message]) -> list[Result]:
-        """Send the messages; never raise for one message's failure."""
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
+        """Send the messages, telling `done` of each outcome as it comes; never raise for
+        one message's failure."""
         ...
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:

@@ -24,8 +24,9 @@ from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import ColumnElement
 
-from forewarn.notifiers.base import Message, Notifier, Outcome, Result
+from forewarn.notifiers.base import Done, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
+from forewarn.notifiers.journal import Journal
 from forewarn.store import (
     customers,
     deliveries,
@@ -105,8 +106,13 @@ def dispatch_batch(
     now: datetime,
     limit: int,
     rules: Rules | None = None,
+    journal: Journal | None = None,
 ) -> BatchReport:
-    """Reconcile lost claims, then claim, send and record up to `limit` due deliveries."""
+    """Reconcile lost claims, then claim, send and record up to `limit` due deliveries.
+
+    With a `journal`, each outcome is also written the moment it is known, so a restart
+    after a crash can tell what was sent without asking the provider.
+    """
     rules = rules or Rules()
     report = BatchReport()
     with engine.begin() as conn:
@@ -114,19 +120,19 @@ def dispatch_batch(
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
             set_meta(conn, "dispatch_claimed_at", now.isoformat())
-        messages = _reclaim_stale(conn, notifiers, now, rules, report)
+        messages = _reclaim_stale(conn, notifiers, now, rules, report, journal)
         messages += _claim(conn, brand, now, limit, rules, report)
     report.claimed = len(messages)
     if not messages:
         return report
-    results = _send(notifiers, messages, report)
+    results = _send(notifiers, messages, report, journal.record if journal else ignore)
     with engine.begin() as conn:
         _record(conn, results, now, report)
     return report
 
 
 def _send(
-    notifiers: Mapping[str, Notifier], messages: list[Message], report: BatchReport
+    notifiers: Mapping[str, Notifier], messages: list[Message], report: BatchReport, done: Done
 ) -> list[Result]:
     by_channel: dict[str, list[Message]] = defaultdict(list)
     results: list[Result] = []
@@ -137,7 +143,7 @@ def _send(
             results.append(Result(message.delivery_id, Outcome.PERMANENT, "no such channel"))
     # Channels go side by side: a slow SMS rate must not hold back the emails.
     with ThreadPoolExecutor(max(len(by_channel), 1), thread_name_prefix="channel") as pool:
-        sent = pool.map(lambda item: notifiers[item[0]].send(item[1]), by_channel.items())
+        sent = pool.map(lambda item: notifiers[item[0]].send(item[1], done), by_channel.items())
         for part in sent:
             results += part
     for channel_messages in by_channel.values():
@@ -300,8 +306,10 @@ def _reclaim_stale(
     now: datetime,
     rules: Rules,
     report: BatchReport,
+    journal: Journal | None,
 ) -> list[Message]:
-    """Rows claimed longer ago than the lease: ask each provider, then record or resend."""
+    """Rows claimed longer ago than the lease: look in the journal, then ask each provider,
+    then record or resend."""
     stale = and_(deliveries.c.status == "sending", deliveries.c.claimed_at < now - rules.lease)
     rows = _due_rows(conn, stale, 10_000)
     if not rows:
@@ -310,11 +318,15 @@ def _reclaim_stale(
     messages = [
         _message(r, r.recipient, r.sent_body, r.sent_subject, r.claimed_at, threads) for r in rows
     ]
+    journaled = journal.find(m.delivery_id for m in messages) if journal else {}
     by_channel: dict[str, list[Message]] = defaultdict(list)
     for message in messages:
-        by_channel[message.channel].append(message)
+        if message.delivery_id not in journaled:
+            by_channel[message.channel].append(message)
+    # What the journal knows is final: sent, failed, or to be retried after a pause.
+    _record(conn, list(journaled.values()), now, report)
     found: list[Result] = []
-    waiting: set[int] = set()
+    waiting: set[int] = set(journaled)
     for channel, channel_messages in by_channel.items():
         notifier = notifiers.get(channel)
         if notifier is None:
@@ -327,9 +339,9 @@ def _reclaim_stale(
             else:
                 waiting.add(result.delivery_id)
     _record(conn, found, now, report)
-    report.reconciled += len(found)
-    done = {r.delivery_id for r in found} | waiting
-    resend = [m for m in messages if m.delivery_id not in done]
+    report.reconciled += len(found) + len(journaled)
+    settled = {r.delivery_id for r in found} | waiting
+    resend = [m for m in messages if m.delivery_id not in settled]
     if waiting:
         # The provider cannot say yet: look again after another lease.
         conn.execute(update(deliveries).where(deliveries.c.id.in_(waiting)).values(claimed_at=now))

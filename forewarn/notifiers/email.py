@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup, escape
 
-from forewarn.notifiers.base import Message, Outcome, Result
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
 from forewarn.notifiers.compose import environment
 from forewarn.notifiers.rate import RateLimiter
 
@@ -123,14 +123,14 @@ class EmailNotifier:
         mail.add_alternative(html_part(message.body, subject, message.locale), subtype="html")
         return mail
 
-    def send(self, messages: Sequence[Message]) -> list[Result]:
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """Split the batch over the connections; each sends its share in order."""
         if not messages:
             return []
         shares = [list(messages[i :: self.concurrency]) for i in range(self.concurrency)]
         shares = [share for share in shares if share]
         with ThreadPoolExecutor(len(shares), thread_name_prefix="smtp") as pool:
-            parts = list(pool.map(self._send_share, shares))
+            parts = list(pool.map(lambda share: self._send_share(share, done), shares))
         by_id = {r.delivery_id: r for part in parts for r in part}
         return [by_id[m.delivery_id] for m in messages]
 
@@ -154,7 +154,7 @@ class EmailNotifier:
             smtp.login(server.username, server.password)
         return smtp
 
-    def _send_share(self, share: list[Message]) -> list[Result]:
+    def _send_share(self, share: list[Message], done: Done) -> list[Result]:
         results: list[Result] = []
         smtp: smtplib.SMTP | None = None
         try:
@@ -171,6 +171,7 @@ class EmailNotifier:
                         ]
                         break
                 result = self._send_one(smtp, message)
+                done(result)
                 if result.outcome is Outcome.RETRYABLE and "disconnected" in result.detail:
                     smtp = None
                 results.append(result)

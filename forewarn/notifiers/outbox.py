@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from forewarn.notifiers.base import Message, Outcome, Result
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
 
 
 class Notifier:
@@ -19,7 +19,7 @@ class Notifier:
         self.channel = channel
         self.path = directory / f"{channel}.jsonl"
 
-    def send(self, messages: Sequence[Message]) -> list[Result]:
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """Write the batch; a disk error fails the whole batch as retryable."""
         lines = []
         for message in messages:
@@ -40,7 +40,12 @@ class Notifier:
         except OSError as err:
             detail = f"outbox write failed: {err.strerror}"
             return [Result(m.delivery_id, Outcome.RETRYABLE, detail) for m in messages]
-        return [Result(m.delivery_id, Outcome.DELIVERED, f"outbox {self.path}") for m in messages]
+        results = [
+            Result(m.delivery_id, Outcome.DELIVERED, f"outbox {self.path}") for m in messages
+        ]
+        for result in results:
+            done(result)
+        return results
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
         """A message is in the outbox if a complete line carries its ledger id."""

@@ -11,6 +11,7 @@ from forewarn.config import Settings
 from forewarn.notifiers import outbox
 from forewarn.notifiers.base import Notifier
 from forewarn.notifiers.email import EmailNotifier, SmtpServer
+from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.notifiers.social import MastodonNotifier
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
@@ -23,6 +24,7 @@ class Registry:
     """The notifier for every channel, and the channels that fell back to the outbox."""
 
     notifiers: dict[str, Notifier]
+    journal: Journal
     to_outbox: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
 
@@ -46,7 +48,7 @@ def sign(key: bytes, customer_id: str) -> str:
 def build(settings: Settings, signing_key: bytes = b"") -> Registry:
     """Build the notifiers from settings; missing credentials send a channel to the outbox."""
     s = settings
-    registry = Registry(notifiers={})
+    registry = Registry(notifiers={}, journal=Journal(s.journal_dir))
     token = s.twilio_auth_token.get_secret_value() if s.twilio_auth_token else None
     if s.twilio_account_sid and token and s.sms_from:
         callback = f"{s.public_url.rstrip('/')}/hooks/twilio/status" if s.public_url else None

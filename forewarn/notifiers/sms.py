@@ -20,7 +20,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from forewarn.notifiers.base import Message, Outcome, Result, status_outcome
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
 from forewarn.notifiers.rate import RateLimiter
 
 # Twilio error codes that no retry will fix: invalid number, replied STOP, not a mobile,
@@ -127,12 +127,18 @@ class SmsNotifier:
     def __repr__(self) -> str:
         return f"SmsNotifier(sender={self.sender!r}, api={self._client.api.base_url!r})"
 
-    def send(self, messages: Sequence[Message]) -> list[Result]:
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """Send every message; one failure never stops the others."""
+
+        def send_one(message: Message) -> Result:
+            result = self._send_one(message)
+            done(result)
+            return result
+
         if len(messages) <= 1 or self.concurrency == 1:
-            return [self._send_one(m) for m in messages]
+            return [send_one(m) for m in messages]
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sms") as pool:
-            return list(pool.map(self._send_one, messages))
+            return list(pool.map(send_one, messages))
 
     def _send_one(self, message: Message) -> Result:
         self.limiter.acquire(segments(message.body))

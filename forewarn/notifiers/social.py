@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from forewarn.notifiers.base import Message, Outcome, Result, status_outcome
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
 from forewarn.notifiers.rate import RateLimiter
 
 # Mastodon's default limit for a status.
@@ -41,13 +41,14 @@ class MastodonNotifier:
     def __repr__(self) -> str:
         return f"MastodonNotifier({self.base_url!r})"
 
-    def send(self, messages: Sequence[Message]) -> list[Result]:
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """Post in order; a later update of a thread in the same batch answers the earlier."""
         last_post: dict[int, str] = {}
         results = []
         for message in messages:
             reply_to = last_post.get(message.incident_id, message.reply_to)
             result = self._post(message, reply_to)
+            done(result)
             if result.outcome is Outcome.DELIVERED and message.customer_id is None and result.ref:
                 last_post[message.incident_id] = result.ref
             results.append(result)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from forewarn.notifiers.base import Message, Outcome, Result, status_outcome
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
 from forewarn.notifiers.rate import RateLimiter
 
 # httpx logs every request's full URL at INFO, and a partner's URL may carry its token.
@@ -50,10 +50,16 @@ class WebhookNotifier:
         """The ledger keys of the configured partners."""
         return list(self._urls)
 
-    def send(self, messages: Sequence[Message]) -> list[Result]:
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """POST every message; one partner's failure never stops the others."""
+
+        def post(message: Message) -> Result:
+            result = self._post(message)
+            done(result)
+            return result
+
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook") as pool:
-            return list(pool.map(self._post, messages))
+            return list(pool.map(post, messages))
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
         """A partner cannot be asked; resend with the same delivery header."""
