@@ -142,12 +142,19 @@ def _twilio_handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the crash trials) resets its connection: expected.
+        pass
+
+
 @contextmanager
 def fake_twilio() -> Iterator[tuple[str, TwilioState]]:
     """A stateful Twilio Messages API on loopback; yields its base URL and its state."""
     state = TwilioState()
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _twilio_handler(state))
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", free_port()), _twilio_handler(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
