@@ -32,7 +32,7 @@ class DispatchReport:
 
 @task(cache_policy=NO_CACHE)
 def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> int:
-    """Send one batch of due deliveries; returns how many were claimed."""
+    """Send one batch of due deliveries; returns how many rows it moved on."""
     batch = dispatch_batch(
         ctx.engine,
         ctx.registry.notifiers,
@@ -56,7 +56,7 @@ def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> in
             "batch: claimed=%d sent=%d retrying=%d failed=%d reconciled=%d",
             batch.claimed, batch.sent, batch.retrying, batch.failed, batch.reconciled,
         )  # fmt: skip
-    return batch.claimed
+    return batch.handled
 
 
 def dispatch_all(ctx: Context, now: datetime, report: DispatchReport) -> None:

@@ -74,6 +74,11 @@ class BatchReport:
     reconciled: int = 0
     samples: list[Message] = field(default_factory=list)
 
+    @property
+    def handled(self) -> int:
+        """Rows this batch moved on (sent, cancelled, deferred...): 0 means nothing is due."""
+        return self.claimed + self.cancelled + self.deferred
+
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
     """Exponential backoff (30 s, 60 s, 120 s, ...) with up to 50% jitter."""
