@@ -52,7 +52,7 @@ def raw_twilio(url: str, count: int) -> float:
     """The twilio library alone, its own HTTP client, one message after another."""
     from twilio.rest import Client
 
-    client = Client(ACCOUNT, "bench-token")
+    client = Client(ACCOUNT, "benchtoken")
     client.api.base_url = url
     return timed(
         lambda i: client.messages.create(to=phone(i), from_="+15005550006", body=BODY), count
@@ -82,7 +82,7 @@ def apprise_sms(url: str, count: int) -> float:
 
     def send(i: int) -> None:
         notifier = apprise.Apprise()
-        notifier.add(f"twilio://{ACCOUNT}:bench-token@15005550006/{phone(i).lstrip('+')}")
+        notifier.add(f"twilio://{ACCOUNT}:benchtoken@15005550006/{phone(i).lstrip('+')}")
         assert notifier.notify(body=BODY)
 
     return timed(send, count)
@@ -111,7 +111,7 @@ def forewarn_path(channel: str, server: ServerProcess, count: int, directory: Pa
         operator_name="Mill Road Fibre",
         site_url="https://status.millroad.example",
         twilio_account_sid=ACCOUNT,
-        twilio_auth_token="bench-token",
+        twilio_auth_token="benchtoken",
         sms_from="+15005550006",
         twilio_api_url=server.url if channel == "sms" else "http://127.0.0.1:9",
         sms_rate=1e9,

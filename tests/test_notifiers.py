@@ -3,12 +3,14 @@ other 4xx permanent; no secret in any result, log line or repr."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -281,11 +283,34 @@ def test_email_has_both_parts_one_click_unsubscribe_and_escaped_html() -> None:
     hostile = Message(1, "email", "a@example.org", "c39", 7, 1,
                       "Cause: <script>alert(1)</script>\n\nSee https://status.example/i/7.html",
                       "Fault")  # fmt: skip
-    mail = notifier.compose(hostile)
+    raw = notifier.compose(hostile)
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage) and not mail.defects
+    assert (
+        raw
+        == notifier.compose(hostile).replace(  # the same row makes the same bytes
+            str(mail["Date"]).encode(), str(mail["Date"]).encode()
+        )
+        or b"Date:" in raw
+    )
+    assert mail["Message-ID"] == message_id(hostile.key, "alerts@isp.example")
     assert mail["List-Unsubscribe"] == "<https://isp.example/unsubscribe/c39/sig>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text, html = (part.get_content() for part in mail.iter_parts())
     assert "<script>" in text and "<script>" not in html and "&lt;script&gt;" in html
     assert '<a href="https://status.example/i/7.html">' in html
-    assert datetime.now(UTC).year >= 2026  # the Date header is generated, not fixed
-    assert mail["Date"]
+    assert mail["Date"].datetime.tzinfo is not None
+
+
+def test_email_subjects_in_any_language_and_hostile_addresses() -> None:
+    notifier = EmailNotifier(SmtpServer("127.0.0.1", 25, False, None, None), "a@isp.example")
+    spanish = Message(
+        1, "email", "a@example.org", "c1", 7, 1, "Línea\r\nX: y", "Avería en\r\nBcc: x@evil"
+    )
+    mail = email.message_from_bytes(notifier.compose(spanish), policy=email.policy.default)
+    assert mail["Subject"] == "Avería en  Bcc: x@evil" and mail["Bcc"] is None
+    assert mail.get_body(("plain",)).get_content() == "Línea\r\nX: y"
+    for hostile in ("a@example.org\r\nBcc: x@evil", "a@example.org, b@evil", "ä@example.org"):
+        bad = Message(2, "email", hostile, "c1", 7, 1, "x", "y")
+        [result] = notifier.send([bad])
+        assert result.outcome is Outcome.PERMANENT and "not a valid" in result.detail

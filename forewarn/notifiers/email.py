@@ -4,6 +4,7 @@ system that sees both."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import smtplib
@@ -11,7 +12,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
@@ -22,6 +23,7 @@ from forewarn.notifiers.compose import environment
 from forewarn.notifiers.rate import RateLimiter
 
 URL = re.compile(r"https?://[^\s<>\"]+")
+RFC8058_POST = "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +107,41 @@ class EmailNotifier:
     def __repr__(self) -> str:
         return f"EmailNotifier({self.server!r}, sender={self.sender!r})"
 
-    def compose(self, message: Message) -> EmailMessage:
-        """The MIME message for one ledger row."""
-        mail = EmailMessage()
+    def compose(self, message: Message) -> bytes:
+        """The MIME message for one ledger row, as the bytes that go over the wire.
+
+        Assembled from a fixed skeleton with the standard library's encoders: building an
+        `EmailMessage` costs about a millisecond a message, twenty times this.
+        """
         subject = message.subject or ""
-        mail["From"] = self.sender
-        mail["To"] = message.to
-        mail["Subject"] = subject
-        mail["Date"] = formatdate(usegmt=True)
-        mail["Message-ID"] = message_id(message.key, self.sender)
-        mail["Auto-Submitted"] = "auto-generated"
+        mid = message_id(message.key, self.sender)
+        headers = [
+            f"From: {self.sender}",
+            f"To: {message.to}",
+            f"Subject: {_header(subject)}",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Message-ID: {mid}",
+            "Auto-Submitted: auto-generated",
+            "MIME-Version: 1.0",
+        ]
         link = self.unsubscribe_url(message.customer_id) if message.customer_id else None
         if link:
-            mail["List-Unsubscribe"] = f"<{link}>"
-            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        mail.set_content(message.body)
-        mail.add_alternative(html_part(message.body, subject, message.locale), subtype="html")
-        return mail
+            headers += [f"List-Unsubscribe: <{link}>", RFC8058_POST]
+        # The boundary comes from the Message-ID: the same row makes the same message.
+        boundary = "=_forewarn_" + hashlib.sha256(mid.encode()).hexdigest()[:24]
+        html = html_part(message.body, subject, message.locale)
+        parts = [
+            *headers,
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            "",
+            f"--{boundary}",
+            *_text_part("plain", message.body),
+            f"--{boundary}",
+            *_text_part("html", html),
+            f"--{boundary}--",
+            "",
+        ]
+        return "\r\n".join(parts).encode("ascii")
 
     def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """Split the batch over the connections; each sends its share in order."""
@@ -159,6 +179,12 @@ class EmailNotifier:
         smtp: smtplib.SMTP | None = None
         try:
             for message in share:
+                if not _plain_address(message.to):
+                    # Also keeps a hostile address from adding headers of its own.
+                    invalid = Result(message.delivery_id, Outcome.PERMANENT, "not a valid address")
+                    done(invalid)
+                    results.append(invalid)
+                    continue
                 if smtp is None:
                     try:
                         smtp = self._connect()
@@ -185,10 +211,9 @@ class EmailNotifier:
 
     def _send_one(self, smtp: smtplib.SMTP, message: Message) -> Result:
         self.limiter.acquire()
-        mail = self.compose(message)
-        ref = str(mail["Message-ID"])
+        ref = message_id(message.key, self.sender)
         try:
-            refused = smtp.send_message(mail)
+            refused = smtp.sendmail(self.sender, [message.to], self.compose(message))
         except smtplib.SMTPRecipientsRefused as err:
             code, text = next(iter(err.recipients.values()))
             return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
@@ -215,6 +240,29 @@ class EmailNotifier:
             code, text = next(iter(refused.values()))
             return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
         return Result(message.delivery_id, Outcome.DELIVERED, "accepted by smtp server", ref)
+
+
+def _plain_address(address: str) -> bool:
+    """One bare ASCII address: nothing that could end a header or name a second recipient."""
+    return address.isascii() and "@" in address and not any(c in address for c in "\r\n<>,; ")
+
+
+def _header(value: str) -> str:
+    """A header value, RFC 2047-encoded only if it is not plain ASCII."""
+    if value.isascii() and "\n" not in value and "\r" not in value:
+        return value
+    return Header(value.replace("\r", " ").replace("\n", " "), "utf-8").encode()
+
+
+def _text_part(subtype: str, text: str) -> list[str]:
+    """One text part, base64 in lines of 76 (safe for any character and line length)."""
+    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").rstrip("\n")
+    return [
+        f'Content-Type: text/{subtype}; charset="utf-8"',
+        "Content-Transfer-Encoding: base64",
+        "",
+        *encoded.split("\n"),
+    ]
 
 
 def _by_code(code: int) -> Outcome:
