@@ -213,7 +213,7 @@ deliveries = Table(
     Column("incident_id", Integer, nullable=False),
     Column("update_seq", Integer, nullable=False),
     # The customer, or "" for a public post; a partner key for webhooks.
-    Column("customer_id", String(128), nullable=False, index=True),
+    Column("customer_id", String(128), nullable=False),
     Column("channel", String(32), nullable=False),
     # queued -> sending -> sent | failed | cancelled; retryable failures go back to queued.
     Column("status", String(16), nullable=False),
@@ -232,7 +232,9 @@ deliveries = Table(
     Column("provider_status", String(32), nullable=True),
     Column("error", Text, nullable=True),
     UniqueConstraint("incident_id", "update_seq", "customer_id", "channel", name="uq_delivery"),
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    # The dispatch queue in the order it is served; what a customer was already sent.
+    Index("ix_deliveries_queue", "status", "rank", "id"),
+    Index("ix_deliveries_customer", "customer_id", "incident_id"),
 )
 
 

@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
 fi
 
 # axe-core (accessibility tests) and Prism (a spec-checking local Twilio), pinned in tests/node/package-lock.json
-if [[ ! -f tests/node/node_modules/axe-core/axe.min.js ]]; then
+if [[ ! -f tests/node/node_modules/axe-core/axe.min.js || ! -x tests/node/node_modules/.bin/prism ]]; then
   npm ci --prefix tests/node --no-audit --no-fund --silent
 fi
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from forewarn.config import Settings
 from forewarn.flows.detection_cycle import detection_cycle
+from forewarn.flows.dispatch import dispatch
 from forewarn.store import deliveries
 from tests.conftest import NOW, use_settings
 from tests.town import CABINETS, Town
@@ -38,3 +39,24 @@ def test_the_flow_runs_a_cycle_and_a_second_run_queues_nothing(
         assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 9
     summary = json.loads((settings.site_dir / "api/v2/summary.json").read_text())
     assert summary["incidents"][0]["id"] == "1"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_dispatch_flow_sends_what_waited_for_the_morning(
+    town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_settings(monkeypatch, settings)
+    night = NOW.replace(hour=23)
+    assert settings.jsonl_feed is not None
+    with open(settings.jsonl_feed, "w") as handle:
+        for n in CABINETS["cabB"]:
+            handle.write(
+                json.dumps({"element": f"cpe{n}", "state": "down", "at": night.isoformat()}) + "\n"
+            )
+    cycle = detection_cycle(now=night + timedelta(minutes=5))
+    assert cycle.queued == 9 and cycle.dispatch.deferred == 8 and cycle.dispatch.sent == 1
+    morning = dispatch(now=night + timedelta(hours=7, minutes=5))  # 06:05 in London
+    assert morning.sent == 8 and morning.batches >= 1
+    with town.engine.connect() as conn:
+        statuses = set(conn.execute(select(deliveries.c.status)).scalars())
+    assert statuses == {"sent"}

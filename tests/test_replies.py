@@ -181,6 +181,17 @@ def test_stop_then_an_update_sends_nothing_start_then_an_update_sends(
     # c39 is back in, but the growth is news only to cabinet B's premises.
     assert told(settings, "c39") == []
     assert len(told(settings, "c47")) == 2
+    # The next update that concerns c39 reaches them again.
+    for cabinet in ("cabA", "cabB"):
+        assert settings.jsonl_feed is not None
+        with Path(settings.jsonl_feed).open("a") as handle:
+            for n in CABINETS[cabinet]:
+                at = (NOW + timedelta(hours=1)).isoformat()
+                handle.write(json.dumps({"element": f"cpe{n}", "state": "up", "at": at}) + "\n")
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+    restored = [json.loads(line) for line in told(settings, "c39")]
+    assert sorted((m["channel"], m["update_seq"]) for m in restored) == [("email", 3), ("sms", 3)]
 
 
 def test_stop_is_honoured_for_messages_already_queued(

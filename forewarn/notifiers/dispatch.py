@@ -157,7 +157,22 @@ def _send(
 
 
 def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[Any]:
-    """Due ledger rows with all a message needs; locked rows are skipped on PostgreSQL."""
+    """Due ledger rows with all a message needs; locked rows are skipped on PostgreSQL.
+
+    The rows are chosen first (an index scan in queue order), then joined with what a
+    message needs: the per-row lookups below then run for this batch only.
+    """
+    choose = (
+        select(deliveries.c.id)
+        .where(where)
+        .order_by(deliveries.c.rank, deliveries.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        choose = choose.with_for_update(skip_locked=True)
+    ids = list(conn.execute(choose).scalars())
+    if not ids:
+        return []
     same = and_(
         _other.c.incident_id == deliveries.c.incident_id,
         _other.c.customer_id == deliveries.c.customer_id,
@@ -220,12 +235,9 @@ def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[
         .join(incidents, incidents.c.id == deliveries.c.incident_id)
         .outerjoin(customers, customers.c.customer_id == deliveries.c.customer_id)
         .outerjoin(premises, premises.c.premise_id == customers.c.premise_id)
-        .where(where)
+        .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.rank, deliveries.c.id)
-        .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=deliveries)
     return list(conn.execute(query))
 
 
