@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from forewarn.config import Settings
@@ -98,7 +100,9 @@ _contexts: dict[str, Context] = {}
 def context_for(settings: Settings | None = None) -> Context:
     """The context for these settings (read from the environment when not given)."""
     settings = settings or Settings()
-    key = settings.model_dump_json()
+    # Secrets dump as "**********": key on their values too, or two tokens would share.
+    secrets = [v.get_secret_value() for v in dict(settings).values() if isinstance(v, SecretStr)]
+    key = settings.model_dump_json() + json.dumps(secrets)
     if key not in _contexts:
         engine = make_engine(settings.db_url)
         with engine.begin() as conn:
