@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
+from forewarn.flows.context import Context, context_for
 from forewarn.notifiers.base import Message, Outcome
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
@@ -38,6 +38,15 @@ def feed(settings: Settings, state: str, cabinet: str, at: timedelta) -> None:
         for n in CABINETS[cabinet]:
             moment = (NOW + at).isoformat()
             handle.write(json.dumps({"element": f"cpe{n}", "state": state, "at": moment}) + "\n")
+
+
+def outage_and_restoration(ctx: Context, settings: Settings) -> None:
+    """Cabinet A goes down (opened at 14:03) and comes back (restored at 15:11)."""
+    feed(settings, "down", "cabA", timedelta())
+    run_cycle(ctx, NOW + timedelta(minutes=3))
+    feed(settings, "up", "cabA", timedelta(hours=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
 
 
 def with_channels(settings: Settings, **changes: Any) -> Settings:
@@ -150,11 +159,7 @@ def test_email_reaches_a_real_smtp_server_once_per_recipient_per_update(
             settings, smtp_url=SecretStr(url), email_from="alerts@millroad.example",
             public_url="https://alerts.millroad.example",
         ))  # fmt: skip
-        feed(settings, "down", "cabA", timedelta())
-        run_cycle(ctx, NOW + timedelta(minutes=3))
-        feed(settings, "up", "cabA", timedelta(hours=1))
-        run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
-        run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+        outage_and_restoration(ctx, settings)
         run_cycle(ctx, NOW + timedelta(hours=1, minutes=12))
     received = mailbox.received
     houses = CABINETS["cabA"]
@@ -192,11 +197,7 @@ def test_one_public_thread_per_incident_in_area_words_and_idempotent(
         settings, mastodon_url=mastodon, mastodon_token=SecretStr("alice_token"),
         social_rate=1000.0,
     ))  # fmt: skip
-    feed(settings, "down", "cabA", timedelta())
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    feed(settings, "up", "cabA", timedelta(hours=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+    outage_and_restoration(ctx, settings)
     posts = [r for r in ledger(town) if r.channel == "social"]
     assert [(p.update_seq, p.status) for p in posts] == [(1, "sent"), (2, "sent")]
     http = httpx.Client(base_url=mastodon, headers={"Authorization": "Bearer alice_token"})

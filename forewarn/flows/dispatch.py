@@ -4,30 +4,22 @@ serve` also runs this flow on its own beat for retries and deferred messages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from forewarn.flows.context import Context, context_for
-from forewarn.notifiers.base import Message
-from forewarn.notifiers.dispatch import dispatch_batch
+from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
 from forewarn.store import now_utc
 
 
 @dataclass(slots=True)
-class DispatchReport:
-    """What the batches of one run did."""
+class DispatchReport(BatchReport):
+    """What the batches of one run did, added up."""
 
     batches: int = 0
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    deferred: int = 0
-    reconciled: int = 0
-    samples: list[Message] = field(default_factory=list)
 
 
 @task(cache_policy=NO_CACHE)
@@ -43,14 +35,7 @@ def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> in
         ctx.registry.journal,
     )
     report.batches += 1
-    report.sent += batch.sent
-    report.retrying += batch.retrying
-    report.failed += batch.failed
-    report.cancelled += batch.cancelled
-    report.deferred += batch.deferred
-    report.reconciled += batch.reconciled
-    if len(report.samples) < 3:
-        report.samples.extend(batch.samples[: 3 - len(report.samples)])
+    report.add(batch)
     if batch.claimed:
         get_run_logger().info(
             "batch: claimed=%d sent=%d retrying=%d failed=%d reconciled=%d",

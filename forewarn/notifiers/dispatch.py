@@ -74,6 +74,13 @@ class BatchReport:
     reconciled: int = 0
     samples: list[Message] = field(default_factory=list)
 
+    def add(self, other: BatchReport) -> None:
+        """Add another batch's counts (and samples, up to three) to this one."""
+        for name in ("claimed", "sent", "retrying", "failed", "cancelled", "deferred"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reconciled += other.reconciled
+        self.samples.extend(other.samples[: max(3 - len(self.samples), 0)])
+
     @property
     def handled(self) -> int:
         """Rows this batch moved on (sent, cancelled, deferred...): 0 means nothing is due."""
