@@ -65,6 +65,32 @@ def worker() -> None:
         pass
 
 
+WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+
+
+def worker_env(
+    db_url: str, twilio_url: str, smtp_url: str, directory: Path, batch: int, lease: float
+) -> dict[str, str]:
+    """The environment of a dispatch worker sending to the local servers as fast as they go."""
+    return {
+        **os.environ,
+        "FOREWARN_DB_URL": db_url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT,
+        "TWILIO_AUTH_TOKEN": "crash-test",
+        "FOREWARN_SMS_FROM": "+15005550006",
+        "FOREWARN_TWILIO_API_URL": twilio_url,
+        "FOREWARN_SMS_RATE": "100000",
+        "FOREWARN_SMTP_URL": smtp_url,
+        "FOREWARN_EMAIL_FROM": SENDER,
+        "FOREWARN_EMAIL_RATE": "100000",
+        "FOREWARN_OUTBOX": str(directory / "outbox"),
+        "FOREWARN_JOURNAL_DIR": str(directory / "journal"),
+        "FOREWARN_DISPATCH_BATCH": str(batch),
+        "FOREWARN_QUIET_HOURS": "",
+        "FOREWARN_CLAIM_LEASE_S": str(lease),
+    }
+
+
 def run_trial(rng: random.Random, customers: int, directory: Path, batch: int = 250) -> Trial:
     """Fill a store, start a worker, kill it mid-flight, restart it, and count."""
     started = time.monotonic()
@@ -72,25 +98,9 @@ def run_trial(rng: random.Random, customers: int, directory: Path, batch: int = 
     engine = make_engine(f"sqlite:///{db}")
     total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
     with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = {
-            **os.environ,
-            "FOREWARN_DB_URL": f"sqlite:///{db}",
-            "TWILIO_ACCOUNT_SID": ACCOUNT,
-            "TWILIO_AUTH_TOKEN": "crash-test",
-            "FOREWARN_SMS_FROM": "+15005550006",
-            "FOREWARN_TWILIO_API_URL": twilio_url,
-            "FOREWARN_SMS_RATE": "100000",
-            "FOREWARN_SMTP_URL": smtp_url,
-            "FOREWARN_EMAIL_FROM": SENDER,
-            "FOREWARN_EMAIL_RATE": "100000",
-            "FOREWARN_OUTBOX": str(directory / "outbox"),
-            "FOREWARN_JOURNAL_DIR": str(directory / "journal"),
-            "FOREWARN_DISPATCH_BATCH": str(batch),
-            "FOREWARN_QUIET_HOURS": "",
-            # One worker at a time here, so anything still `sending` at a restart is lost.
-            "FOREWARN_CLAIM_LEASE_S": "0.001",
-        }
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        # One worker at a time here, so anything still `sending` at a restart is lost.
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, batch, lease=0.001)
+        command = WORKER
         process = subprocess.Popen(command, env=env, cwd=directory)
         target = rng.randint(1, total - 1)
         while len(twilio.messages) + len(mailbox.received) < target:

@@ -6,6 +6,7 @@ SQLite by default, PostgreSQL by URL; each stage reads and writes its own tables
 from __future__ import annotations
 
 import secrets
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -351,6 +353,16 @@ def get_meta(conn: Connection, key: str) -> str | None:
     """Read one value from the key/value meta table."""
     row = conn.execute(meta.select().where(meta.c.key == key)).first()
     return None if row is None else str(row.value)
+
+
+def serialize(conn: Connection, name: str) -> None:
+    """Hold the lock `name` until this transaction ends, so that two workers doing the
+    same job (two detection cycles) take turns: an advisory lock on PostgreSQL, the
+    database's write lock on SQLite."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
+    else:
+        set_meta(conn, f"lock:{name}", "held")
 
 
 def secret_key(conn: Connection, name: str) -> bytes:

@@ -15,7 +15,7 @@ from forewarn.flows.context import Context, context_for
 from forewarn.flows.dispatch import DispatchReport, dispatch_all
 from forewarn.flows.publication import publish_site
 from forewarn.incidents import Changes, queue_deliveries, reconcile
-from forewarn.store import now_utc
+from forewarn.store import now_utc, serialize
 
 
 @dataclass(slots=True)
@@ -38,6 +38,7 @@ def detect_faults(ctx: Context, now: datetime, report: CycleReport) -> Detection
     """Read every feed and turn the signals into faults, in one transaction."""
     tree = ctx.index().tree
     with ctx.engine.begin() as conn:
+        serialize(conn, "detection")  # two cycles at once take turns, never double-read
         read = read_all(conn, ctx.feeds, ctx.http, alertmanager_down(conn), now)
         detection = run_detection(conn, tree, read.batch.signals, now, ctx.thresholds)
         read.batch.rejects.extend(detection.rejects)
@@ -60,6 +61,7 @@ def update_incidents(ctx: Context, detection: Detection, now: datetime) -> tuple
     """Open, expand and resolve incidents, and write the ledger rows for their updates."""
     index = ctx.index()
     with ctx.engine.begin() as conn:
+        serialize(conn, "incidents")  # one writer of incidents at a time: never two opened
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
         queued = queue_deliveries(conn, now, ctx.registry.partners)
     logger = get_run_logger()

@@ -33,7 +33,7 @@ from forewarn.store import (
     incident_updates,
     incidents,
     premises,
-    set_meta,
+    serialize,
 )
 
 MAX_ATTEMPTS = 8
@@ -131,7 +131,7 @@ def dispatch_batch(
         if conn.dialect.name == "sqlite":
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
-            set_meta(conn, "dispatch_claimed_at", now.isoformat())
+            serialize(conn, "dispatch")
         messages = _reclaim_stale(conn, notifiers, now, rules, report, journal)
         messages += _claim(conn, brand, now, limit, rules, report)
     report.claimed = len(messages)
