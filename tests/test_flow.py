@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL
 from sqlalchemy import func, select
 
 from forewarn.config import Settings
@@ -14,6 +17,16 @@ from forewarn.flows.dispatch import dispatch
 from forewarn.store import deliveries
 from tests.conftest import NOW, use_settings
 from tests.town import CABINETS, Town
+
+
+def latest_artifact(key: str) -> dict[str, Any]:
+    """The newest artifact under `key`, read from the Prefect server's REST API (Prefect
+    3.8.8's own `Artifact.get` sends a filter its server refuses)."""
+    query = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
+    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=query)
+    response.raise_for_status()
+    [artifact] = response.json()
+    return dict(artifact)
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -39,6 +52,14 @@ def test_the_flow_runs_a_cycle_and_a_second_run_queues_nothing(
         assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 9
     summary = json.loads((settings.site_dir / "api/v2/summary.json").read_text())
     assert summary["incidents"][0]["id"] == "1"
+    # What the Prefect UI shows of the incident: its delivery progress and its updates.
+    delivered = latest_artifact("incident-1-delivery")
+    assert delivered["data"] == 100.0
+    assert "email: 4 sent (of 4)" in delivered["description"]
+    assert "sms: 4 sent (of 4)" in delivered["description"]
+    assert "social: 1 sent (of 1)" in delivered["description"]
+    updates = latest_artifact("incident-1-updates")
+    assert [row["event"] for row in json.loads(updates["data"])] == ["opened"]
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -13,6 +13,7 @@ from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds.read import acknowledge, read_all
 from forewarn.flows.context import Context, context_for
 from forewarn.flows.dispatch import DispatchReport, dispatch_all
+from forewarn.flows.observe import update_tables
 from forewarn.flows.publication import publish_site
 from forewarn.incidents import Changes, queue_deliveries, reconcile
 from forewarn.store import now_utc, serialize
@@ -64,6 +65,7 @@ def update_incidents(ctx: Context, detection: Detection, now: datetime) -> tuple
         serialize(conn, "incidents")  # one writer of incidents at a time: never two opened
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
         queued = queue_deliveries(conn, now, ctx.registry.partners)
+    update_tables(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
     logger = get_run_logger()
     for q in queued:
         logger.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from forewarn.flows.context import Context, context_for
+from forewarn.flows.observe import delivery_progress
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
 from forewarn.store import now_utc
 
@@ -36,6 +37,7 @@ def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> in
     )
     report.batches += 1
     report.add(batch)
+    delivery_progress(ctx, batch.incidents)
     if batch.claimed:
         get_run_logger().info(
             "batch: claimed=%d sent=%d retrying=%d failed=%d reconciled=%d",

@@ -112,3 +112,46 @@ def counts_by_status(conn: Connection) -> dict[str, int]:
     """Deliveries by state, for `forewarn status` and the demo."""
     rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
     return {str(status): int(n) for status, n in rows}
+
+
+@dataclass(slots=True)
+class Progress:
+    """How an incident's messages stand, per channel: {channel: {status: count}}."""
+
+    incident_id: int
+    by_channel: dict[str, dict[str, int]]
+
+    @property
+    def percent(self) -> float:
+        """Share of the incident's deliveries that are settled (sent, failed or cancelled)."""
+        counts = [n for statuses in self.by_channel.values() for n in statuses.values()]
+        settled = sum(
+            n
+            for statuses in self.by_channel.values()
+            for status, n in statuses.items()
+            if status in ("sent", "failed", "cancelled")
+        )
+        return 100.0 * settled / sum(counts) if counts else 100.0
+
+    def summary(self) -> str:
+        """One line per channel, e.g. "sms: 4 sent, 1 queued (of 5)"."""
+        lines = []
+        for channel, statuses in sorted(self.by_channel.items()):
+            parts = ", ".join(f"{n:,} {status}" for status, n in sorted(statuses.items()))
+            lines.append(f"{channel}: {parts} (of {sum(statuses.values()):,})")
+        return "\n".join(lines)
+
+
+def progress(conn: Connection, incident_ids: Sequence[int]) -> list[Progress]:
+    """Delivery progress of these incidents, in one query."""
+    if not incident_ids:
+        return []
+    rows = conn.execute(
+        select(deliveries.c.incident_id, deliveries.c.channel, deliveries.c.status, func.count())
+        .where(deliveries.c.incident_id.in_(incident_ids))
+        .group_by(deliveries.c.incident_id, deliveries.c.channel, deliveries.c.status)
+    )
+    found: dict[int, dict[str, dict[str, int]]] = {}
+    for incident_id, channel, status, n in rows:
+        found.setdefault(int(incident_id), {}).setdefault(str(channel), {})[str(status)] = int(n)
+    return [Progress(i, found[i]) for i in sorted(found)]

@@ -73,12 +73,15 @@ class BatchReport:
     deferred: int = 0
     reconciled: int = 0
     samples: list[Message] = field(default_factory=list)
+    # The incidents whose messages this batch sent or settled.
+    incidents: set[int] = field(default_factory=set)
 
     def add(self, other: BatchReport) -> None:
         """Add another batch's counts (and samples, up to three) to this one."""
         for name in ("claimed", "sent", "retrying", "failed", "cancelled", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reconciled += other.reconciled
+        self.incidents |= other.incidents
         self.samples.extend(other.samples[: max(3 - len(self.samples), 0)])
 
     @property
@@ -135,6 +138,7 @@ def dispatch_batch(
         messages = _reclaim_stale(conn, notifiers, now, rules, report, journal)
         messages += _claim(conn, brand, now, limit, rules, report)
     report.claimed = len(messages)
+    report.incidents = {m.incident_id for m in messages}
     if not messages:
         return report
     results = _send(notifiers, messages, report, journal.record if journal else ignore)

@@ -1,0 +1,37 @@
+"""prefect.yaml: every deployment's entrypoint loads, its parameters validate, and it
+runs in the shared work pool on a schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC: dict[str, Any] = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+DEPLOYMENTS = SPEC["deployments"]
+
+
+def test_the_file_defines_the_flows_and_one_work_pool() -> None:
+    assert SPEC["prefect-version"] == "3.8.8"
+    pools = SPEC["definitions"]["work_pools"]
+    assert list(pools) == ["forewarn"]
+    names = {d["name"] for d in DEPLOYMENTS}
+    assert {"detection-cycle", "dispatch", "publication"} <= names
+    assert len(names) == len(DEPLOYMENTS)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_each_entrypoint_loads_and_its_parameters_validate(deployment: dict[str, Any]) -> None:
+    path, _, name = deployment["entrypoint"].partition(":")
+    assert path.startswith("forewarn/flows/") and (ROOT / path).is_file()
+    flow = load_flow_from_entrypoint(str(ROOT / path) + ":" + name)
+    assert flow.validate_parameters(deployment.get("parameters") or {}) is not None
+    with pytest.raises(Exception, match="now"):
+        flow.validate_parameters({"now": "not a time"})
+    assert deployment["work_pool"]["name"] == "forewarn"
+    [schedule] = deployment["schedules"]
+    assert 0 < schedule["interval"] <= 3600
