@@ -176,19 +176,21 @@ def serve(
 
 @app.command()
 def status() -> None:
-    """What is going on now: open incidents, deliveries by state, last feed read."""
+    """What is going on now: open incidents, deliveries by state, queue age, last feed read."""
     from sqlalchemy import select
 
-    from forewarn.incidents.ledger import counts_by_status
-    from forewarn.store import get_meta, incidents, make_engine
+    from forewarn.incidents.ledger import counts_by_status, oldest_due
+    from forewarn.store import get_meta, incidents, make_engine, now_utc
 
     settings = Settings()
     engine = make_engine(settings.db_url)
+    now = now_utc()
     with engine.connect() as conn:
         rows = conn.execute(
             select(incidents).where(incidents.c.status != "resolved").order_by(incidents.c.id)
         ).all()
         counts = counts_by_status(conn)
+        waiting_since = oldest_due(conn, now)
         last_read = get_meta(conn, "last_feed_read") or "never"
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
@@ -198,6 +200,9 @@ def status() -> None:
         )  # fmt: skip
     console.print(table if rows else "No open incidents.")
     console.print("deliveries: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
+    if waiting_since is not None:
+        minutes = (now - waiting_since).total_seconds() / 60
+        console.print(f"oldest due message has waited {minutes:,.1f} min")
     console.print(f"last feed read: {last_read}")
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bench.ledger_data import fill_ledger
 from forewarn.cli import app
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+from forewarn.store import make_engine
 from tests.town import customer_rows, topology_rows, write_csv
 
 
@@ -44,6 +47,16 @@ def test_status_shows_open_incidents_and_deliveries(runner: CliRunner) -> None:
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
     assert "No open incidents." in result.output and "deliveries: none" in result.output
+    assert "oldest due message" not in result.output
+
+
+def test_status_says_how_long_the_queue_has_waited(runner: CliRunner, tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    fill_ledger(engine, 5, ("sms",), datetime.now(UTC) - timedelta(minutes=30))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "Broadband fault" in result.output and "deliveries: queued 5" in result.output
+    assert "oldest due message has waited 30." in result.output
 
 
 def test_help_names_every_command(runner: CliRunner) -> None:

@@ -108,6 +108,15 @@ def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> lis
     return [(str(c), str(ch)) for c, ch in conn.execute(query)]
 
 
+def oldest_due(conn: Connection, now: datetime) -> datetime | None:
+    """When the longest-waiting due delivery became due (None: nothing is waiting)."""
+    return conn.execute(
+        select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now
+        )
+    ).scalar_one_or_none()
+
+
 def counts_by_status(conn: Connection) -> dict[str, int]:
     """Deliveries by state, for `forewarn status` and the demo."""
     rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
