@@ -267,11 +267,16 @@ seen_requests = Table(
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for `url` and make sure the schema exists."""
+    """Create an engine for `url` and bring its schema to this version of forewarn."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    from forewarn.migrations import upgrade  # the migrations read this module's schema
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            serialize(conn, "schema")  # two processes starting at once upgrade once
+        upgrade(conn)
     return engine
 
 

@@ -1,0 +1,215 @@
+"""The `forewarn` command line."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from forewarn.config import Settings
+
+app = typer.Typer(
+    help=(
+        "forewarn tells your customers about a network outage before they have to ask.\n\n"
+        "New here? Run `forewarn demo`: a small town, a cabinet losing power, the messages "
+        "and the status page, on your machine, in under a minute."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+
+@app.command()
+def demo(
+    premises: Annotated[int, typer.Option(help="Size of the generated town.")] = 3000,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its database, CSV files and feed.")
+    ] = Path("forewarn-demo"),
+) -> None:
+    """Run the whole pipeline on a bundled town with a scripted fault; sends nothing."""
+    from forewarn.demo import run_demo
+
+    run_demo(console, workdir, premises)
+
+
+@app.command("import-network")
+def import_network_command(
+    topology: Annotated[
+        Path,
+        typer.Argument(
+            help="Topology CSV (element_id,parent_id,kind,name,lat,lon).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    customers: Annotated[
+        Path, typer.Argument(help="Customers CSV (see README).", exists=True, dir_okay=False)
+    ],
+    region: Annotated[
+        str, typer.Option(help="Country for phone numbers written without +.")
+    ] = "US",
+    show: Annotated[int, typer.Option(help="How many problems to list.")] = 50,
+) -> None:
+    """Load or update topology and customers; geocode rows without coordinates."""
+    from forewarn.network import import_network
+    from forewarn.network.csvfile import CsvFormatError
+    from forewarn.network.geocode import nominatim
+    from forewarn.store import make_engine, now_utc
+
+    settings = Settings()
+    engine = make_engine(settings.db_url)
+    geocoder = nominatim(settings.geocoder_url, settings.geocoder_rate)
+    try:
+        with console.status("importing..."):
+            report = import_network(engine, topology, customers, geocoder, now_utc(), region)
+    except CsvFormatError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"elements {report.elements:,}, premises {report.premises:,}, "
+        f"customers {report.customers:,}, geocoded {report.geocoded:,}"
+    )
+    if report.problems:
+        console.print(
+            f"[yellow]{len(report.problems):,} rows skipped or kept with a warning:[/yellow]"
+        )
+        for problem in report.problems[:show]:
+            console.print(f"  {problem}", markup=False, highlight=False)
+        if len(report.problems) > show:
+            console.print(f"  ... and {len(report.problems) - show:,} more (use --show)")
+
+
+@app.command("run-once")
+def run_once() -> None:
+    """One full cycle: read feeds, detect, map, update incidents, dispatch, publish."""
+    from forewarn.flows.detection_cycle import detection_cycle
+    from forewarn.report import print_cycle
+
+    print_cycle(console, detection_cycle())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address for the HTTP receiver.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the HTTP receiver.")] = 8000,
+    interval: Annotated[int, typer.Option(help="Seconds between detection cycles.")] = 60,
+    publish_every: Annotated[
+        int, typer.Option(help="Seconds between scheduled rebuilds of the public site.")
+    ] = 300,
+) -> None:
+    """Run the detection cycle on a schedule plus the HTTP receiver (webhooks, the site)."""
+    import uvicorn
+    from prefect import serve as prefect_serve
+    from prefect.deployments.runner import RunnerDeployment
+
+    from forewarn.flows.context import context_for
+    from forewarn.flows.detection_cycle import detection_cycle
+    from forewarn.flows.dispatch import dispatch
+    from forewarn.flows.publication import publication
+    from forewarn.incidents.replies import Voice
+    from forewarn.receiver import TwilioHooks, create_app
+    from forewarn.store import secret_key
+
+    settings = Settings()
+    ctx = context_for(settings)  # says once which channels fall back to the outbox
+    token = settings.webhook_token.get_secret_value() if settings.webhook_token else None
+    if token is None:
+        console.print("FOREWARN_WEBHOOK_TOKEN is not set: /hooks/alertmanager is off.")
+    twilio = None
+    if settings.twilio_auth_token and settings.public_url:
+        voice = Voice(settings.operator_name, settings.help_text)
+        twilio = TwilioHooks(
+            settings.twilio_auth_token.get_secret_value(), settings.public_url, voice
+        )
+    else:
+        console.print("TWILIO_AUTH_TOKEN or FOREWARN_PUBLIC_URL unset: Twilio hooks are off.")
+    with ctx.engine.begin() as conn:
+        unsubscribe_key = secret_key(conn, "unsubscribe")
+    receiver = create_app(
+        ctx.engine,
+        token,
+        settings.max_body_bytes,
+        settings.site_dir,
+        twilio=twilio,
+        unsubscribe_key=unsubscribe_key,
+    )
+    server = uvicorn.Server(uvicorn.Config(receiver, host=host, port=port, log_level="warning"))
+    threading.Thread(target=server.run, name="receiver", daemon=True).start()
+    console.print(f"receiver on http://{host}:{port}; detection cycle every {interval} s")
+    if os.environ.get("PREFECT_API_URL"):
+        # A Prefect server schedules the runs (and shows them in its UI).
+        # to_deployment is typed as "maybe a coroutine"; called from sync code it is not.
+        prefect_serve(
+            cast(
+                RunnerDeployment,
+                detection_cycle.to_deployment("forewarn-detection", interval=interval),
+            ),
+            cast(
+                RunnerDeployment,
+                publication.to_deployment("forewarn-publication", interval=publish_every),
+            ),
+            cast(RunnerDeployment, dispatch.to_deployment("forewarn-dispatch", interval=interval)),
+        )
+        return
+    # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.
+    console.print("no PREFECT_API_URL: running the cycle from this process (no Prefect scheduler)")
+    last_published = 0.0
+    while True:
+        started = time.monotonic()
+        try:
+            detection_cycle()
+            if started - last_published >= publish_every:
+                publication()
+                last_published = started
+        except Exception as err:  # one failed cycle must not stop the service
+            console.print(f"[red]cycle failed:[/red] {escape(str(err))}")
+        time.sleep(max(interval - (time.monotonic() - started), 1))
+
+
+@app.command()
+def status() -> None:
+    """What is going on now: open incidents, deliveries by state, queue age, last feed read."""
+    from sqlalchemy import select
+
+    from forewarn.incidents.ledger import counts_by_status, oldest_due
+    from forewarn.store import get_meta, incidents, make_engine, now_utc
+
+    settings = Settings()
+    engine = make_engine(settings.db_url)
+    now = now_utc()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(incidents).where(incidents.c.status != "resolved").order_by(incidents.c.id)
+        ).all()
+        counts = counts_by_status(conn)
+        waiting_since = oldest_due(conn, now)
+        last_read = get_meta(conn, "last_feed_read") or "never"
+    table = Table("id", "title", "status", "scope", "premises", "customers", "started")
+    for row in rows:
+        table.add_row(
+            str(row.id), row.title, row.status, row.scope, f"{row.premises_count:,}",
+            f"{row.customers_count:,}", row.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )  # fmt: skip
+    console.print(table if rows else "No open incidents.")
+    console.print("deliveries: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
+    if waiting_since is not None:
+        minutes = (now - waiting_since).total_seconds() / 60
+        console.print(f"oldest due message has waited {minutes:,.1f} min")
+    console.print(f"last feed read: {last_read}")
+
+
+def main() -> None:
+    """Entry point: no telemetry (operators' networks are often closed), then the CLI."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's temporary local server can take a while to start on a small machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    app()

@@ -1,0 +1,108 @@
+"""Settings read from FOREWARN_* environment variables (and a .env file if present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn; names match ARCHITECTURE.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOREWARN_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    db_url: str = "sqlite:///forewarn.db"
+    site_dir: Path = Path("./site")
+    site_url: str = "http://localhost:8000"
+    outbox: Path = Path("./outbox")
+    operator_name: str = "forewarn"
+    # The operator's time zone: times in public posts.
+    time_zone: str = "UTC"
+    alertmanager_url: str | None = None
+    jsonl_feed: str | None = None
+    geocoder_url: str | None = None
+    # Nominatim's usage policy asks for at most one request per second.
+    geocoder_rate: float = Field(default=1.0, gt=0)
+    element_labels: str = "element,instance"
+    webhook_token: SecretStr | None = None
+    # The receiver refuses bodies larger than this (bytes).
+    max_body_bytes: int = 5_000_000
+
+    # Detection: see README "How detection decides".
+    down_after_s: float = 120.0
+    up_after_s: float = 600.0
+    burst_ratio: float = Field(default=0.75, gt=0, le=1)
+    burst_min_down: int = Field(default=3, ge=2)
+    burst_window_s: float = 900.0
+    notify_single_premise: bool = False
+
+    # Customer messages and the public page.
+    update_every_s: float = 7200.0
+    privacy_floor: int = Field(default=10, ge=1)
+    # The public page: components (JSON, see README) and the operator's colour.
+    components_file: Path | None = None
+    brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
+    dispatch_batch: int = Field(default=1000, ge=1)
+
+    # The forewarn receiver as the internet reaches it; Twilio's status callbacks and
+    # signature checks need it. Unset: no status callbacks are requested.
+    public_url: str | None = None
+
+    # SMS through Twilio (TWILIO_* are Twilio's own names, without our prefix).
+    twilio_account_sid: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    )
+    sms_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    # Segments per second; unset = what Twilio documents for the sender (see notifiers/sms).
+    sms_rate: float | None = Field(default=None, gt=0)
+    # A text still queued at Twilio after this long expires instead of arriving late.
+    sms_validity_s: int = Field(default=1800, ge=1, le=36000)
+
+    # Email through SMTP: smtp://[user:pass@]host:port, smtps:// for TLS.
+    smtp_url: SecretStr | None = None
+    email_from: str | None = None
+    email_rate: float = Field(default=50.0, gt=0)
+
+    # Public posts (and direct messages) through Mastodon.
+    mastodon_url: str | None = None
+    mastodon_token: SecretStr | None = None
+    # Mastodon lets an account post 300 statuses in 3 hours.
+    social_rate: float = Field(default=300 / 10800, gt=0)
+
+    # Partners and other systems: Statuspage-shaped JSON POSTs, comma-separated URLs.
+    webhook_urls: SecretStr | None = None
+    webhook_rate: float = Field(default=10.0, gt=0)
+
+    # Where each worker journals outcomes as they happen (crash recovery; see README).
+    journal_dir: Path = Path("./journal")
+    # How many sends are in flight at once, per channel.
+    send_concurrency: int = Field(default=8, ge=1, le=256)
+    # A claimed delivery not recorded within this long is presumed lost with its worker
+    # and reconciled with the provider before anything is resent.
+    claim_lease_s: float = Field(default=300.0, gt=0)
+
+    # Routine updates wait out the night in the customer's own time zone ("restored" never).
+    quiet_hours: str = Field(default="21:00-06:00", pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$")
+    # At most this many messages per customer per incident and channel.
+    max_messages_per_incident: int = Field(default=8, ge=1)
+    # What HELP answers (after the operator's name).
+    help_text: str = "Outage alerts for your broadband. Reply STOP to stop, START to restart."
+
+    @property
+    def webhook_url_list(self) -> list[str]:
+        """The partner webhook URLs."""
+        raw = self.webhook_urls.get_secret_value() if self.webhook_urls else ""
+        return [url.strip() for url in raw.split(",") if url.strip()]
+
+    @property
+    def element_label_list(self) -> list[str]:
+        """The alert labels that name an element, in the order they are tried."""
+        return [label.strip() for label in self.element_labels.split(",") if label.strip()]

@@ -1,0 +1,47 @@
+"""One detection step over the store: apply signals, settle damping, find faults."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from forewarn.detection import states as state_store
+from forewarn.detection.damping import Thresholds, apply_signals, effective_down, settle
+from forewarn.detection.rootcause import Fault, detect
+from forewarn.detection.tree import Tree
+from forewarn.feeds import Reject, Signal
+
+
+@dataclass(slots=True)
+class Detection:
+    """Faults now, the elements that count as down, and what is still within damping."""
+
+    faults: list[Fault] = field(default_factory=list)
+    down: set[str] = field(default_factory=set)
+    pending: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def alertmanager_down(conn: Connection) -> list[str]:
+    """Elements currently held down on Alertmanager's word (to notice alerts that ended)."""
+    return [
+        s.element
+        for s in state_store.load(conn).values()
+        if s.state != "up" and s.source == "alertmanager"
+    ]
+
+
+def run_detection(
+    conn: Connection, tree: Tree, signals: Sequence[Signal], now: datetime, thresholds: Thresholds
+) -> Detection:
+    """Apply `signals` to the stored states, settle them at `now`, and detect faults."""
+    states = state_store.load(conn)
+    changed, rejects = apply_signals(states, signals, lambda e: e in tree.index)
+    settled, forgettable = settle(states, now, thresholds)
+    state_store.save(conn, states, changed | settled, forgettable)
+    down = effective_down(states)
+    pending = sum(1 for s in states.values() if s.state == "down" and not s.confirmed)
+    return Detection(detect(tree, down, thresholds), set(down), pending, rejects)

@@ -1,0 +1,1 @@
+"""Prefect flows: wiring only; the work lives in the stage packages."""

@@ -1,0 +1,124 @@
+"""What the flows need at run time, built once per process from Settings."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from forewarn.config import Settings
+from forewarn.detection import Thresholds
+from forewarn.feeds.read import FeedConfig
+from forewarn.incidents import Policy
+from forewarn.network import NetworkIndex
+from forewarn.notifiers.compose import Brand
+from forewarn.notifiers.dispatch import Rules
+from forewarn.notifiers.registry import Registry, build
+from forewarn.status_page import PageConfig
+from forewarn.store import get_meta, make_engine, secret_key
+
+
+@dataclass
+class Context:
+    """Engine, HTTP client, notifiers and the cached network index for one configuration."""
+
+    settings: Settings
+    engine: Engine
+    http: httpx.Client
+    registry: Registry
+    _index: NetworkIndex | None = field(default=None, repr=False)
+
+    def index(self) -> NetworkIndex:
+        """The network index, reloaded only when an import has changed the network."""
+        with self.engine.connect() as conn:
+            version = get_meta(conn, "network_version") or ""
+            if self._index is None or self._index.version != version:
+                self._index = NetworkIndex.load(conn)
+        return self._index
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Detection thresholds from settings."""
+        s = self.settings
+        return Thresholds(
+            down_after=timedelta(seconds=s.down_after_s),
+            up_after=timedelta(seconds=s.up_after_s),
+            burst_ratio=s.burst_ratio,
+            burst_min_down=s.burst_min_down,
+            burst_window=timedelta(seconds=s.burst_window_s),
+        )
+
+    @property
+    def policy(self) -> Policy:
+        """Incident policy from settings."""
+        s = self.settings
+        return Policy(
+            update_every=timedelta(seconds=s.update_every_s),
+            privacy_floor=s.privacy_floor,
+            notify_single_premise=s.notify_single_premise,
+        )
+
+    @property
+    def feeds(self) -> FeedConfig:
+        """Which feeds to read."""
+        s = self.settings
+        return FeedConfig(s.alertmanager_url, s.jsonl_feed, s.element_label_list)
+
+    @property
+    def brand(self) -> Brand:
+        """Who speaks in messages."""
+        s = self.settings
+        return Brand(s.operator_name, s.site_url, s.time_zone)
+
+    @property
+    def rules(self) -> Rules:
+        """Quiet hours, the per-incident cap and the claim lease."""
+        s = self.settings
+        start, end = Rules.parse_quiet(s.quiet_hours)
+        return Rules(
+            quiet_start=start,
+            quiet_end=end,
+            max_per_incident=s.max_messages_per_incident,
+            lease=timedelta(seconds=s.claim_lease_s),
+        )
+
+    @property
+    def page(self) -> PageConfig:
+        """The public page's settings."""
+        s = self.settings
+        return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
+
+
+_contexts: dict[str, Context] = {}
+
+
+def context_for(settings: Settings | None = None) -> Context:
+    """The context for these settings (read from the environment when not given)."""
+    settings = settings or Settings()
+    # Secrets dump as "**********": key on their values too, or two tokens would share.
+    secrets = [v.get_secret_value() for v in dict(settings).values() if isinstance(v, SecretStr)]
+    key = settings.model_dump_json() + json.dumps(secrets)
+    if key not in _contexts:
+        engine = make_engine(settings.db_url)
+        with engine.begin() as conn:
+            signing_key = secret_key(conn, "unsubscribe")
+        registry = build(settings, signing_key)
+        if registry.to_outbox:
+            # Said once, when the process first builds its notifiers.
+            logging.getLogger("forewarn").warning(
+                "no credentials for %s: those messages go to the outbox %s",
+                ", ".join(registry.to_outbox),
+                settings.outbox,
+            )
+        _contexts[key] = Context(
+            settings=settings,
+            engine=engine,
+            http=httpx.Client(headers={"User-Agent": "forewarn"}),
+            registry=registry,
+        )
+    return _contexts[key]

@@ -1,0 +1,86 @@
+"""The detection cycle: read feeds, detect, update incidents, queue and dispatch
+messages, publish the site. Each task takes a whole batch; no task per message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from forewarn.detection.run import Detection, alertmanager_down, run_detection
+from forewarn.feeds.read import acknowledge, read_all
+from forewarn.flows.context import Context, context_for
+from forewarn.flows.dispatch import DispatchReport, dispatch_all
+from forewarn.flows.observe import update_tables
+from forewarn.flows.publication import publish_site
+from forewarn.incidents import Changes, queue_deliveries, reconcile
+from forewarn.store import now_utc, serialize
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle saw and did, for the CLI, the demo and the logs."""
+
+    now: datetime
+    signals: int = 0
+    rejects: int = 0
+    feed_errors: list[str] = field(default_factory=list)
+    detection: Detection = field(default_factory=Detection)
+    changes: Changes = field(default_factory=Changes)
+    queued: int = 0
+    dispatch: DispatchReport = field(default_factory=DispatchReport)
+    site: str = ""
+
+
+@task(cache_policy=NO_CACHE)
+def detect_faults(ctx: Context, now: datetime, report: CycleReport) -> Detection:
+    """Read every feed and turn the signals into faults, in one transaction."""
+    tree = ctx.index().tree
+    with ctx.engine.begin() as conn:
+        serialize(conn, "detection")  # two cycles at once take turns, never double-read
+        read = read_all(conn, ctx.feeds, ctx.http, alertmanager_down(conn), now)
+        detection = run_detection(conn, tree, read.batch.signals, now, ctx.thresholds)
+        read.batch.rejects.extend(detection.rejects)
+        acknowledge(conn, read, now)
+    report.signals = len(read.batch.signals)
+    report.rejects = len(read.batch.rejects)
+    report.feed_errors = read.errors
+    logger = get_run_logger()
+    for error in read.errors:
+        logger.warning(error)
+    logger.info(
+        "signals=%d rejects=%d faults=%d pending=%d",
+        report.signals, report.rejects, len(detection.faults), detection.pending,
+    )  # fmt: skip
+    return detection
+
+
+@task(cache_policy=NO_CACHE)
+def update_incidents(ctx: Context, detection: Detection, now: datetime) -> tuple[Changes, int]:
+    """Open, expand and resolve incidents, and write the ledger rows for their updates."""
+    index = ctx.index()
+    with ctx.engine.begin() as conn:
+        serialize(conn, "incidents")  # one writer of incidents at a time: never two opened
+        changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
+        queued = queue_deliveries(conn, now, ctx.registry.partners)
+    update_tables(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
+    logger = get_run_logger()
+    for q in queued:
+        logger.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
+    return changes, sum(q.rows for q in queued)
+
+
+@flow(name="detection-cycle", log_prints=False)
+def detection_cycle(now: datetime | None = None) -> CycleReport:
+    """One full cycle. `now` is for drills and the demo; by default the real time."""
+    ctx = context_for()
+    moment = now or now_utc()
+    report = CycleReport(now=moment)
+    report.detection = detect_faults(ctx, moment, report)
+    report.changes, report.queued = update_incidents(ctx, report.detection, moment)
+    dispatch_all(ctx, moment, report.dispatch)
+    if report.changes.any or not ctx.settings.site_dir.exists():
+        report.site = publish_site(ctx, moment)
+    return report

@@ -1,0 +1,166 @@
+"""The delivery ledger: one row per (incident, update, customer, channel), written under a
+unique key before anything is sent, so no message is lost or sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.engine import Connection
+
+from forewarn.store import (
+    customers,
+    deliveries,
+    incident_premises,
+    incident_updates,
+    incidents,
+    insert_ignoring_conflicts,
+)
+
+# The ledger's customer_id for a public post (one per update, not per customer).
+PUBLIC = ""
+
+
+def channel_order(channels: str, event: str) -> list[str]:
+    """A customer's channels in the order they are tried: their own preference, except
+    that while their line is down a text goes first (they cannot read email over it)."""
+    order = [c for c in dict.fromkeys(channels.split(";")) if c]
+    if event != "restored" and "sms" in order:
+        order.remove("sms")
+        order.insert(0, "sms")
+    return order
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """How many ledger rows one update produced."""
+
+    incident_id: int
+    seq: int
+    rows: int
+
+
+def queue_deliveries(conn: Connection, now: datetime, partners: Sequence[str] = ()) -> list[Queued]:
+    """Create ledger rows for every notifying update that has none yet (safe to repeat):
+    one per affected customer and channel, and for a public incident one public post and
+    one webhook per partner."""
+    pending = conn.execute(
+        select(
+            incident_updates.c.incident_id,
+            incident_updates.c.seq,
+            incident_updates.c.event,
+            incidents.c.public,
+        )
+        .join(incidents, incidents.c.id == incident_updates.c.incident_id)
+        .where(incident_updates.c.notify.is_(True), incident_updates.c.deliveries_queued.is_(False))
+        .order_by(incident_updates.c.incident_id, incident_updates.c.seq)
+    ).all()
+    queued = []
+    for incident_id, seq, event, public in pending:
+        recipients = [
+            (customer_id, channel, rank)
+            for customer_id, channels in _recipients(conn, incident_id, seq, event)
+            for rank, channel in enumerate(channel_order(channels, event))
+        ]
+        if public:
+            recipients.append((PUBLIC, "social", 0))
+            recipients += [(partner, "webhook", 0) for partner in partners]
+        rows = [
+            {
+                "incident_id": incident_id,
+                "update_seq": seq,
+                "customer_id": customer_id,
+                "channel": channel,
+                "status": "queued",
+                "attempts": 0,
+                "rank": rank,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            for customer_id, channel, rank in recipients
+        ]
+        insert_ignoring_conflicts(conn, deliveries, rows)
+        conn.execute(
+            update(incident_updates)
+            .where(incident_updates.c.incident_id == incident_id, incident_updates.c.seq == seq)
+            .values(deliveries_queued=True)
+        )
+        queued.append(Queued(incident_id, seq, len(rows)))
+    return queued
+
+
+def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> list[tuple[str, str]]:
+    """Who hears about this update: everyone affected, the newly added, or the restored."""
+    where = [incident_premises.c.incident_id == incident_id, customers.c.opted_out.is_(False)]
+    if event == "expanded":
+        where.append(incident_premises.c.added_seq == seq)
+    elif event == "restored":
+        where.append(incident_premises.c.state == "restored")
+    else:
+        where.append(incident_premises.c.state == "affected")
+    query = (
+        select(customers.c.customer_id, customers.c.channels)
+        .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
+        .where(and_(*where))
+    )
+    return [(str(c), str(ch)) for c, ch in conn.execute(query)]
+
+
+def oldest_due(conn: Connection, now: datetime) -> datetime | None:
+    """When the longest-waiting due delivery became due (None: nothing is waiting)."""
+    return conn.execute(
+        select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now
+        )
+    ).scalar_one_or_none()
+
+
+def counts_by_status(conn: Connection) -> dict[str, int]:
+    """Deliveries by state, for `forewarn status` and the demo."""
+    rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
+    return {str(status): int(n) for status, n in rows}
+
+
+@dataclass(slots=True)
+class Progress:
+    """How an incident's messages stand, per channel: {channel: {status: count}}."""
+
+    incident_id: int
+    by_channel: dict[str, dict[str, int]]
+
+    @property
+    def percent(self) -> float:
+        """Share of the incident's deliveries that are settled (sent, failed or cancelled)."""
+        counts = [n for statuses in self.by_channel.values() for n in statuses.values()]
+        settled = sum(
+            n
+            for statuses in self.by_channel.values()
+            for status, n in statuses.items()
+            if status in ("sent", "failed", "cancelled")
+        )
+        return 100.0 * settled / sum(counts) if counts else 100.0
+
+    def summary(self) -> str:
+        """One line per channel, e.g. "sms: 4 sent, 1 queued (of 5)"."""
+        lines = []
+        for channel, statuses in sorted(self.by_channel.items()):
+            parts = ", ".join(f"{n:,} {status}" for status, n in sorted(statuses.items()))
+            lines.append(f"{channel}: {parts} (of {sum(statuses.values()):,})")
+        return "\n".join(lines)
+
+
+def progress(conn: Connection, incident_ids: Sequence[int]) -> list[Progress]:
+    """Delivery progress of these incidents, in one query."""
+    if not incident_ids:
+        return []
+    rows = conn.execute(
+        select(deliveries.c.incident_id, deliveries.c.channel, deliveries.c.status, func.count())
+        .where(deliveries.c.incident_id.in_(incident_ids))
+        .group_by(deliveries.c.incident_id, deliveries.c.channel, deliveries.c.status)
+    )
+    found: dict[int, dict[str, dict[str, int]]] = {}
+    for incident_id, channel, status, n in rows:
+        found.setdefault(int(incident_id), {}).setdefault(str(channel), {})[str(status)] = int(n)
+    return [Progress(i, found[i]) for i in sorted(found)]

@@ -1,0 +1,151 @@
+"""What customers say back, and what the provider tells us about what we sent.
+
+Every reply is kept against the customer (or the sender, when they match nobody). STOP
+and its synonyms opt the customer out of every channel at once; START brings them back;
+HELP says who we are and how to stop. Twilio's status callbacks update the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from forewarn.store import customers, deliveries, replies
+
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+# Twilio's delivery error codes worth a resend; the rest are final (FACTS.md).
+RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """What forewarn says back, and in whose name."""
+
+    operator: str
+    help_text: str
+
+
+def classify(body: str) -> str:
+    """stop, start, help, out (still without service), or other; one word, any case."""
+    word = body.strip().strip(".!").upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    if word == "OUT":
+        return "out"
+    return "other"
+
+
+def handle_reply(
+    conn: Connection,
+    channel: str,
+    sender: str,
+    body: str,
+    provider_ref: str | None,
+    now: datetime,
+    voice: Voice,
+) -> str | None:
+    """Record a reply, act on it, and return the answer to send back (None: no answer)."""
+    action = classify(body)
+    field = customers.c.phone if channel == "sms" else customers.c.email
+    matched = conn.execute(
+        select(customers.c.customer_id, customers.c.opted_out).where(field == sender)
+    ).all()
+    ids: list[str | None] = [str(customer_id) for customer_id, _ in matched]
+    known = [str(customer_id) for customer_id, _ in matched]
+    answer: str | None = None
+    if action == "stop":
+        # Confirmed once: a second STOP from someone already out gets no answer.
+        if any(not opted_out for _, opted_out in matched):
+            answer = (
+                f"{voice.operator}: you will get no more outage messages from us. "
+                "Reply START to get them again."
+            )
+        _set_opted_out(conn, known, True)
+    elif action == "start":
+        _set_opted_out(conn, known, False)
+        answer = (
+            f"{voice.operator}: outage messages are back on. Reply STOP to stop." if ids else None
+        )
+    elif action == "help":
+        answer = f"{voice.operator}: {voice.help_text}"
+    rows = [
+        {
+            "received_at": now,
+            "channel": channel,
+            "sender": sender,
+            "customer_id": customer_id,
+            "body": body[:2000],
+            "provider_ref": provider_ref,
+            "action": action,
+            "answer": answer,
+        }
+        for customer_id in (ids or [None])
+    ]
+    conn.execute(replies.insert(), rows)
+    return answer
+
+
+def opt_out(conn: Connection, customer_id: str, channel: str, now: datetime) -> bool:
+    """Opt one customer out (an unsubscribe link); True if they exist."""
+    found = conn.execute(
+        select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
+    ).first()
+    if found is None:
+        return False
+    _set_opted_out(conn, [customer_id], True)
+    conn.execute(
+        replies.insert(),
+        {
+            "received_at": now,
+            "channel": channel,
+            "sender": "unsubscribe link",
+            "customer_id": customer_id,
+            "body": "List-Unsubscribe=One-Click",
+            "action": "stop",
+        },
+    )
+    return True
+
+
+def _set_opted_out(conn: Connection, ids: list[str], value: bool) -> None:
+    if ids:
+        conn.execute(
+            update(customers).where(customers.c.customer_id.in_(ids)).values(opted_out=value)
+        )
+
+
+def apply_status(
+    conn: Connection, message_sid: str, status: str, error_code: str | None, now: datetime
+) -> bool:
+    """Record Twilio's news about a text; a retryable delivery failure queues a resend.
+
+    Returns False when no ledger row has that SID (not ours, or not yet recorded).
+    """
+    row = conn.execute(
+        select(deliveries.c.id, deliveries.c.status).where(
+            deliveries.c.provider_ref == message_sid, deliveries.c.channel == "sms"
+        )
+    ).first()
+    if row is None:
+        return False
+    values: dict[str, object] = {"provider_status": status[:32]}
+    if status in ("failed", "undelivered"):
+        code = (error_code or "").strip()
+        values["error"] = f"twilio {status}, error {code or 'unknown'}"
+        if code in RETRYABLE_DELIVERY_CODES:
+            values.update(status="queued", next_attempt_at=now)
+        else:
+            values["status"] = "failed"
+    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+    return True

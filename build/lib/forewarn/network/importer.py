@@ -1,0 +1,411 @@
+"""`forewarn import-network`: load or update topology and customers from CSV, idempotently.
+
+Every bad row is reported with its line number and reason and skipped; the rest loads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+from forewarn.detection.tree import unrooted
+from forewarn.network.address import normalise_postcode, street_of
+from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem, read_rows
+from forewarn.network.geocode import Geocoder, geocode_all
+from forewarn.store import customers, elements, premises, set_meta, upsert
+
+CUSTOMER_CHANNELS = ("sms", "email", "social")
+CHUNK_ROWS = 50_000
+PHONE_WORKERS = max(os.cpu_count() or 1, 1)
+MAX_ID = 128
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+_LOCALE = re.compile(r"^[a-z]{2}(?:[-_][A-Za-z]{2})?$")
+
+
+class RowError(ValueError):
+    """A reason to skip one row."""
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did, and every row it skipped or kept with a warning."""
+
+    elements: int = 0
+    premises: int = 0
+    customers: int = 0
+    geocoded: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def import_network(
+    engine: Engine,
+    topology: Path | None,
+    customer_file: Path | None,
+    geocoder: Geocoder | None,
+    now: datetime,
+    default_region: str = "US",
+) -> ImportReport:
+    """Load topology, then customers; each file in its own transaction."""
+    report = ImportReport()
+    if topology is not None:
+        with engine.begin() as conn:
+            _import_topology(conn, topology, report)
+            set_meta(conn, "network_version", now.isoformat())
+    if customer_file is not None:
+        with engine.begin() as conn:
+            _import_customers(conn, customer_file, geocoder, now, default_region, report)
+            set_meta(conn, "network_version", now.isoformat())
+    return report
+
+
+# --- topology --------------------------------------------------------------
+def _import_topology(conn: Connection, path: Path, report: ImportReport) -> None:
+    rows: dict[str, tuple[int, dict[str, Any]]] = {}
+    for item in read_rows(path, TOPOLOGY_COLUMNS):
+        if isinstance(item, Problem):
+            report.problems.append(item)
+            continue
+        line, raw = item
+        try:
+            row = _element_row(raw)
+        except RowError as err:
+            report.problems.append(Problem(path.name, line, str(err)))
+            continue
+        first = rows.get(row["element_id"])
+        if first is not None:
+            reason = f"duplicate element_id {row['element_id']!r} (first on line {first[0]})"
+            report.problems.append(Problem(path.name, line, reason))
+            continue
+        rows[row["element_id"]] = (line, row)
+
+    stored = {r[0]: r[1] for r in conn.execute(select(elements.c.element_id, elements.c.parent_id))}
+    _drop_orphans(rows, stored, path.name, report)
+    _drop_cycles(rows, stored, path.name, report)
+    batch = [row for _, row in rows.values()]
+    upsert(conn, elements, batch)
+    report.elements = len(batch)
+
+
+def _element_row(raw: dict[str, str]) -> dict[str, Any]:
+    element_id = _identifier(raw, "element_id")
+    parent = raw["parent_id"] or None
+    if parent is not None and len(parent) > MAX_ID:
+        raise RowError(f"parent_id longer than {MAX_ID} characters")
+    if parent == element_id:
+        raise RowError("element is its own parent")
+    if not raw["kind"]:
+        raise RowError("kind is empty")
+    lat, lon = _coordinates(raw)
+    return {
+        "element_id": element_id,
+        "parent_id": parent,
+        "kind": raw["kind"][:64].lower(),
+        "name": (raw["name"] or element_id)[:256],
+        "lat": lat,
+        "lon": lon,
+    }
+
+
+def _drop_orphans(
+    rows: dict[str, tuple[int, dict[str, Any]]],
+    stored: dict[str, str | None],
+    name: str,
+    report: ImportReport,
+) -> None:
+    """Skip rows whose parent is nowhere, then rows whose parent was skipped, and so on."""
+    children: dict[str, list[str]] = {}
+    for element_id, (_, row) in rows.items():
+        if row["parent_id"]:
+            children.setdefault(row["parent_id"], []).append(element_id)
+    missing = [
+        (e, f"unknown parent_id {row['parent_id']!r}")
+        for e, (_, row) in rows.items()
+        if row["parent_id"] and row["parent_id"] not in rows and row["parent_id"] not in stored
+    ]
+    while missing:
+        element_id, reason = missing.pop()
+        line, _ = rows.pop(element_id)
+        report.problems.append(Problem(name, line, reason))
+        for child in children.get(element_id, []):
+            if child in rows and child not in stored:
+                missing.append((child, f"parent {element_id!r} was skipped"))
+
+
+def _drop_cycles(
+    rows: dict[str, tuple[int, dict[str, Any]]],
+    stored: dict[str, str | None],
+    name: str,
+    report: ImportReport,
+) -> None:
+    merged = dict(stored)
+    merged.update({e: row["parent_id"] for e, (_, row) in rows.items()})
+    ids = list(merged)
+    index = {e: i for i, e in enumerate(ids)}
+    parent = np.fromiter(
+        (index.get(merged[e] or "", -1) for e in ids), dtype=np.int64, count=len(ids)
+    )
+    for position in np.flatnonzero(unrooted(parent)):
+        element_id = ids[int(position)]
+        if element_id in rows:
+            line, _ = rows.pop(element_id)
+            report.problems.append(Problem(name, line, "parent links form a cycle"))
+
+
+# --- customers -------------------------------------------------------------
+def _import_customers(
+    conn: Connection,
+    path: Path,
+    geocoder: Geocoder | None,
+    now: datetime,
+    region: str,
+    report: ImportReport,
+) -> None:
+    known = set(conn.execute(select(elements.c.element_id)).scalars())
+    with ProcessPoolExecutor(PHONE_WORKERS) as pool:
+        loader = _CustomerLoader(conn, path.name, known, pool, geocoder, now, region, report)
+        for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS)):
+            loader.load(chunk)
+
+
+@dataclass
+class _CustomerLoader:
+    """Validates and upserts customer rows chunk by chunk, remembering ids across chunks."""
+
+    conn: Connection
+    name: str
+    known: set[str]
+    pool: Executor
+    geocoder: Geocoder | None
+    now: datetime
+    region: str
+    report: ImportReport
+    seen: dict[str, int] = field(default_factory=dict)
+    premise_element: dict[str, str] = field(default_factory=dict)
+
+    def load(self, chunk: list[tuple[int, dict[str, str]] | Problem]) -> None:
+        """Validate one chunk, geocode what needs it, and write it."""
+        phones = _phones_of(chunk, self.region, self.pool)
+        premise_rows: dict[str, dict[str, Any]] = {}
+        customer_rows: list[dict[str, Any]] = []
+        to_geocode: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        problems = self.report.problems
+        for item in chunk:
+            if isinstance(item, Problem):
+                problems.append(item)
+                continue
+            line, raw = item
+            try:
+                premise, customer, warnings = _customer_rows(raw, self.known, phones)
+                _check_unique(premise, customer, self.seen, self.premise_element)
+            except RowError as err:
+                problems.append(Problem(self.name, line, str(err)))
+                continue
+            self.seen[customer["customer_id"]] = line
+            self.premise_element[premise["premise_id"]] = premise["element_id"]
+            problems.extend(Problem(self.name, line, w) for w in warnings)
+            premise_rows[premise["premise_id"]] = premise
+            customer_rows.append(customer)
+            if premise["lat"] is None:
+                query = f"{premise['address']}, {premise['postcode']}".strip(", ")
+                to_geocode.setdefault(query, []).append((line, premise))
+        if to_geocode:
+            _geocode(self.conn, to_geocode, self.geocoder, self.now, self.name, self.report)
+        upsert(self.conn, premises, list(premise_rows.values()))
+        upsert(self.conn, customers, customer_rows)
+        self.report.premises += len(premise_rows)
+        self.report.customers += len(customer_rows)
+
+
+def _chunks(
+    items: Iterator[tuple[int, dict[str, str]] | Problem],
+) -> Iterator[list[tuple[int, dict[str, str]] | Problem]]:
+    chunk: list[tuple[int, dict[str, str]] | Problem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _check_unique(
+    premise: dict[str, Any],
+    customer: dict[str, Any],
+    seen: dict[str, int],
+    premise_element: dict[str, str],
+) -> None:
+    first = seen.get(customer["customer_id"])
+    if first is not None:
+        raise RowError(f"duplicate customer_id {customer['customer_id']!r} (first on line {first})")
+    served_by = premise_element.get(premise["premise_id"])
+    if served_by is not None and served_by != premise["element_id"]:
+        raise RowError(
+            f"premise {premise['premise_id']!r} is already served by element {served_by!r}"
+        )
+
+
+def _customer_rows(
+    raw: dict[str, str], known: set[str], phones: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    warnings: list[str] = []
+    customer_id = _identifier(raw, "customer_id")
+    premise_id = _identifier(raw, "premise_id")
+    element_id = raw["element_id"]
+    if element_id not in known:
+        raise RowError(f"unknown element_id {element_id[:MAX_ID]!r}")
+    if not raw["address"]:
+        raise RowError("address is empty")
+    lat, lon = _coordinates(raw)
+    phone = None
+    if raw["phone"]:
+        phone = phones[raw["phone"]]
+        if not phone.startswith("+"):
+            raise RowError(phone)
+    email = raw["email"] or None
+    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
+        raise RowError(f"email {email[:64]!r} is not an address")
+    channels = _channels(raw["channels"], phone, email, raw["social"], warnings)
+    locale = raw["locale"] or "en"
+    if not _LOCALE.match(locale):
+        raise RowError(f"locale {locale[:16]!r} is not a language code like en or en-GB")
+    zone = raw["timezone"] or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        warnings.append(f"kept: unknown timezone {zone[:64]!r}, using UTC")
+        zone = "UTC"
+    try:
+        priority = int(raw["priority"] or 0)
+    except ValueError:
+        raise RowError(f"priority {raw['priority'][:16]!r} is not a whole number") from None
+    premise = {
+        "premise_id": premise_id,
+        "element_id": element_id,
+        "address": raw["address"][:512],
+        "postcode": normalise_postcode(raw["postcode"])[:32],
+        "street": street_of(raw["address"])[:512],
+        "lat": lat,
+        "lon": lon,
+    }
+    customer = {
+        "customer_id": customer_id,
+        "premise_id": premise_id,
+        "phone": phone,
+        "email": email,
+        "social": raw["social"][:320] or None,
+        "channels": ";".join(channels),
+        "locale": locale.replace("_", "-"),
+        "timezone": zone,
+        "priority": priority,
+    }
+    return premise, customer, warnings
+
+
+def _identifier(raw: dict[str, str], column: str) -> str:
+    value = raw[column]
+    if not value:
+        raise RowError(f"{column} is empty")
+    if len(value) > MAX_ID:
+        raise RowError(f"{column} longer than {MAX_ID} characters")
+    return value
+
+
+def _coordinates(raw: dict[str, str]) -> tuple[float | None, float | None]:
+    if not raw["lat"] and not raw["lon"]:
+        return None, None
+    try:
+        lat, lon = float(raw["lat"]), float(raw["lon"])
+    except ValueError:
+        raise RowError("lat/lon must both be numbers, or both empty") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise RowError(f"coordinates {lat},{lon} are out of range")
+    return lat, lon
+
+
+def normalise_phones(texts: list[str], region: str) -> list[str]:
+    """E.164 for each valid number; for the others the reason, which never starts with +."""
+    out = []
+    for text in texts:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            out.append(f"phone {text[:32]!r} cannot be parsed")
+            continue
+        if phonenumbers.is_valid_number(number):
+            out.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        else:
+            out.append(f"phone {text[:32]!r} is not a valid number")
+    return out
+
+
+def _phones_of(
+    chunk: list[tuple[int, dict[str, str]] | Problem], region: str, pool: Executor
+) -> dict[str, str]:
+    """Normalise a chunk's phone numbers, spread over the cores: it is the import's hot spot."""
+    texts = list({item[1]["phone"] for item in chunk if not isinstance(item, Problem)} - {""})
+    if len(texts) < 2000:
+        return dict(zip(texts, normalise_phones(texts, region), strict=True))
+    parts = [texts[i::PHONE_WORKERS] for i in range(PHONE_WORKERS)]
+    results = pool.map(normalise_phones, parts, [region] * len(parts))
+    return {
+        t: r
+        for part, result in zip(parts, results, strict=True)
+        for t, r in zip(part, result, strict=True)
+    }
+
+
+def _channels(
+    text: str, phone: str | None, email: str | None, social: str, warnings: list[str]
+) -> list[str]:
+    wanted = [c.strip().lower() for c in text.split(";") if c.strip()]
+    if not wanted:  # no stated preference: out of band first
+        wanted = [c for c, ok in (("sms", phone), ("email", email)) if ok]
+    unknown = [c for c in wanted if c not in CUSTOMER_CHANNELS]
+    if unknown:
+        raise RowError(f"unknown channel {unknown[0][:16]!r} (use sms, email, social)")
+    reachable = {"sms": phone, "email": email, "social": social}
+    chosen = []
+    for channel in dict.fromkeys(wanted):
+        if reachable[channel]:
+            chosen.append(channel)
+        else:
+            warnings.append(f"kept: channel {channel} dropped, no address for it")
+    return chosen
+
+
+def _geocode(
+    conn: Connection,
+    wanted: dict[str, list[tuple[int, dict[str, Any]]]],
+    geocoder: Geocoder | None,
+    now: datetime,
+    name: str,
+    report: ImportReport,
+) -> None:
+    if geocoder is None:
+        for rows in wanted.values():
+            for line, _ in rows:
+                report.problems.append(Problem(name, line, "kept without coordinates: no geocoder"))
+        return
+    points = geocode_all(conn, wanted, geocoder, now)
+    for query, rows in wanted.items():
+        point = points.get(query)
+        for line, row in rows:
+            if point is None:
+                reason = "not found" if query in points else "geocoder unavailable"
+                report.problems.append(Problem(name, line, f"kept without coordinates: {reason}"))
+            else:
+                row["lat"], row["lon"] = point
+                report.geocoded += 1

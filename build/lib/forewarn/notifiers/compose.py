@@ -1,0 +1,125 @@
+"""Render each ledger row into the message its channel sends, from the Jinja2 templates
+in `templates/<channel>/<locale>/<event>.txt` (English when a locale has none)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from forewarn.notifiers.webhook import payload
+
+EVENT_TEMPLATES = {"opened": "opened", "expanded": "opened", "restored": "restored"}
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """Who is speaking, and where the public page lives."""
+
+    operator: str
+    site_url: str
+    # The operator's own time zone, for public posts.
+    time_zone: str = "UTC"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The template environment (autoescaping only for HTML)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("forewarn", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+def template_for(channel: str, locale: str, event: str, part: str = "body") -> jinja2.Template:
+    """The template for a channel, locale and event, falling back to English."""
+    name = EVENT_TEMPLATES.get(event, event)
+    suffix = "" if part == "body" else f".{part}"
+    candidates = [f"{channel}/{lang}/{name}{suffix}.txt" for lang in dict.fromkeys([locale, "en"])]
+    return environment().select_template(candidates)
+
+
+# Short weekday names per locale, in GSM-7 letters only (an accent outside it would make a
+# text UCS-2 and halve its length).
+WEEKDAYS = {
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "es": ("lun", "mar", "mié", "jue", "vie", "sab", "dom"),
+}
+
+
+def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = "en") -> str | None:
+    """A short local time: "14:05", or "Tue 14:05" when it is not today."""
+    if moment is None:
+        return None
+    tz = ZoneInfo(zone)
+    local, today = moment.astimezone(tz), now.astimezone(tz)
+    clock = local.strftime("%H:%M")
+    if local.date() == today.date():
+        return clock
+    return f"{WEEKDAYS.get(locale, WEEKDAYS['en'])[local.weekday()]} {clock}"
+
+
+def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
+    """Render (body, subject) for one ledger row joined with its update, incident and
+    customer (a public post or a webhook has no customer: area-level words only)."""
+    url = f"{brand.site_url.rstrip('/')}/incidents/{row.incident_id}.html"
+    if row.channel == "webhook":
+        return _webhook_body(row, brand, url), None
+    zone = row.timezone or brand.time_zone
+    locale = row.locale or "en"
+    context = {
+        "operator": brand.operator,
+        "address": row.address,
+        "area": row.area_name,
+        "since": local_time(row.started_at, zone, now, locale),
+        "etr": local_time(row.etr, zone, now, locale),
+        "next_update": local_time(row.next_update_at, zone, now, locale),
+        "cause": row.cause,
+        "url": url,
+        # A text names the page's front (the incident is on top) without its scheme, which
+        # phones link anyway: it keeps the text to one segment.
+        "site": brand.site_url.rstrip("/").removeprefix("https://").removeprefix("http://"),
+        "incident_id": row.incident_id,
+    }
+    body = template_for(row.channel, locale, row.event).render(context).strip()
+    subject = None
+    if row.channel == "email":
+        subject = template_for("email", locale, row.event, "subject").render(context).strip()
+    return body, subject
+
+
+def _webhook_body(row: Any, brand: Brand, url: str) -> str:
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+    update = {
+        "id": f"{row.incident_id}-{row.update_seq}",
+        "status": row.update_status,
+        "body": row.update_body,
+        "incident_id": str(row.incident_id),
+        "created_at": iso(row.update_at),
+        "updated_at": iso(row.update_at),
+        "display_at": iso(row.update_at),
+        "x_event": row.event,
+        "x_etr": iso(row.etr),
+        "x_next_update_at": iso(row.next_update_at),
+    }
+    incident = {
+        "id": str(row.incident_id),
+        "name": row.title,
+        "status": row.incident_status,
+        "created_at": iso(row.started_at),
+        "updated_at": iso(row.update_at),
+        "resolved_at": iso(row.resolved_at),
+        "shortlink": url,
+        "incident_updates": [update],
+        "x_area": row.area_name,
+    }
+    return payload({"name": brand.operator, "url": brand.site_url}, incident)

@@ -1,0 +1,84 @@
+"""Which notifier serves each channel. A channel without credentials uses the outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from forewarn.config import Settings
+from forewarn.notifiers import outbox
+from forewarn.notifiers.base import Notifier
+from forewarn.notifiers.email import EmailNotifier, SmtpServer
+from forewarn.notifiers.journal import Journal
+from forewarn.notifiers.sms import SmsNotifier
+from forewarn.notifiers.social import MastodonNotifier
+from forewarn.notifiers.webhook import WebhookNotifier, partner_key
+
+CHANNELS = ("sms", "email", "social")
+
+
+@dataclass(slots=True)
+class Registry:
+    """The notifier for every channel, and the channels that fell back to the outbox."""
+
+    notifiers: dict[str, Notifier]
+    journal: Journal
+    to_outbox: list[str] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+
+
+def unsubscribe_link(public_url: str | None, key: bytes) -> Callable[[str], str | None]:
+    """The RFC 8058 one-click link for a customer, signed so nobody can forge another's."""
+
+    def link(customer_id: str) -> str | None:
+        if not public_url:
+            return None
+        return f"{public_url.rstrip('/')}/unsubscribe/{customer_id}/{sign(key, customer_id)}"
+
+    return link
+
+
+def sign(key: bytes, customer_id: str) -> str:
+    """A short HMAC of a customer id."""
+    return hmac.new(key, customer_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def build(settings: Settings, signing_key: bytes = b"") -> Registry:
+    """Build the notifiers from settings; missing credentials send a channel to the outbox."""
+    s = settings
+    registry = Registry(notifiers={}, journal=Journal(s.journal_dir))
+    token = s.twilio_auth_token.get_secret_value() if s.twilio_auth_token else None
+    if s.twilio_account_sid and token and s.sms_from:
+        callback = f"{s.public_url.rstrip('/')}/hooks/twilio/status" if s.public_url else None
+        registry.notifiers["sms"] = SmsNotifier(
+            s.twilio_account_sid,
+            token,
+            s.sms_from,
+            api_url=s.twilio_api_url,
+            rate=s.sms_rate,
+            validity_s=s.sms_validity_s,
+            status_callback=callback,
+            concurrency=s.send_concurrency,
+        )
+    if s.smtp_url and s.email_from:
+        registry.notifiers["email"] = EmailNotifier(
+            SmtpServer.from_url(s.smtp_url.get_secret_value()),
+            s.email_from,
+            unsubscribe_url=unsubscribe_link(s.public_url, signing_key),
+            rate=s.email_rate,
+            concurrency=min(s.send_concurrency, 8),
+        )
+    if s.mastodon_url and s.mastodon_token:
+        registry.notifiers["social"] = MastodonNotifier(
+            s.mastodon_url, s.mastodon_token.get_secret_value(), rate=s.social_rate
+        )
+    if s.webhook_url_list:
+        registry.notifiers["webhook"] = WebhookNotifier(s.webhook_url_list, rate=s.webhook_rate)
+        registry.partners = [partner_key(url) for url in s.webhook_url_list]
+    for channel in CHANNELS:
+        if channel not in registry.notifiers:
+            registry.notifiers[channel] = outbox.Notifier(s.outbox, channel)
+            registry.to_outbox.append(channel)
+    return registry

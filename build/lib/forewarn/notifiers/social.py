@@ -1,0 +1,105 @@
+"""Mastodon: one public thread per incident (each update answers the last post) in
+area-level words only, and direct messages for customers who chose social. Every post
+carries the ledger key as its Idempotency-Key, so a resend after a crash is the same post."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
+from forewarn.notifiers.rate import RateLimiter
+
+# Mastodon's default limit for a status.
+MAX_CHARS = 500
+
+
+class MastodonNotifier:
+    """Posts through `POST /api/v1/statuses` on one reused connection, in ledger order."""
+
+    channel = "social"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        rate: float = 300 / 10800,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            transport=transport,
+            timeout=timeout,
+        )
+        # Mastodon counts 300 posts per 3 hours: allow a burst, then the average.
+        self.limiter = RateLimiter(rate, burst=30)
+
+    def __repr__(self) -> str:
+        return f"MastodonNotifier({self.base_url!r})"
+
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
+        """Post in order; a later update of a thread in the same batch answers the earlier."""
+        last_post: dict[int, str] = {}
+        results = []
+        for message in messages:
+            reply_to = last_post.get(message.incident_id, message.reply_to)
+            result = self._post(message, reply_to)
+            done(result)
+            if result.outcome is Outcome.DELIVERED and message.customer_id is None and result.ref:
+                last_post[message.incident_id] = result.ref
+            results.append(result)
+        return results
+
+    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
+        """Resending is safe: the server answers a repeated Idempotency-Key with the first post."""
+        return [None for _ in messages]
+
+    def _post(self, message: Message, reply_to: str | None) -> Result:
+        text = message.body
+        if message.customer_id is not None:
+            # A direct message reaches only the mentioned account.
+            text = f"@{message.to.lstrip('@')} {text}"
+        if len(text) > MAX_CHARS:
+            return Result(message.delivery_id, Outcome.PERMANENT, f"post longer than {MAX_CHARS}")
+        form: dict[str, str] = {
+            "status": text,
+            "visibility": "public" if message.customer_id is None else "direct",
+        }
+        if reply_to and message.customer_id is None:
+            form["in_reply_to_id"] = reply_to
+        self.limiter.acquire()
+        try:
+            response = self._http.post(
+                "/api/v1/statuses", data=form, headers={"Idempotency-Key": message.key}
+            )
+        except httpx.TimeoutException:
+            return Result(message.delivery_id, Outcome.RETRYABLE, "mastodon timed out")
+        except httpx.TransportError as err:
+            return Result(
+                message.delivery_id,
+                Outcome.RETRYABLE,
+                f"mastodon unreachable: {type(err).__name__}",
+            )
+        outcome = status_outcome(response.status_code)
+        if outcome is not Outcome.DELIVERED:
+            return Result(
+                message.delivery_id, outcome, f"mastodon {response.status_code}: {_error(response)}"
+            )
+        try:
+            status_id = str(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            return Result(
+                message.delivery_id, Outcome.RETRYABLE, "mastodon answered without a status id"
+            )
+        return Result(message.delivery_id, Outcome.DELIVERED, "posted", status_id)
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", ""))[:200]
+    except (ValueError, AttributeError):
+        return response.reason_phrase

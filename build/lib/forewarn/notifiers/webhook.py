@@ -1,0 +1,89 @@
+"""Webhooks for partners and other systems: a JSON POST in Statuspage's webhook shape
+(`meta`, `page`, `incident` with its updates), one per update per partner URL. The
+`X-Forewarn-Delivery` header repeats on a resend, so a receiver can drop the second."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
+from forewarn.notifiers.rate import RateLimiter
+
+# httpx logs every request's full URL at INFO, and a partner's URL may carry its token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def partner_key(url: str) -> str:
+    """The ledger's name for a partner URL: a digest, so no token in a URL reaches the store."""
+    return "partner:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class WebhookNotifier:
+    """POSTs each message's JSON body to the partner its ledger row names."""
+
+    channel = "webhook"
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        rate: float = 10.0,
+        concurrency: int = 4,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._urls: Mapping[str, str] = {partner_key(url): url for url in urls}
+        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self.limiter = RateLimiter(rate)
+        self.concurrency = concurrency
+
+    def __repr__(self) -> str:
+        return f"WebhookNotifier({len(self._urls)} partner URLs)"
+
+    @property
+    def partners(self) -> list[str]:
+        """The ledger keys of the configured partners."""
+        return list(self._urls)
+
+    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
+        """POST every message; one partner's failure never stops the others."""
+
+        def post(message: Message) -> Result:
+            result = self._post(message)
+            done(result)
+            return result
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook") as pool:
+            return list(pool.map(post, messages))
+
+    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
+        """A partner cannot be asked; resend with the same delivery header."""
+        return [None for _ in messages]
+
+    def _post(self, message: Message) -> Result:
+        url = self._urls.get(message.to)
+        if url is None:
+            return Result(message.delivery_id, Outcome.PERMANENT, "partner no longer configured")
+        self.limiter.acquire()
+        headers = {"Content-Type": "application/json", "X-Forewarn-Delivery": message.key}
+        try:
+            response = self._http.post(url, content=message.body.encode(), headers=headers)
+        except httpx.TimeoutException:
+            return Result(message.delivery_id, Outcome.RETRYABLE, "partner timed out")
+        except httpx.TransportError as err:
+            return Result(
+                message.delivery_id, Outcome.RETRYABLE, f"partner unreachable: {type(err).__name__}"
+            )
+        outcome = status_outcome(response.status_code)
+        ref = message.key if outcome is Outcome.DELIVERED else None
+        return Result(message.delivery_id, outcome, f"partner answered {response.status_code}", ref)
+
+
+def payload(page: Mapping[str, object], incident: Mapping[str, object]) -> str:
+    """The webhook body, in Statuspage's shape."""
+    return json.dumps({"meta": {"generated_by": "forewarn"}, "page": page, "incident": incident})

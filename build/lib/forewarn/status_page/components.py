@@ -1,0 +1,94 @@
+"""The page's components: the operator's services and regions, each covering some
+elements of the network, from a JSON file (or one per top-level element by default)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from forewarn.detection.tree import IntArray
+from forewarn.network import NetworkIndex
+from forewarn.store import elements
+
+
+class ComponentConfigError(ValueError):
+    """The components file cannot be used, and says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A service or region on the page, covering the subtrees of `elements`."""
+
+    id: str
+    name: str
+    elements: tuple[str, ...]
+    description: str | None = None
+    group: str | None = None
+
+
+def load_components(path: Path | None, conn: Connection) -> list[Component]:
+    """Components from `path` (JSON: {"components": [{id, name, elements, ...}]}), or one
+    per top-level element of the network when no file is configured."""
+    if path is None:
+        rows = conn.execute(
+            select(elements.c.element_id, elements.c.name)
+            .where(elements.c.parent_id.is_(None))
+            .order_by(elements.c.element_id)
+        )
+        return [Component(id=e, name=name, elements=(e,)) for e, name in rows]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data["components"]
+        components = [
+            Component(
+                id=str(item["id"]),
+                name=str(item["name"]),
+                elements=tuple(str(e) for e in item["elements"]),
+                description=item.get("description"),
+                group=item.get("group"),
+            )
+            for item in items
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ComponentConfigError(f"components file {path}: {err!r}") from None
+    if len({c.id for c in components}) != len(components):
+        raise ComponentConfigError(f"components file {path}: component ids must be unique")
+    return components
+
+
+def coverage(index: NetworkIndex, component: Component, root: str) -> float:
+    """The share (0..1) of a component's premises that a fault at `root` reaches."""
+    tree = index.tree
+    node = tree.index.get(root)
+    if node is None:
+        return 0.0
+    total = hit = 0
+    for element in component.elements:
+        own = tree.index.get(element)
+        if own is None:
+            continue
+        leaves = int(tree.leaf_count[own])
+        total += leaves
+        if tree.under(node, _one(own))[0]:  # the component lies inside the fault
+            hit += leaves
+        elif tree.under(own, _one(node))[0]:  # the fault lies inside the component
+            hit += int(tree.leaf_count[node])
+    return hit / total if total else 0.0
+
+
+def component_status(shares: Sequence[float]) -> str:
+    """Statuspage's component status from the shares open faults reach."""
+    worst = max(shares, default=0.0)
+    if worst <= 0:
+        return "operational"
+    return "major_outage" if worst >= 0.5 else "partial_outage"
+
+
+def _one(node: int) -> IntArray:
+    return np.array([node], dtype=np.int64)

@@ -1,0 +1,234 @@
+"""Everything the public site shows, gathered once, then rendered to files: HTML pages in
+each locale, Statuspage's JSON, the Atom feed, the areas and the lookup index."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from forewarn.network import NetworkIndex
+from forewarn.status_page import areas as area_maps
+from forewarn.status_page.affected import affected_premises
+from forewarn.status_page.components import Component, component_status, coverage
+from forewarn.status_page.history import (
+    ComponentHistory,
+    component_histories,
+    recent_public_incidents,
+)
+from forewarn.status_page.lookup import build_lookup
+from forewarn.status_page.statuspage import (
+    PageConfig,
+    component_object,
+    incident_objects,
+    page_object,
+    status_object,
+)
+from forewarn.store import incidents
+
+LOCALES = ("en", "es")  # the first is the default, at the site's root
+RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
+PAGES_FOR_DAYS = 30  # resolved incidents keep their page this long (messages link to it)
+MAX_PAGES = 500
+
+
+@dataclass(slots=True)
+class SiteData:
+    """What the site shows; built by `collect`, turned into files by `render`."""
+
+    page: PageConfig
+    now: datetime
+    page_object: dict[str, Any]
+    status: dict[str, str]
+    components: list[dict[str, Any]]
+    active: list[dict[str, Any]]
+    recent: list[dict[str, Any]]
+    with_pages: list[dict[str, Any]]
+    history: list[ComponentHistory]
+    history_rows: list[Any]
+    areas: list[area_maps.Area]
+    lookup: dict[str, Any]
+    maintenances: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """`api/v2/summary.json`."""
+        return {
+            "page": self.page_object,
+            "status": self.status,
+            "components": self.components,
+            "incidents": self.active,
+            "scheduled_maintenances": self.maintenances,
+        }
+
+
+def collect(
+    conn: Connection,
+    index: NetworkIndex,
+    page: PageConfig,
+    components: list[Component],
+    now: datetime,
+) -> SiteData:
+    """Read the store once for everything the site shows."""
+    public = incidents.c.public.is_(True)
+    active_rows = conn.execute(
+        select(incidents)
+        .where(public, incidents.c.status != "resolved")
+        .order_by(incidents.c.started_at.desc())
+    ).all()
+    page_rows = conn.execute(
+        select(incidents)
+        .where(public, incidents.c.opened_at >= now - timedelta(days=PAGES_FOR_DAYS))
+        .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+        .limit(MAX_PAGES)
+    ).all()
+    recent_rows = conn.execute(
+        select(incidents)
+        .where(public)
+        .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+        .limit(RECENT)
+    ).all()
+    rows = {r.id: r for r in [*active_rows, *page_rows, *recent_rows]}
+    shares = {
+        (row.id, c.id): coverage(index, c, row.root_element)
+        for row in rows.values()
+        for c in components
+    }
+    component_objects = [
+        component_object(
+            c.id,
+            c.name,
+            component_status([shares[(r.id, c.id)] for r in active_rows]),
+            position,
+            now,
+            c.description,
+        )
+        for position, c in enumerate(components, start=1)
+    ]
+    by_id = {c["id"]: c for c in component_objects}
+    components_of = {
+        row_id: [by_id[c.id] for c in components if shares[(row_id, c.id)] > 0] for row_id in rows
+    }
+    objects = {o["id"]: o for o in incident_objects(conn, list(rows.values()), page, components_of)}
+    active = [objects[str(r.id)] for r in active_rows]
+    history_rows = recent_public_incidents(conn, now)
+    affected = affected_premises(conn, active)
+    return SiteData(
+        page=page,
+        now=now,
+        page_object=page_object(page, now),
+        status=status_object(active),
+        components=component_objects,
+        active=active,
+        recent=[objects[str(r.id)] for r in recent_rows],
+        # every active incident has a page, and so has every recent one (messages link there)
+        with_pages=[
+            objects[str(i)] for i in dict.fromkeys(r.id for r in [*active_rows, *page_rows])
+        ],
+        history=component_histories(index, components, history_rows, now),
+        history_rows=history_rows,
+        areas=area_maps.incident_areas(active, affected, page.privacy_floor),
+        lookup=build_lookup(conn, active, affected, page.privacy_floor),
+    )
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("forewarn", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = lambda value: (value or "")[:16].replace("T", " ")
+    return env
+
+
+@lru_cache(maxsize=1)
+def strings() -> dict[str, dict[str, str]]:
+    """The page's words in every locale (templates/site/strings.json)."""
+    loader = _environment().loader
+    assert loader is not None
+    source, _, _ = loader.get_source(_environment(), "site/strings.json")
+    table: dict[str, dict[str, str]] = json.loads(source)
+    return table
+
+
+def render(data: SiteData) -> dict[str, bytes]:
+    """Every file of the site, by path relative to the site's root."""
+    files: dict[str, bytes] = {}
+    summary = data.summary()
+    shapes, width, height = area_maps.project(data.areas)
+    for locale in LOCALES:
+        prefix = "" if locale == LOCALES[0] else f"{locale}/"
+        base = {
+            "data": data, "summary": summary, "shapes": shapes, "map_width": width,
+            "map_height": height, "t": strings()[locale], "locale": locale,
+            "locales": LOCALES, "colour": data.page.colour,
+            "lang_names": {code: strings()[code]["lang_name"] for code in LOCALES},
+        }  # fmt: skip
+        for name in ("index", "history", "lookup"):
+            context = base | {"root": "../" * prefix.count("/"), "here": f"{name}.html"}
+            files[f"{prefix}{name}.html"] = _page(f"site/{name}.html.j2", context)
+        for incident in data.with_pages:
+            context = base | {
+                "root": "../" * (prefix.count("/") + 1),
+                "here": f"incidents/{incident['id']}.html",
+                "incident": incident,
+            }
+            files[f"{prefix}incidents/{incident['id']}.html"] = _page(
+                "site/incident.html.j2", context
+            )
+    files["history.atom"] = _page("site/history.atom.j2", {"data": data})
+    files["areas.geojson"] = _json(area_maps.geojson(data.areas))
+    files["lookup.json"] = _json(data.lookup, compact=True)
+    files.update(_api(data, summary))
+    return files
+
+
+def _api(data: SiteData, summary: dict[str, Any]) -> dict[str, bytes]:
+    page = data.page_object
+    scheduled = data.maintenances
+    return {
+        "api/v2/summary.json": _json(summary),
+        "api/v2/status.json": _json({"page": page, "status": data.status}),
+        "api/v2/components.json": _json({"page": page, "components": data.components}),
+        "api/v2/incidents.json": _json({"page": page, "incidents": data.recent}),
+        "api/v2/incidents/unresolved.json": _json({"page": page, "incidents": data.active}),
+        "api/v2/scheduled-maintenances.json": _json(
+            {"page": page, "scheduled_maintenances": scheduled}
+        ),
+        "api/v2/scheduled-maintenances/upcoming.json": _json(
+            {
+                "page": page,
+                "scheduled_maintenances": [m for m in scheduled if m["status"] == "scheduled"],
+            }
+        ),
+        "api/v2/scheduled-maintenances/active.json": _json(
+            {
+                "page": page,
+                "scheduled_maintenances": [
+                    m for m in scheduled if m["status"] in ("in_progress", "verifying")
+                ],
+            }
+        ),
+    }
+
+
+def _page(template: str, context: dict[str, Any]) -> bytes:
+    return _environment().get_template(template).render(context).encode()
+
+
+def _json(data: object, compact: bool = False) -> bytes:
+    if compact:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+
+__all__ = ["LOCALES", "SiteData", "collect", "render"]

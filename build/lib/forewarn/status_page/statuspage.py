@@ -1,0 +1,165 @@
+"""Statuspage's v2 JSON shapes (FACTS.md) with its exact status words; forewarn's extras
+only in `x_` fields. Counts are rounded and areas named only above the privacy floor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Row
+
+from forewarn.incidents.lifecycle import rounded
+from forewarn.store import etr_history, incident_updates
+
+PAGE_ID = "forewarn"
+SEVERITY = ("none", "minor", "major", "critical")
+DESCRIPTIONS = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major Service Outage",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageConfig:
+    """The page's name, public URL, colour and privacy floor."""
+
+    name: str
+    url: str
+    privacy_floor: int
+    colour: str = "#1f5fa8"
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Statuspage's timestamp format (UTC, Z)."""
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def impact(premises: int) -> str:
+    """Statuspage impact from the number of premises affected."""
+    if premises >= 10_000:
+        return "critical"
+    if premises >= 500:
+        return "major"
+    return "minor"
+
+
+def page_object(page: PageConfig, now: datetime) -> dict[str, Any]:
+    """The `page` object every file starts with."""
+    return {
+        "id": PAGE_ID,
+        "name": page.name,
+        "url": page.url,
+        "time_zone": "Etc/UTC",
+        "updated_at": iso(now),
+    }
+
+
+def status_object(open_incidents: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """The overall indicator and its description."""
+    worst = max((SEVERITY.index(i["impact"]) for i in open_incidents), default=0)
+    return {"indicator": SEVERITY[worst], "description": DESCRIPTIONS[SEVERITY[worst]]}
+
+
+def component_object(
+    component_id: str,
+    name: str,
+    status: str,
+    position: int,
+    now: datetime,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """One component in Statuspage's shape."""
+    return {
+        "id": component_id,
+        "name": name,
+        "status": status,
+        "created_at": iso(now),
+        "updated_at": iso(now),
+        "position": position,
+        "description": description,
+        "showcase": True,
+        "start_date": None,
+        "group_id": None,
+        "page_id": PAGE_ID,
+        "group": False,
+        "only_show_if_degraded": False,
+    }
+
+
+def incident_objects(
+    conn: Connection,
+    rows: Sequence[Row[Any]],
+    page: PageConfig,
+    components_of: dict[int, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Incidents in Statuspage's shape, updates newest first (two queries for all)."""
+    ids = [row.id for row in rows]
+    updates: dict[int, list[Row[Any]]] = {i: [] for i in ids}
+    estimates: dict[int, list[Row[Any]]] = {i: [] for i in ids}
+    if ids:
+        for u in conn.execute(
+            select(incident_updates)
+            .where(incident_updates.c.incident_id.in_(ids))
+            .order_by(incident_updates.c.seq.desc())
+        ):
+            updates[u.incident_id].append(u)
+        for e in conn.execute(
+            select(etr_history).where(etr_history.c.incident_id.in_(ids)).order_by(etr_history.c.id)
+        ):
+            estimates[e.incident_id].append(e)
+    return [
+        _incident(row, page, updates[row.id], estimates[row.id], components_of.get(row.id, []))
+        for row in rows
+    ]
+
+
+def _incident(
+    row: Row[Any],
+    page: PageConfig,
+    updates: list[Row[Any]],
+    estimates: list[Row[Any]],
+    components: list[dict[str, Any]],
+) -> dict[str, Any]:
+    shown = row.premises_count >= page.privacy_floor
+    return {
+        "id": str(row.id),
+        "name": row.title,
+        "status": row.status,
+        "created_at": iso(row.opened_at),
+        "updated_at": iso(row.updated_at),
+        "monitoring_at": None,
+        "resolved_at": iso(row.resolved_at),
+        "impact": impact(row.premises_count),
+        "shortlink": f"{page.url.rstrip('/')}/incidents/{row.id}.html",
+        "started_at": iso(row.started_at),
+        "page_id": PAGE_ID,
+        "incident_updates": [
+            {
+                "id": f"{row.id}-{u.seq}",
+                "status": u.status,
+                "body": u.body,
+                "incident_id": str(row.id),
+                "created_at": iso(u.created_at),
+                "updated_at": iso(u.created_at),
+                "display_at": iso(u.created_at),
+                "affected_components": None,
+                "deliver_notifications": bool(u.notify),
+                "custom_tweet": None,
+                "tweet_id": None,
+            }
+            for u in updates
+        ],
+        "components": components,
+        "x_etr": iso(row.etr),
+        "x_etr_history": [
+            {"etr": iso(e.etr), "set_at": iso(e.set_at), "reason": e.reason} for e in estimates
+        ],
+        "x_premises_affected": rounded(row.premises_count) if shown else None,
+        "x_area": row.area_name if shown else None,
+        "x_next_update_at": iso(row.next_update_at),
+    }

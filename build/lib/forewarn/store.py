@@ -1,0 +1,382 @@
+"""The database schema shared by every stage, and small helpers around it.
+
+SQLite by default, PostgreSQL by URL; each stage reads and writes its own tables.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# --- network ---------------------------------------------------------------
+elements = Table(
+    "elements",
+    metadata,
+    Column("element_id", String(128), primary_key=True),
+    Column("parent_id", String(128), nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+)
+
+premises = Table(
+    "premises",
+    metadata,
+    Column("premise_id", String(128), primary_key=True),
+    Column("element_id", String(128), nullable=False, index=True),
+    Column("address", String(512), nullable=False),
+    Column("postcode", String(32), nullable=False, index=True),
+    Column("street", String(512), nullable=False, index=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("premise_id", String(128), nullable=False, index=True),
+    Column("phone", String(32), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("social", String(320), nullable=True),
+    Column("channels", String(128), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("opted_out", Boolean, nullable=False, default=False),
+)
+
+geocode_cache = Table(
+    "geocode_cache",
+    metadata,
+    Column("query", String(700), primary_key=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("looked_up_at", UTCDateTime, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# --- feeds -----------------------------------------------------------------
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=True, index=True),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)
+
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("source", String(512), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+# --- detection -------------------------------------------------------------
+element_states = Table(
+    "element_states",
+    metadata,
+    Column("element_id", String(128), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("source", String(64), nullable=False),
+    # Confirmed: down long enough to count, and not yet up long enough to clear.
+    Column("confirmed", Boolean, nullable=False),
+    Column("down_since", UTCDateTime, nullable=True),
+)
+
+# --- incidents -------------------------------------------------------------
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("root_element", String(128), nullable=True, index=True),
+    Column("public", Boolean, nullable=False),
+    Column("notify", Boolean, nullable=False),
+    Column("cause", Text, nullable=True),
+    Column("etr", UTCDateTime, nullable=True),
+    Column("area_name", String(256), nullable=True),
+    Column("premises_count", Integer, nullable=False, default=0),
+    Column("customers_count", Integer, nullable=False, default=0),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("next_update_at", UTCDateTime, nullable=True),
+)
+
+incident_updates = Table(
+    "incident_updates",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("event", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("etr", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_update_at", UTCDateTime, nullable=True),
+    Column("notify", Boolean, nullable=False),
+    Column("deliveries_queued", Boolean, nullable=False, default=False),
+)
+
+etr_history = Table(
+    "etr_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("etr", UTCDateTime, nullable=True),
+    Column("set_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+incident_premises = Table(
+    "incident_premises",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
+    Column("premise_id", String(128), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("added_seq", Integer, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("update_seq", Integer, nullable=False),
+    # The customer, or "" for a public post; a partner key for webhooks.
+    Column("customer_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    # queued -> sending -> sent | failed | cancelled; retryable failures go back to queued.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("rank", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    # What was sent, to whom, and the provider's id for it: the customer's history, and
+    # what a restart compares with the provider before it resends anything.
+    Column("recipient", String(512), nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("provider_ref", String(256), nullable=True, index=True),
+    Column("provider_status", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("incident_id", "update_seq", "customer_id", "channel", name="uq_delivery"),
+    # The dispatch queue in the order it is served; what a customer was already sent.
+    Index("ix_deliveries_queue", "status", "rank", "id"),
+    Index("ix_deliveries_customer", "customer_id", "incident_id"),
+)
+
+
+# --- conversation -----------------------------------------------------------
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("sender", String(512), nullable=False),
+    # Null when the sender matches no customer.
+    Column("customer_id", String(128), nullable=True, index=True),
+    Column("body", Text, nullable=False),
+    Column("provider_ref", String(256), nullable=True),
+    # What forewarn made of it: stop, start, help, or other.
+    Column("action", String(16), nullable=False),
+    Column("answer", Text, nullable=True),
+)
+
+# Webhook requests already handled, by the sender's idempotency token.
+seen_requests = Table(
+    "seen_requests",
+    metadata,
+    Column("token", String(256), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for `url` and bring its schema to this version of forewarn."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    from forewarn.migrations import upgrade  # the migrations read this module's schema
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            serialize(conn, "schema")  # two processes starting at once upgrade once
+        upgrade(conn)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the receiver write while a cycle reads; NORMAL sync is durable in WAL mode
+    # across a process crash (only an OS crash can lose the last transaction).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"upserts are not implemented for {dialect}")
+
+
+def upsert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], chunk: int = 20_000
+) -> None:
+    """Insert rows, updating every non-key column of rows whose primary key already exists."""
+    if not rows:
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    columns = list(rows[0])
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
+    )
+    # Compiled once, with plain tuples handed to the driver: SQLAlchemy's per-row parameter
+    # handling costs more than SQLite's insert itself on the hot paths (import, states).
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
+    order = compiled.positiontup
+    # Columns the rows leave out take their scalar defaults, as SQLAlchemy would give them.
+    defaults = {
+        c.name: getattr(c.default, "arg", None)
+        for c in table.columns
+        if c.name not in columns and c.default is not None and c.default.is_scalar
+    }
+    processors = {
+        c: p for c in columns if (p := table.c[c].type.bind_processor(conn.dialect)) is not None
+    }
+
+    def value(row: Mapping[str, Any], column: str) -> Any:
+        raw = row[column] if column in row else defaults[column]
+        convert = processors.get(column)
+        return raw if convert is None or raw is None else convert(raw)
+
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        if order is not None:
+            params: list[Any] = [tuple(value(row, c) for c in order) for row in part]
+        else:
+            params = [{c: value(row, c) for c in [*columns, *defaults]} for row in part]
+        conn.exec_driver_sql(str(compiled), params)
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], chunk: int = 20_000
+) -> None:
+    """Insert rows, silently skipping any that would break a unique constraint."""
+    batch = list(rows)
+    for start in range(0, len(batch), chunk):
+        stmt = _insert(conn, table).on_conflict_do_nothing()
+        conn.execute(stmt, batch[start : start + chunk])
+
+
+def get_meta(conn: Connection, key: str) -> str | None:
+    """Read one value from the key/value meta table."""
+    row = conn.execute(meta.select().where(meta.c.key == key)).first()
+    return None if row is None else str(row.value)
+
+
+def serialize(conn: Connection, name: str) -> None:
+    """Hold the lock `name` until this transaction ends, so that two workers doing the
+    same job (two detection cycles) take turns: an advisory lock on PostgreSQL, the
+    database's write lock on SQLite."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
+    else:
+        set_meta(conn, f"lock:{name}", "held")
+
+
+def secret_key(conn: Connection, name: str) -> bytes:
+    """A random key made on first use and kept in the store (e.g. to sign unsubscribe links)."""
+    key = f"secret:{name}"
+    insert_ignoring_conflicts(conn, meta, [{"key": key, "value": secrets.token_hex(32)}])
+    return bytes.fromhex(get_meta(conn, key) or "")
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    """Write one value to the key/value meta table."""
+    upsert(conn, meta, [{"key": key, "value": value}])
