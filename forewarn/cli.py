@@ -104,8 +104,19 @@ def serve(
     publish_every: Annotated[
         int, typer.Option(help="Seconds between scheduled rebuilds of the public site.")
     ] = 300,
+    dispatch_every: Annotated[
+        int, typer.Option(help="Seconds between dispatch runs (retries, held messages).")
+    ] = 30,
+    flows: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the flows; --no-flows serves only the receiver, for when Prefect "
+            "workers run the deployments of prefect.yaml."
+        ),
+    ] = True,
 ) -> None:
-    """Run the detection cycle on a schedule plus the HTTP receiver (webhooks, the site)."""
+    """Run the flows on the schedules of prefect.yaml plus the HTTP receiver (webhooks,
+    Twilio's callbacks, unsubscribe links, the site), in one process."""
     import uvicorn
     from prefect import serve as prefect_serve
     from prefect.deployments.runner import RunnerDeployment
@@ -142,6 +153,10 @@ def serve(
         unsubscribe_key=unsubscribe_key,
     )
     server = uvicorn.Server(uvicorn.Config(receiver, host=host, port=port, log_level="warning"))
+    if not flows:
+        console.print(f"receiver on http://{host}:{port}; the flows run elsewhere")
+        server.run()
+        return
     threading.Thread(target=server.run, name="receiver", daemon=True).start()
     console.print(f"receiver on http://{host}:{port}; detection cycle every {interval} s")
     if os.environ.get("PREFECT_API_URL"):
@@ -150,13 +165,13 @@ def serve(
         prefect_serve(
             cast(
                 RunnerDeployment,
-                detection_cycle.to_deployment("forewarn-detection", interval=interval),
+                detection_cycle.to_deployment("detection-cycle", interval=interval),
             ),
             cast(
                 RunnerDeployment,
-                publication.to_deployment("forewarn-publication", interval=publish_every),
+                publication.to_deployment("publication", interval=publish_every),
             ),
-            cast(RunnerDeployment, dispatch.to_deployment("forewarn-dispatch", interval=interval)),
+            cast(RunnerDeployment, dispatch.to_deployment("dispatch", interval=dispatch_every)),
         )
         return
     # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.

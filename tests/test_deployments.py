@@ -3,12 +3,15 @@ runs in the shared work pool on a schedule."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from prefect.flows import load_flow_from_entrypoint
+
+from forewarn.cli import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -35,3 +38,16 @@ def test_each_entrypoint_loads_and_its_parameters_validate(deployment: dict[str,
     assert deployment["work_pool"]["name"] == "forewarn"
     [schedule] = deployment["schedules"]
     assert 0 < schedule["interval"] <= 3600
+
+
+def test_serve_runs_the_same_flows_on_the_same_schedules() -> None:
+    defaults = {name: param.default for name, param in inspect.signature(serve).parameters.items()}
+    beat = {d["name"]: d["schedules"][0]["interval"] for d in DEPLOYMENTS}
+    assert beat == {
+        "detection-cycle": defaults["interval"],
+        "dispatch": defaults["dispatch_every"],
+        "publication": defaults["publish_every"],
+    }
+    source = inspect.getsource(serve)
+    for name in beat:
+        assert f'to_deployment("{name}"' in source
