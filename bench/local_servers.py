@@ -31,6 +31,14 @@ class ServerProcess:
         self.process.stdin.flush()
         return int(self.process.stdout.readline())
 
+    def arrivals(self) -> tuple[int, float, float]:
+        """How many messages arrived, and when the first and the last did (time.time())."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("times\n")
+        self.process.stdin.flush()
+        count, first, last = self.process.stdout.readline().split()
+        return int(count), float(first), float(last)
+
     def stop(self) -> None:
         """End the server."""
         self.process.kill()
@@ -55,9 +63,12 @@ def main() -> None:
     with fake_twilio() if kind == "twilio" else smtp_server() as (url, state):
         print(url, flush=True)
         for line in sys.stdin:
+            held = state.messages if kind == "twilio" else state.received
             if line.strip() == "count":
-                held = state.messages if kind == "twilio" else state.received
                 print(len(held), flush=True)
+            elif line.strip() == "times":
+                times = state.arrivals or [0.0]
+                print(len(held), min(times), max(times), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import email.policy
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ class TwilioState:
     """What the fake Twilio has accepted, in order, and what it should do next."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # When each message arrived (time.time()), for the end-to-end benchmark.
+    arrivals: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Status codes to answer the next creates with (e.g. [429, 503]), then 201 again.
     fail_next: list[int] = field(default_factory=list)
@@ -114,6 +117,7 @@ def _twilio_handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
                     "status_callback": form.get("StatusCallback"),
                 }
                 state.messages.append(record)
+                state.arrivals.append(time.time())
             self._answer(201, record)
 
         def do_GET(self) -> None:
@@ -169,6 +173,7 @@ class Mailbox:
     """Every message the SMTP server accepted, and replies it is told to give."""
 
     received: list[EmailMessage] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Recipient address -> SMTP reply to give instead of accepting (e.g. "550 5.1.1 no").
     refuse: dict[str, str] = field(default_factory=dict)
@@ -197,6 +202,7 @@ class _Handler:
         assert isinstance(parsed, EmailMessage)
         with self.mailbox.lock:
             self.mailbox.received.append(parsed)
+            self.mailbox.arrivals.append(time.time())
         return "250 Message accepted for delivery"
 
 

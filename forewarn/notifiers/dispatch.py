@@ -20,7 +20,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, bindparam, exists, func, select, update
+from sqlalchemy import Select, and_, bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -39,8 +39,45 @@ from forewarn.store import (
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 PUBLIC = ""
-# The same ledger, seen from one row: what else went to this customer for this incident.
-_other = deliveries.alias("other")
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """What one customer's ledger holds for one incident, as the claim needs it."""
+
+    rows: tuple[tuple[str, int, str], ...]  # (channel, update_seq, status)
+
+    def sent_on(self, channel: str) -> int:
+        """Messages of this incident already sent to them on `channel`."""
+        return sum(1 for c, _, status in self.rows if c == channel and status == "sent")
+
+    @property
+    def anything(self) -> bool:
+        """Whether they were told anything of this incident, on any channel."""
+        return any(status == "sent" for _, _, status in self.rows)
+
+    def later_than(self, channel: str, seq: int) -> bool:
+        """Whether a later update of the incident is on its way to them on `channel`."""
+        live = ("queued", "sending", "sent")
+        return any(c == channel and s > seq and status in live for c, s, status in self.rows)
+
+
+def _told(conn: Connection, rows: Sequence[Any]) -> dict[tuple[int, str], Told]:
+    """Each batch customer's ledger for the batch's incidents, in one indexed query (a
+    lookup per row inside the claim query let SQLite pick a status index and scan)."""
+    customers_ = {r.customer_id for r in rows}
+    incidents_ = {r.incident_id for r in rows}
+    if not customers_:
+        return {}
+    d = deliveries.c
+    found: dict[tuple[int, str], list[tuple[str, int, str]]] = defaultdict(list)
+    for incident_id, customer_id, channel, seq, status in conn.execute(
+        select(d.incident_id, d.customer_id, d.channel, d.update_seq, d.status).where(
+            d.customer_id.in_(customers_), d.incident_id.in_(incidents_)
+        )
+    ):
+        found[(int(incident_id), str(customer_id))].append((str(channel), int(seq), str(status)))
+    return {key: Told(tuple(value)) for key, value in found.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +208,7 @@ def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[
     """Due ledger rows with all a message needs; locked rows are skipped on PostgreSQL.
 
     The rows are chosen first (an index scan in queue order), then joined with what a
-    message needs: the per-row lookups below then run for this batch only.
+    message needs, for this batch only.
     """
     choose = (
         select(deliveries.c.id)
@@ -184,22 +221,6 @@ def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[
     ids = list(conn.execute(choose).scalars())
     if not ids:
         return []
-    same = and_(
-        _other.c.incident_id == deliveries.c.incident_id,
-        _other.c.customer_id == deliveries.c.customer_id,
-    )
-    sent_here = (
-        select(func.count())
-        .where(same, _other.c.channel == deliveries.c.channel, _other.c.status == "sent")
-        .scalar_subquery()
-    )
-    told = exists().where(same, _other.c.status == "sent")
-    later = exists().where(
-        same,
-        _other.c.channel == deliveries.c.channel,
-        _other.c.update_seq > deliveries.c.update_seq,
-        _other.c.status.in_(("queued", "sending", "sent")),
-    )
     query: Select[Any] = (
         select(
             deliveries.c.id,
@@ -232,9 +253,6 @@ def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[
             customers.c.timezone,
             customers.c.opted_out,
             premises.c.address,
-            sent_here.label("sent_here"),
-            told.label("told"),
-            later.label("later"),
         )
         .join(
             incident_updates,
@@ -262,13 +280,14 @@ def _claim(
     defers: list[dict[str, Any]] = []
     messages: list[Message] = []
     threads = _thread_heads(conn, {r.incident_id for r in rows if r.channel == "social"})
+    history = _told(conn, [r for r in rows if r.customer_id != PUBLIC and r.channel != "webhook"])
     for row in rows:
-        is_customer = row.customer_id != PUBLIC and row.channel != "webhook"
-        reason = _cancel_reason(row, rules) if is_customer else None
+        told = history.get((row.incident_id, row.customer_id))
+        reason = _cancel_reason(row, told, rules) if told is not None else None
         if reason is not None:
             cancels.append({"b_id": row.id, "b_error": reason})
             continue
-        if is_customer and (row.event != "restored" or not row.told):
+        if told is not None and (row.event != "restored" or not told.anything):
             resume = quiet_until(now, row.timezone or "UTC", rules)
             if resume is not None:
                 defers.append({"b_id": row.id, "b_next": resume})
@@ -315,15 +334,15 @@ def _claim(
     return messages
 
 
-def _cancel_reason(row: Any, rules: Rules) -> str | None:
+def _cancel_reason(row: Any, told: Told, rules: Rules) -> str | None:
     """Why a customer's queued message must not go at all, or None."""
     if row.opted_out is None:
         return "customer no longer exists"
     if row.opted_out:
         return "customer opted out"
-    if row.later and row.event != "restored":
+    if told.later_than(row.channel, row.update_seq) and row.event != "restored":
         return "superseded by a later update"
-    if row.sent_here >= rules.max_per_incident and row.event != "restored":
+    if told.sent_on(row.channel) >= rules.max_per_incident and row.event != "restored":
         return f"cap of {rules.max_per_incident} messages for this incident reached"
     return None
 

@@ -1,0 +1,139 @@
+"""End to end, as users feel it: from a monitoring feed reporting an exchange down to the
+first and the last message handed to the providers, for a fault reaching about 50,000
+customers on a network of 1,000,000 premises, with the flows running under `forewarn
+serve`: `python bench/bench_e2e.py`.
+
+The network is generated and imported once into `--data` (reused afterwards); each run
+works on a copy. The providers are the tests' local Twilio and SMTP servers, each in its
+own process; forewarn sends at `--sms-rate` and `--email-rate`, standing in for the
+provider's limits, so the question is whether forewarn keeps up with them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.local_servers import server_process  # noqa: E402
+from forewarn.network import import_network  # noqa: E402
+from forewarn.network.synthetic import Shape, generate  # noqa: E402
+from forewarn.store import deliveries, make_engine  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
+DAMPING_S = 2.0
+
+
+def prepared_store(data: Path, premises: int, per_exchange: int) -> Path:
+    """The imported network (made once): a 1M-premise town, exchanges of `per_exchange`."""
+    db = data / "network.db"
+    if not db.exists():
+        started = time.perf_counter()
+        generated = generate(data, premises, shape=Shape(premises_per_exchange=per_exchange))
+        engine = make_engine(f"sqlite:///{data / 'importing.db'}")
+        now = datetime.now(UTC)
+        import_network(engine, generated.topology, generated.customers, None, now, "US")
+        engine.dispose()
+        (data / "importing.db").rename(db)
+        print(f"network generated and imported in {time.perf_counter() - started:.0f} s")
+    return db
+
+
+def main() -> None:
+    """Run one fault through `forewarn serve` and print when the messages arrived."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--premises", type=int, default=1_000_000)
+    parser.add_argument("--per-exchange", type=int, default=52_000)
+    parser.add_argument("--data", type=Path, default=ROOT / "bench/data/e2e")
+    parser.add_argument("--sms-rate", type=float, default=400.0)
+    parser.add_argument("--email-rate", type=float, default=300.0)
+    args = parser.parse_args()
+    source = prepared_store(args.data, args.premises, args.per_exchange)
+    run = args.data / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir()
+    db = run / "forewarn.db"
+    shutil.copy(source, db)
+    feed = run / "feed.jsonl"
+    feed.write_text("")
+    with server_process("twilio") as twilio, server_process("smtp") as smtp:
+        env = {
+            **os.environ,
+            "FOREWARN_DB_URL": f"sqlite:///{db}",
+            "FOREWARN_JSONL_FEED": str(feed),
+            "FOREWARN_SITE_DIR": str(run / "site"),
+            "FOREWARN_OUTBOX": str(run / "outbox"),
+            "FOREWARN_JOURNAL_DIR": str(run / "journal"),
+            "FOREWARN_DOWN_AFTER_S": str(DAMPING_S),
+            "FOREWARN_QUIET_HOURS": "",
+            "TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
+            "TWILIO_AUTH_TOKEN": "benchtoken",
+            "FOREWARN_SMS_FROM": "+15005550006",
+            "FOREWARN_TWILIO_API_URL": twilio.url,
+            "FOREWARN_SMS_RATE": str(args.sms_rate),
+            "FOREWARN_SMTP_URL": smtp.url,
+            "FOREWARN_EMAIL_FROM": "alerts@example.net",
+            "FOREWARN_EMAIL_RATE": str(args.email_rate),
+            "FOREWARN_SEND_CONCURRENCY": "2",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+        env.pop("PREFECT_API_URL", None)
+        forewarn = str(Path(sys.executable).parent / "forewarn")
+        command = [forewarn, "serve", "--interval", "1", "--port", str(free_port())]
+        serve = subprocess.Popen(command, env=env, cwd=run, stdout=subprocess.DEVNULL)
+        try:
+            while not (run / "site").exists():  # the first cycle has run
+                if serve.poll() is not None:
+                    raise SystemExit("forewarn serve stopped")
+                time.sleep(0.2)
+            reported = time.time()
+            line = {"element": "ex0", "state": "down", "at": datetime.now(UTC).isoformat()}
+            with feed.open("a") as handle:
+                handle.write(json.dumps(line) + "\n")
+            cleared = reported + DAMPING_S
+            engine = make_engine(f"sqlite:///{db}")
+            while True:
+                time.sleep(0.5)
+                with engine.connect() as conn:
+                    counts = {
+                        str(status): int(n)
+                        for status, n in conn.execute(
+                            select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+                        )
+                    }
+                if counts and not counts.get("queued") and not counts.get("sending"):
+                    break
+            engine.dispose()
+        finally:
+            serve.send_signal(signal.SIGINT)
+            try:
+                serve.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+        print(f"deliveries by state: {counts}")
+        for name, server, rate in (
+            ("sms", twilio, args.sms_rate),
+            ("email", smtp, args.email_rate),
+        ):
+            count, first, last = server.arrivals()
+            span = max(last - first, 1e-9)
+            print(
+                f"{name}: {count:,} handed over; first {first - cleared:.2f} s after the fault "
+                f"cleared damping, last {last - cleared:.1f} s after; {count / span:,.0f}/s "
+                f"against a limit of {rate:,.0f}/s"
+            )
+
+
+if __name__ == "__main__":
+    main()
