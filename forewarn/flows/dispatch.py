@@ -25,7 +25,22 @@ class DispatchReport(BatchReport):
 
 @task(cache_policy=NO_CACHE)
 def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> int:
-    """Send one batch of due deliveries; returns how many rows it moved on."""
+    """Send one batch of due deliveries, any channel; returns how many rows it moved on."""
+    return _one_batch(ctx, now, report, None)
+
+
+@task(cache_policy=NO_CACHE)
+def dispatch_channel(ctx: Context, now: datetime, channel: str) -> DispatchReport:
+    """Send every due delivery of one channel, a ledger batch at a time."""
+    report = DispatchReport()
+    while _one_batch(ctx, now, report, (channel,)):
+        pass
+    return report
+
+
+def _one_batch(
+    ctx: Context, now: datetime, report: DispatchReport, channels: tuple[str, ...] | None
+) -> int:
     batch = dispatch_batch(
         ctx.engine,
         ctx.registry.notifiers,
@@ -34,6 +49,7 @@ def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> in
         ctx.settings.dispatch_batch,
         ctx.rules,
         ctx.registry.journal,
+        channels,
     )
     report.batches += 1
     report.add(batch)
@@ -47,8 +63,14 @@ def dispatch_messages(ctx: Context, now: datetime, report: DispatchReport) -> in
 
 
 def dispatch_all(ctx: Context, now: datetime, report: DispatchReport) -> None:
-    """Run batches until nothing is due."""
-    while dispatch_messages(ctx, now, report):
+    """Run batches until nothing is due: each channel in its own task, side by side, so a
+    slow provider (a long code's one text a second) never holds back the others."""
+    running = [dispatch_channel.submit(ctx, now, channel) for channel in ctx.registry.notifiers]
+    for future in running:
+        part = future.result()
+        report.batches += part.batches
+        report.add(part)
+    while dispatch_messages(ctx, now, report):  # rows of a channel nobody serves
         pass
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, bindparam, select, update
+from sqlalchemy import Select, and_, bindparam, select, true, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -159,11 +159,13 @@ def dispatch_batch(
     limit: int,
     rules: Rules | None = None,
     journal: Journal | None = None,
+    channels: Collection[str] | None = None,
 ) -> BatchReport:
     """Reconcile lost claims, then claim, send and record up to `limit` due deliveries.
 
     With a `journal`, each outcome is also written the moment it is known, so a restart
-    after a crash can tell what was sent without asking the provider.
+    after a crash can tell what was sent without asking the provider. `channels` limits
+    the batch to those channels (each channel can then go at its own provider's pace).
     """
     rules = rules or Rules()
     report = BatchReport()
@@ -172,8 +174,9 @@ def dispatch_batch(
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
             serialize(conn, "dispatch")
-        messages = _reclaim_stale(conn, notifiers, now, rules, report, journal)
-        messages += _claim(conn, brand, now, limit, rules, report)
+        only = deliveries.c.channel.in_(channels) if channels is not None else true()
+        messages = _reclaim_stale(conn, notifiers, now, rules, report, journal, only)
+        messages += _claim(conn, brand, now, limit, rules, report, only)
     report.claimed = len(messages)
     report.incidents = {m.incident_id for m in messages}
     if not messages:
@@ -271,9 +274,15 @@ def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[
 
 
 def _claim(
-    conn: Connection, brand: Brand, now: datetime, limit: int, rules: Rules, report: BatchReport
+    conn: Connection,
+    brand: Brand,
+    now: datetime,
+    limit: int,
+    rules: Rules,
+    report: BatchReport,
+    only: ColumnElement[bool],
 ) -> list[Message]:
-    due = and_(deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now)
+    due = and_(deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now, only)
     rows = _due_rows(conn, due, limit)
     claims: list[dict[str, Any]] = []
     cancels: list[dict[str, Any]] = []
@@ -354,10 +363,13 @@ def _reclaim_stale(
     rules: Rules,
     report: BatchReport,
     journal: Journal | None,
+    only: ColumnElement[bool],
 ) -> list[Message]:
     """Rows claimed longer ago than the lease: look in the journal, then ask each provider,
     then record or resend."""
-    stale = and_(deliveries.c.status == "sending", deliveries.c.claimed_at < now - rules.lease)
+    stale = and_(
+        deliveries.c.status == "sending", deliveries.c.claimed_at < now - rules.lease, only
+    )
     rows = _due_rows(conn, stale, 10_000)
     if not rows:
         return []
