@@ -86,7 +86,7 @@ def main() -> None:
             "FOREWARN_EMAIL_FROM": "alerts@example.net",
             "FOREWARN_EMAIL_RATE": str(args.email_rate),
             "FOREWARN_SEND_CONCURRENCY": "2",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
         }
         env.pop("PREFECT_API_URL", None)
         forewarn = str(Path(sys.executable).parent / "forewarn")
@@ -101,6 +101,7 @@ def main() -> None:
             line = {"element": "ex0", "state": "down", "at": datetime.now(UTC).isoformat()}
             with feed.open("a") as handle:
                 handle.write(json.dumps(line) + "\n")
+            print(f"fault reported at {datetime.now(UTC):%H:%M:%S.%f}", flush=True)
             cleared = reported + DAMPING_S
             engine = make_engine(f"sqlite:///{db}")
             while True:
