@@ -311,11 +311,27 @@ def upsert(
     if not rows:
         return
     keys = [c.name for c in table.primary_key.columns]
-    columns = list(rows[0])
     stmt = _insert(conn, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
+        index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
     )
+    _insert_fast(conn, table, stmt, rows, chunk)
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], chunk: int = 20_000
+) -> None:
+    """Insert rows, silently skipping any that would break a unique constraint."""
+    batch = list(rows)
+    if batch:
+        _insert_fast(conn, table, _insert(conn, table).on_conflict_do_nothing(), batch, chunk)
+
+
+def _insert_fast(
+    conn: Connection, table: Table, stmt: Any, rows: Sequence[Mapping[str, Any]], chunk: int
+) -> None:
+    """Run an insert over many rows (all with the same keys) as one compiled statement."""
+    columns = list(rows[0])
     # Compiled once, with plain tuples handed to the driver: SQLAlchemy's per-row parameter
     # handling costs more than SQLite's insert itself on the hot paths (import, states).
     compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
@@ -342,16 +358,6 @@ def upsert(
         else:
             params = [{c: value(row, c) for c in [*columns, *defaults]} for row in part]
         conn.exec_driver_sql(str(compiled), params)
-
-
-def insert_ignoring_conflicts(
-    conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], chunk: int = 20_000
-) -> None:
-    """Insert rows, silently skipping any that would break a unique constraint."""
-    batch = list(rows)
-    for start in range(0, len(batch), chunk):
-        stmt = _insert(conn, table).on_conflict_do_nothing()
-        conn.execute(stmt, batch[start : start + chunk])
 
 
 def get_meta(conn: Connection, key: str) -> str | None:
