@@ -1,7 +1,0 @@
-"""Signals become faults: flap damping, reported faults, root cause without a monitor."""
-
-from forewarn.detection.damping import ElementState, Thresholds
-from forewarn.detection.rootcause import Fault, detect
-from forewarn.detection.tree import Tree
-
-__all__ = ["ElementState", "Fault", "Thresholds", "Tree", "detect"]

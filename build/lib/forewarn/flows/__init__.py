@@ -1,1 +1,0 @@
-"""Prefect flows: wiring only; the work lives in the stage packages."""
