@@ -72,6 +72,8 @@ def dispatch_all(ctx: Context, now: datetime, report: DispatchReport) -> None:
         report.add(part)
     while dispatch_messages(ctx, now, report):  # rows of a channel nobody serves
         pass
+    # The channels' tasks report as they go, side by side; this is the settled picture.
+    delivery_progress(ctx, report.incidents)
 
 
 @flow(name="dispatch", log_prints=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prefect.artifacts import create_progress_artifact, create_table_artifact
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from sqlalchemy import select
 
 from forewarn.flows.context import Context
@@ -16,7 +16,7 @@ from forewarn.store import incident_updates
 
 def _in_a_run() -> bool:
     # The tests run tasks' code without the engine (task.fn); there is no UI to feed then.
-    return TaskRunContext.get() is not None
+    return TaskRunContext.get() is not None or FlowRunContext.get() is not None
 
 
 def delivery_progress(ctx: Context, incident_ids: Iterable[int]) -> None:
