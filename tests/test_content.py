@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,7 +20,7 @@ from forewarn.notifiers.dispatch import Rules, quiet_until
 from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.store import customers, deliveries, incident_updates
 from tests.conftest import NOW, run_cycle
-from tests.town import CABINETS, Town
+from tests.town import Town, report_cabinet
 
 TEMPLATES = files("forewarn") / "templates"
 LOCALES = ("en", "es")
@@ -108,14 +107,6 @@ def test_quiet_hours_in_the_customers_own_time_zone() -> None:
     assert quiet_until(NOW, "UTC", daytime) == NOW.replace(hour=15)
 
 
-def feed(settings: Settings, state: str, cabinet: str, at: datetime) -> None:
-    assert settings.jsonl_feed is not None
-    with Path(settings.jsonl_feed).open("a") as handle:
-        for n in CABINETS[cabinet]:
-            handle.write(json.dumps({"element": f"cpe{n}", "state": state, "at": at.isoformat()}))
-            handle.write("\n")
-
-
 def outbox(settings: Settings) -> list[dict[str, Any]]:
     return [
         json.loads(line)
@@ -129,7 +120,7 @@ def test_a_fault_at_night_waits_for_morning_but_the_public_post_does_not(
 ) -> None:
     ctx = context_for(settings)
     night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
-    feed(settings, "down", "cabA", night)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", night)
     report = run_cycle(ctx, night + timedelta(minutes=3))
     assert report.dispatch.deferred == 7  # 3 by SMS and email, no. 45 by email
     assert [m.get("customer_id") for m in outbox(settings)] == [None]  # the public post
@@ -144,18 +135,18 @@ def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_ope
 ) -> None:
     ctx = context_for(settings)
     evening = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
-    feed(settings, "down", "cabA", evening)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", evening)
     run_cycle(ctx, evening + timedelta(minutes=3))  # 20:03: told
-    feed(settings, "up", "cabA", evening + timedelta(hours=3))
+    report_cabinet(settings.jsonl_feed, "cabA", "up", evening + timedelta(hours=3))
     run_cycle(ctx, evening + timedelta(hours=3, minutes=1))
     run_cycle(ctx, evening + timedelta(hours=3, minutes=11))  # 23:11: restored, at night
     restored = [m for m in outbox(settings) if m["update_seq"] == 2 and "customer_id" in m]
     assert len(restored) == 7
     # The same outage overnight, never told: the opening is dropped, "restored" waits.
     night = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
-    feed(settings, "down", "cabB", night)
+    report_cabinet(settings.jsonl_feed, "cabB", "down", night)
     run_cycle(ctx, night + timedelta(minutes=3))
-    feed(settings, "up", "cabB", night + timedelta(hours=1))
+    report_cabinet(settings.jsonl_feed, "cabB", "up", night + timedelta(hours=1))
     run_cycle(ctx, night + timedelta(hours=1, minutes=1))
     run_cycle(ctx, night + timedelta(hours=1, minutes=11))
     morning = night + timedelta(hours=5, minutes=30)
@@ -175,7 +166,7 @@ def test_a_customer_hears_at_most_the_cap_per_incident_but_always_restored(
     town: Town, settings: Settings
 ) -> None:
     ctx = context_for(settings.model_copy(update={"max_messages_per_incident": 1}))
-    feed(settings, "down", "cabA", NOW)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     with town.engine.begin() as conn:  # a second routine update for everyone affected
         conn.execute(
@@ -205,7 +196,7 @@ def test_the_ledger_ranks_each_customers_channels(town: Town, settings: Settings
         conn.execute(update(customers).where(customers.c.customer_id == "c39").values(
             channels="email;sms"))  # fmt: skip
     ctx = context_for(settings)
-    feed(settings, "down", "cabA", NOW)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     with town.engine.connect() as conn:
         ranks = dict(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,24 +26,16 @@ from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
 from tests.conftest import NOW, run_cycle, serving
 from tests.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
-from tests.town import CABINETS, Town
+from tests.town import CABINETS, Town, report_cabinet
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 
 
-def feed(settings: Settings, state: str, cabinet: str, at: timedelta) -> None:
-    assert settings.jsonl_feed is not None
-    with Path(settings.jsonl_feed).open("a") as handle:
-        for n in CABINETS[cabinet]:
-            moment = (NOW + at).isoformat()
-            handle.write(json.dumps({"element": f"cpe{n}", "state": state, "at": moment}) + "\n")
-
-
 def outage_and_restoration(ctx: Context, settings: Settings) -> None:
     """Cabinet A goes down (opened at 14:03) and comes back (restored at 15:11)."""
-    feed(settings, "down", "cabA", timedelta())
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta())
     run_cycle(ctx, NOW + timedelta(minutes=3))
-    feed(settings, "up", "cabA", timedelta(hours=1))
+    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
     run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
     run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
 
@@ -107,7 +98,7 @@ def test_invalid_and_opted_out_numbers_are_recorded_as_permanent(
         sms_from="+15005550006", twilio_api_url=url, sms_rate=1000.0,
     ))  # fmt: skip
     assert "sms" not in ctx.registry.to_outbox
-    feed(settings, "down", "cabA", timedelta())
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta())
     run_cycle(ctx, NOW + timedelta(minutes=3))
     rows = {r.customer_id: r for r in ledger(town) if r.channel == "sms"}
     assert rows["c39"].status == "failed" and "21211" in rows["c39"].error
@@ -133,7 +124,7 @@ def test_429_and_5xx_back_off_and_are_sent_once_later(
         settings, twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr("t"),
         sms_from="+15005550006", twilio_api_url=url, sms_rate=1000.0, send_concurrency=1,
     ))  # fmt: skip
-    feed(settings, "down", "cabA", timedelta())
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta())
     run_cycle(ctx, NOW + timedelta(minutes=3))
     rows = [r for r in ledger(town) if r.channel == "sms"]
     waiting = [r for r in rows if r.status == "queued"]
@@ -237,7 +228,7 @@ def test_partners_get_statuspage_shaped_webhooks(town: Town, settings: Settings)
     app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
     with serving(app) as url:
         ctx = context_for(with_channels(settings, webhook_urls=SecretStr(f"{url}/hook?key=k")))
-        feed(settings, "down", "cabA", timedelta())
+        report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta())
         run_cycle(ctx, NOW + timedelta(minutes=3))
     [(headers, body)] = received
     assert headers["x-forewarn-delivery"].startswith("1-1-partner:")

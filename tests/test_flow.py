@@ -16,7 +16,7 @@ from forewarn.flows.detection_cycle import detection_cycle
 from forewarn.flows.dispatch import dispatch
 from forewarn.store import deliveries
 from tests.conftest import NOW, use_settings
-from tests.town import CABINETS, Town
+from tests.town import Town, report_cabinet
 
 
 def latest_artifact(key: str) -> dict[str, Any]:
@@ -34,12 +34,7 @@ def test_the_flow_runs_a_cycle_and_a_second_run_queues_nothing(
     town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_settings(monkeypatch, settings)
-    assert settings.jsonl_feed is not None
-    with open(settings.jsonl_feed, "w") as handle:
-        for n in CABINETS["cabB"]:
-            handle.write(
-                json.dumps({"element": f"cpe{n}", "state": "down", "at": NOW.isoformat()}) + "\n"
-            )
+    report_cabinet(settings.jsonl_feed, "cabB", "down", NOW)
     first = detection_cycle(now=NOW + timedelta(minutes=5))
     assert [f.root for f in first.detection.faults] == ["cabB"]
     # four customers by SMS and email, and one public post
@@ -68,12 +63,7 @@ def test_the_dispatch_flow_sends_what_waited_for_the_morning(
 ) -> None:
     use_settings(monkeypatch, settings)
     night = NOW.replace(hour=23)
-    assert settings.jsonl_feed is not None
-    with open(settings.jsonl_feed, "w") as handle:
-        for n in CABINETS["cabB"]:
-            handle.write(
-                json.dumps({"element": f"cpe{n}", "state": "down", "at": night.isoformat()}) + "\n"
-            )
+    report_cabinet(settings.jsonl_feed, "cabB", "down", night)
     cycle = detection_cycle(now=night + timedelta(minutes=5))
     assert cycle.queued == 9 and cycle.dispatch.deferred == 8 and cycle.dispatch.sent == 1
     morning = dispatch(now=night + timedelta(hours=7, minutes=5))  # 06:05 in London

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from forewarn.notifiers.registry import sign
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, replies, secret_key
 from tests.conftest import NOW, run_cycle, serving
-from tests.town import CABINETS, Town
+from tests.town import Town, report_cabinet
 
 AUTH_TOKEN = "twilio-auth-token-for-tests"
 PUBLIC = "https://alerts.millroad.example"
@@ -149,14 +148,6 @@ def test_keywords_are_single_words_in_any_case(body: str, action: str) -> None:
     assert classify(body) == action
 
 
-def cabinet_down(settings: Settings, cabinet: str, at_minutes: int = 0) -> None:
-    assert settings.jsonl_feed is not None
-    with Path(settings.jsonl_feed).open("a") as handle:
-        for n in CABINETS[cabinet]:
-            at = (NOW + timedelta(minutes=at_minutes)).isoformat()
-            handle.write(json.dumps({"element": f"cpe{n}", "state": "down", "at": at}) + "\n")
-
-
 def told(settings: Settings, customer: str) -> list[str]:
     return [
         line
@@ -171,23 +162,21 @@ def test_stop_then_an_update_sends_nothing_start_then_an_update_sends(
 ) -> None:
     ctx = context_for(settings)
     text_in(hooks, "STOP")
-    cabinet_down(settings, "cabA")
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     assert told(settings, "c39") == []
     assert len(told(settings, "c41")) == 2  # the neighbour on the same cabinet: SMS and email
     text_in(hooks, "START")
-    cabinet_down(settings, "cabB", at_minutes=4)  # the fault grows: a new update
+    report_cabinet(
+        settings.jsonl_feed, "cabB", "down", NOW + timedelta(minutes=4)
+    )  # the fault grows: a new update
     run_cycle(ctx, NOW + timedelta(minutes=8))
     # c39 is back in, but the growth is news only to cabinet B's premises.
     assert told(settings, "c39") == []
     assert len(told(settings, "c47")) == 2
     # The next update that concerns c39 reaches them again.
     for cabinet in ("cabA", "cabB"):
-        assert settings.jsonl_feed is not None
-        with Path(settings.jsonl_feed).open("a") as handle:
-            for n in CABINETS[cabinet]:
-                at = (NOW + timedelta(hours=1)).isoformat()
-                handle.write(json.dumps({"element": f"cpe{n}", "state": "up", "at": at}) + "\n")
+        report_cabinet(settings.jsonl_feed, cabinet, "up", NOW + timedelta(hours=1))
     run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
     run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
     restored = [json.loads(line) for line in told(settings, "c39")]
@@ -198,7 +187,7 @@ def test_stop_is_honoured_for_messages_already_queued(
     hooks: httpx.Client, town: Town, settings: Settings
 ) -> None:
     ctx = context_for(settings)
-    cabinet_down(settings, "cabA")
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     with town.engine.begin() as conn:  # queue, but hold dispatch back
         conn.execute(update(customers).values(channels="sms"))
 

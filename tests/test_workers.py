@@ -3,7 +3,6 @@ once (claims skip rows another holds); two detection cycles open one incident.""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 from collections import Counter
@@ -23,7 +22,7 @@ from forewarn.notifiers.email import message_id
 from forewarn.store import deliveries, incidents, make_engine
 from tests.conftest import NOW, fresh_postgres_database
 from tests.servers import fake_twilio, smtp_server
-from tests.town import CABINETS, Town
+from tests.town import Town, report_cabinet
 
 
 def test_two_dispatchers_on_postgresql_send_every_message_exactly_once(
@@ -65,11 +64,7 @@ def db_url(postgres_server: str) -> str:
 
 def test_two_detection_cycles_at_once_open_one_incident(town: Town, settings: Settings) -> None:
     ctx = context_for(settings)
-    assert settings.jsonl_feed is not None
-    with Path(settings.jsonl_feed).open("w") as handle:
-        for n in CABINETS["cabA"]:
-            handle.write(json.dumps({"element": f"cpe{n}", "state": "down", "at": NOW.isoformat()}))
-            handle.write("\n")
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     moment = NOW + timedelta(minutes=3)
     start = threading.Barrier(2)
     errors: list[BaseException] = []

@@ -8,6 +8,7 @@ ex1 > olt1 > pon1 > cabA > cpe41 cpe43 cpe45 cpe39   (odd numbers 39..45)
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,15 @@ from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 
 CABINETS = {"cabA": [39, 41, 43, 45], "cabB": [47, 49, 51, 53], "cabC": [2, 4, 6, 8]}
 PON_OF = {"cabA": "pon1", "cabB": "pon1", "cabC": "pon2"}
+
+
+def report_cabinet(feed: str | Path | None, cabinet: str, state: str, at: datetime) -> None:
+    """Append to the JSON-lines feed one signal for each CPE behind `cabinet`."""
+    assert feed is not None, "the settings name no JSON-lines feed"
+    with Path(feed).open("a") as handle:
+        for n in CABINETS[cabinet]:
+            signal = {"element": f"cpe{n}", "state": state, "at": at.isoformat()}
+            handle.write(json.dumps(signal) + "\n")
 
 
 def house_position(number: int) -> tuple[float, float]:

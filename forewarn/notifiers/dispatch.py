@@ -24,6 +24,7 @@ from sqlalchemy import Select, and_, bindparam, select, true, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import ColumnElement
 
+from forewarn.incidents.ledger import PUBLIC
 from forewarn.notifiers.base import Done, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
@@ -38,7 +39,6 @@ from forewarn.store import (
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
-PUBLIC = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 def segments(text: str) -> int:
     """How many SMS segments Twilio bills for `text` (GSM-7 where possible, else UCS-2)."""
-    if all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text):
+    if is_gsm7(text):
         septets = len(text) + sum(c in GSM7_EXTENDED for c in text)
         return 1 if septets <= 160 else math.ceil(septets / 153)
     units = len(text.encode("utf-16-le")) // 2
