@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forewarn.incidents.cadence import Cadence, parse_duration, parse_steps
 
 
 class Settings(BaseSettings):
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
     geocoder_url: str | None = None
     # Nominatim's usage policy asks for at most one request per second.
     geocoder_rate: float = Field(default=1.0, gt=0)
+    # Country assumed for phone numbers written without +, when ops look a customer up.
+    phone_region: str = "US"
     element_labels: str = "element,instance"
     webhook_token: SecretStr | None = None
     # The receiver refuses bodies larger than this (bytes).
@@ -40,8 +44,19 @@ class Settings(BaseSettings):
     burst_window_s: float = 900.0
     notify_single_premise: bool = False
 
-    # Customer messages and the public page.
-    update_every_s: float = 7200.0
+    # Customer messages and the public page. The follow-up cadence: from each age of the
+    # outage on, how often customers hear from us (ACMA's rule: 6-hourly, then daily).
+    follow_up_cadence: str = "0h=6h,24h=24h"
+    # Estimate changes smaller than this are recorded but not announced.
+    etr_change_threshold_s: float = Field(default=1800.0, ge=0)
+    # How long before an estimate passes customers hear that it will be missed.
+    etr_warning_s: float = Field(default=1800.0, gt=0)
+    # What the operator offers once an outage is this old: "24h=text|72h=text".
+    outage_offers: str = ""
+    # An element degraded this long opens an at-risk incident.
+    degraded_after_s: float = Field(default=900.0, gt=0)
+    # Notices of planned work, this long before it starts (then at start and at end).
+    maintenance_notices: str = "72h,24h"
     privacy_floor: int = Field(default=10, ge=1)
     # The public page: components (JSON, see README) and the operator's colour.
     components_file: Path | None = None
@@ -95,6 +110,25 @@ class Settings(BaseSettings):
     max_messages_per_incident: int = Field(default=8, ge=1)
     # What HELP answers (after the operator's name).
     help_text: str = "Outage alerts for your broadband. Reply STOP to stop, START to restart."
+
+    @field_validator("follow_up_cadence")
+    @classmethod
+    def _cadence_parses(cls, value: str) -> str:
+        Cadence.parse(value, (None, None), "UTC")
+        return value
+
+    @field_validator("outage_offers")
+    @classmethod
+    def _offers_parse(cls, value: str) -> str:
+        parse_steps(value, "|")
+        return value
+
+    @field_validator("maintenance_notices")
+    @classmethod
+    def _notices_parse(cls, value: str) -> str:
+        for part in filter(None, value.split(",")):
+            parse_duration(part)
+        return value
 
     @property
     def webhook_url_list(self) -> list[str]:

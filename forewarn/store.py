@@ -172,6 +172,13 @@ incidents = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("next_update_at", UTCDateTime, nullable=True),
+    # The incident a single-premise case was split from (still down, or an OUT reply).
+    Column("parent_id", Integer, nullable=True),
+    # The announced estimate that customers were already warned would be missed.
+    Column("etr_warned", UTCDateTime, nullable=True),
+    # Planned work: when it starts and ends.
+    Column("scheduled_for", UTCDateTime, nullable=True),
+    Column("scheduled_until", UTCDateTime, nullable=True),
 )
 
 incident_updates = Table(
@@ -197,6 +204,8 @@ etr_history = Table(
     Column("etr", UTCDateTime, nullable=True),
     Column("set_at", UTCDateTime, nullable=False),
     Column("reason", Text, nullable=False),
+    # Whether customers were told this estimate (small wobbles are kept, not announced).
+    Column("announced", Boolean, nullable=False, default=True),
 )
 
 incident_premises = Table(
@@ -206,6 +215,8 @@ incident_premises = Table(
     Column("premise_id", String(128), primary_key=True),
     Column("state", String(16), nullable=False),
     Column("added_seq", Integer, nullable=False),
+    # The update that last changed this premise's state (who hears "restored" when).
+    Column("changed_seq", Integer, nullable=True),
 )
 
 deliveries = Table(

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from forewarn.config import Settings
 from forewarn.flows.context import context_for
 from forewarn.incidents.ledger import channel_order
-from forewarn.notifiers.compose import Brand, render
+from forewarn.notifiers.compose import EVENT_TEMPLATES, Brand, render
 from forewarn.notifiers.dispatch import Rules, quiet_until
 from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.store import customers, deliveries, incident_updates
@@ -36,7 +36,9 @@ def row(channel: str, locale: str | None, event: str, etr: datetime | None, **ex
         "address": ADDRESS, "area_name": "Cabinet 2, Mill Road exchange",
         "started_at": NOW - timedelta(hours=30), "etr": etr,
         "next_update_at": NOW + timedelta(days=1, hours=2), "cause": None, "incident_id": 12345,
-        "update_seq": 1,
+        "update_seq": 1, "update_status": "identified", "update_body": "A note from ops.",
+        "etr_warned": NOW + timedelta(hours=1), "resolved_at": None,
+        "scheduled_for": NOW + timedelta(days=2), "scheduled_until": NOW + timedelta(days=2, hours=4),
     }  # fmt: skip
     return SimpleNamespace(**{**values, **extra})
 
@@ -49,8 +51,13 @@ def events(channel: str) -> list[str]:
     )
 
 
+def test_every_event_has_a_template_and_every_template_an_event() -> None:
+    assert set(EVENT_TEMPLATES.values()) == set(events("sms")) == set(events("email"))
+    assert set(events("social")) == set(events("sms"))
+
+
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("event", events("sms"))
+@pytest.mark.parametrize("event", sorted(EVENT_TEMPLATES))
 @pytest.mark.parametrize("etr", [None, NOW + timedelta(days=2, hours=3)])
 def test_every_sms_fits_one_gsm7_segment(locale: str, event: str, etr: datetime | None) -> None:
     assert len(LONGEST.operator) == 20 and len(ADDRESS) == 30

@@ -15,6 +15,7 @@ from forewarn.config import Settings
 from forewarn.detection import Thresholds
 from forewarn.feeds.read import FeedConfig
 from forewarn.incidents import Policy
+from forewarn.incidents.cadence import Cadence, parse_duration, parse_steps
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.dispatch import Rules
@@ -58,9 +59,19 @@ class Context:
         """Incident policy from settings."""
         s = self.settings
         return Policy(
-            update_every=timedelta(seconds=s.update_every_s),
+            cadence=Cadence.parse(
+                s.follow_up_cadence, Rules.parse_quiet(s.quiet_hours), s.time_zone
+            ),
             privacy_floor=s.privacy_floor,
             notify_single_premise=s.notify_single_premise,
+            etr_threshold=timedelta(seconds=s.etr_change_threshold_s),
+            etr_warning=timedelta(seconds=s.etr_warning_s),
+            degraded_after=timedelta(seconds=s.degraded_after_s),
+            notices=tuple(
+                sorted(
+                    (parse_duration(n) for n in s.maintenance_notices.split(",") if n), reverse=True
+                )
+            ),
         )
 
     @property
@@ -73,7 +84,7 @@ class Context:
     def brand(self) -> Brand:
         """Who speaks in messages."""
         s = self.settings
-        return Brand(s.operator_name, s.site_url, s.time_zone)
+        return Brand(s.operator_name, s.site_url, s.time_zone, parse_steps(s.outage_offers, "|"))
 
     @property
     def rules(self) -> Rules:

@@ -92,13 +92,15 @@ def queue_deliveries(conn: Connection, now: datetime, partners: Sequence[str] = 
 
 
 def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> list[tuple[str, str]]:
-    """Who hears about this update: everyone affected, the newly added, or the restored."""
+    """Who hears about this update: the newly added, those restored by it, everyone the
+    incident ever reached (the summary afterwards), or everyone still affected."""
     where = [incident_premises.c.incident_id == incident_id, customers.c.opted_out.is_(False)]
     if event == "expanded":
         where.append(incident_premises.c.added_seq == seq)
     elif event == "restored":
         where.append(incident_premises.c.state == "restored")
-    else:
+        where.append(incident_premises.c.changed_seq == seq)
+    elif event != "summary":
         where.append(incident_premises.c.state == "affected")
     query = (
         select(customers.c.customer_id, customers.c.channels)

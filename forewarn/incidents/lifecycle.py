@@ -7,7 +7,7 @@ updates that customers should hear about are marked `notify`.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +16,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.detection import Fault
+from forewarn.detection.tree import IntArray
+from forewarn.incidents.cadence import Cadence
 from forewarn.network import NetworkIndex
 from forewarn.store import (
+    customers,
     elements,
     etr_history,
     incident_premises,
@@ -29,11 +32,19 @@ from forewarn.store import (
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """How incidents are presented; from Settings."""
+    """How incidents are presented and followed up; from Settings."""
 
-    update_every: timedelta = timedelta(hours=2)
+    cadence: Cadence = field(default_factory=Cadence)
     privacy_floor: int = 10
     notify_single_premise: bool = False
+    # Estimate changes smaller than this are kept, not announced (no flip-flopping).
+    etr_threshold: timedelta = timedelta(minutes=30)
+    # Customers hear this long before an estimate passes that it will be missed.
+    etr_warning: timedelta = timedelta(minutes=30)
+    # An element degraded this long opens an at-risk incident.
+    degraded_after: timedelta = timedelta(minutes=15)
+    # Planned work is announced this long before it starts (and again at start and end).
+    notices: tuple[timedelta, ...] = (timedelta(hours=72), timedelta(hours=24))
 
 
 @dataclass(slots=True)
@@ -101,8 +112,13 @@ def reconcile(
         by_root[fault.root] = incident_id
         matched.add(incident_id)
         changes.opened.append(incident_id)
+    for incident_id in sorted(matched & set(open_rows)):
+        if open_rows[incident_id].scope == "area" and _restore_partly(
+            conn, index, incident_id, down_elements, now, policy
+        ):
+            changes.expanded.append(incident_id)
     for incident_id in sorted(set(open_rows) - matched):
-        _resolve(conn, incident_id, down_elements, now)
+        resolve(conn, index, incident_id, down_elements, now, policy)
         changes.resolved.append(incident_id)
     return changes
 
@@ -145,32 +161,62 @@ def _open(
     rows = index.premises_under(fault.root)
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     is_area = fault.scope == "area"
-    notify = is_area or policy.notify_single_premise
+    return open_incident(
+        conn, index, rows,
+        f"Outage: {area}" if is_area else f"Line down at one premise ({fault.root})",
+        now, policy, source="detected", root_element=fault.root,
+        notify=is_area or policy.notify_single_premise, public=is_area, started=fault.since,
+        body=(
+            f"We are investigating a fault affecting about {rounded(len(rows))} premises "
+            f"in {area}. No estimate yet."
+        ),
+    )  # fmt: skip
+
+
+def open_incident(
+    conn: Connection,
+    index: NetworkIndex,
+    rows: IntArray,
+    title: str,
+    now: datetime,
+    policy: Policy,
+    *,
+    source: str,
+    root_element: str,
+    notify: bool,
+    body: str,
+    public: bool | None = None,
+    started: datetime | None = None,
+    status: str = "investigating",
+    event: str = "opened",
+    scheduled: tuple[datetime, datetime] | None = None,
+) -> int:
+    """Open an incident over these premise rows (detected, by ops, at risk or planned)."""
+    area = area_of(conn, index, root_element, policy.privacy_floor)
+    is_area = len(rows) > 1
     values = {
-        "title": f"Outage: {area}" if is_area else f"Line down at one premise ({fault.root})",
-        "status": "investigating",
-        "scope": fault.scope,
-        "source": "detected",
-        "root_element": fault.root,
-        "public": is_area,
+        "title": title,
+        "status": status,
+        "scope": "area" if is_area else "premise",
+        "source": source,
+        "root_element": root_element,
+        "public": is_area and len(rows) >= policy.privacy_floor if public is None else public,
         "notify": notify,
         "area_name": area,
         "premises_count": len(rows),
         "customers_count": len(index.customers_of(rows)),
-        "started_at": fault.since,
+        "started_at": started or now,
         "opened_at": now,
         "updated_at": now,
-        "next_update_at": now + policy.update_every if notify else None,
+        "scheduled_for": scheduled[0] if scheduled else None,
+        "scheduled_until": scheduled[1] if scheduled else None,
     }
     key = conn.execute(incidents.insert().values(**values)).inserted_primary_key
     assert key is not None
     incident_id = int(key[0])
     _add_premises(conn, incident_id, [index.premise_ids[int(r)] for r in rows], seq=1)
-    body = (
-        f"We are investigating a fault affecting about {rounded(len(rows))} premises "
-        f"in {area}. No estimate yet."
-    )
-    _add_update(conn, incident_id, 1, "opened", "investigating", body, now, policy, notify)
+    promise: bool | None = None if scheduled else True
+    add_update(conn, incident_id, event, status, body, now, notify, policy, next_update=promise)
     conn.execute(
         etr_history.insert().values(
             incident_id=incident_id, etr=None, set_at=now, reason="no estimate yet"
@@ -195,7 +241,7 @@ def _expand(
             select(incident_premises.c.premise_id).where(incident_premises.c.incident_id == row.id)
         ).scalars()
     )
-    seq = _next_seq(conn, row.id)
+    seq = next_seq(conn, row.id)
     _add_premises(conn, row.id, [p for p in ids if p not in have], seq)
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     # An incident nobody was told about (a lone line) becomes news for everyone now.
@@ -204,7 +250,8 @@ def _expand(
         f"The fault is wider than first seen: about {rounded(len(rows))} premises "
         f"in {area} are affected."
     )
-    _add_update(conn, row.id, seq, event, row.status, body, now, policy, True)
+    started = min(row.started_at, fault.since)
+    add_update(conn, row.id, event, row.status, body, now, True, policy, started=started)
     conn.execute(
         update(incidents)
         .where(incidents.c.id == row.id)
@@ -217,15 +264,13 @@ def _expand(
             area_name=area,
             premises_count=len(rows),
             customers_count=len(index.customers_of(rows)),
-            started_at=min(row.started_at, fault.since),
-            updated_at=now,
-            next_update_at=now + policy.update_every,
+            started_at=started,
         )
     )
 
 
 def _merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None:
-    seq = _next_seq(conn, incident_id)
+    seq = next_seq(conn, incident_id)
     conn.execute(
         incident_updates.insert().values(
             incident_id=incident_id,
@@ -245,50 +290,170 @@ def _merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None
     )
 
 
-def _resolve(conn: Connection, incident_id: int, down_elements: set[str], now: datetime) -> None:
-    """The fault cleared: premises whose own line is back are restored; the rest are not."""
+def resolve(
+    conn: Connection,
+    index: NetworkIndex,
+    incident_id: int,
+    down_elements: Collection[str],
+    now: datetime,
+    policy: Policy,
+) -> None:
+    """The fault is fixed: premises whose own line is back hear "restored"; those still
+    down become single-premise cases of their own ("your line still looks down")."""
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
     members = conn.execute(
         select(incident_premises.c.premise_id, premises.c.element_id)
         .join(premises, premises.c.premise_id == incident_premises.c.premise_id)
-        .where(incident_premises.c.incident_id == incident_id)
-    ).all()
-    still_down = [p for p, element in members if element in down_elements]
-    seq = _next_seq(conn, incident_id)
-    conn.execute(
-        update(incident_premises)
-        .where(incident_premises.c.incident_id == incident_id)
-        .values(state="restored")
-    )
-    if still_down:
-        conn.execute(
-            update(incident_premises)
-            .where(
-                incident_premises.c.incident_id == incident_id,
-                incident_premises.c.premise_id.in_(still_down),
-            )
-            .values(state="still_down")
+        .where(
+            incident_premises.c.incident_id == incident_id,
+            incident_premises.c.state == "affected",
         )
-    notify = bool(
-        conn.execute(select(incidents.c.notify).where(incidents.c.id == incident_id)).scalar()
-    )
+    ).all()
+    down = index.down_mask([element for _, element in members], down_elements)
+    still_down = [(p, e) for (p, e), is_down in zip(members, down, strict=True) if is_down]
+    seq = next_seq(conn, incident_id)
+    _set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
+    _set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
     body = "Service has been restored. Thank you for your patience."
+    if still_down:
+        body += f" {rounded(len(still_down))} premises still look down; we are checking them."
+    notify = bool(row.notify)
+    add_update(
+        conn, incident_id, "restored", "resolved", body, now, notify, policy, next_update=None
+    )
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id)
+        .values(status="resolved", resolved_at=now, next_update_at=None)
+    )
+    for premise_id, element_id in still_down:
+        open_case(conn, premise_id, element_id, row, "still_down", now, policy, row.notify)
+
+
+def _restore_partly(
+    conn: Connection,
+    index: NetworkIndex,
+    incident_id: int,
+    down_elements: Collection[str],
+    now: datetime,
+    policy: Policy,
+) -> bool:
+    """Part of an open incident is back: those premises hear "restored" now."""
+    members = conn.execute(
+        select(incident_premises.c.premise_id, premises.c.element_id)
+        .join(premises, premises.c.premise_id == incident_premises.c.premise_id)
+        .where(
+            incident_premises.c.incident_id == incident_id,
+            incident_premises.c.state == "affected",
+        )
+    ).all()
+    down = index.down_mask([element for _, element in members], down_elements)
+    back = [p for (p, _), is_down in zip(members, down, strict=True) if not is_down]
+    if not back or len(back) == len(members):
+        return False  # nothing back yet, or everything: that is the incident resolving
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
+    seq = next_seq(conn, incident_id)
+    _set_state(conn, incident_id, back, "restored", seq)
+    body = (
+        f"Service is back for about {rounded(len(back))} premises; "
+        f"about {rounded(len(members) - len(back))} are still affected."
+    )
+    # A partial restoration promises nothing new to those still waiting: only the restored
+    # hear of it, so the incident's promised update stays as it was.
     conn.execute(
         incident_updates.insert().values(
             incident_id=incident_id,
             seq=seq,
             event="restored",
-            status="resolved",
+            status=row.status,
             body=body,
             created_at=now,
-            notify=notify,
-            deliveries_queued=not notify,
+            etr=row.etr,
+            notify=bool(row.notify),
+            deliveries_queued=not row.notify,
         )
     )
-    conn.execute(
-        update(incidents)
-        .where(incidents.c.id == incident_id)
-        .values(status="resolved", resolved_at=now, updated_at=now, next_update_at=None)
-    )
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(updated_at=now))
+    return True
+
+
+def open_case(
+    conn: Connection,
+    premise_id: str,
+    element_id: str,
+    parent: Row[Any] | None,
+    event: str,
+    now: datetime,
+    policy: Policy,
+    notify: bool,
+) -> int:
+    """A single-premise case split from `parent` (still down after a fix, or an OUT reply):
+    private, followed up on the cadence, resolved when the line is back or by ops."""
+    source = "detected" if event == "still_down" else "reply"
+    existing = conn.execute(
+        select(incidents).where(
+            incidents.c.root_element == element_id,
+            incidents.c.scope == "premise",
+            incidents.c.status != "resolved",
+        )
+    ).first()
+    started = parent.started_at if parent is not None else now
+    body = {
+        "still_down": "The fault is fixed but this line still looks down; we are looking at it.",
+        "reopened": "The customer says the service is still out; we are checking the line.",
+    }[event]
+    if existing is not None:
+        incident_id = int(existing.id)
+        conn.execute(
+            update(incidents)
+            .where(incidents.c.id == incident_id)
+            .values(
+                notify=existing.notify or notify,
+                parent_id=parent.id if parent is not None else existing.parent_id,
+                started_at=min(existing.started_at, started),
+            )
+        )
+    else:
+        customer_count = conn.execute(
+            select(func.count()).where(customers.c.premise_id == premise_id)
+        ).scalar_one()
+        key = conn.execute(
+            incidents.insert().values(
+                title="Line still down at one premise",
+                status="investigating",
+                scope="premise",
+                source=source,
+                root_element=element_id,
+                public=False,
+                notify=notify,
+                area_name=parent.area_name if parent is not None else None,
+                premises_count=1,
+                customers_count=customer_count,
+                started_at=started,
+                opened_at=now,
+                updated_at=now,
+                parent_id=parent.id if parent is not None else None,
+            )
+        ).inserted_primary_key
+        assert key is not None
+        incident_id = int(key[0])
+        _add_premises(conn, incident_id, [premise_id], seq=1)
+    add_update(conn, incident_id, event, "investigating", body, now, notify, policy)
+    return incident_id
+
+
+def _set_state(
+    conn: Connection, incident_id: int, premise_ids: Sequence[str], state: str, seq: int
+) -> None:
+    for start in range(0, len(premise_ids), 10_000):
+        conn.execute(
+            update(incident_premises)
+            .where(
+                incident_premises.c.incident_id == incident_id,
+                incident_premises.c.premise_id.in_(premise_ids[start : start + 10_000]),
+            )
+            .values(state=state, changed_seq=seq)
+        )
 
 
 def _add_premises(conn: Connection, incident_id: int, premise_ids: list[str], seq: int) -> None:
@@ -302,17 +467,30 @@ def _add_premises(conn: Connection, incident_id: int, premise_ids: list[str], se
         )
 
 
-def _add_update(
+def add_update(
     conn: Connection,
     incident_id: int,
-    seq: int,
     event: str,
     status: str,
     body: str,
     now: datetime,
-    policy: Policy,
     notify: bool,
-) -> None:
+    policy: Policy,
+    etr: datetime | bool | None = True,
+    started: datetime | None = None,
+    next_update: datetime | bool | None = True,
+) -> int:
+    """Add the incident's next numbered update; one that customers hear promises the next
+    one on the cadence (or `next_update`), and carries the announced estimate (or `etr`)."""
+    row = conn.execute(
+        select(incidents.c.etr, incidents.c.started_at).where(incidents.c.id == incident_id)
+    ).one()
+    if next_update is True:
+        promise = policy.cadence.next_update(started or row.started_at, now) if notify else None
+    else:
+        promise = next_update or None
+    estimate = row.etr if etr is True else (etr or None)
+    seq = next_seq(conn, incident_id)
     conn.execute(
         incident_updates.insert().values(
             incident_id=incident_id,
@@ -321,14 +499,21 @@ def _add_update(
             status=status,
             body=body,
             created_at=now,
-            next_update_at=now + policy.update_every if notify else None,
+            etr=estimate,
+            next_update_at=promise,
             notify=notify,
             deliveries_queued=not notify,
         )
     )
+    values: dict[str, Any] = {"updated_at": now}
+    if notify:
+        values["next_update_at"] = promise
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
+    return seq
 
 
-def _next_seq(conn: Connection, incident_id: int) -> int:
+def next_seq(conn: Connection, incident_id: int) -> int:
+    """The number the incident's next update gets."""
     current = conn.execute(
         select(func.max(incident_updates.c.seq)).where(
             incident_updates.c.incident_id == incident_id

@@ -7,12 +7,15 @@ HELP says who we are and how to stop. Twilio's status callbacks update the ledge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents.lifecycle import Policy
+from forewarn.incidents.ops import reopen_for_customer
 from forewarn.store import customers, deliveries, replies
 
 STOP_WORDS = frozenset(
@@ -26,10 +29,13 @@ RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
 
 @dataclass(frozen=True, slots=True)
 class Voice:
-    """What forewarn says back, and in whose name."""
+    """What forewarn says back, and in whose name; the policy promises the next update
+    to a customer who replies OUT."""
 
     operator: str
     help_text: str
+    policy: Policy = field(default_factory=Policy)
+    time_zone: str = "UTC"
 
 
 def classify(body: str) -> str:
@@ -79,6 +85,8 @@ def handle_reply(
         )
     elif action == "help":
         answer = f"{voice.operator}: {voice.help_text}"
+    elif action == "out":
+        answer = _reopen(conn, known, now, voice)
     rows = [
         {
             "received_at": now,
@@ -94,6 +102,19 @@ def handle_reply(
     ]
     conn.execute(replies.insert(), rows)
     return answer
+
+
+def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice) -> str:
+    """Still out after "restored": reopen each matching customer's case and say so."""
+    cases = [reopen_for_customer(conn, customer_id, now, voice.policy) for customer_id in known]
+    promise = min((c.next_update_at for c in cases if c is not None), default=None)
+    if promise is None:
+        return f"{voice.operator}: thanks. We cannot match this number to you; please call us."
+    when = promise.astimezone(ZoneInfo(voice.time_zone)).strftime("%a %H:%M")
+    return (
+        f"{voice.operator}: sorry, we have reopened your case and are checking your line. "
+        f"Next update by {when}."
+    )
 
 
 def opt_out(conn: Connection, customer_id: str, channel: str, now: datetime) -> bool:

@@ -4,7 +4,7 @@ topology or by area. Built once from the store, queried in micro- to millisecond
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +80,37 @@ class NetworkIndex:
         start = self.tree.order[node]
         lo, hi = np.searchsorted(self.premise_position, [start, start + self.tree.size[node]])
         return np.arange(lo, hi, dtype=np.int64)
+
+    def down_mask(self, element_ids: Sequence[str], down: Collection[str]) -> npt.NDArray[np.bool_]:
+        """For each element, whether it or anything above it is in `down` (vectorised)."""
+        tree = self.tree
+        roots = np.array([tree.index[e] for e in down if e in tree.index], dtype=np.int64)
+        if len(roots) == 0 or not element_ids:
+            return np.zeros(len(element_ids), dtype=bool)
+        starts = tree.order[roots]
+        order = np.argsort(starts, kind="stable")
+        starts = starts[order]
+        # Subtrees nest or are disjoint: a position is covered when the furthest end of
+        # the subtrees starting at or before it lies beyond it.
+        reach = np.maximum.accumulate((tree.order[roots] + tree.size[roots])[order])
+        nodes = np.array([tree.index.get(e, -1) for e in element_ids], dtype=np.int64)
+        position = np.where(nodes >= 0, tree.order[np.maximum(nodes, 0)], -1)
+        at = np.searchsorted(starts, position, side="right") - 1
+        covered: npt.NDArray[np.bool_] = (at >= 0) & (nodes >= 0)
+        covered &= reach[np.maximum(at, 0)] > position
+        return covered
+
+    def lowest_common_element(self, rows: IntArray) -> str:
+        """The deepest element whose subtree serves every one of these premise rows."""
+        tree = self.tree
+        positions = self.premise_position[rows]
+        low, high = int(positions.min()), int(positions.max())
+        node_at = np.empty_like(tree.order)
+        node_at[tree.order] = np.arange(len(tree.order))
+        node = int(node_at[low])
+        while tree.parent[node] >= 0 and tree.order[node] + tree.size[node] <= high:
+            node = int(tree.parent[node])
+        return tree.ids[node]
 
     def premises_within(self, lat: float, lon: float, radius_m: float) -> IntArray:
         """Premise rows within `radius_m` metres of a point (great-circle distance)."""

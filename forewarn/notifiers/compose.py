@@ -4,7 +4,7 @@ in `templates/<channel>/<locale>/<event>.txt` (English when a locale has none)."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +13,22 @@ import jinja2
 
 from forewarn.notifiers.webhook import payload
 
-EVENT_TEMPLATES = {"opened": "opened", "expanded": "opened", "restored": "restored"}
+# Which template each kind of update is told with.
+EVENT_TEMPLATES = {
+    "opened": "opened",
+    "expanded": "opened",
+    "followup": "update",
+    "etr_changed": "update",
+    "etr_missed": "update",
+    "note": "update",
+    "restored": "restored",
+    "still_down": "still_down",
+    "summary": "summary",
+    "at_risk": "at_risk",
+    "maintenance_notice": "maintenance",
+    "maintenance_start": "maintenance",
+    "maintenance_end": "maintenance",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +39,13 @@ class Brand:
     site_url: str
     # The operator's own time zone, for public posts.
     time_zone: str = "UTC"
+    # What the operator offers once an outage is this old (hotspot, credit), by age.
+    offers: tuple[tuple[timedelta, str], ...] = ()
+
+    def offer(self, age: timedelta) -> str | None:
+        """The offer for an outage this old: the one with the largest age it has reached."""
+        found = [text for at, text in self.offers if age >= at]
+        return found[-1] if found else None
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +88,19 @@ def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = 
     return f"{WEEKDAYS.get(locale, WEEKDAYS['en'])[local.weekday()]} {clock}"
 
 
+# Updates that may carry the operator's offer to customers of a long outage.
+OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down", "summary"})
+
+
+def duration(length: timedelta) -> str:
+    """A rough, readable length: "45 min", "7 h", "3 days"."""
+    minutes = max(int(length.total_seconds() // 60), 1)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = round(minutes / 60)
+    return f"{hours} h" if hours < 48 else f"{round(hours / 24)} days"
+
+
 def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
     """Render (body, subject) for one ledger row joined with its update, incident and
     customer (a public post or a webhook has no customer: area-level words only)."""
@@ -87,6 +122,15 @@ def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
         # phones link anyway: it keeps the text to one segment.
         "site": brand.site_url.rstrip("/").removeprefix("https://").removeprefix("http://"),
         "incident_id": row.incident_id,
+        "event": row.event,
+        "status": row.update_status,
+        "missed": local_time(row.etr_warned, zone, now, locale),
+        # An ops note is the update's own text; other updates' texts are for the page.
+        "note": row.update_body if row.event in ("note", "at_risk") else None,
+        "duration": duration((row.resolved_at or now) - row.started_at),
+        "offer": brand.offer(now - row.started_at) if row.event in OFFERED else None,
+        "starts": local_time(row.scheduled_for, zone, now, locale),
+        "ends": local_time(row.scheduled_until, zone, now, locale),
     }
     body = template_for(row.channel, locale, row.event).render(context).strip()
     subject = None

@@ -38,6 +38,8 @@ from forewarn.store import (
 )
 
 MAX_ATTEMPTS = 8
+# The last words of an incident always go, whatever the cap: "restored" and the summary.
+UNCAPPED = frozenset({"restored", "summary"})
 BACKOFF_BASE = timedelta(seconds=30)
 
 
@@ -249,6 +251,9 @@ def _due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[
             incidents.c.started_at,
             incidents.c.resolved_at,
             incidents.c.cause,
+            incidents.c.etr_warned,
+            incidents.c.scheduled_for,
+            incidents.c.scheduled_until,
             customers.c.phone,
             customers.c.email,
             customers.c.social,
@@ -351,7 +356,7 @@ def _cancel_reason(row: Any, told: Told, rules: Rules) -> str | None:
         return "customer opted out"
     if told.later_than(row.channel, row.update_seq) and row.event != "restored":
         return "superseded by a later update"
-    if told.sent_on(row.channel) >= rules.max_per_incident and row.event != "restored":
+    if told.sent_on(row.channel) >= rules.max_per_incident and row.event not in UNCAPPED:
         return f"cap of {rules.max_per_incident} messages for this incident reached"
     return None
 

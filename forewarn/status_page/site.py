@@ -27,6 +27,7 @@ from forewarn.status_page.statuspage import (
     PageConfig,
     component_object,
     incident_objects,
+    iso,
     page_object,
     status_object,
 )
@@ -75,7 +76,7 @@ def collect(
     now: datetime,
 ) -> SiteData:
     """Read the store once for everything the site shows."""
-    public = incidents.c.public.is_(True)
+    public = incidents.c.public.is_(True) & (incidents.c.source != "maintenance")
     active_rows = conn.execute(
         select(incidents)
         .where(public, incidents.c.status != "resolved")
@@ -134,7 +135,35 @@ def collect(
         history_rows=history_rows,
         areas=area_maps.incident_areas(active, affected, page.privacy_floor),
         lookup=build_lookup(conn, active, affected, page.privacy_floor),
+        maintenances=_maintenances(conn, page, now),
     )
+
+
+# Statuspage's maintenance statuses for forewarn's planned-work states.
+MAINTENANCE_STATUS = {"scheduled": "scheduled", "in_progress": "in_progress"}
+
+
+def _maintenances(conn: Connection, page: PageConfig, now: datetime) -> list[dict[str, Any]]:
+    """Public planned work: upcoming, in progress, and finished in the last week."""
+    rows = conn.execute(
+        select(incidents)
+        .where(
+            incidents.c.source == "maintenance",
+            incidents.c.public.is_(True),
+            (incidents.c.status != "resolved") | (incidents.c.resolved_at >= now - timedelta(7)),
+        )
+        .order_by(incidents.c.scheduled_for)
+        .limit(50)
+    ).all()
+    found = incident_objects(conn, list(rows), page, {})
+    for row, item in zip(rows, found, strict=True):
+        item["status"] = MAINTENANCE_STATUS.get(row.status, "completed")
+        item["impact"] = "maintenance"
+        item["scheduled_for"] = iso(row.scheduled_for)
+        item["scheduled_until"] = iso(row.scheduled_until)
+        for u in item["incident_updates"]:
+            u["status"] = MAINTENANCE_STATUS.get(u["status"], "completed")
+    return found
 
 
 @lru_cache(maxsize=1)

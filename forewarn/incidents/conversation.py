@@ -1,0 +1,226 @@
+"""Keeping the conversation going between changes: the promised follow-up, the warning
+before an estimate passes, notices of planned work, and at-risk incidents from degraded
+elements. Run on a schedule (the follow-up flow); every step is safe to repeat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from forewarn.incidents.lifecycle import Policy, add_update, area_of, open_incident
+from forewarn.network import NetworkIndex
+from forewarn.store import element_states, etr_history, incident_updates, incidents
+
+# Incidents whose customers are owed updates on the cadence.
+CONVERSING = ("detected", "ops", "reply")
+
+
+@dataclass(slots=True)
+class FollowUps:
+    """What one pass did, by incident id."""
+
+    reminded: list[int] = field(default_factory=list)
+    warned: list[int] = field(default_factory=list)
+    maintenance: list[int] = field(default_factory=list)
+    at_risk: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[int]:
+        """Every incident that got an update."""
+        return sorted({*self.reminded, *self.warned, *self.maintenance, *self.at_risk})
+
+
+def follow_up(conn: Connection, index: NetworkIndex, now: datetime, policy: Policy) -> FollowUps:
+    """Warn before estimates pass, keep promised updates, move planned work along, and
+    open or close at-risk incidents."""
+    done = FollowUps()
+    done.warned = _warn_before_estimates_pass(conn, now, policy)
+    done.reminded = _keep_promises(conn, now, policy)
+    done.maintenance = _planned_work(conn, now, policy)
+    done.at_risk = _at_risk(conn, index, now, policy)
+    return done
+
+
+def _open_conversations(conn: Connection) -> list:  # type: ignore[type-arg]
+    return list(
+        conn.execute(
+            select(incidents).where(
+                incidents.c.status != "resolved",
+                incidents.c.notify.is_(True),
+                incidents.c.source.in_(CONVERSING),
+            )
+        )
+    )
+
+
+def warning_time(row: object, policy: Policy) -> datetime | None:
+    """When customers must hear that the announced estimate will be missed: a set time
+    before it, or at the start of the quiet hours it falls in (the last time they are
+    awake to hear it), if the estimate was given before those quiet hours began."""
+    etr: datetime | None = getattr(row, "etr", None)
+    if etr is None or getattr(row, "etr_warned", None) == etr:
+        return None
+    warn_at = etr - policy.etr_warning
+    began = policy.cadence.quiet_starts_before(warn_at)
+    if began is not None and began - policy.etr_warning > getattr(row, "updated_at", began):
+        # Said before the quiet hours start, or it would wait for the morning.
+        warn_at = min(warn_at, began - policy.etr_warning)
+    return warn_at
+
+
+def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy) -> list[int]:
+    warned = []
+    for row in _open_conversations(conn):
+        warn_at = warning_time(row, policy)
+        if warn_at is None or now < warn_at:
+            continue
+        latest = conn.execute(
+            select(etr_history)
+            .where(etr_history.c.incident_id == row.id)
+            .order_by(etr_history.c.id.desc())
+            .limit(1)
+        ).first()
+        # Ops may have given a later estimate that was too close to announce: it is the
+        # new estimate now, unless it too is about to pass. Otherwise there is none yet.
+        later = latest.etr if latest and latest.etr and latest.etr > row.etr else None
+        if later is not None and later < now + policy.etr_warning:
+            later = None
+        missed = f"{row.etr:%Y-%m-%d %H:%M} UTC"
+        if later is None:
+            body = f"We will not make our estimate of {missed}. No new estimate yet."
+            conn.execute(
+                etr_history.insert().values(
+                    incident_id=row.id,
+                    etr=None,
+                    set_at=now,
+                    reason=f"estimate of {missed} about to pass",
+                    announced=True,
+                )
+            )
+        else:
+            assert latest is not None
+            body = f"We will not make our estimate of {missed}. New estimate: {later:%H:%M} UTC."
+            conn.execute(
+                update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
+            )
+        conn.execute(
+            update(incidents).where(incidents.c.id == row.id).values(etr=later, etr_warned=row.etr)
+        )
+        add_update(conn, row.id, "etr_missed", row.status, body, now, True, policy)
+        warned.append(int(row.id))
+    return warned
+
+
+def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]:
+    reminded = []
+    for row in _open_conversations(conn):
+        if row.next_update_at is None or row.next_update_at > now:
+            continue
+        estimate = (
+            f"We expect to fix it by {row.etr:%Y-%m-%d %H:%M} UTC."
+            if row.etr
+            else "No estimate yet."
+        )
+        body = f"We are still working on the fault. {estimate}"
+        add_update(conn, row.id, "followup", row.status, body, now, True, policy)
+        reminded.append(int(row.id))
+    return reminded
+
+
+def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
+    moved = []
+    planned = conn.execute(
+        select(incidents).where(
+            incidents.c.source == "maintenance", incidents.c.status != "resolved"
+        )
+    ).all()
+    for row in planned:
+        start, end = row.scheduled_for, row.scheduled_until
+        if now >= end:
+            body = "The planned work is finished."
+            add_update(conn, row.id, "maintenance_end", "resolved", body, now, True, policy,
+                       next_update=None)  # fmt: skip
+            conn.execute(
+                update(incidents)
+                .where(incidents.c.id == row.id)
+                .values(status="resolved", resolved_at=now, next_update_at=None)
+            )
+        elif now >= start and row.status == "scheduled":
+            body = f"The planned work has started; we expect it to end by {end:%H:%M} UTC."
+            add_update(conn, row.id, "maintenance_start", "in_progress", body, now, True, policy,
+                       next_update=None)  # fmt: skip
+            conn.execute(
+                update(incidents).where(incidents.c.id == row.id).values(status="in_progress")
+            )
+        elif row.status == "scheduled" and _notice_due(conn, row, now, policy):
+            body = f"Planned work from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC."
+            add_update(conn, row.id, "maintenance_notice", "scheduled", body, now, True, policy,
+                       next_update=None)  # fmt: skip
+        else:
+            continue
+        moved.append(int(row.id))
+    return moved
+
+
+def _notice_due(conn: Connection, row: object, now: datetime, policy: Policy) -> bool:
+    """Whether the latest notice time has passed without a notice since (a job added at
+    short notice gets one notice at once, not every notice it missed)."""
+    start: datetime = getattr(row, "scheduled_for")  # noqa: B009
+    due = [start - ahead for ahead in policy.notices if start - ahead <= now]
+    if not due:
+        return False
+    last = conn.execute(
+        select(incident_updates.c.created_at)
+        .where(
+            incident_updates.c.incident_id == getattr(row, "id"),  # noqa: B009
+            incident_updates.c.event == "maintenance_notice",
+        )
+        .order_by(incident_updates.c.seq.desc())
+        .limit(1)
+    ).scalar()
+    return last is None or last < max(due)
+
+
+def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Policy) -> list[int]:
+    degraded = {
+        str(element)
+        for element, since in conn.execute(
+            select(element_states.c.element_id, element_states.c.since).where(
+                element_states.c.state == "degraded"
+            )
+        )
+        if since <= now - policy.degraded_after and element in index.tree.index
+    }
+    open_rows = conn.execute(select(incidents).where(incidents.c.status != "resolved")).all()
+    watched = {row.root_element: row for row in open_rows if row.source == "at_risk"}
+    busy = {row.root_element for row in open_rows if row.source != "at_risk"}
+    changed = []
+    for element in sorted(degraded - set(watched) - busy):
+        rows = index.premises_under(element)
+        area = area_of(conn, index, element, policy.privacy_floor)
+        incident_id = open_incident(
+            conn, index, rows, f"At risk: {area}", now, policy,
+            source="at_risk", root_element=element, notify=False,
+            body=f"Equipment serving about {len(rows):,} premises in {area} is degraded.",
+        )  # fmt: skip
+        changed.append(incident_id)
+    for element, row in watched.items():
+        if element in degraded:
+            continue
+        body = (
+            "The equipment is no longer degraded."
+            if element not in busy
+            else ("The equipment went down; the outage incident takes over.")
+        )
+        add_update(conn, row.id, "cleared", "resolved", body, now, False, policy,
+                   next_update=None)  # fmt: skip
+        conn.execute(
+            update(incidents)
+            .where(incidents.c.id == row.id)
+            .values(status="resolved", resolved_at=now, next_update_at=None)
+        )
+        changed.append(int(row.id))
+    return changed

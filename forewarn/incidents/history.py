@@ -1,0 +1,148 @@
+"""One memory: who a customer is, which incidents reached them, and every message out
+and reply in across channels, so an agent or a social reply knows what they were told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Connection, Row
+
+from forewarn.store import (
+    customers,
+    deliveries,
+    incident_premises,
+    incident_updates,
+    incidents,
+    premises,
+    replies,
+)
+
+
+def normalise_handle(handle: str) -> str:
+    """'@Grace@social.example' -> 'grace@social.example'; '@grace' -> 'grace'."""
+    return handle.strip().lstrip("@").lower()
+
+
+def find_customers(conn: Connection, lookup: str, region: str = "US") -> list[Row[Any]]:
+    """Customers matching an id, phone number, email, social handle or part of an address."""
+    text = lookup.strip()
+    if not text or len(text) > 320:
+        return []
+    tests = [customers.c.customer_id == text, func.lower(customers.c.email) == text.lower()]
+    try:
+        number = phonenumbers.parse(text, region)
+        if phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            tests.append(customers.c.phone == e164)
+    except phonenumbers.NumberParseException:
+        pass
+    handle = normalise_handle(text)
+    tests += [
+        func.lower(customers.c.social) == handle,
+        func.lower(customers.c.social) == "@" + handle,
+    ]
+    query = (
+        select(customers, premises.c.address, premises.c.element_id)
+        .join(premises, premises.c.premise_id == customers.c.premise_id)
+        .order_by(customers.c.customer_id)
+    )
+    found = list(conn.execute(query.where(or_(*tests)).limit(50)))
+    if not found and len(text) >= 3:
+        # Part of an address, literally (the wildcards in the text are escaped).
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        address = func.lower(premises.c.address).like(pattern + "%", escape="\\")
+        found = list(conn.execute(query.where(address).limit(50)))
+    return found
+
+
+def incidents_of(conn: Connection, premise_id: str) -> list[Row[Any]]:
+    """The incidents that reached a premise, newest first, with its state in each."""
+    return list(
+        conn.execute(
+            select(incidents, incident_premises.c.state.label("premise_state"))
+            .join(incident_premises, incident_premises.c.incident_id == incidents.c.id)
+            .where(incident_premises.c.premise_id == premise_id)
+            .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a customer's history: a message out or a reply in."""
+
+    at: datetime
+    direction: str  # "out" or "in"
+    channel: str
+    incident_id: int | None
+    status: str  # sent, queued, failed... for messages; what forewarn made of a reply
+    text: str
+    answer: str | None = None
+
+
+def history(conn: Connection, customer_id: str, limit: int = 200) -> list[Entry]:
+    """Every message to and reply from one customer, newest first."""
+    d = deliveries.c
+    out = conn.execute(
+        select(
+            d.incident_id,
+            d.channel,
+            d.status,
+            d.body,
+            d.error,
+            d.created_at,
+            d.sent_at,
+            incident_updates.c.body.label("update_body"),
+            incident_updates.c.event,
+        )
+        .join(
+            incident_updates,
+            (incident_updates.c.incident_id == d.incident_id)
+            & (incident_updates.c.seq == d.update_seq),
+        )
+        .where(d.customer_id == customer_id)
+        .order_by(d.id.desc())
+        .limit(limit)
+    )
+    entries = [
+        Entry(
+            at=row.sent_at or row.created_at,
+            direction="out",
+            channel=row.channel,
+            incident_id=int(row.incident_id),
+            status=row.status if row.status != "failed" else f"failed: {row.error}",
+            # Until it is sent, what will go is the update itself.
+            text=row.body or f"({row.event}) {row.update_body}",
+        )
+        for row in out
+    ]
+    received = conn.execute(
+        select(replies)
+        .where(replies.c.customer_id == customer_id)
+        .order_by(replies.c.id.desc())
+        .limit(limit)
+    )
+    entries += [
+        Entry(row.received_at, "in", row.channel, None, row.action, row.body, row.answer)
+        for row in received
+    ]
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
+
+
+def last_told(conn: Connection, customer_id: str, incident_id: int) -> Any:
+    """The last message of an incident that reached this customer (any channel)."""
+    return conn.execute(
+        select(deliveries.c.channel, deliveries.c.sent_at, deliveries.c.body)
+        .where(
+            deliveries.c.customer_id == customer_id,
+            deliveries.c.incident_id == incident_id,
+            deliveries.c.status == "sent",
+        )
+        .order_by(deliveries.c.sent_at.desc(), deliveries.c.id.desc())
+        .limit(1)
+    ).first()
