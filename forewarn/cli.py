@@ -95,11 +95,20 @@ def import_network_command(
 
 @app.command("run-once")
 def run_once() -> None:
-    """One full cycle: read feeds, detect, map, update incidents, dispatch, publish."""
+    """One full cycle: read feeds, detect, map, update incidents, dispatch, publish; then
+    keep promised updates and warn before estimates pass."""
     from forewarn.flows.detection_cycle import detection_cycle
+    from forewarn.flows.follow_up import follow_up_cycle
     from forewarn.report import print_cycle
 
     print_cycle(console, detection_cycle())
+    done = follow_up_cycle()
+    if done.changed:
+        console.print(
+            f"follow-ups: {len(done.reminded)} promised updates, {len(done.warned)} estimate "
+            f"warnings, {len(done.maintenance)} planned-work notices, "
+            f"{len(done.at_risk)} at-risk changes"
+        )
 
 
 @app.command()
@@ -113,6 +122,12 @@ def serve(
     dispatch_every: Annotated[
         int, typer.Option(help="Seconds between dispatch runs (retries, held messages).")
     ] = 30,
+    follow_up_every: Annotated[
+        int, typer.Option(help="Seconds between follow-up passes (promised updates, ETR watch).")
+    ] = 60,
+    mentions_every: Annotated[
+        int, typer.Option(help="Seconds between reads of social mentions.")
+    ] = 120,
     flows: Annotated[
         bool,
         typer.Option(
@@ -130,6 +145,8 @@ def serve(
     from forewarn.flows.context import context_for
     from forewarn.flows.detection_cycle import detection_cycle
     from forewarn.flows.dispatch import dispatch
+    from forewarn.flows.follow_up import follow_up_cycle
+    from forewarn.flows.mentions import mentions
     from forewarn.flows.publication import publication
     from forewarn.incidents.replies import Voice
     from forewarn.receiver import TwilioHooks, create_app
@@ -178,15 +195,24 @@ def serve(
                 publication.to_deployment("publication", interval=publish_every),
             ),
             cast(RunnerDeployment, dispatch.to_deployment("dispatch", interval=dispatch_every)),
+            cast(
+                RunnerDeployment,
+                follow_up_cycle.to_deployment("follow-up", interval=follow_up_every),
+            ),
+            cast(RunnerDeployment, mentions.to_deployment("mentions", interval=mentions_every)),
         )
         return
     # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.
     console.print("no PREFECT_API_URL: running the cycle from this process (no Prefect scheduler)")
-    last_published = 0.0
+    last_published = last_mentions = 0.0
     while True:
         started = time.monotonic()
         try:
             detection_cycle()
+            follow_up_cycle()
+            if started - last_mentions >= mentions_every:
+                mentions()
+                last_mentions = started
             if started - last_published >= publish_every:
                 publication()
                 last_published = started

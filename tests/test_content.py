@@ -38,7 +38,8 @@ def row(channel: str, locale: str | None, event: str, etr: datetime | None, **ex
         "next_update_at": NOW + timedelta(days=1, hours=2), "cause": None, "incident_id": 12345,
         "update_seq": 1, "update_status": "identified", "update_body": "A note from ops.",
         "etr_warned": NOW + timedelta(hours=1), "resolved_at": None,
-        "scheduled_for": NOW + timedelta(days=2), "scheduled_until": NOW + timedelta(days=2, hours=4),
+        "scheduled_for": NOW + timedelta(days=2),
+        "scheduled_until": NOW + timedelta(days=2, hours=4),
     }  # fmt: skip
     return SimpleNamespace(**{**values, **extra})
 

@@ -23,7 +23,7 @@ def test_the_file_defines_the_flows_and_one_work_pool() -> None:
     pools = SPEC["definitions"]["work_pools"]
     assert list(pools) == ["forewarn"]
     names = {d["name"] for d in DEPLOYMENTS}
-    assert {"detection-cycle", "dispatch", "publication"} <= names
+    assert {"detection-cycle", "dispatch", "publication", "follow-up", "mentions"} <= names
     assert len(names) == len(DEPLOYMENTS)
 
 
@@ -47,6 +47,8 @@ def test_serve_runs_the_same_flows_on_the_same_schedules() -> None:
         "detection-cycle": defaults["interval"],
         "dispatch": defaults["dispatch_every"],
         "publication": defaults["publish_every"],
+        "follow-up": defaults["follow_up_every"],
+        "mentions": defaults["mentions_every"],
     }
     source = inspect.getsource(serve)
     for name in beat:

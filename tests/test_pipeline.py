@@ -111,8 +111,11 @@ def test_restored_goes_only_to_premises_whose_line_is_back(town: Town, settings:
     run_cycle(ctx, back + timedelta(minutes=1))
     report = run_cycle(ctx, back + timedelta(minutes=11))
     assert report.changes.resolved == [1]
-    restored = [m for m in outbox(settings) if m["update_seq"] == 2]
+    restored = [m for m in outbox(settings) if m["incident_id"] == 1 and m["update_seq"] == 2]
     assert {m["customer_id"] for m in restored} == {"c39", "c41", "c43"}
+    # No. 45 hears that the fault is fixed but their own line still looks down.
+    (told,) = [m for m in outbox(settings) if m["incident_id"] != 1]
+    assert told["customer_id"] == "c45" and "still looks down" in told["body"]
     with ctx.engine.connect() as conn:
         state = conn.execute(
             select(incident_premises.c.state).where(
@@ -125,6 +128,12 @@ def test_restored_goes_only_to_premises_whose_line_is_back(town: Town, settings:
     assert state == "still_down"
     assert [f.root for f in report.detection.faults] == ["cpe45"]
     assert tuple(own_case) == ("premise", "investigating")  # now a case of its own
+    # When that line comes back, no. 45 (and nobody else) hears "restored".
+    feed(settings, ("cpe45", "up", back + timedelta(hours=1)))
+    run_cycle(ctx, back + timedelta(hours=1, minutes=11))
+    case = [m for m in outbox(settings) if m["incident_id"] == told["incident_id"]]
+    assert [m["customer_id"] for m in case] == ["c45", "c45"]
+    assert "working again" in case[-1]["body"]
 
 
 def test_the_site_is_published_in_statuspage_shape(town: Town, settings: Settings) -> None:

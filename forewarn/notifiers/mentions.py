@@ -1,0 +1,208 @@
+"""Social mentions of the operator's account, read on a schedule and answered from the
+customer's own history: details only in a direct message, and a public reply that says
+no more than the status page does."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from forewarn.incidents.history import find_customers, incidents_of, last_told, normalise_handle
+from forewarn.notifiers.compose import Brand
+from forewarn.store import get_meta, incidents, replies, set_meta
+
+CURSOR = "mentions:since_id"
+LIMIT = 500  # Mastodon's default post length
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One mention: who, which post, and its text without markup."""
+
+    notification_id: str
+    status_id: str
+    acct: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What forewarn says back: a public reply, and a direct message when it knows them."""
+
+    public: str
+    direct: str | None
+    customer_id: str | None
+
+
+class MastodonMentions:
+    """Reads mentions and posts answers through one Mastodon account."""
+
+    def __init__(self, base_url: str, token: str, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = client or httpx.Client(timeout=15)
+        self._auth = {"Authorization": f"Bearer {token}"}
+
+    def __repr__(self) -> str:
+        return f"MastodonMentions({self.base_url!r})"
+
+    def read(self, since_id: str | None) -> list[Mention]:
+        """Mentions newer than `since_id`, oldest first."""
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("types[]", "mention"),
+            ("limit", 40),
+        ]
+        if since_id:
+            params.append(("since_id", since_id))
+        response = self.client.get(
+            f"{self.base_url}/api/v1/notifications", params=params, headers=self._auth
+        )
+        response.raise_for_status()
+        found = []
+        for item in response.json():
+            status = item.get("status") or {}
+            account = item.get("account") or {}
+            if item.get("type") != "mention" or not status.get("id") or not account.get("acct"):
+                continue
+            text = html.unescape(_TAGS.sub(" ", str(status.get("content") or "")))
+            found.append(
+                Mention(
+                    str(item["id"]), str(status["id"]), str(account["acct"]), " ".join(text.split())
+                )
+            )
+        return sorted(
+            found, key=lambda m: int(m.notification_id) if m.notification_id.isdigit() else 0
+        )
+
+    def post(self, text: str, reply_to: str, visibility: str, key: str) -> str:
+        """Post a reply; the idempotency key makes a repeat after a crash harmless."""
+        response = self.client.post(
+            f"{self.base_url}/api/v1/statuses",
+            data={"status": text[:LIMIT], "in_reply_to_id": reply_to, "visibility": visibility},
+            headers={**self._auth, "Idempotency-Key": key},
+        )
+        response.raise_for_status()
+        return str(response.json().get("id", ""))
+
+
+def compose_answer(
+    conn: Connection, mention: Mention, brand: Brand, now: datetime, floor: int = 10
+) -> Answer:
+    """The answer to one mention, from the customer's own incident and what they were told."""
+    handle = "@" + mention.acct
+    found = find_customers(conn, normalise_handle(mention.acct)) if mention.acct else []
+    found = [
+        c
+        for c in found
+        if c.social and normalise_handle(c.social) == normalise_handle(mention.acct)
+    ]
+    site = brand.site_url.rstrip("/")
+    if len(found) != 1:
+        areas = [
+            str(r.area_name)
+            for r in conn.execute(
+                select(incidents.c.area_name).where(
+                    incidents.c.public.is_(True),
+                    incidents.c.status != "resolved",
+                    incidents.c.source != "maintenance",
+                )
+            )
+            if r.area_name
+        ]
+        known = (
+            f"We are working on faults in: {', '.join(sorted(set(areas))[:5])}."
+            if areas
+            else ("We know of no outage right now.")
+        )
+        public = (
+            f"{handle} Sorry for the trouble. {known} Live status: {site} . If you are our "
+            "customer, send us a direct message with your account number or postcode."
+        )
+        return Answer(public, None, None)
+    who = found[0]
+    current = [i for i in incidents_of(conn, who.premise_id) if i.status != "resolved"]
+    zone = ZoneInfo(who.timezone or brand.time_zone)
+
+    def at(moment: datetime | None) -> str:
+        return "-" if moment is None else moment.astimezone(zone).strftime("%a %H:%M")
+
+    if not current:
+        direct = (
+            f"{handle} This is {brand.operator}. We see no fault on your line at {who.address} "
+            "right now. Tell us here what you see and we will look into it."
+        )
+        return Answer(
+            f"{handle} Thanks, we have sent you a direct message.", direct, who.customer_id
+        )
+    incident = current[0]
+    told = last_told(conn, who.customer_id, incident.id)
+    estimate = f"we expect to fix it by {at(incident.etr)}" if incident.etr else "no fix time yet"
+    last = (
+        f' We last told you by {told.channel} at {at(told.sent_at)}: "{_clip(told.body, 140)}"'
+        if told is not None
+        else ""
+    )
+    direct = (
+        f"{handle} This is {brand.operator}. Your broadband at {who.address} is affected by "
+        f"a fault we are working on (since {at(incident.started_at)}); {estimate}.{last} "
+        f"Next update by {at(incident.next_update_at)}."
+    )
+    # Publicly: only what the page says, and only for an incident the page shows.
+    if incident.public and incident.premises_count >= floor and incident.area_name:
+        public = (
+            f"{handle} Sorry for the trouble. We are working on a fault in {incident.area_name}: "
+            f"{site}/incidents/{incident.id}.html . Details are in your direct messages."
+        )
+    else:
+        public = f"{handle} Sorry for the trouble. Details are in your direct messages."
+    return Answer(public, _clip(direct, LIMIT), who.customer_id)
+
+
+def answer_mentions(
+    conn: Connection, account: MastodonMentions, brand: Brand, now: datetime, floor: int = 10
+) -> int:
+    """Read new mentions and answer each once, committing after each (give a connection
+    outside a transaction block); returns how many were answered."""
+    mentions = account.read(get_meta(conn, CURSOR))
+    conn.commit()
+    for mention in mentions:
+        answer = compose_answer(conn, mention, brand, now, floor)
+        if answer.direct:
+            account.post(
+                answer.direct, mention.status_id, "direct", f"mention-{mention.status_id}-dm"
+            )
+        account.post(
+            answer.public, mention.status_id, "public", f"mention-{mention.status_id}-public"
+        )
+        said = (
+            answer.public if answer.direct is None else f"{answer.direct}\n(public) {answer.public}"
+        )
+        conn.execute(
+            replies.insert().values(
+                received_at=now,
+                channel="social",
+                sender=f"@{mention.acct}"[:512],
+                customer_id=answer.customer_id,
+                body=mention.text[:2000],
+                provider_ref=mention.status_id,
+                action="mention",
+                answer=said,
+            )
+        )
+        # Moved on after each one: a crash repeats at most one, and its posts carry keys.
+        set_meta(conn, CURSOR, mention.notification_id)
+        conn.commit()
+    return len(mentions)
+
+
+def _clip(text: Any, limit: int) -> str:
+    value = " ".join(str(text).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
