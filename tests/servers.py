@@ -217,3 +217,47 @@ def smtp_server() -> Iterator[tuple[str, Mailbox]]:
         yield f"smtp://127.0.0.1:{port}", mailbox
     finally:
         controller.stop()
+
+
+# --- a geocoder ----------------------------------------------------------------
+
+
+class FakeNominatim(BaseHTTPRequestHandler):
+    """Answers /search like Nominatim's JSON format; counts the requests."""
+
+    requests: list[str] = []  # noqa: RUF012
+    # Where every address is (a test may move it); "Nowhere" is not found.
+    answer: tuple[float, float] = (52.2051, 0.1218)
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
+        FakeNominatim.requests.append(query)
+        if not urlsplit(self.path).path.endswith("/search"):
+            self.send_error(404)
+            return
+        found = [] if "Nowhere" in query else [
+            {"lat": str(FakeNominatim.answer[0]), "lon": str(FakeNominatim.answer[1]),
+             "display_name": query, "place_id": 1,
+             "boundingbox": ["52.2", "52.3", "0.1", "0.2"], "class": "place", "type": "house"}
+        ]  # fmt: skip
+        body = json.dumps(found).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def nominatim_server() -> Iterator[str]:
+    """A Nominatim-compatible geocoder on loopback; yields its base URL."""
+    FakeNominatim.requests = []
+    FakeNominatim.answer = (52.2051, 0.1218)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNominatim)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

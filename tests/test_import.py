@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +14,7 @@ from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, CsvForm
 from forewarn.network.geocode import nominatim
 from forewarn.store import customers, elements, geocode_cache, premises
 from tests.conftest import NOW
+from tests.servers import FakeNominatim, nominatim_server
 from tests.town import customer_rows, topology_rows, write_csv
 
 
@@ -133,40 +130,10 @@ def test_huge_lines_are_skipped_not_fatal(tmp_path: Path, engine: Engine) -> Non
     assert report.elements == 19
 
 
-class FakeNominatim(BaseHTTPRequestHandler):
-    """Answers /search like Nominatim's JSON format; counts the requests."""
-
-    requests: list[str] = []  # noqa: RUF012
-
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
-        FakeNominatim.requests.append(query)
-        if not urlsplit(self.path).path.endswith("/search"):
-            self.send_error(404)
-            return
-        found = [] if "Nowhere" in query else [
-            {"lat": "52.2051", "lon": "0.1218", "display_name": query, "place_id": 1,
-             "boundingbox": ["52.2", "52.3", "0.1", "0.2"], "class": "place", "type": "house"}
-        ]  # fmt: skip
-        body = json.dumps(found).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def geocoder_url() -> Iterator[str]:
-    FakeNominatim.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNominatim)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with nominatim_server() as url:
+        yield url
 
 
 def test_geocoding_through_geopy_is_cached(
