@@ -157,7 +157,10 @@ def _incident(
         "components": components,
         "x_etr": iso(row.etr),
         "x_etr_history": [
-            {"etr": iso(e.etr), "set_at": iso(e.set_at), "reason": e.reason} for e in estimates
+            {"etr": iso(e.etr), "set_at": iso(e.set_at), "reason": e.reason}
+            for e in estimates
+            # The page shows the estimates customers were told, never a kept wobble.
+            if e.announced
         ],
         "x_premises_affected": rounded(row.premises_count) if shown else None,
         "x_area": row.area_name if shown else None,
