@@ -141,7 +141,9 @@ def test_estimates_are_data_small_wobbles_are_kept_not_announced(
     assert "not announced" in out
     out = run(ops, "incident", "update", "1", "--etr", "+5h")
     assert "announced: estimate" in out
-    updates = [m for m in outbox(tmp_path) if m.get("customer_id") == "c39" and m["channel"] == "sms"]
+    updates = [
+        m for m in outbox(tmp_path) if m.get("customer_id") == "c39" and m["channel"] == "sms"
+    ]
     assert [m["update_seq"] for m in updates] == [1, 2, 3]  # the wobble sent nothing
     assert "Fix by" in updates[-1]["body"]
     engine = make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
@@ -233,3 +235,23 @@ def parse_time(text: str) -> Any:
     from datetime import time
 
     return time.fromisoformat(text)
+
+
+def test_a_drill_on_the_operators_own_network_sends_nothing(ops: CliRunner, tmp_path: Path) -> None:
+    scenario = tmp_path / "cut.json"
+    scenario.write_text(json.dumps({
+        "name": "cabinet B cut", "start": "2026-11-23T10:00:00+00:00", "until": "+8h",
+        "settings": {"phone_region": "GB"},
+        "events": [{"at": "+0m", "feed": {"under": "cabB", "state": "down"}},
+                   {"at": "+3h", "feed": {"under": "cabB", "state": "up"}}],
+    }))  # fmt: skip
+    out = run(ops, "drill", str(scenario), "--out", str(tmp_path / "rehearsal"))
+    assert "promised updates broken" in out and "cabinet B cut" in out
+    lines = (tmp_path / "rehearsal" / "messages.jsonl").read_text().splitlines()
+    heard = {json.loads(line)["customer_id"] for line in lines}
+    assert heard == {"c47", "c49", "c51", "c53", None}  # None: the public post
+    assert outbox(tmp_path) == []  # the operator's outbox (their real channels) untouched
+    assert "No incidents." in run(ops, "incident", "list", "--all")  # nor their store
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: yesterday")
+    assert "start" in run(ops, "drill", str(bad), code=2)

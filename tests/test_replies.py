@@ -16,10 +16,12 @@ from twilio.request_validator import RequestValidator
 from forewarn.config import Settings
 from forewarn.flows.context import context_for
 from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
+from forewarn.incidents.conversation import follow_up
+from forewarn.incidents.ledger import queue_deliveries
 from forewarn.incidents.replies import Voice, classify
 from forewarn.notifiers.registry import sign
 from forewarn.receiver import TwilioHooks, create_app
-from forewarn.store import customers, deliveries, inbox, replies, secret_key
+from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key
 from tests.conftest import NOW, run_cycle, serving
 from tests.town import Town, report_cabinet
 
@@ -250,3 +252,36 @@ def test_one_click_unsubscribe_needs_a_valid_link_and_a_post(
     assert not opted_out(town, "c41")
     done = hooks.post(link, data={"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200 and opted_out(town, "c39")
+
+
+def test_out_after_restored_reopens_the_case_and_says_when_they_will_hear(
+    hooks: httpx.Client, town: Town, settings: Settings
+) -> None:
+    ctx = context_for(settings)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    run_cycle(ctx, NOW + timedelta(minutes=3))
+    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))  # "restored ... reply OUT"
+    answer = text_in(hooks, "out")
+    assert answer.status_code == 200
+    assert "reopened your case" in answer.text and "Next update by" in answer.text
+    with town.engine.connect() as conn:
+        case = conn.execute(select(incidents).where(incidents.c.root_element == "cpe39")).one()
+        reply = conn.execute(select(replies.c.action, replies.c.customer_id)).one()
+    assert (case.scope, case.source, case.status, case.parent_id) == (
+        "premise",
+        "reply",
+        "investigating",
+        1,
+    )
+    assert case.notify and case.next_update_at is not None
+    assert tuple(reply) == ("out", "c39")
+    # The case is followed up like any incident: when its promise comes, c39 hears again.
+    with town.engine.begin() as conn:
+        done = follow_up(conn, ctx.index(), case.next_update_at, ctx.policy)
+        queue_deliveries(conn, case.next_update_at)
+    assert done.reminded == [case.id]
+    run_cycle(ctx, case.next_update_at)
+    followups = [json.loads(line) for line in told(settings, "c39")]
+    assert [m["incident_id"] for m in followups].count(case.id) == 2  # text and email
