@@ -183,6 +183,27 @@ def test_planned_work_notices_reach_only_the_work_area_on_time(tmp_path: Path) -
     assert shown == [] or all(m["status"] for group in shown for m in group)
 
 
+def test_a_fault_inside_planned_work_in_progress_is_expected_not_announced(
+    tmp_path: Path,
+) -> None:
+    result = drill(tmp_path, {
+        "start": "2026-11-23T10:00:00+00:00", "until": "+6h",
+        "events": [{"at": "+0m", "ops": {"action": "maintenance", "element": "cabB",
+                    "title": "Cabinet B battery swap", "start": "+1h", "end": "+3h"}},
+                   {"at": "+1h10m", "feed": {"under": "cabB", "state": "down"}},
+                   {"at": "+2h40m", "feed": {"under": "cabB", "state": "up"}},
+                   # Cabinet A, outside the work, still counts.
+                   {"at": "+1h20m", "feed": {"under": "cabA", "state": "down"}}],
+    })  # fmt: skip
+    events = {(m["customer_id"], m["event"]) for m in result.messages if m.get("customer_id")}
+    assert {e for c, e in events if c == "c47"} == {
+        "maintenance_notice",
+        "maintenance_start",
+        "maintenance_end",
+    }
+    assert ("c39", "opened") in events
+
+
 def test_a_degraded_cabinet_opens_an_at_risk_incident_and_ops_send_a_heads_up(
     tmp_path: Path,
 ) -> None:

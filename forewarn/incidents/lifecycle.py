@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
@@ -70,9 +71,12 @@ def reconcile(
     now: datetime,
     policy: Policy,
 ) -> Changes:
-    """Bring detected incidents in line with the current faults."""
+    """Bring detected incidents in line with the current faults (faults wholly inside
+    planned work in progress are expected, and suppressed)."""
     tree = index.tree
     changes = Changes()
+    planned = planned_premises(conn, index)
+    faults = [f for f in faults if len(planned) == 0 or len(_reached(index, f.root, planned))]
     open_rows = {
         row.id: row
         for row in conn.execute(
@@ -98,7 +102,7 @@ def reconcile(
         below = _open_below(index, open_rows.values(), node)
         if below:
             main, *others = sorted(below)
-            _expand(conn, index, open_rows[main], fault, now, policy)
+            _expand(conn, index, open_rows[main], fault, now, policy, planned)
             for other in others:
                 _merge(conn, other, main, now)
                 changes.merged.append(other)
@@ -108,7 +112,7 @@ def reconcile(
             matched.add(main)
             changes.expanded.append(main)
             continue
-        incident_id = _open(conn, index, fault, now, policy)
+        incident_id = _open(conn, index, fault, now, policy, planned)
         by_root[fault.root] = incident_id
         matched.add(incident_id)
         changes.opened.append(incident_id)
@@ -121,6 +125,27 @@ def reconcile(
         resolve(conn, index, incident_id, down_elements, now, policy)
         changes.resolved.append(incident_id)
     return changes
+
+
+def planned_premises(conn: Connection, index: NetworkIndex) -> IntArray:
+    """Premise rows inside planned work now in progress, sorted (their faults are expected)."""
+    working = conn.execute(
+        select(incident_premises.c.premise_id)
+        .join(incidents, incidents.c.id == incident_premises.c.incident_id)
+        .where(incidents.c.source == "maintenance", incidents.c.status == "in_progress")
+    ).scalars()
+    wanted = set(working)
+    if not wanted:
+        return np.array([], dtype=np.int64)
+    return np.array(
+        [row for row, premise in enumerate(index.premise_ids) if premise in wanted], dtype=np.int64
+    )
+
+
+def _reached(index: NetworkIndex, root: str, planned: IntArray) -> IntArray:
+    """The premise rows a fault at `root` reaches, less those inside planned work."""
+    rows = index.premises_under(root)
+    return rows if len(planned) == 0 else np.setdiff1d(rows, planned, assume_unique=True)
 
 
 def _holder(index: NetworkIndex, by_root: dict[str, int], node: int) -> int | None:
@@ -156,9 +181,14 @@ def area_of(conn: Connection, index: NetworkIndex, root: str, floor: int) -> str
 
 
 def _open(
-    conn: Connection, index: NetworkIndex, fault: Fault, now: datetime, policy: Policy
+    conn: Connection,
+    index: NetworkIndex,
+    fault: Fault,
+    now: datetime,
+    policy: Policy,
+    planned: IntArray,
 ) -> int:
-    rows = index.premises_under(fault.root)
+    rows = _reached(index, fault.root, planned)
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     is_area = fault.scope == "area"
     return open_incident(
@@ -232,9 +262,10 @@ def _expand(
     fault: Fault,
     now: datetime,
     policy: Policy,
+    planned: IntArray,
 ) -> None:
     """The fault turned out bigger: move the root up and add the premises behind it."""
-    rows = index.premises_under(fault.root)
+    rows = _reached(index, fault.root, planned)
     ids = [index.premise_ids[int(r)] for r in rows]
     have = set(
         conn.execute(
