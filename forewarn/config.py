@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     components_file: Path | None = None
     brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
     dispatch_batch: int = Field(default=1000, ge=1)
+    # Run the flows' tasks on Dask: "local" (a cluster on this machine) or a scheduler's
+    # address (tcp://host:8786); unset = Prefect's thread pool. Needs the [dask] extra.
+    dask_address: str | None = None
 
     # The forewarn receiver as the internet reaches it; Twilio's status callbacks and
     # signature checks need it. Unset: no status callbacks are requested.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
@@ -33,6 +36,11 @@ class Context:
     http: httpx.Client
     registry: Registry
     _index: NetworkIndex | None = field(default=None, repr=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[Settings]]:
+        # Sent to another process (a Dask worker), a context is rebuilt there from its
+        # settings: engines, clients and notifiers do not travel.
+        return (context_for, (self.settings,))
 
     def index(self) -> NetworkIndex:
         """The network index, reloaded only when an import has changed the network."""
@@ -103,6 +111,18 @@ class Context:
         """The public page's settings."""
         s = self.settings
         return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
+
+
+def task_runner() -> TaskRunner[Any]:
+    """The flows' task runner: Dask when FOREWARN_DASK_ADDRESS is set, else threads."""
+    address = os.environ.get("FOREWARN_DASK_ADDRESS")
+    if not address:
+        return ThreadPoolTaskRunner()
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if address == "local":
+        return DaskTaskRunner()
+    return DaskTaskRunner(address=address)
 
 
 _contexts: dict[str, Context] = {}

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds.read import acknowledge, read_all
-from forewarn.flows.context import Context, context_for
+from forewarn.flows.context import Context, context_for, task_runner
 from forewarn.flows.dispatch import DispatchReport, dispatch_all
 from forewarn.flows.observe import update_tables
 from forewarn.flows.publication import publish_site
@@ -72,7 +72,7 @@ def update_incidents(ctx: Context, detection: Detection, now: datetime) -> tuple
     return changes, sum(q.rows for q in queued)
 
 
-@flow(name="detection-cycle", log_prints=False)
+@flow(name="detection-cycle", log_prints=False, task_runner=task_runner())
 def detection_cycle(now: datetime | None = None) -> CycleReport:
     """One full cycle. `now` is for drills and the demo; by default the real time."""
     ctx = context_for()

@@ -10,7 +10,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from forewarn.flows.context import Context, context_for
+from forewarn.flows.context import Context, context_for, task_runner
 from forewarn.flows.observe import delivery_progress
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
 from forewarn.store import now_utc
@@ -76,7 +76,7 @@ def dispatch_all(ctx: Context, now: datetime, report: DispatchReport) -> None:
     delivery_progress(ctx, report.incidents)
 
 
-@flow(name="dispatch", log_prints=False)
+@flow(name="dispatch", log_prints=False, task_runner=task_runner())
 def dispatch(now: datetime | None = None) -> DispatchReport:
     """Send everything due now: new messages, retries whose pause is over, the morning's."""
     ctx = context_for()

@@ -8,7 +8,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from forewarn.flows.context import Context, context_for
+from forewarn.flows.context import Context, context_for, task_runner
 from forewarn.flows.dispatch import DispatchReport, dispatch_all
 from forewarn.flows.observe import update_tables
 from forewarn.flows.publication import publish_site
@@ -31,7 +31,7 @@ def keep_promises(ctx: Context, now: datetime) -> FollowUps:
     return done
 
 
-@flow(name="follow-up", log_prints=False)
+@flow(name="follow-up", log_prints=False, task_runner=task_runner())
 def follow_up_cycle(now: datetime | None = None) -> FollowUps:
     """One pass of the follow-up cadence, then send what it queued."""
     ctx = context_for()
