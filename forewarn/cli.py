@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from forewarn.config import Settings
@@ -73,9 +74,15 @@ def import_network_command(
     settings = Settings()
     engine = make_engine(settings.db_url)
     geocoder = nominatim(settings.geocoder_url, settings.geocoder_rate)
+    with customers.open("rb") as handle:
+        rows = max(sum(1 for _ in handle) - 1, 0)
     try:
-        with console.status("importing..."):
-            report = import_network(engine, topology, customers, geocoder, now_utc(), region)
+        with _progress() as bar:
+            task = bar.add_task("customers", total=rows)
+            report = import_network(
+                engine, topology, customers, geocoder, now_utc(), region,
+                progress=lambda done: bar.update(task, completed=done),
+            )  # fmt: skip
     except CsvFormatError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
@@ -318,6 +325,14 @@ def _metres(text: str) -> float:
         _fail(f"not a distance: {text!r} (write 300m or 2km)")
 
 
+def _progress() -> Progress:
+    """A progress bar for long imports and dispatches (quiet when not on a terminal)."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=True,
+    )  # fmt: skip
+
+
 def _after_change(ctx: Context, now: datetime) -> None:
     """Queue the messages of what just changed, send them, and rebuild the page."""
     from forewarn.incidents import queue_deliveries
@@ -325,8 +340,12 @@ def _after_change(ctx: Context, now: datetime) -> None:
 
     with ctx.engine.begin() as conn:
         queued = queue_deliveries(conn, now, ctx.registry.partners)
-    report = deliver_and_publish(ctx, now)
     messages = sum(q.rows for q in queued)
+    with _progress() as bar:
+        task = bar.add_task("sending", total=messages)
+        report = deliver_and_publish(
+            ctx, now, on_batch=lambda done: bar.update(task, completed=done.handled)
+        )
     console.print(
         f"messages queued {messages:,}; sent {report.sent:,}, held for quiet hours "
         f"{report.deferred:,}, cancelled {report.cancelled:,}; page rebuilt"

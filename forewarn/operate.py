@@ -3,6 +3,7 @@ is down now, and send and publish after a change (without starting a Prefect ser
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -36,8 +37,14 @@ def down_now(conn: Connection) -> set[str]:
     return set(effective_down(state_store.load(conn)))
 
 
-def deliver_and_publish(ctx: Context, now: datetime, publish_site: bool = True) -> BatchReport:
-    """Send everything due now, a ledger batch at a time, then rebuild the public site."""
+def deliver_and_publish(
+    ctx: Context,
+    now: datetime,
+    publish_site: bool = True,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> BatchReport:
+    """Send everything due now, a ledger batch at a time (`on_batch` hears the running
+    totals), then rebuild the public site."""
     report = BatchReport()
     while True:
         batch = dispatch_batch(
@@ -45,6 +52,8 @@ def deliver_and_publish(ctx: Context, now: datetime, publish_site: bool = True) 
             ctx.rules, ctx.registry.journal,
         )  # fmt: skip
         report.add(batch)
+        if on_batch is not None:
+            on_batch(report)
         if not batch.handled:
             break
     if publish_site:

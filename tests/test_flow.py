@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +16,8 @@ from sqlalchemy import func, select
 from forewarn.config import Settings
 from forewarn.flows.detection_cycle import detection_cycle
 from forewarn.flows.dispatch import dispatch
-from forewarn.store import deliveries
+from forewarn.flows.follow_up import follow_up_cycle
+from forewarn.store import customers, deliveries, premises
 from tests.conftest import NOW, use_settings
 from tests.town import Town, report_cabinet
 
@@ -71,3 +74,49 @@ def test_the_dispatch_flow_sends_what_waited_for_the_morning(
     with town.engine.connect() as conn:
         statuses = set(conn.execute(select(deliveries.c.status)).scalars())
     assert statuses == {"sent"}
+
+
+class Heard(logging.Handler):
+    """Keeps every log line the flows write, formatted as an operator would read it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flows_logs_name_incidents_never_people(
+    town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_settings(monkeypatch, settings.model_copy(update={"quiet_hours": ""}))
+    heard = Heard()
+    for name in ("prefect.flow_runs", "prefect.task_runs", "forewarn"):
+        logging.getLogger(name).addHandler(heard)
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.INFO)
+    report_cabinet(settings.jsonl_feed, "cabB", "down", NOW)
+    detection_cycle(now=NOW + timedelta(minutes=5))
+    promise = NOW + timedelta(hours=7)
+    assert follow_up_cycle(now=promise).reminded == [1]
+    report_cabinet(settings.jsonl_feed, "cabB", "up", promise + timedelta(minutes=1))
+    detection_cycle(now=promise + timedelta(minutes=2))
+    detection_cycle(now=promise + timedelta(minutes=12))
+    for name in ("prefect.flow_runs", "prefect.task_runs", "forewarn"):
+        logging.getLogger(name).removeHandler(heard)
+    logs = heard.lines
+    assert any("incident=1" in line for line in logs), logs
+    with town.engine.connect() as conn:
+        people = conn.execute(
+            select(customers.c.customer_id, customers.c.phone, customers.c.email,
+                   premises.c.address)
+            .join(premises, premises.c.premise_id == customers.c.premise_id)
+        ).all()  # fmt: skip
+    assert len(people) == 12
+    personal = {value for row in people for value in row[1:] if value}
+    personal |= {phone[-6:] for _, phone, _, _ in people}  # reformatted numbers too
+    ids = re.compile(r"\b(" + "|".join(re.escape(row[0]) for row in people) + r")\b")
+    for line in logs:
+        assert not [value for value in personal if value in line], line
+        assert not ids.search(line), line

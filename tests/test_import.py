@@ -36,6 +36,17 @@ def test_import_normalises_phones_and_loads_everything(town: object, engine: Eng
     assert customer_field(engine, "c45", "phone") == "+447911123045"
 
 
+def test_a_long_import_reports_its_progress_chunk_by_chunk(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("forewarn.network.importer.CHUNK_ROWS", 5)
+    topology = write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, topology_rows())
+    people = write_csv(tmp_path / "c.csv", CUSTOMER_COLUMNS, customer_rows())
+    heard: list[int] = []
+    import_network(engine, topology, people, None, NOW, "GB", progress=heard.append)
+    assert heard == [5, 10, 12]
+
+
 def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_loads(
     tmp_path: Path, engine: Engine
 ) -> None:

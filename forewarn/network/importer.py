@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,8 +56,10 @@ def import_network(
     geocoder: Geocoder | None,
     now: datetime,
     default_region: str = "US",
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Load topology, then customers; each file in its own transaction."""
+    """Load topology, then customers; each file in its own transaction. `progress` hears
+    how many customer rows are done after each chunk (for a progress bar)."""
     report = ImportReport()
     if topology is not None:
         with engine.begin() as conn:
@@ -65,7 +67,7 @@ def import_network(
             set_meta(conn, "network_version", now.isoformat())
     if customer_file is not None:
         with engine.begin() as conn:
-            _import_customers(conn, customer_file, geocoder, now, default_region, report)
+            _import_customers(conn, customer_file, geocoder, now, default_region, report, progress)
             set_meta(conn, "network_version", now.isoformat())
     return report
 
@@ -171,12 +173,17 @@ def _import_customers(
     now: datetime,
     region: str,
     report: ImportReport,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     known = set(conn.execute(select(elements.c.element_id)).scalars())
+    done = 0
     with ProcessPoolExecutor(PHONE_WORKERS) as pool:
         loader = _CustomerLoader(conn, path.name, known, pool, geocoder, now, region, report)
         for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS)):
             loader.load(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
 
 
 @dataclass
