@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
@@ -210,22 +211,25 @@ def serve(
         )
         return
     # No Prefect server: its temporary one cannot schedule, so forewarn keeps the beat itself.
-    console.print("no PREFECT_API_URL: running the cycle from this process (no Prefect scheduler)")
-    last_published = last_mentions = 0.0
+    console.print("no PREFECT_API_URL: running the flows from this process (no Prefect scheduler)")
+    # Each flow keeps its own beat in its own thread: a slow site rebuild or a mentions read
+    # never delays the cycle that sees a fault.
+    beats = [(follow_up_cycle, follow_up_every), (mentions, mentions_every),
+             (publication, publish_every)]  # fmt: skip
+    for run, every in beats:
+        threading.Thread(target=_keep_beat, args=(run, every), daemon=True).start()
+    _keep_beat(detection_cycle, interval)
+
+
+def _keep_beat(run: Callable[[], object], every: float) -> None:
+    """Run a flow every `every` seconds, forever; a failed run is reported, not fatal."""
     while True:
         started = time.monotonic()
         try:
-            detection_cycle()
-            follow_up_cycle()
-            if started - last_mentions >= mentions_every:
-                mentions()
-                last_mentions = started
-            if started - last_published >= publish_every:
-                publication()
-                last_published = started
-        except Exception as err:  # one failed cycle must not stop the service
-            console.print(f"[red]cycle failed:[/red] {escape(str(err))}")
-        time.sleep(max(interval - (time.monotonic() - started), 1))
+            run()
+        except Exception as err:  # one failed run must not stop the service
+            console.print(f"[red]{getattr(run, 'name', 'flow')} failed:[/red] {escape(str(err))}")
+        time.sleep(max(every - (time.monotonic() - started), 0.5))
 
 
 @app.command()
