@@ -6,7 +6,10 @@ serve`: `python bench/bench_e2e.py`.
 The network is generated and imported once into `--data` (reused afterwards); each run
 works on a copy. The providers are the tests' local Twilio and SMTP servers, each in its
 own process; forewarn sends at `--sms-rate` and `--email-rate`, standing in for the
-provider's limits, so the question is whether forewarn keeps up with them."""
+provider's limits, so the question is whether forewarn keeps up with them.
+
+`--postgres --workers 2` runs the same fault with the store on a throwaway PostgreSQL
+(Debian's binaries) and two `forewarn serve` processes working it at once."""
 
 from __future__ import annotations
 
@@ -29,8 +32,16 @@ sys.path.insert(0, str(ROOT))
 from bench.local_servers import server_process  # noqa: E402
 from forewarn.network import import_network  # noqa: E402
 from forewarn.network.synthetic import Shape, generate  # noqa: E402
-from forewarn.store import deliveries, make_engine  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from forewarn.store import (  # noqa: E402
+    customers,
+    deliveries,
+    elements,
+    insert_ignoring_conflicts,
+    make_engine,
+    meta,
+    premises,
+)
+from tests.servers import free_port, throwaway_postgres  # noqa: E402
 
 DAMPING_S = 2.0
 
@@ -50,6 +61,19 @@ def prepared_store(data: Path, premises: int, per_exchange: int) -> Path:
     return db
 
 
+def copy_network(source: Path, url: str) -> None:
+    """Copy the imported network into another store (PostgreSQL), in bulk."""
+    started = time.perf_counter()
+    src, dst = make_engine(f"sqlite:///{source}"), make_engine(url)
+    with src.connect() as read, dst.begin() as write:
+        for table in (elements, premises, customers, meta):
+            rows = [dict(r._mapping) for r in read.execute(select(table))]
+            insert_ignoring_conflicts(write, table, rows)
+    src.dispose()
+    dst.dispose()
+    print(f"network copied to PostgreSQL in {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     """Run one fault through `forewarn serve` and print when the messages arrived."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -58,19 +82,32 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "bench/data/e2e")
     parser.add_argument("--sms-rate", type=float, default=400.0)
     parser.add_argument("--email-rate", type=float, default=300.0)
+    parser.add_argument("--postgres", action="store_true", help="the store on PostgreSQL")
+    parser.add_argument("--workers", type=int, default=1, help="forewarn serve processes")
     args = parser.parse_args()
     source = prepared_store(args.data, args.premises, args.per_exchange)
     run = args.data / "run"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
-    db = run / "forewarn.db"
-    shutil.copy(source, db)
+    if args.postgres:
+        with throwaway_postgres() as server:
+            url = f"{server}/postgres"
+            copy_network(source, url)
+            measure(args, run, url)
+    else:
+        db = run / "forewarn.db"
+        shutil.copy(source, db)
+        measure(args, run, f"sqlite:///{db}")
+
+
+def measure(args: argparse.Namespace, run: Path, url: str) -> None:
+    """Start the workers, report the fault, wait until every message is settled."""
     feed = run / "feed.jsonl"
     feed.write_text("")
     with server_process("twilio") as twilio, server_process("smtp") as smtp:
         env = {
             **os.environ,
-            "FOREWARN_DB_URL": f"sqlite:///{db}",
+            "FOREWARN_DB_URL": url,
             "FOREWARN_JSONL_FEED": str(feed),
             "FOREWARN_SITE_DIR": str(run / "site"),
             "FOREWARN_OUTBOX": str(run / "outbox"),
@@ -81,29 +118,36 @@ def main() -> None:
             "TWILIO_AUTH_TOKEN": "benchtoken",
             "FOREWARN_SMS_FROM": "+15005550006",
             "FOREWARN_TWILIO_API_URL": twilio.url,
-            "FOREWARN_SMS_RATE": str(args.sms_rate),
+            # Each worker keeps its share of the provider's limit.
+            "FOREWARN_SMS_RATE": str(args.sms_rate / args.workers),
             "FOREWARN_SMTP_URL": smtp.url,
             "FOREWARN_EMAIL_FROM": "alerts@example.net",
-            "FOREWARN_EMAIL_RATE": str(args.email_rate),
+            "FOREWARN_EMAIL_RATE": str(args.email_rate / args.workers),
             "FOREWARN_SEND_CONCURRENCY": "2",
             "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
         }
         env.pop("PREFECT_API_URL", None)
         forewarn = str(Path(sys.executable).parent / "forewarn")
-        command = [forewarn, "serve", "--interval", "1", "--port", str(free_port())]
-        serve = subprocess.Popen(command, env=env, cwd=run, stdout=subprocess.DEVNULL)
+        workers = []
+        for n in range(args.workers):
+            command = [forewarn, "serve", "--interval", "1", "--port", str(free_port())]
+            home = {"PREFECT_HOME": str(run / f"prefect-{n}")}
+            workers.append(
+                subprocess.Popen(command, env={**env, **home}, cwd=run, stdout=subprocess.DEVNULL)
+            )
         try:
             while not (run / "site").exists():  # the first cycle has run
-                if serve.poll() is not None:
+                if any(w.poll() is not None for w in workers):
                     raise SystemExit("forewarn serve stopped")
                 time.sleep(0.2)
+            time.sleep(2 * (args.workers - 1))  # the other workers are up too
             reported = time.time()
             line = {"element": "ex0", "state": "down", "at": datetime.now(UTC).isoformat()}
             with feed.open("a") as handle:
                 handle.write(json.dumps(line) + "\n")
             print(f"fault reported at {datetime.now(UTC):%H:%M:%S.%f}", flush=True)
             cleared = reported + DAMPING_S
-            engine = make_engine(f"sqlite:///{db}")
+            engine = make_engine(url)
             while True:
                 time.sleep(0.5)
                 with engine.connect() as conn:
@@ -115,13 +159,23 @@ def main() -> None:
                     }
                 if counts and not counts.get("queued") and not counts.get("sending"):
                     break
+            with engine.connect() as conn:
+                sent = dict(
+                    conn.execute(
+                        select(deliveries.c.channel, func.count())
+                        .where(deliveries.c.status == "sent")
+                        .group_by(deliveries.c.channel)
+                    ).all()
+                )
             engine.dispose()
         finally:
-            serve.send_signal(signal.SIGINT)
-            try:
-                serve.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+            for worker in workers:
+                worker.send_signal(signal.SIGINT)
+            for worker in workers:
+                try:
+                    worker.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
         print(f"deliveries by state: {counts}")
         for name, server, rate in (
             ("sms", twilio, args.sms_rate),
@@ -130,9 +184,10 @@ def main() -> None:
             count, first, last = server.arrivals()
             span = max(last - first, 1e-9)
             print(
-                f"{name}: {count:,} handed over; first {first - cleared:.2f} s after the fault "
-                f"cleared damping, last {last - cleared:.1f} s after; {count / span:,.0f}/s "
-                f"against a limit of {rate:,.0f}/s"
+                f"{name}: {count:,} handed over for {sent.get(name, 0):,} ledger rows sent; "
+                f"first {first - cleared:.2f} s after the fault cleared damping, last "
+                f"{last - cleared:.1f} s after; {count / span:,.0f}/s against a limit of "
+                f"{rate:,.0f}/s"
             )
 
 

@@ -216,19 +216,25 @@ def serve(
     # never delays the cycle that sees a fault.
     beats = [(follow_up_cycle, follow_up_every), (mentions, mentions_every),
              (publication, publish_every)]  # fmt: skip
+    # The first cycle starts Prefect's temporary server; the other threads then share it
+    # (started together, each would try to start its own on the same port).
+    _keep_beat(detection_cycle, interval, once=True)
     for run, every in beats:
         threading.Thread(target=_keep_beat, args=(run, every), daemon=True).start()
     _keep_beat(detection_cycle, interval)
 
 
-def _keep_beat(run: Callable[[], object], every: float) -> None:
-    """Run a flow every `every` seconds, forever; a failed run is reported, not fatal."""
+def _keep_beat(run: Callable[[], object], every: float, once: bool = False) -> None:
+    """Run a flow every `every` seconds, forever (or once); a failed run is reported, not
+    fatal."""
     while True:
         started = time.monotonic()
         try:
             run()
         except Exception as err:  # one failed run must not stop the service
             console.print(f"[red]{getattr(run, 'name', 'flow')} failed:[/red] {escape(str(err))}")
+        if once:
+            return
         time.sleep(max(every - (time.monotonic() - started), 0.5))
 
 

@@ -357,10 +357,21 @@ def _insert_fast(
         c: p for c in columns if (p := table.c[c].type.bind_processor(conn.dialect)) is not None
     }
 
+    # Many rows share one value (the ledger's fan-out stamps every row with the same
+    # moment): the last conversion per column is kept and reused for the same object.
+    last: dict[str, tuple[Any, Any]] = {}
+
     def value(row: Mapping[str, Any], column: str) -> Any:
         raw = row[column] if column in row else defaults[column]
         convert = processors.get(column)
-        return raw if convert is None or raw is None else convert(raw)
+        if convert is None or raw is None:
+            return raw
+        seen = last.get(column)
+        if seen is not None and seen[0] is raw:
+            return seen[1]
+        converted = convert(raw)
+        last[column] = (raw, converted)
+        return converted
 
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]

@@ -12,7 +12,6 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
-import shutil
 import socket
 import subprocess
 import threading
@@ -36,6 +35,7 @@ from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_in
 from forewarn.flows.dispatch import dispatch_messages
 from forewarn.flows.publication import publish_site
 from forewarn.store import make_engine
+from tests.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
 from tests.town import Town
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
@@ -58,33 +58,12 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster (Debian's binaries) on a loopback port."""
-    binaries = Path("/usr/lib/postgresql/15/bin")
-    if not (binaries / "initdb").exists():
+    if not (POSTGRES_BINARIES / "initdb").exists():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL 15 is not installed; .ci/apt-packages.txt lists it")
         pytest.skip("PostgreSQL 15 is not installed (apt-get install postgresql)")
-    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="forewarn-pg-"))
-    data, port = root / "data", free_port()
-    as_postgres = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
-    if as_postgres:
-        shutil.chown(root, "postgres")
-    subprocess.run(
-        [*as_postgres, str(binaries / "initdb"), "-D", str(data), "-U", "postgres",
-         "--auth=trust"], check=True, capture_output=True,
-    )  # fmt: skip
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-    pg_ctl = [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data)]
-    # The server must not hold our pipes open: its log goes to a file.
-    subprocess.run(
-        [*pg_ctl, "-o", options, "-l", str(root / "server.log"), "-w", "start"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_postgres() as url:
+        yield url
 
 
 def fresh_postgres_database(server: str) -> str:
@@ -128,13 +107,6 @@ def run_cycle(ctx: Context, now: datetime) -> CycleReport:
         if report.changes.any or not ctx.settings.site_dir.exists():
             report.site = publish_site.fn(ctx, now)
     return report
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -6,7 +6,11 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -17,6 +21,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -261,3 +266,36 @@ def nominatim_server() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+# --- PostgreSQL -------------------------------------------------------------------
+
+POSTGRES_BINARIES = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster of Debian's binaries on a loopback port, gone afterwards;
+    yields its URL without a database name (durability off: it is thrown away)."""
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="forewarn-pg-"))
+    data, port = root / "data", free_port()
+    as_postgres = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if as_postgres:
+        shutil.chown(root, "postgres")
+    subprocess.run(
+        [*as_postgres, str(POSTGRES_BINARIES / "initdb"), "-D", str(data), "-U", "postgres",
+         "--auth=trust"], check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    pg_ctl = [*as_postgres, str(POSTGRES_BINARIES / "pg_ctl"), "-D", str(data)]
+    # The server must not hold our pipes open: its log goes to a file.
+    subprocess.run(
+        [*pg_ctl, "-o", options, "-l", str(root / "server.log"), "-w", "start"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -14,6 +14,10 @@ from prefect.settings import PREFECT_API_URL
 from sqlalchemy import func, select
 
 from forewarn.config import Settings
+from forewarn.flows import detection_cycle as detection_cycle_module
+from forewarn.flows import dispatch as dispatch_module
+from forewarn.flows import follow_up as follow_up_module
+from forewarn.flows import publication as publication_module
 from forewarn.flows.detection_cycle import detection_cycle
 from forewarn.flows.dispatch import dispatch
 from forewarn.flows.follow_up import follow_up_cycle
@@ -92,10 +96,15 @@ def test_the_flows_logs_name_incidents_never_people(
     town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_settings(monkeypatch, settings.model_copy(update={"quiet_hours": ""}))
+    # Every line forewarn's flows log goes through get_run_logger (Prefect's run logger,
+    # which Prefect configures afresh per run): listen to what they are given.
     heard = Heard()
-    for name in ("prefect.flow_runs", "prefect.task_runs", "forewarn"):
-        logging.getLogger(name).addHandler(heard)
-        monkeypatch.setattr(logging.getLogger(name), "level", logging.INFO)
+    listener = logging.getLogger("tests.heard")
+    listener.addHandler(heard)
+    listener.setLevel(logging.DEBUG)
+    for module in (detection_cycle_module, dispatch_module, follow_up_module, publication_module):
+        monkeypatch.setattr(module, "get_run_logger", lambda: listener)
+    logging.getLogger("forewarn").addHandler(heard)
     report_cabinet(settings.jsonl_feed, "cabB", "down", NOW)
     detection_cycle(now=NOW + timedelta(minutes=5))
     promise = NOW + timedelta(hours=7)
@@ -103,8 +112,7 @@ def test_the_flows_logs_name_incidents_never_people(
     report_cabinet(settings.jsonl_feed, "cabB", "up", promise + timedelta(minutes=1))
     detection_cycle(now=promise + timedelta(minutes=2))
     detection_cycle(now=promise + timedelta(minutes=12))
-    for name in ("prefect.flow_runs", "prefect.task_runs", "forewarn"):
-        logging.getLogger(name).removeHandler(heard)
+    logging.getLogger("forewarn").removeHandler(heard)
     logs = heard.lines
     assert any("incident=1" in line for line in logs), logs
     with town.engine.connect() as conn:

@@ -27,6 +27,7 @@ from forewarn.store import (
     incident_premises,
     incident_updates,
     incidents,
+    insert_ignoring_conflicts,
     premises,
 )
 
@@ -488,14 +489,14 @@ def _set_state(
 
 
 def _add_premises(conn: Connection, incident_id: int, premise_ids: list[str], seq: int) -> None:
-    if premise_ids:
-        conn.execute(
-            incident_premises.insert(),
-            [
-                {"incident_id": incident_id, "premise_id": p, "state": "affected", "added_seq": seq}
-                for p in premise_ids
-            ],
-        )
+    insert_ignoring_conflicts(
+        conn,
+        incident_premises,
+        [
+            {"incident_id": incident_id, "premise_id": p, "state": "affected", "added_seq": seq}
+            for p in premise_ids
+        ],
+    )
 
 
 def add_update(
