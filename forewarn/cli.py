@@ -362,15 +362,22 @@ def _after_change(ctx: Context, now: datetime) -> None:
     )
 
 
+# Where an incident or planned work is: exactly one of these (with --radius for --near).
+ElementOption = Annotated[str | None, typer.Option(help="A network element.")]
+AreaOption = Annotated[
+    str | None, typer.Option(help="A GeoJSON Polygon (a file or the JSON itself).")
+]
+NearOption = Annotated[str | None, typer.Option(help="An address, geocoded.")]
+RadiusOption = Annotated[str | None, typer.Option(help="With --near: 300m, 2km...")]
+
+
 @incident_app.command("open")
 def incident_open(
     title: Annotated[str, typer.Option(help="What customers and the page are told.")],
-    element: Annotated[str | None, typer.Option(help="A network element.")] = None,
-    area: Annotated[
-        str | None, typer.Option(help="A GeoJSON Polygon (a file or the JSON itself).")
-    ] = None,
-    near: Annotated[str | None, typer.Option(help="An address, geocoded.")] = None,
-    radius: Annotated[str | None, typer.Option(help="With --near: 300m, 2km...")] = None,
+    element: ElementOption = None,
+    area: AreaOption = None,
+    near: NearOption = None,
+    radius: RadiusOption = None,
     since: Annotated[str | None, typer.Option(help="When it started (default now).")] = None,
 ) -> None:
     """Open an incident the monitoring has not seen; customers hear at once."""
@@ -543,12 +550,10 @@ def maintenance_add(
     title: Annotated[str, typer.Option(help="What the work is.")],
     start: Annotated[str, typer.Option(help="When it starts: 2026-11-30T01:00 or +3d.")],
     end: Annotated[str, typer.Option(help="When it ends.")],
-    element: Annotated[str | None, typer.Option(help="A network element.")] = None,
-    area: Annotated[
-        str | None, typer.Option(help="A GeoJSON Polygon (a file or the JSON itself).")
-    ] = None,
-    near: Annotated[str | None, typer.Option(help="An address, geocoded.")] = None,
-    radius: Annotated[str | None, typer.Option(help="With --near: 300m, 2km...")] = None,
+    element: ElementOption = None,
+    area: AreaOption = None,
+    near: NearOption = None,
+    radius: RadiusOption = None,
 ) -> None:
     """Schedule planned work: notices ahead (FOREWARN_MAINTENANCE_NOTICES), at start, at end."""
     from forewarn.incidents.ops import OpsError, add_maintenance

@@ -140,14 +140,8 @@ def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
     for row in planned:
         start, end = row.scheduled_for, row.scheduled_until
         if now >= end:
-            body = "The planned work is finished."
-            add_update(conn, row.id, "maintenance_end", "resolved", body, now, True, policy,
-                       next_update=None)  # fmt: skip
-            conn.execute(
-                update(incidents)
-                .where(incidents.c.id == row.id)
-                .values(status="resolved", resolved_at=now, next_update_at=None)
-            )
+            _close(conn, row.id, "maintenance_end", "The planned work is finished.", True,
+                   now, policy)  # fmt: skip
         elif now >= start and row.status == "scheduled":
             body = f"The planned work has started; we expect it to end by {end:%H:%M} UTC."
             add_update(conn, row.id, "maintenance_start", "in_progress", body, now, True, policy,
@@ -215,12 +209,19 @@ def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Polic
             if element not in busy
             else ("The equipment went down; the outage incident takes over.")
         )
-        add_update(conn, row.id, "cleared", "resolved", body, now, False, policy,
-                   next_update=None)  # fmt: skip
-        conn.execute(
-            update(incidents)
-            .where(incidents.c.id == row.id)
-            .values(status="resolved", resolved_at=now, next_update_at=None)
-        )
+        _close(conn, row.id, "cleared", body, False, now, policy)
         changed.append(int(row.id))
     return changed
+
+
+def _close(
+    conn: Connection, incident_id: int, event: str, body: str, notify: bool, now: datetime,
+    policy: Policy,
+) -> None:  # fmt: skip
+    """Resolve an incident with a last update (which promises nothing more)."""
+    add_update(conn, incident_id, event, "resolved", body, now, notify, policy, next_update=None)
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id)
+        .values(status="resolved", resolved_at=now, next_update_at=None)
+    )

@@ -333,15 +333,7 @@ def resolve(
     """The fault is fixed: premises whose own line is back hear "restored"; those still
     down become single-premise cases of their own ("your line still looks down")."""
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
-    members = conn.execute(
-        select(incident_premises.c.premise_id, premises.c.element_id)
-        .join(premises, premises.c.premise_id == incident_premises.c.premise_id)
-        .where(
-            incident_premises.c.incident_id == incident_id,
-            incident_premises.c.state == "affected",
-        )
-    ).all()
-    down = index.down_mask([element for _, element in members], down_elements)
+    members, down = _affected(conn, index, incident_id, down_elements)
     still_down = [(p, e) for (p, e), is_down in zip(members, down, strict=True) if is_down]
     seq = next_seq(conn, incident_id)
     _set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
@@ -371,15 +363,7 @@ def _restore_partly(
     policy: Policy,
 ) -> bool:
     """Part of an open incident is back: those premises hear "restored" now."""
-    members = conn.execute(
-        select(incident_premises.c.premise_id, premises.c.element_id)
-        .join(premises, premises.c.premise_id == incident_premises.c.premise_id)
-        .where(
-            incident_premises.c.incident_id == incident_id,
-            incident_premises.c.state == "affected",
-        )
-    ).all()
-    down = index.down_mask([element for _, element in members], down_elements)
+    members, down = _affected(conn, index, incident_id, down_elements)
     back = [p for (p, _), is_down in zip(members, down, strict=True) if not is_down]
     if not back or len(back) == len(members):
         return False  # nothing back yet, or everything: that is the incident resolving
@@ -407,6 +391,23 @@ def _restore_partly(
     )
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(updated_at=now))
     return True
+
+
+def _affected(
+    conn: Connection, index: NetworkIndex, incident_id: int, down_elements: Collection[str]
+) -> tuple[list[Any], list[bool]]:
+    """An incident's premises still affected, with their elements, and whether each one's
+    own line (or anything above it) is still down."""
+    members = conn.execute(
+        select(incident_premises.c.premise_id, premises.c.element_id)
+        .join(premises, premises.c.premise_id == incident_premises.c.premise_id)
+        .where(
+            incident_premises.c.incident_id == incident_id,
+            incident_premises.c.state == "affected",
+        )
+    ).all()
+    down = index.down_mask([element for _, element in members], down_elements)
+    return list(members), [bool(d) for d in down]
 
 
 def open_case(
