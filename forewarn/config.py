@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from forewarn.incidents.cadence import Cadence, parse_duration, parse_steps
+from forewarn.durations import cadence_steps, parse_duration, parse_steps
 
 
 class Settings(BaseSettings):
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     @field_validator("follow_up_cadence")
     @classmethod
     def _cadence_parses(cls, value: str) -> str:
-        Cadence.parse(value, (None, None), "UTC")
+        cadence_steps(value)
         return value
 
     @field_validator("outage_offers")

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from forewarn.config import Settings
 from forewarn.detection import states as state_store
 from forewarn.detection.run import run_detection
+from forewarn.durations import parse_duration
 from forewarn.feeds import Signal
 from forewarn.flows.context import Context
 from forewarn.incidents import queue_deliveries, reconcile
-from forewarn.incidents.cadence import parse_duration
 from forewarn.incidents.conversation import follow_up, warning_time
 from forewarn.incidents.ops import (
     OpsError,

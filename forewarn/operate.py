@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from forewarn.detection import states as state_store
 from forewarn.detection.damping import effective_down
+from forewarn.durations import parse_duration
 from forewarn.flows.context import Context
-from forewarn.incidents.cadence import parse_duration
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
 from forewarn.status_page import collect, load_components, publish, render
 

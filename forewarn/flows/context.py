@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 
 from forewarn.config import Settings
 from forewarn.detection import Thresholds
+from forewarn.durations import parse_duration, parse_steps
 from forewarn.feeds.read import FeedConfig
 from forewarn.incidents import Policy
-from forewarn.incidents.cadence import Cadence, parse_duration, parse_steps
+from forewarn.incidents.cadence import Cadence
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.dispatch import Rules

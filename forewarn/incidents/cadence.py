@@ -1,36 +1,14 @@
 """When the next promised update is due: a cadence that lengthens as an outage goes on,
-kept out of the night, and the durations ops and drills write ("90m", "6h", "2d")."""
+kept out of the night."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(min|s|m|h|d|w)", re.IGNORECASE)
-_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:min|s|m|h|d|w)\s*)+$", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90m' or '1h30m' -> 1 h 30 min; units s, m, h, d, w. Anything else is a ValueError."""
-    if len(text) > 40 or not _DURATION.match(text):
-        raise ValueError(f"not a duration: {text!r} (write e.g. 90m, 6h, 1h30m or 2d)")
-    seconds = sum(float(n) * _UNITS[unit.lower()] for n, unit in _PART.findall(text))
-    return timedelta(seconds=seconds)
-
-
-def parse_steps(text: str, separator: str = ",") -> tuple[tuple[timedelta, str], ...]:
-    """'0h=6h,24h=24h' or 'AGE=text|AGE=text' lists, sorted by their age."""
-    steps = []
-    for part in filter(None, (p.strip() for p in text.split(separator))):
-        age, sep, value = part.partition("=")
-        if not sep or not value.strip():
-            raise ValueError(f"expected AGE=VALUE, got {part!r}")
-        steps.append((parse_duration(age), value.strip()))
-    return tuple(sorted(steps, key=lambda step: step[0]))
+from forewarn.durations import cadence_steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +27,7 @@ class Cadence:
     @classmethod
     def parse(cls, text: str, quiet: Sequence[time | None], zone: str) -> Cadence:
         """'0h=6h,24h=24h': every 6 hours from the start, daily after the first day."""
-        steps = tuple((age, parse_duration(every)) for age, every in parse_steps(text))
-        if not steps or steps[0][0] != timedelta(0):
-            raise ValueError("the cadence must start at 0h, e.g. 0h=6h,24h=24h")
-        if any(every < timedelta(minutes=5) for _, every in steps):
-            raise ValueError("updates more often than every 5 minutes would be spam")
-        return cls(steps, quiet[0], quiet[1], zone)
+        return cls(cadence_steps(text), quiet[0], quiet[1], zone)
 
     def interval(self, age: timedelta) -> timedelta:
         """How long until the next update for an outage this old."""
