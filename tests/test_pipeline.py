@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from prefect.logging import disable_run_logger
+from sqlalchemy import func, select, update
 
 from forewarn.config import Settings
 from forewarn.flows.context import context_for
-from forewarn.store import deliveries, incident_premises, incidents
+from forewarn.flows.detection_cycle import CycleReport, detect_faults, queue_rest, update_incidents
+from forewarn.store import customers, deliveries, incident_premises, incident_updates, incidents
 from tests.conftest import NOW, fresh_postgres_database, run_cycle
 from tests.town import CABINETS, Town, house_position
 
@@ -172,3 +174,28 @@ def test_index_answers_topology_radius_and_polygon(town: Town) -> None:
     assert [index.premise_ids[i] for i in inside] == ["p45"]
     assert len(index.premises_in_polygon([(0, 0), (1, 0), (0, 1)])) == 0
     assert isinstance(index.premises_under("ex1"), np.ndarray)
+
+
+def test_a_big_faults_first_customers_are_queued_first_by_priority(
+    town: Town, settings: Settings
+) -> None:
+    ctx = context_for(settings)
+    with town.engine.begin() as conn:
+        conn.execute(update(customers).where(customers.c.customer_id == "c45").values(priority=9))
+    cabinet_down(settings, "cabA", NOW)
+    later = NOW + timedelta(minutes=3)
+    with disable_run_logger():
+        detection = detect_faults.fn(ctx, later, CycleReport(now=later))
+        _, first = update_incidents.fn(ctx, detection, later, head=2)
+        with town.engine.connect() as conn:
+            queued = {r.customer_id for r in conn.execute(select(deliveries.c.customer_id))}
+            waiting = conn.execute(select(incident_updates.c.deliveries_queued)).scalar_one()
+        rest = queue_rest.fn(ctx, later)
+        again = queue_rest.fn(ctx, later)
+    # The head: no. 45 (priority 9) and the next by id; the public post comes with it.
+    assert queued == {"c45", "c39", ""} and first == 1 + 2 + 1  # 45 email; 39 text and email
+    assert not waiting
+    assert rest == 4 and again == 0  # 41 and 43, by text and email; then nothing left
+    with town.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 8
+        assert conn.execute(select(incident_updates.c.deliveries_queued)).scalar_one()

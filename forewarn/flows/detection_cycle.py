@@ -58,18 +58,34 @@ def detect_faults(ctx: Context, now: datetime, report: CycleReport) -> Detection
 
 
 @task(cache_policy=NO_CACHE)
-def update_incidents(ctx: Context, detection: Detection, now: datetime) -> tuple[Changes, int]:
-    """Open, expand and resolve incidents, and write the ledger rows for their updates."""
+def update_incidents(
+    ctx: Context, detection: Detection, now: datetime, head: int | None = None
+) -> tuple[Changes, int]:
+    """Open, expand and resolve incidents, and write the ledger rows for their updates
+    (with `head`, only each update's first customers: `queue_rest` adds the others)."""
     index = ctx.index()
     with ctx.engine.begin() as conn:
         serialize(conn, "incidents")  # one writer of incidents at a time: never two opened
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
-        queued = queue_deliveries(conn, now, ctx.registry.partners)
+        queued = queue_deliveries(conn, now, ctx.registry.partners, head)
     update_tables(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
     logger = get_run_logger()
     for q in queued:
         logger.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
     return changes, sum(q.rows for q in queued)
+
+
+@task(cache_policy=NO_CACHE)
+def queue_rest(ctx: Context, now: datetime) -> int:
+    """Queue the customers `update_incidents` left for later, while the first are sent."""
+    with ctx.engine.begin() as conn:
+        serialize(conn, "incidents")
+        queued = queue_deliveries(conn, now, ctx.registry.partners)
+    for q in queued:
+        get_run_logger().info(
+            "incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows
+        )
+    return sum(q.rows for q in queued)
 
 
 @flow(name="detection-cycle", log_prints=False, task_runner=task_runner())
@@ -79,8 +95,15 @@ def detection_cycle(now: datetime | None = None) -> CycleReport:
     moment = now or now_utc()
     report = CycleReport(now=moment)
     report.detection = detect_faults(ctx, moment, report)
-    report.changes, report.queued = update_incidents(ctx, report.detection, moment)
+    # A big fault's first customers are queued and sent while the rest are being queued:
+    # the first message does not wait for 80,000 ledger rows.
+    head = ctx.settings.dispatch_batch
+    report.changes, report.queued = update_incidents(ctx, report.detection, moment, head)
+    rest = queue_rest.submit(ctx, moment) if report.queued else None
     dispatch_all(ctx, moment, report.dispatch)
+    if rest is not None and (more := rest.result()):
+        report.queued += more
+        dispatch_all(ctx, moment, report.dispatch)  # whatever the channels had not seen
     if report.changes.any or not ctx.settings.site_dir.exists():
         report.site = publish_site(ctx, moment)
     return report

@@ -35,17 +35,24 @@ def channel_order(channels: str, event: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """How many ledger rows one update produced."""
+    """How many ledger rows one update produced (`complete`: every recipient is in)."""
 
     incident_id: int
     seq: int
     rows: int
+    complete: bool = True
 
 
-def queue_deliveries(conn: Connection, now: datetime, partners: Sequence[str] = ()) -> list[Queued]:
+def queue_deliveries(
+    conn: Connection, now: datetime, partners: Sequence[str] = (), head: int | None = None
+) -> list[Queued]:
     """Create ledger rows for every notifying update that has none yet (safe to repeat):
     one per affected customer and channel, and for a public incident one public post and
-    one webhook per partner."""
+    one webhook per partner; customers with the highest priority first.
+
+    With `head`, only the first `head` customers of each update are queued, so that their
+    messages can start while a second call (without `head`) queues the rest; an update
+    whose customers all fit is finished in the first call."""
     pending = conn.execute(
         select(
             incident_updates.c.incident_id,
@@ -59,12 +66,24 @@ def queue_deliveries(conn: Connection, now: datetime, partners: Sequence[str] = 
     ).all()
     queued = []
     for incident_id, seq, event, public in pending:
+        everyone = _recipients(conn, incident_id, seq, event)
+        # Customers an earlier, partial call already queued are not queued again.
+        done = set(
+            conn.execute(
+                select(deliveries.c.customer_id).where(
+                    deliveries.c.incident_id == incident_id, deliveries.c.update_seq == seq
+                )
+            ).scalars()
+        )
+        if done:
+            everyone = [(c, ch) for c, ch in everyone if c not in done]
+        complete = head is None or len(everyone) <= head
         recipients = [
             (customer_id, channel, rank)
-            for customer_id, channels in _recipients(conn, incident_id, seq, event)
+            for customer_id, channels in (everyone if complete else everyone[:head])
             for rank, channel in enumerate(channel_order(channels, event))
         ]
-        if public:
+        if public and PUBLIC not in done:
             recipients.append((PUBLIC, "social", 0))
             recipients += [(partner, "webhook", 0) for partner in partners]
         rows = [
@@ -82,12 +101,13 @@ def queue_deliveries(conn: Connection, now: datetime, partners: Sequence[str] = 
             for customer_id, channel, rank in recipients
         ]
         insert_ignoring_conflicts(conn, deliveries, rows)
-        conn.execute(
-            update(incident_updates)
-            .where(incident_updates.c.incident_id == incident_id, incident_updates.c.seq == seq)
-            .values(deliveries_queued=True)
-        )
-        queued.append(Queued(incident_id, seq, len(rows)))
+        if complete:
+            conn.execute(
+                update(incident_updates)
+                .where(incident_updates.c.incident_id == incident_id, incident_updates.c.seq == seq)
+                .values(deliveries_queued=True)
+            )
+        queued.append(Queued(incident_id, seq, len(rows), complete))
     return queued
 
 
@@ -106,6 +126,7 @@ def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> lis
         select(customers.c.customer_id, customers.c.channels)
         .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
         .where(and_(*where))
+        .order_by(customers.c.priority.desc(), customers.c.customer_id)
     )
     return [(str(c), str(ch)) for c, ch in conn.execute(query)]
 
