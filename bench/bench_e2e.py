@@ -140,7 +140,9 @@ def measure(args: argparse.Namespace, run: Path, url: str) -> None:
                 if any(w.poll() is not None for w in workers):
                     raise SystemExit("forewarn serve stopped")
                 time.sleep(0.2)
-            time.sleep(2 * (args.workers - 1))  # the other workers are up too
+            # Steady state: every worker up, and serve's other flows past their first runs
+            # (a fault arrives at any moment, not in the second the service starts).
+            time.sleep(10 + 2 * (args.workers - 1))
             reported = time.time()
             line = {"element": "ex0", "state": "down", "at": datetime.now(UTC).isoformat()}
             with feed.open("a") as handle:

@@ -75,17 +75,27 @@ def update_incidents(
     return changes, sum(q.rows for q in queued)
 
 
+# Customers queued per transaction by queue_rest.
+REST_CHUNK = 5000
+
+
 @task(cache_policy=NO_CACHE)
 def queue_rest(ctx: Context, now: datetime) -> int:
-    """Queue the customers `update_incidents` left for later, while the first are sent."""
-    with ctx.engine.begin() as conn:
-        serialize(conn, "incidents")
-        queued = queue_deliveries(conn, now, ctx.registry.partners)
-    for q in queued:
-        get_run_logger().info(
-            "incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows
-        )
-    return sum(q.rows for q in queued)
+    """Queue the customers `update_incidents` left for later, while the first are sent: a
+    few thousand per transaction, so that the dispatchers' claims get in between (SQLite
+    has one writer at a time)."""
+    total = 0
+    while True:
+        with ctx.engine.begin() as conn:
+            serialize(conn, "incidents")
+            queued = queue_deliveries(conn, now, ctx.registry.partners, REST_CHUNK)
+        for q in queued:
+            get_run_logger().info(
+                "incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows
+            )
+        total += sum(q.rows for q in queued)
+        if all(q.complete for q in queued):
+            return total
 
 
 @flow(name="detection-cycle", log_prints=False, task_runner=task_runner())
