@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -44,7 +45,9 @@ def follow_up(conn: Connection, index: NetworkIndex, now: datetime, policy: Poli
     return done
 
 
-def _open_conversations(conn: Connection) -> list:  # type: ignore[type-arg]
+def _open_conversations(conn: Connection) -> list[Any]:
+    """Open incidents whose customers are owed updates (read afresh by each step: the one
+    before may have just moved an incident's promise)."""
     return list(
         conn.execute(
             select(incidents).where(
