@@ -213,9 +213,9 @@ def test_status_callbacks_update_the_ledger(hooks: httpx.Client, town: Town) -> 
             deliveries.insert(),
             [
                 {"incident_id": 1, "update_seq": 1, "customer_id": f"c{n}", "channel": "sms",
-                 "status": "sent", "attempts": 1, "rank": 0, "created_at": NOW,
-                 "next_attempt_at": NOW, "provider_ref": f"SM{n}"}
-                for n in (39, 41, 43)
+                 "status": "sent", "attempts": 2 if n == 47 else 1, "rank": 0,
+                 "created_at": NOW, "next_attempt_at": NOW, "provider_ref": f"SM{n}"}
+                for n in (39, 41, 43, 45, 47)
             ],
         )  # fmt: skip
 
@@ -228,6 +228,8 @@ def test_status_callbacks_update_the_ledger(hooks: httpx.Client, town: Town) -> 
     assert callback("SM41", "undelivered", "30003") == 204  # unreachable handset: try again
     assert callback("SM43", "failed", "30006") == 204  # a landline: never again
     assert callback("SMunknown", "delivered") == 204  # kept in the inbox, changes nothing
+    assert callback("SM45", "undelivered", "30008") == 204  # unknown: one more try...
+    assert callback("SM47", "undelivered", "30008") == 204  # ...but not a third
     with town.engine.connect() as conn:
         rows = {
             r.customer_id: (r.status, r.provider_status) for r in conn.execute(select(deliveries))
@@ -236,6 +238,8 @@ def test_status_callbacks_update_the_ledger(hooks: httpx.Client, town: Town) -> 
         "c39": ("sent", "delivered"),
         "c41": ("queued", "undelivered"),
         "c43": ("failed", "failed"),
+        "c45": ("queued", "undelivered"),
+        "c47": ("failed", "undelivered"),
     }
 
 

@@ -154,7 +154,7 @@ def apply_status(
     Returns False when no ledger row has that SID (not ours, or not yet recorded).
     """
     row = conn.execute(
-        select(deliveries.c.id, deliveries.c.status).where(
+        select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts).where(
             deliveries.c.provider_ref == message_sid, deliveries.c.channel == "sms"
         )
     ).first()
@@ -164,7 +164,9 @@ def apply_status(
     if status in ("failed", "undelivered"):
         code = (error_code or "").strip()
         values["error"] = f"twilio {status}, error {code or 'unknown'}"
-        if code in RETRYABLE_DELIVERY_CODES:
+        # 30008 ("unknown error") is worth one more try, not more (FACTS.md).
+        once = code == "30008" and row.attempts >= 2
+        if code in RETRYABLE_DELIVERY_CODES and not once:
             values.update(status="queued", next_attempt_at=now)
         else:
             values["status"] = "failed"
