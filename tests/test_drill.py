@@ -211,12 +211,17 @@ def test_a_degraded_cabinet_opens_an_at_risk_incident_and_ops_send_a_heads_up(
         "start": "2026-11-23T10:00:00+00:00", "until": "+3h",
         "events": [{"at": "+0m", "feed": {"element": "cabB", "state": "degraded"}},
                    {"at": "+20m", "ops": {"action": "heads-up", "incident": 1,
-                                          "note": "Cabinet B is on battery."}}],
+                                          "note": "Cabinet B is on battery."}},
+                   {"at": "+1h", "feed": {"element": "cabB", "state": "up"}}],
     })  # fmt: skip
     heads = [m for m in result.messages if m.get("customer_id")]
     assert {m["customer_id"] for m in heads} == {"c47", "c49", "c51", "c53"}
-    assert {m["event"] for m in heads} == {"at_risk"}
-    assert min(at(m["at"]) for m in heads) == at("2026-11-23T10:20:00Z")
+    assert {m["event"] for m in heads} == {"at_risk", "cleared"}
+    warned = [m for m in heads if m["event"] == "at_risk"]
+    assert min(at(m["at"]) for m in warned) == at("2026-11-23T10:20:00Z")
+    # When the cabinet recovers, those warned hear that the risk is over.
+    clear = [m for m in heads if m["event"] == "cleared" and m["channel"] == "sms"]
+    assert len(clear) == 4 and all("risk to service" in m["body"] for m in clear)
     assert all(s["incidents"] == [] for s in result.page)  # at risk is not an outage
 
 

@@ -204,15 +204,24 @@ def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Polic
             body=f"Equipment serving about {len(rows):,} premises in {area} is degraded.",
         )  # fmt: skip
         changed.append(incident_id)
-    for element, row in watched.items():
-        if element in degraded:
-            continue
-        body = (
-            "The equipment is no longer degraded."
-            if element not in busy
-            else ("The equipment went down; the outage incident takes over.")
-        )
-        _close(conn, row.id, "cleared", body, False, now, policy)
+    ended = [element for element in watched if element not in degraded]
+    states = dict(
+        conn.execute(
+            select(element_states.c.element_id, element_states.c.state).where(
+                element_states.c.element_id.in_(ended)
+            )
+        ).all()
+    )
+    for element in ended:
+        row = watched[element]
+        if states.get(element) == "down":
+            # The outage incident takes over; its own messages say what happened.
+            body = "The equipment went down; the outage incident takes over."
+            _close(conn, row.id, "cleared", body, False, now, policy)
+        else:
+            # Customers who had a heads-up hear that the risk is over.
+            body = "The equipment is working normally again; no action is needed."
+            _close(conn, row.id, "cleared", body, bool(row.notify), now, policy)
         changed.append(int(row.id))
     return changed
 

@@ -25,6 +25,7 @@ EVENT_TEMPLATES = {
     "still_down": "still_down",
     "summary": "summary",
     "at_risk": "at_risk",
+    "cleared": "at_risk",
     "maintenance_notice": "maintenance",
     "maintenance_start": "maintenance",
     "maintenance_end": "maintenance",
