@@ -204,6 +204,19 @@ def test_a_fault_inside_planned_work_in_progress_is_expected_not_announced(
     assert ("c39", "opened") in events
 
 
+def test_monitoring_confirming_a_fault_ops_opened_adds_no_second_conversation(
+    tmp_path: Path,
+) -> None:
+    result = drill(tmp_path, {
+        "start": "2026-11-23T10:00:00+00:00", "until": "+3h",
+        "events": [{"at": "+0m", "ops": {"action": "open", "element": "cabA",
+                                         "title": "Fibre cut reported by the council"}},
+                   {"at": "+10m", "feed": {"under": "cabA", "state": "down"}}],
+    })  # fmt: skip
+    opened = [m for m in to(result, "c39") if m["event"] == "opened"]
+    assert [m["incident_id"] for m in opened] == [1, 1]  # text and email, incident 1 only
+
+
 def test_a_degraded_cabinet_opens_an_at_risk_incident_and_ops_send_a_heads_up(
     tmp_path: Path,
 ) -> None:

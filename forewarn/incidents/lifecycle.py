@@ -73,10 +73,10 @@ def reconcile(
     policy: Policy,
 ) -> Changes:
     """Bring detected incidents in line with the current faults (faults wholly inside
-    planned work in progress are expected, and suppressed)."""
+    planned work in progress, or inside an open incident ops opened, are suppressed)."""
     tree = index.tree
     changes = Changes()
-    planned = planned_premises(conn, index)
+    planned = covered_premises(conn, index)
     faults = [f for f in faults if len(planned) == 0 or len(_reached(index, f.root, planned))]
     open_rows = {
         row.id: row
@@ -128,12 +128,16 @@ def reconcile(
     return changes
 
 
-def planned_premises(conn: Connection, index: NetworkIndex) -> IntArray:
-    """Premise rows inside planned work now in progress, sorted (their faults are expected)."""
+def covered_premises(conn: Connection, index: NetworkIndex) -> IntArray:
+    """Premise rows whose faults are already accounted for, sorted: inside planned work in
+    progress (expected), or in an open incident ops opened by hand (already being told)."""
     working = conn.execute(
         select(incident_premises.c.premise_id)
         .join(incidents, incidents.c.id == incident_premises.c.incident_id)
-        .where(incidents.c.source == "maintenance", incidents.c.status == "in_progress")
+        .where(
+            ((incidents.c.source == "maintenance") & (incidents.c.status == "in_progress"))
+            | ((incidents.c.source == "ops") & (incidents.c.status != "resolved"))
+        )
     ).scalars()
     wanted = set(working)
     if not wanted:
@@ -144,7 +148,7 @@ def planned_premises(conn: Connection, index: NetworkIndex) -> IntArray:
 
 
 def _reached(index: NetworkIndex, root: str, planned: IntArray) -> IntArray:
-    """The premise rows a fault at `root` reaches, less those inside planned work."""
+    """The premise rows a fault at `root` reaches, less those already covered."""
     rows = index.premises_under(root)
     return rows if len(planned) == 0 else np.setdiff1d(rows, planned, assume_unique=True)
 
