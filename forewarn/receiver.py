@@ -25,7 +25,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from forewarn.feeds import alertmanager
 from forewarn.feeds.inbox import mark_processed, quarantine_rejects, store_payload
 from forewarn.feeds.signal import Reject
-from forewarn.incidents.replies import Voice, apply_status, handle_reply, opt_out
+from forewarn.incidents.replies import (
+    STATUS_SOURCE,
+    Voice,
+    apply_status,
+    handle_reply,
+    opt_out,
+)
 from forewarn.notifiers.registry import sign
 from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests
 
@@ -161,7 +167,7 @@ def create_app(
         now = clock()
         with engine.begin() as conn:
             if first_time(conn, request, now):
-                inbox_id = store_payload(conn, "twilio-status", json.dumps(form).encode(), now)
+                inbox_id = store_payload(conn, STATUS_SOURCE, json.dumps(form).encode(), now)
                 applied = apply_status(
                     conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
                 )

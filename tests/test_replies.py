@@ -18,7 +18,7 @@ from forewarn.flows.context import context_for
 from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
 from forewarn.incidents.conversation import follow_up
 from forewarn.incidents.ledger import queue_deliveries
-from forewarn.incidents.replies import Voice, classify
+from forewarn.incidents.replies import Voice, classify, replay_status_callbacks
 from forewarn.notifiers.registry import sign
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key
@@ -289,3 +289,29 @@ def test_out_after_restored_reopens_the_case_and_says_when_they_will_hear(
     run_cycle(ctx, case.next_update_at)
     followups = [json.loads(line) for line in told(settings, "c39")]
     assert [m["incident_id"] for m in followups].count(case.id) == 2  # text and email
+
+
+def test_a_status_callback_before_its_sid_is_recorded_is_applied_later(
+    hooks: httpx.Client, town: Town
+) -> None:
+    form = {"MessageSid": "SMearly", "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    headers = signed("/hooks/twilio/status", form)
+    assert hooks.post("/hooks/twilio/status", data=form, headers=headers).status_code == 204
+    stray = {"MessageSid": "SMstray", "MessageStatus": "delivered", "ErrorCode": ""}
+    hooks.post("/hooks/twilio/status", data=stray, headers=signed("/hooks/twilio/status", stray))
+    with town.engine.begin() as conn:
+        assert replay_status_callbacks(conn, NOW) == 0  # the text is not recorded yet
+        conn.execute(
+            deliveries.insert(),
+            {"incident_id": 1, "update_seq": 1, "customer_id": "c39", "channel": "sms",
+             "status": "sent", "attempts": 1, "rank": 0, "created_at": NOW,
+             "next_attempt_at": NOW, "provider_ref": "SMearly"},
+        )  # fmt: skip
+        assert replay_status_callbacks(conn, NOW + timedelta(seconds=5)) == 1
+        row = conn.execute(select(deliveries.c.status, deliveries.c.provider_status)).one()
+        assert tuple(row) == ("queued", "undelivered")  # 30003: sent again
+        assert replay_status_callbacks(conn, NOW + timedelta(seconds=6)) == 0  # once only
+        # A callback about no text of ours is given up after a day.
+        replay_status_callbacks(conn, NOW + timedelta(days=2))
+        left = conn.execute(select(inbox.c.id).where(inbox.c.processed_at.is_(None))).all()
+        assert left == []

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from forewarn.flows.context import Context, context_for, task_runner
 from forewarn.flows.observe import delivery_progress
+from forewarn.incidents.replies import replay_status_callbacks
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
 from forewarn.store import now_utc
 
@@ -72,6 +73,9 @@ def dispatch_all(ctx: Context, now: datetime, report: DispatchReport) -> None:
         report.add(part)
     while dispatch_messages(ctx, now, report):  # rows of a channel nobody serves
         pass
+    with ctx.engine.begin() as conn:
+        # Twilio's news about a text can arrive before the text's SID was written down.
+        replay_status_callbacks(conn, now)
     # The channels' tasks report as they go, side by side; this is the settled picture.
     delivery_progress(ctx, report.incidents)
 

@@ -7,16 +7,18 @@ HELP says who we are and how to stop. Twilio's status callbacks update the ledge
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.feeds.inbox import mark_processed
 from forewarn.incidents.lifecycle import Policy
 from forewarn.incidents.ops import reopen_for_customer
-from forewarn.store import customers, deliveries, replies
+from forewarn.store import customers, deliveries, inbox, replies
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -172,3 +174,31 @@ def apply_status(
             values["status"] = "failed"
     conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
     return True
+
+
+STATUS_SOURCE = "twilio-status"
+# A callback still unmatched after this long is not about a text of ours.
+STATUS_PATIENCE = timedelta(days=1)
+
+
+def replay_status_callbacks(conn: Connection, now: datetime, limit: int = 1000) -> int:
+    """Apply the status callbacks that arrived before their text's SID was recorded (Twilio
+    can answer faster than the dispatcher writes); returns how many now matched."""
+    rows = conn.execute(
+        select(inbox.c.id, inbox.c.body, inbox.c.received_at)
+        .where(inbox.c.source == STATUS_SOURCE, inbox.c.processed_at.is_(None))
+        .order_by(inbox.c.id)
+        .limit(limit)
+    ).all()
+    done, matched = [], 0
+    for inbox_id, body, received_at in rows:
+        form = json.loads(body)
+        if apply_status(
+            conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
+        ):
+            matched += 1
+            done.append(inbox_id)
+        elif received_at < now - STATUS_PATIENCE:
+            done.append(inbox_id)
+    mark_processed(conn, done, now)
+    return matched
