@@ -6,22 +6,19 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from forewarn.cli_ops import customer, incident_app, maintenance_app
 from forewarn.config import Settings
-from forewarn.store import serialize
+from forewarn.terminal import console, fail, progress
 
 if TYPE_CHECKING:
-    from forewarn.flows.context import Context
-    from forewarn.incidents.ops import Target
+    pass
 
 app = typer.Typer(
     help=(
@@ -32,7 +29,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
 
 
 @app.command()
@@ -78,7 +74,7 @@ def import_network_command(
     with customers.open("rb") as handle:
         rows = max(sum(1 for _ in handle) - 1, 0)
     try:
-        with _progress() as bar:
+        with progress() as bar:
             task = bar.add_task("customers", total=rows)
             report = import_network(
                 engine, topology, customers, geocoder, now_utc(), region,
@@ -103,8 +99,11 @@ def import_network_command(
 
 @app.command("run-once")
 def run_once() -> None:
-    """One full cycle: read feeds, detect, map, update incidents, dispatch, publish; then
-    keep promised updates and warn before estimates pass."""
+    """One full cycle: detect, update incidents, send, publish; then the follow-ups.
+
+    Reads the feeds, detects, maps, updates incidents, dispatches what is due and
+    publishes the site; then keeps promised updates and warns before estimates pass.
+    """
     from forewarn.flows.detection_cycle import detection_cycle
     from forewarn.flows.follow_up import follow_up_cycle
     from forewarn.report import print_cycle
@@ -144,8 +143,11 @@ def serve(
         ),
     ] = True,
 ) -> None:
-    """Run the flows on the schedules of prefect.yaml plus the HTTP receiver (webhooks,
-    Twilio's callbacks, unsubscribe links, the site), in one process."""
+    """Run the flows on the schedules of prefect.yaml, and the HTTP receiver.
+
+    The receiver takes Alertmanager's webhooks, Twilio's callbacks and unsubscribe links,
+    and serves the site; all in one process.
+    """
     import uvicorn
     from prefect import serve as prefect_serve
     from prefect.deployments.runner import RunnerDeployment
@@ -270,355 +272,9 @@ def status() -> None:
     console.print(f"last feed read: {last_read}")
 
 
-incident_app = typer.Typer(help="What ops do by hand: open, list, show, update, resolve.")
 app.add_typer(incident_app, name="incident")
-maintenance_app = typer.Typer(help="Planned work, with notices to the affected premises only.")
 app.add_typer(maintenance_app, name="maintenance")
-
-
-def _ops() -> tuple[Settings, Context]:
-    from forewarn.flows.context import context_for
-
-    settings = Settings()
-    return settings, context_for(settings)
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(2)
-
-
-def _when(text: str | None, settings: Settings, now: datetime) -> datetime | None:
-    from forewarn.operate import parse_time
-
-    if text is None:
-        return None
-    try:
-        return parse_time(text, now, settings.time_zone)
-    except ValueError as err:
-        _fail(str(err))
-
-
-def _target(ctx: Context, element: str | None, area: str | None, near: str | None,
-            radius: str | None) -> Target:  # fmt: skip
-    """The premises named by exactly one of --element, --area or --near/--radius."""
-    from forewarn.incidents.ops import by_area, by_element, by_radius
-    from forewarn.network.geocode import nominatim
-
-    given = [x for x in (element, area, near) if x]
-    if len(given) != 1:
-        _fail("give exactly one of --element, --area or --near (with --radius)")
-    index = ctx.index()
-    if element:
-        return by_element(index, element)
-    if area:
-        path = Path(area)
-        text = path.read_text(encoding="utf-8") if path.is_file() else area
-        return by_area(index, text)
-    if not radius:
-        _fail("--near needs --radius, e.g. --radius 300m or 2km")
-    metres = _metres(radius)
-    geocoder = nominatim(ctx.settings.geocoder_url, ctx.settings.geocoder_rate)
-    found = geocoder(str(near))
-    if found is None:
-        _fail(f"could not find the address {near!r}")
-    return by_radius(index, found[0], found[1], metres)
-
-
-def _metres(text: str) -> float:
-    value = text.strip().lower()
-    try:
-        if value.endswith("km"):
-            return float(value[:-2]) * 1000
-        return float(value.removesuffix("m"))
-    except ValueError:
-        _fail(f"not a distance: {text!r} (write 300m or 2km)")
-
-
-def _progress() -> Progress:
-    """A progress bar for long imports and dispatches (quiet when not on a terminal)."""
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=True,
-    )  # fmt: skip
-
-
-def _after_change(ctx: Context, now: datetime) -> None:
-    """Queue the messages of what just changed, send them, and rebuild the page."""
-    from forewarn.incidents import queue_deliveries
-    from forewarn.operate import deliver_and_publish
-
-    with ctx.engine.begin() as conn:
-        queued = queue_deliveries(conn, now, ctx.registry.partners)
-    messages = sum(q.rows for q in queued)
-    with _progress() as bar:
-        task = bar.add_task("sending", total=messages)
-        report = deliver_and_publish(
-            ctx, now, on_batch=lambda done: bar.update(task, completed=done.handled)
-        )
-    console.print(
-        f"messages queued {messages:,}; sent {report.sent:,}, held for quiet hours "
-        f"{report.deferred:,}, cancelled {report.cancelled:,}; page rebuilt"
-    )
-
-
-# Where an incident or planned work is: exactly one of these (with --radius for --near).
-ElementOption = Annotated[str | None, typer.Option(help="A network element.")]
-AreaOption = Annotated[
-    str | None, typer.Option(help="A GeoJSON Polygon (a file or the JSON itself).")
-]
-NearOption = Annotated[str | None, typer.Option(help="An address, geocoded.")]
-RadiusOption = Annotated[str | None, typer.Option(help="With --near: 300m, 2km...")]
-
-
-@incident_app.command("open")
-def incident_open(
-    title: Annotated[str, typer.Option(help="What customers and the page are told.")],
-    element: ElementOption = None,
-    area: AreaOption = None,
-    near: NearOption = None,
-    radius: RadiusOption = None,
-    since: Annotated[str | None, typer.Option(help="When it started (default now).")] = None,
-) -> None:
-    """Open an incident the monitoring has not seen; customers hear at once."""
-    from forewarn.incidents.ops import OpsError, open_by_ops
-    from forewarn.store import now_utc
-
-    settings, ctx = _ops()
-    now = now_utc()
-    try:
-        target = _target(ctx, element, area, near, radius)
-        with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
-            started = _when(since, settings, now)
-            incident_id = open_by_ops(conn, ctx.index(), target, title, now, ctx.policy, started)
-    except OpsError as err:
-        _fail(str(err))
-    console.print(f"incident {incident_id} opened: {len(target.rows):,} premises")
-    _after_change(ctx, now)
-
-
-@incident_app.command("list")
-def incident_list(
-    all_: Annotated[bool, typer.Option("--all", help="Resolved ones too (latest 50).")] = False,
-) -> None:
-    """Open incidents (and planned work), newest first."""
-    from sqlalchemy import select
-
-    from forewarn.store import incidents
-
-    _, ctx = _ops()
-    query = select(incidents).order_by(incidents.c.id.desc()).limit(50)
-    if not all_:
-        query = query.where(incidents.c.status != "resolved")
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    table = Table("id", "title", "source", "status", "premises", "estimate", "next update")
-    for row in rows:
-        table.add_row(
-            str(row.id), row.title, row.source, row.status, f"{row.premises_count:,}",
-            _utc(row.etr), _utc(row.next_update_at),
-        )  # fmt: skip
-    console.print(table if rows else "No incidents.")
-
-
-@incident_app.command("show")
-def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id.")]) -> None:
-    """One incident: its updates, estimates and messages."""
-    from sqlalchemy import select
-
-    from forewarn.incidents.ledger import progress
-    from forewarn.incidents.ops import OpsError, get
-    from forewarn.store import etr_history, incident_updates
-
-    _, ctx = _ops()
-    with ctx.engine.connect() as conn:
-        try:
-            row = get(conn, incident_id)
-        except OpsError as err:
-            _fail(str(err))
-        updates = conn.execute(
-            select(incident_updates)
-            .where(incident_updates.c.incident_id == incident_id)
-            .order_by(incident_updates.c.seq)
-        ).all()
-        estimates = conn.execute(
-            select(etr_history)
-            .where(etr_history.c.incident_id == incident_id)
-            .order_by(etr_history.c.id)
-        ).all()
-        delivery = progress(conn, [incident_id])
-    console.print(f"[bold]{escape(row.title)}[/bold] ({row.source}, {row.status})")
-    console.print(
-        f"area {escape(row.area_name or '-')}; {row.premises_count:,} premises, "
-        f"{row.customers_count:,} customers; since {_utc(row.started_at)}; "
-        f"estimate {_utc(row.etr)}; next update {_utc(row.next_update_at)}"
-    )
-    if row.cause:
-        console.print(f"cause: {escape(row.cause)}")
-    table = Table("#", "at", "event", "status", "told", "next update", "text")
-    for u in updates:
-        told = "yes" if u.notify else "-"
-        table.add_row(str(u.seq), _utc(u.created_at), u.event, u.status, told,
-                      _utc(u.next_update_at), escape(u.body))  # fmt: skip
-    console.print(table)
-    table = Table("set at", "estimate", "announced", "why")
-    for e in estimates:
-        table.add_row(_utc(e.set_at), _utc(e.etr), "yes" if e.announced else "no",
-                      escape(e.reason))  # fmt: skip
-    console.print(table)
-    for p in delivery:
-        console.print(p.summary(), markup=False, highlight=False)
-
-
-@incident_app.command("update")
-def incident_update(
-    incident_id: Annotated[int, typer.Argument(help="Incident id.")],
-    status: Annotated[
-        str | None, typer.Option(help="investigating, identified or monitoring.")
-    ] = None,
-    cause: Annotated[str | None, typer.Option(help="What went wrong (after: a summary).")] = None,
-    etr: Annotated[
-        str | None, typer.Option(help="New estimate: +3h, 2026-11-24T14:00, or 'none'.")
-    ] = None,
-    note: Annotated[str | None, typer.Option(help="A note for customers and the page.")] = None,
-) -> None:
-    """Change status, cause or estimate, or add a note; customers hear what matters."""
-    from forewarn.incidents.ops import OpsError, update_by_ops
-    from forewarn.store import now_utc
-
-    settings, ctx = _ops()
-    now = now_utc()
-    extra: dict[str, Any] = {}
-    if etr is not None:
-        extra["etr"] = None if etr.strip().lower() == "none" else _when(etr, settings, now)
-    try:
-        with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
-            outcome = update_by_ops(conn, incident_id, now, ctx.policy, status, cause,
-                                    note=note, **extra)  # fmt: skip
-    except OpsError as err:
-        _fail(str(err))
-    for said in outcome.said:
-        console.print(f"announced: {escape(said)}")
-    for held in outcome.held:
-        console.print(f"[yellow]{escape(held)}[/yellow]")
-    _after_change(ctx, now)
-
-
-@incident_app.command("resolve")
-def incident_resolve(incident_id: Annotated[int, typer.Argument(help="Incident id.")]) -> None:
-    """Fixed: "restored" to premises that are back; lines still down stay in as cases."""
-    from forewarn.incidents.ops import OpsError, resolve_by_ops
-    from forewarn.operate import down_now
-    from forewarn.store import now_utc
-
-    _, ctx = _ops()
-    now = now_utc()
-    try:
-        with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
-            resolve_by_ops(conn, ctx.index(), incident_id, down_now(conn), now, ctx.policy)
-    except OpsError as err:
-        _fail(str(err))
-    console.print(f"incident {incident_id} resolved")
-    _after_change(ctx, now)
-
-
-@incident_app.command("heads-up")
-def incident_heads_up(
-    incident_id: Annotated[int, typer.Argument(help="An at-risk incident's id.")],
-    note: Annotated[str | None, typer.Option(help="What customers should know.")] = None,
-) -> None:
-    """Warn the customers of an at-risk incident that their service may drop."""
-    from forewarn.incidents.ops import OpsError, heads_up
-    from forewarn.store import now_utc
-
-    _, ctx = _ops()
-    now = now_utc()
-    try:
-        with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
-            heads_up(conn, incident_id, note, now, ctx.policy)
-    except OpsError as err:
-        _fail(str(err))
-    _after_change(ctx, now)
-
-
-@maintenance_app.command("add")
-def maintenance_add(
-    title: Annotated[str, typer.Option(help="What the work is.")],
-    start: Annotated[str, typer.Option(help="When it starts: 2026-11-30T01:00 or +3d.")],
-    end: Annotated[str, typer.Option(help="When it ends.")],
-    element: ElementOption = None,
-    area: AreaOption = None,
-    near: NearOption = None,
-    radius: RadiusOption = None,
-) -> None:
-    """Schedule planned work: notices ahead (FOREWARN_MAINTENANCE_NOTICES), at start, at end."""
-    from forewarn.incidents.ops import OpsError, add_maintenance
-    from forewarn.store import now_utc
-
-    settings, ctx = _ops()
-    now = now_utc()
-    starts, ends = _when(start, settings, now), _when(end, settings, now)
-    assert starts is not None and ends is not None
-    try:
-        target = _target(ctx, element, area, near, radius)
-        with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
-            incident_id = add_maintenance(
-                conn, ctx.index(), target, title, starts, ends, now, ctx.policy
-            )
-    except OpsError as err:
-        _fail(str(err))
-    console.print(
-        f"planned work {incident_id}: {len(target.rows):,} premises, "
-        f"{_utc(starts)} to {_utc(ends)}; notices "
-        + ", ".join(f"{n} ahead" for n in ctx.policy.notices)
-        + ", at start and at end"
-    )
-
-
-@app.command()
-def customer(
-    lookup: Annotated[str, typer.Argument(help="Id, phone, email, social handle or address.")],
-    limit: Annotated[int, typer.Option(help="How many history lines to show.")] = 50,
-) -> None:
-    """One customer's incidents and every message out and reply in, newest first."""
-    from forewarn.incidents.history import find_customers, history, incidents_of
-
-    settings, ctx = _ops()
-    with ctx.engine.connect() as conn:
-        found = find_customers(conn, lookup, settings.phone_region)
-        if not found:
-            _fail(f"no customer matches {lookup!r}")
-        if len(found) > 1:
-            table = Table("customer", "address", "phone", "email", "social")
-            for c in found:
-                table.add_row(c.customer_id, c.address, c.phone or "", c.email or "",
-                              c.social or "")  # fmt: skip
-            console.print(table)
-            console.print(f"{len(found)} customers match; look one up by id")
-            return
-        who = found[0]
-        cases = incidents_of(conn, who.premise_id)
-        lines = history(conn, who.customer_id, limit)
-    console.print(
-        f"[bold]{escape(who.customer_id)}[/bold], {escape(who.address)}; channels "
-        f"{escape(who.channels)}{' (opted out)' if who.opted_out else ''}"
-    )
-    table = Table("incident", "title", "status", "this premise", "since", "resolved")
-    for i in cases:
-        table.add_row(str(i.id), escape(i.title), i.status, i.premise_state,
-                      _utc(i.started_at), _utc(i.resolved_at))  # fmt: skip
-    console.print(table if cases else "No incidents.")
-    table = Table("when", "", "channel", "incident", "status", "text")
-    for e in lines:
-        text = e.text if e.answer is None else f"{e.text}\n-> {e.answer}"
-        table.add_row(_utc(e.at), "out" if e.direction == "out" else "in", e.channel,
-                      str(e.incident_id or ""), escape(e.status), escape(text))  # fmt: skip
-    console.print(table if lines else "No messages yet.")
+app.command()(customer)
 
 
 @app.command()
@@ -630,8 +286,10 @@ def drill(
         "drill-out"
     ),
 ) -> None:
-    """Replay a scenario on a simulated clock: every message each customer would get and
-    the page over time; sends nothing."""
+    """Replay a scenario on a simulated clock; sends nothing.
+
+    Writes every message each customer would get, the page over time, and a summary.
+    """
     from forewarn.drill import DrillError, load_scenario, run_drill
 
     settings = Settings()
@@ -639,17 +297,13 @@ def drill(
         plan = load_scenario(scenario)
         result = run_drill(plan, settings, out)
     except DrillError as err:
-        _fail(str(err))
+        fail(str(err))
     summary = result.summary
     table = Table("figure", "value")
     for name, value in summary.items():
         table.add_row(name.replace("_", " "), str(value))
     console.print(table)
     console.print(f"messages: {out / 'messages.jsonl'}; page: {out / 'page.jsonl'}")
-
-
-def _utc(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def main() -> None:

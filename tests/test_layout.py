@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent.parent / "forewarn"
 STAGES = ["feeds", "detection", "network", "incidents", "notifiers", "status_page", "flows"]
 # The command line and what only it uses sit on top of everything.
-TOP = {"cli", "demo", "drill", "operate", "report", "receiver"}
+TOP = {"cli", "cli_ops", "terminal", "demo", "drill", "operate", "report", "receiver"}
 
 
 def imported(path: Path) -> set[str]:

@@ -1,0 +1,33 @@
+"""The console the command line prints to, and its shared pieces: a clear error, a
+progress bar, a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+console = Console()
+
+
+def fail(message: str) -> NoReturn:
+    """Print a one-line error and leave with status 2 (nothing was changed)."""
+    console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def progress() -> Progress:
+    """A progress bar for long imports and dispatches (quiet when not on a terminal)."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=True,
+    )  # fmt: skip
+
+
+def utc(moment: datetime | None) -> str:
+    """A time as ops read it in tables: '2026-11-24 14:00 UTC', or '-'."""
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
