@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -546,6 +547,11 @@ def summarise(
             1 for m in messages if m["direction"] == "out" and not m.get("customer_id")
         ),
         "customers_messaged": len(by_customer),
+        # Per customer, every channel and incident together.
+        "most_messages_to_one_customer": max((len(v) for v in by_customer.values()), default=0),
+        "median_messages_per_customer": statistics.median(
+            [len(v) for v in by_customer.values()] or [0]
+        ),
         # Per customer, incident and channel, as the cap counts ("restored" and the
         # summary are never capped).
         "max_messages_per_customer_incident_channel": max(per_incident.values(), default=0),

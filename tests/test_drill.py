@@ -125,6 +125,8 @@ def test_the_cause_reaches_everyone_afterwards_and_figures_match(long_outage: Dr
     outgoing = [m for m in long_outage.messages if m.get("customer_id") and m["direction"] == "out"]
     assert s["messages"] == len(outgoing)
     assert s["customers_messaged"] == len({m["customer_id"] for m in outgoing})
+    each = Counter(m["customer_id"] for m in outgoing)
+    assert s["most_messages_to_one_customer"] == max(each.values())
     assert s["replies"] == 1
     # The offer after 24 hours reaches customers of this long outage.
     assert any("mobile hotspot" in m["body"] for m in outgoing)
