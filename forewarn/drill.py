@@ -27,6 +27,7 @@ from forewarn.detection.run import run_detection
 from forewarn.durations import parse_duration
 from forewarn.feeds import Signal
 from forewarn.flows.context import Context
+from forewarn.flows.publication import site_data
 from forewarn.incidents import queue_deliveries, reconcile
 from forewarn.incidents.conversation import follow_up, warning_time
 from forewarn.incidents.ops import (
@@ -48,7 +49,6 @@ from forewarn.notifiers.dispatch import UNCAPPED, dispatch_batch
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
 from forewarn.operate import down_now, parse_time
-from forewarn.status_page import collect, load_components
 from forewarn.store import (
     customers,
     deliveries,
@@ -449,10 +449,7 @@ def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:
 
 def _page_state(ctx: Context, now: datetime) -> dict[str, Any]:
     """What the public page says: overall status and each incident's line."""
-    with ctx.engine.connect() as conn:
-        components = load_components(ctx.settings.components_file, conn)
-        data = collect(conn, ctx.index(), ctx.page, components, now)
-    summary = data.summary()
+    summary = site_data(ctx, now).summary()
     keep = ("id", "name", "status", "impact", "x_etr", "x_area", "x_premises_affected")
     return {
         "status": summary["status"],

@@ -13,8 +13,8 @@ from forewarn.detection import states as state_store
 from forewarn.detection.damping import effective_down
 from forewarn.durations import parse_duration
 from forewarn.flows.context import Context
+from forewarn.flows.publication import rebuild_site
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
-from forewarn.status_page import collect, load_components, publish, render
 
 
 def parse_time(text: str, now: datetime, zone: str) -> datetime:
@@ -38,10 +38,7 @@ def down_now(conn: Connection) -> set[str]:
 
 
 def deliver_and_publish(
-    ctx: Context,
-    now: datetime,
-    publish_site: bool = True,
-    on_batch: Callable[[BatchReport], None] | None = None,
+    ctx: Context, now: datetime, on_batch: Callable[[BatchReport], None] | None = None
 ) -> BatchReport:
     """Send everything due now, a ledger batch at a time (`on_batch` hears the running
     totals), then rebuild the public site."""
@@ -56,9 +53,5 @@ def deliver_and_publish(
             on_batch(report)
         if not batch.handled:
             break
-    if publish_site:
-        with ctx.engine.connect() as conn:
-            components = load_components(ctx.settings.components_file, conn)
-            data = collect(conn, ctx.index(), ctx.page, components, now)
-        publish(ctx.settings.site_dir, render(data), now)
+    rebuild_site(ctx, now)
     return report
