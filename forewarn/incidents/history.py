@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection, Row
 
+from forewarn.network.importer import normalise_phones
 from forewarn.store import (
     customers,
     deliveries,
@@ -33,13 +33,9 @@ def find_customers(conn: Connection, lookup: str, region: str = "US") -> list[Ro
     if not text or len(text) > 320:
         return []
     tests = [customers.c.customer_id == text, func.lower(customers.c.email) == text.lower()]
-    try:
-        number = phonenumbers.parse(text, region)
-        if phonenumbers.is_valid_number(number):
-            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            tests.append(customers.c.phone == e164)
-    except phonenumbers.NumberParseException:
-        pass
+    (phone,) = normalise_phones([text], region)
+    if phone.startswith("+"):  # otherwise not a number, and the reason why
+        tests.append(customers.c.phone == phone)
     handle = normalise_handle(text)
     tests += [
         func.lower(customers.c.social) == handle,
