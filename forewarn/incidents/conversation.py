@@ -59,16 +59,16 @@ def _open_conversations(conn: Connection) -> list[Any]:
     )
 
 
-def warning_time(row: object, policy: Policy) -> datetime | None:
+def warning_time(row: Any, policy: Policy) -> datetime | None:
     """When customers must hear that the announced estimate will be missed: a set time
     before it, or at the start of the quiet hours it falls in (the last time they are
     awake to hear it), if the estimate was given before those quiet hours began."""
-    etr: datetime | None = getattr(row, "etr", None)
-    if etr is None or getattr(row, "etr_warned", None) == etr:
+    etr: datetime | None = row.etr
+    if etr is None or row.etr_warned == etr:
         return None
     warn_at = etr - policy.etr_warning
     began = policy.cadence.quiet_starts_before(warn_at)
-    if began is not None and began - policy.etr_warning > getattr(row, "updated_at", began):
+    if began is not None and began - policy.etr_warning > row.updated_at:
         # Said before the quiet hours start, or it would wait for the morning.
         warn_at = min(warn_at, began - policy.etr_warning)
     return warn_at
@@ -162,17 +162,17 @@ def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
     return moved
 
 
-def _notice_due(conn: Connection, row: object, now: datetime, policy: Policy) -> bool:
+def _notice_due(conn: Connection, row: Any, now: datetime, policy: Policy) -> bool:
     """Whether the latest notice time has passed without a notice since (a job added at
     short notice gets one notice at once, not every notice it missed)."""
-    start: datetime = getattr(row, "scheduled_for")  # noqa: B009
+    start: datetime = row.scheduled_for
     due = [start - ahead for ahead in policy.notices if start - ahead <= now]
     if not due:
         return False
     last = conn.execute(
         select(incident_updates.c.created_at)
         .where(
-            incident_updates.c.incident_id == getattr(row, "id"),  # noqa: B009
+            incident_updates.c.incident_id == row.id,
             incident_updates.c.event == "maintenance_notice",
         )
         .order_by(incident_updates.c.seq.desc())
