@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ledger_data import fill_ledger, phone  # noqa: E402
 from bench.local_servers import ServerProcess, server_process  # noqa: E402
 from forewarn.config import Settings  # noqa: E402
-from forewarn.flows.context import context_for  # noqa: E402
+from forewarn.context import Context  # noqa: E402
 from forewarn.notifiers.dispatch import Rules, dispatch_batch  # noqa: E402
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
@@ -138,7 +138,7 @@ def forewarn_path(
         send_concurrency=concurrency,
         _env_file=None,  # type: ignore[call-arg]
     )  # type: ignore[arg-type]
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     now = datetime.now(UTC)
     fill_ledger(ctx.engine, count, (channel,), now)
     before = server.count()

@@ -53,16 +53,12 @@ class Trial:
 
 def worker() -> None:
     """Dispatch until nothing is due, with the settings in the environment."""
-    from forewarn.flows.context import context_for
-    from forewarn.notifiers.dispatch import dispatch_batch
+    from forewarn import pipeline
+    from forewarn.config import Settings
+    from forewarn.context import Context
     from forewarn.store import now_utc
 
-    ctx = context_for()
-    while dispatch_batch(
-        ctx.engine, ctx.registry.notifiers, ctx.brand, now_utc(), ctx.settings.dispatch_batch,
-        ctx.rules, ctx.registry.journal,
-    ).claimed:  # fmt: skip
-        pass
+    pipeline.deliver(Context.build(Settings()), now_utc())
 
 
 WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]

@@ -104,12 +104,14 @@ def run_once() -> None:
     Reads the feeds, detects, maps, updates incidents, dispatches what is due and
     publishes the site; then keeps promised updates and warns before estimates pass.
     """
-    from forewarn.flows.detection_cycle import detection_cycle
-    from forewarn.flows.follow_up import follow_up_cycle
+    from forewarn.context import Context
+    from forewarn.flows import detection_cycle, follow_up_cycle, given_context
     from forewarn.report import print_cycle
 
-    print_cycle(console, detection_cycle())
-    done = follow_up_cycle()
+    with given_context(Context.build(Settings())) as ctx:
+        print_cycle(console, detection_cycle())
+        done = follow_up_cycle()
+    ctx.close()
     if done.changed:
         console.print(
             f"follow-ups: {len(done.reminded)} promised updates, {len(done.warned)} estimate "
@@ -152,18 +154,21 @@ def serve(
     from prefect import serve as prefect_serve
     from prefect.deployments.runner import RunnerDeployment
 
-    from forewarn.flows.context import context_for
-    from forewarn.flows.detection_cycle import detection_cycle
-    from forewarn.flows.dispatch import dispatch
-    from forewarn.flows.follow_up import follow_up_cycle
-    from forewarn.flows.mentions import mentions
-    from forewarn.flows.publication import publication
+    from forewarn.context import Context
+    from forewarn.flows import (
+        detection_cycle,
+        dispatch,
+        follow_up_cycle,
+        given_context,
+        mentions,
+        publication,
+    )
     from forewarn.incidents.replies import Voice
     from forewarn.receiver import TwilioHooks, create_app
     from forewarn.store import secret_key
 
     settings = Settings()
-    ctx = context_for(settings)  # says once which channels fall back to the outbox
+    ctx = Context.build(settings)  # says once which channels fall back to the outbox
     token = settings.webhook_token.get_secret_value() if settings.webhook_token else None
     if token is None:
         console.print("FOREWARN_WEBHOOK_TOKEN is not set: /hooks/alertmanager is off.")
@@ -220,10 +225,11 @@ def serve(
              (publication, publish_every)]  # fmt: skip
     # The first cycle starts Prefect's temporary server; the other threads then share it
     # (started together, each would try to start its own on the same port).
-    _keep_beat(detection_cycle, interval, once=True)
-    for run, every in beats:
-        threading.Thread(target=_keep_beat, args=(run, every), daemon=True).start()
-    _keep_beat(detection_cycle, interval)
+    with given_context(ctx):
+        _keep_beat(detection_cycle, interval, once=True)
+        for run, every in beats:
+            threading.Thread(target=_keep_beat, args=(run, every), daemon=True).start()
+        _keep_beat(detection_cycle, interval)
 
 
 def _keep_beat(run: Callable[[], object], every: float, once: bool = False) -> None:

@@ -16,7 +16,7 @@ from forewarn.store import now_utc, serialize
 from forewarn.terminal import console, fail, progress, utc
 
 if TYPE_CHECKING:
-    from forewarn.flows.context import Context
+    from forewarn.context import Context
     from forewarn.incidents.ops import Target
 
 incident_app = typer.Typer(help="What ops do by hand: open, list, show, update, resolve.")
@@ -24,14 +24,14 @@ maintenance_app = typer.Typer(help="Planned work, with notices to the affected p
 
 
 def _ops() -> tuple[Settings, Context]:
-    from forewarn.flows.context import context_for
+    from forewarn.context import Context
 
     settings = Settings()
-    return settings, context_for(settings)
+    return settings, Context.build(settings)
 
 
 def _when(text: str | None, settings: Settings, now: datetime) -> datetime | None:
-    from forewarn.operate import parse_time
+    from forewarn.durations import parse_time
 
     if text is None:
         return None
@@ -79,17 +79,13 @@ def _metres(text: str) -> float:
 
 def _after_change(ctx: Context, now: datetime) -> None:
     """Queue the messages of what just changed, send them, and rebuild the page."""
-    from forewarn.incidents import queue_deliveries
-    from forewarn.operate import deliver_and_publish
+    from forewarn import pipeline
 
-    with ctx.engine.begin() as conn:
-        queued = queue_deliveries(conn, now, ctx.registry.partners)
-    messages = sum(q.rows for q in queued)
+    messages = pipeline.queue(ctx, now)
     with progress() as bar:
         task = bar.add_task("sending", total=messages)
-        report = deliver_and_publish(
-            ctx, now, on_batch=lambda done: bar.update(task, completed=done.handled)
-        )
+        steps = pipeline.Steps(on_batch=lambda done: bar.update(task, completed=done.handled))
+        report = pipeline.settle(ctx, now, steps)
     console.print(
         f"messages queued {messages:,}; sent {report.sent:,}, held for quiet hours "
         f"{report.deferred:,}, cancelled {report.cancelled:,}; page rebuilt"
@@ -241,8 +237,8 @@ def incident_update(
 @incident_app.command("resolve")
 def incident_resolve(incident_id: Annotated[int, typer.Argument(help="Incident id.")]) -> None:
     """Fixed: "restored" to premises that are back; lines still down stay in as cases."""
+    from forewarn.detection.run import down_now
     from forewarn.incidents.ops import OpsError, resolve_by_ops
-    from forewarn.operate import down_now
 
     _, ctx = _ops()
     now = now_utc()

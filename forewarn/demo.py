@@ -46,7 +46,8 @@ def run_demo(console: Console, workdir: Path, premises: int) -> None:
     os.environ.pop("FOREWARN_ALERTMANAGER_URL")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")  # the demo tells its own story
 
-    from forewarn.flows.detection_cycle import detection_cycle
+    from forewarn.context import Context
+    from forewarn.flows import detection_cycle, given_context
     from forewarn.network import import_network
     from forewarn.report import print_cycle
     from forewarn.store import make_engine
@@ -72,9 +73,12 @@ def run_demo(console: Console, workdir: Path, premises: int) -> None:
         f"({len(behind)} CPEs go silent); {flapper} bounces for 30 s; {lone} goes down alone."
     )
 
+    ctx = Context.build(Settings())  # the settings the demo just put in the environment
+
     def cycle(label: str, at: datetime) -> None:
         console.print(f"\n[bold]{at:%H:%M %Z}[/bold] {label}")
-        print_cycle(console, detection_cycle(now=at))
+        with given_context(ctx):
+            print_cycle(console, detection_cycle(now=at))
 
     cycle("cycle 1: a quiet network", t0)
     with feed.open("a") as handle:

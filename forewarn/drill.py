@@ -21,15 +21,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
+from forewarn import pipeline
 from forewarn.config import Settings
+from forewarn.context import Context
 from forewarn.detection import states as state_store
-from forewarn.detection.run import run_detection
-from forewarn.durations import parse_duration
+from forewarn.detection.run import down_now
+from forewarn.durations import parse_duration, parse_time
 from forewarn.feeds import Signal
-from forewarn.flows.context import Context
-from forewarn.flows.publication import site_data
-from forewarn.incidents import queue_deliveries, reconcile
-from forewarn.incidents.conversation import follow_up, warning_time
+from forewarn.incidents.conversation import warning_time
 from forewarn.incidents.ops import (
     OpsError,
     add_maintenance,
@@ -45,10 +44,9 @@ from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
 from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
-from forewarn.notifiers.dispatch import UNCAPPED, dispatch_batch
+from forewarn.notifiers.dispatch import UNCAPPED
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
-from forewarn.operate import down_now, parse_time
 from forewarn.store import (
     customers,
     deliveries,
@@ -59,6 +57,7 @@ from forewarn.store import (
     insert_ignoring_conflicts,
     make_engine,
     premises,
+    serialize,
     set_meta,
 )
 
@@ -299,24 +298,25 @@ def _load_network(
 def _step(
     ctx: Context, now: datetime, due: list[Step], voice: Voice, answers: list[dict[str, Any]]
 ) -> None:
-    """One moment: signals, detection, incidents, ops and replies, follow-ups, dispatch."""
+    """One moment, as `forewarn serve` lives it: the detection cycle (with the scripted
+    signals for feeds), ops commands and replies as they arrive, the follow-up pass, and
+    the dispatch beat for whatever else is due."""
     index = ctx.index()
     signals = [s for step in due for s in _signals(index, step, now)]
-    with ctx.engine.begin() as conn:
-        detection = run_detection(conn, index.tree, signals, now, ctx.thresholds)
-        reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
-        for step in due:
-            if step.ops is not None:
-                _ops(conn, index, step.ops, now, ctx)
-            if step.reply is not None:
-                answers.extend(_reply(conn, step.reply, now, voice))
-        follow_up(conn, index, now, ctx.policy)
-        queue_deliveries(conn, now)
-    while dispatch_batch(
-        ctx.engine, ctx.registry.notifiers, ctx.brand, now, ctx.settings.dispatch_batch,
-        ctx.rules, None,
-    ).handled:  # fmt: skip
-        pass
+    pipeline.cycle(ctx, now, signals)
+    by_hand = [step for step in due if step.ops is not None or step.reply is not None]
+    if by_hand:
+        with ctx.engine.begin() as conn:
+            serialize(conn, "incidents")
+            for step in by_hand:
+                if step.ops is not None:
+                    _ops(conn, index, step.ops, now, ctx)
+                if step.reply is not None:
+                    answers.extend(_reply(conn, step.reply, now, voice))
+        pipeline.queue(ctx, now)
+        pipeline.settle(ctx, now)
+    pipeline.follow_up(ctx, now)
+    pipeline.deliver(ctx, now)
 
 
 def _signals(index: NetworkIndex, step: Step, now: datetime) -> list[Signal]:
@@ -449,7 +449,7 @@ def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:
 
 def _page_state(ctx: Context, now: datetime) -> dict[str, Any]:
     """What the public page says: overall status and each incident's line."""
-    summary = site_data(ctx, now).summary()
+    summary = pipeline.site_data(ctx, now).summary()
     keep = ("id", "name", "status", "impact", "x_etr", "x_area", "x_premises_affected")
     return {
         "status": summary["status"],

@@ -4,7 +4,8 @@ age-stepped lists built from them ("0h=6h,24h=24h", "24h=text|72h=text")."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(min|s|m|h|d|w)", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:min|s|m|h|d|w)\s*)+$", re.IGNORECASE)
@@ -38,3 +39,18 @@ def cadence_steps(text: str) -> tuple[tuple[timedelta, timedelta], ...]:
     if any(every < timedelta(minutes=5) for _, every in steps):
         raise ValueError("updates more often than every 5 minutes would be spam")
     return steps
+
+
+def parse_time(text: str, now: datetime, zone: str) -> datetime:
+    """'+3h' (from now), or an ISO-8601 time; without an offset it is the operator's local
+    time (FOREWARN_TIME_ZONE)."""
+    text = text.strip()
+    if text.startswith("+"):
+        return now + parse_duration(text[1:])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (write +3h or 2026-11-24T14:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from forewarn.flows.detection_cycle import CycleReport
+    from forewarn.pipeline import CycleReport
 
 
 def print_cycle(console: Console, report: CycleReport) -> None:

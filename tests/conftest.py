@@ -25,15 +25,13 @@ from typing import Any
 
 import pytest
 import uvicorn
-from prefect.logging import disable_run_logger
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from forewarn import pipeline
 from forewarn.config import Settings
-from forewarn.flows.context import Context
-from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
-from forewarn.flows.dispatch import dispatch_messages
-from forewarn.flows.publication import publish_site
+from forewarn.context import Context
+from forewarn.pipeline import CycleReport
 from forewarn.store import make_engine
 from tests.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
 from tests.town import Town
@@ -97,16 +95,8 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 
 def run_cycle(ctx: Context, now: datetime) -> CycleReport:
-    """The detection cycle's tasks, run without the Prefect engine (the flow test runs it whole)."""
-    report = CycleReport(now=now)
-    with disable_run_logger():
-        report.detection = detect_faults.fn(ctx, now, report)
-        report.changes, report.queued = update_incidents.fn(ctx, report.detection, now)
-        while dispatch_messages.fn(ctx, now, report.dispatch):
-            pass
-        if report.changes.any or not ctx.settings.site_dir.exists():
-            report.site = publish_site.fn(ctx, now)
-    return report
+    """The detection cycle, run without the Prefect engine (the flow test runs it whole)."""
+    return pipeline.cycle(ctx, now)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from forewarn.config import Settings
-from forewarn.flows.detection_cycle import detection_cycle
+from forewarn.flows import detection_cycle
 from forewarn.receiver import create_app
 from forewarn.store import inbox, incidents, make_engine, now_utc
 from tests.conftest import NOW, free_port, serving, use_settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,16 +12,17 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
+from forewarn.context import Context
 from forewarn.incidents.ledger import channel_order
 from forewarn.notifiers.compose import EVENT_TEMPLATES, Brand, render
 from forewarn.notifiers.dispatch import Rules, quiet_until
 from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.store import customers, deliveries, incident_updates
+from forewarn.texts import shipped_templates
 from tests.conftest import NOW, run_cycle
 from tests.town import Town, report_cabinet
 
-TEMPLATES = files("forewarn") / "templates"
+TEMPLATES = shipped_templates()
 LOCALES = ("en", "es")
 # The longest values we promise one segment for: a 20-character operator name, a
 # 30-character address and a 35-character site address (the README says so).
@@ -126,7 +126,7 @@ def outbox(settings: Settings) -> list[dict[str, Any]]:
 def test_a_fault_at_night_waits_for_morning_but_the_public_post_does_not(
     town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
     report_cabinet(settings.jsonl_feed, "cabA", "down", night)
     report = run_cycle(ctx, night + timedelta(minutes=3))
@@ -141,7 +141,7 @@ def test_a_fault_at_night_waits_for_morning_but_the_public_post_does_not(
 def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_opening(
     town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     evening = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
     report_cabinet(settings.jsonl_feed, "cabA", "down", evening)
     run_cycle(ctx, evening + timedelta(minutes=3))  # 20:03: told
@@ -173,7 +173,7 @@ def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_ope
 def test_a_customer_hears_at_most_the_cap_per_incident_but_always_restored(
     town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings.model_copy(update={"max_messages_per_incident": 1}))
+    ctx = Context.build(settings.model_copy(update={"max_messages_per_incident": 1}))
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     with town.engine.begin() as conn:  # a second routine update for everyone affected
@@ -203,7 +203,7 @@ def test_the_ledger_ranks_each_customers_channels(town: Town, settings: Settings
     with town.engine.begin() as conn:
         conn.execute(update(customers).where(customers.c.customer_id == "c39").values(
             channels="email;sms"))  # fmt: skip
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     with town.engine.connect() as conn:

@@ -16,7 +16,7 @@ SCRIPT = """
 import json, os
 from datetime import UTC, datetime
 from bench.ledger_data import fill_ledger
-from forewarn.flows.dispatch import dispatch
+from forewarn.flows import dispatch
 from forewarn.store import make_engine
 
 fill_ledger(make_engine(os.environ["FOREWARN_DB_URL"]), 300, ("sms", "email"), datetime.now(UTC))

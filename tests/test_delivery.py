@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from forewarn.config import Settings
-from forewarn.flows.context import Context, context_for
+from forewarn.context import Context
 from forewarn.notifiers.base import Message, Outcome
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
@@ -93,7 +93,7 @@ def test_invalid_and_opted_out_numbers_are_recorded_as_permanent(
         conn.execute(
             update(customers).where(customers.c.customer_id == "c41").values(phone=OPTED_OUT_NUMBER)
         )
-    ctx = context_for(with_channels(
+    ctx = Context.build(with_channels(
         settings, twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr("t"),
         sms_from="+15005550006", twilio_api_url=url, sms_rate=1000.0,
     ))  # fmt: skip
@@ -120,7 +120,7 @@ def test_429_and_5xx_back_off_and_are_sent_once_later(
     state.fail_next = [429, 503]
     with town.engine.begin() as conn:
         conn.execute(update(customers).values(channels="sms"))
-    ctx = context_for(with_channels(
+    ctx = Context.build(with_channels(
         settings, twilio_account_sid=ACCOUNT, twilio_auth_token=SecretStr("t"),
         sms_from="+15005550006", twilio_api_url=url, sms_rate=1000.0, send_concurrency=1,
     ))  # fmt: skip
@@ -146,7 +146,7 @@ def test_email_reaches_a_real_smtp_server_once_per_recipient_per_update(
     town: Town, settings: Settings
 ) -> None:
     with smtp_server() as (url, mailbox):
-        ctx = context_for(with_channels(
+        ctx = Context.build(with_channels(
             settings, smtp_url=SecretStr(url), email_from="alerts@millroad.example",
             public_url="https://alerts.millroad.example",
         ))  # fmt: skip
@@ -184,7 +184,7 @@ def mastodon() -> Iterator[str]:
 def test_one_public_thread_per_incident_in_area_words_and_idempotent(
     town: Town, settings: Settings, mastodon: str
 ) -> None:
-    ctx = context_for(with_channels(
+    ctx = Context.build(with_channels(
         settings, mastodon_url=mastodon, mastodon_token=SecretStr("alice_token"),
         social_rate=1000.0,
     ))  # fmt: skip
@@ -227,7 +227,7 @@ def test_partners_get_statuspage_shaped_webhooks(town: Town, settings: Settings)
 
     app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
     with serving(app) as url:
-        ctx = context_for(with_channels(settings, webhook_urls=SecretStr(f"{url}/hook?key=k")))
+        ctx = Context.build(with_channels(settings, webhook_urls=SecretStr(f"{url}/hook?key=k")))
         report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta())
         run_cycle(ctx, NOW + timedelta(minutes=3))
     [(headers, body)] = received

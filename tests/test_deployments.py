@@ -12,6 +12,7 @@ import yaml
 from prefect.flows import load_flow_from_entrypoint
 
 from forewarn.cli import serve
+from forewarn.flows import FLOWS
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -30,8 +31,10 @@ def test_the_file_defines_the_flows_and_one_work_pool() -> None:
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
 def test_each_entrypoint_loads_and_its_parameters_validate(deployment: dict[str, Any]) -> None:
     path, _, name = deployment["entrypoint"].partition(":")
-    assert path.startswith("forewarn/flows/") and (ROOT / path).is_file()
+    assert path.startswith("flows/") and (ROOT / path).is_file()
     flow = load_flow_from_entrypoint(str(ROOT / path) + ":" + name)
+    # The very flow object `forewarn serve` runs, not a copy that could drift from it.
+    assert flow is FLOWS[deployment["name"]]
     assert flow.validate_parameters(deployment.get("parameters") or {}) is not None
     with pytest.raises(Exception, match="now"):
         flow.validate_parameters({"now": "not a time"})

@@ -13,14 +13,9 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import func, select
 
+from forewarn import pipeline
 from forewarn.config import Settings
-from forewarn.flows import detection_cycle as detection_cycle_module
-from forewarn.flows import dispatch as dispatch_module
-from forewarn.flows import follow_up as follow_up_module
-from forewarn.flows import publication as publication_module
-from forewarn.flows.detection_cycle import detection_cycle
-from forewarn.flows.dispatch import dispatch
-from forewarn.flows.follow_up import follow_up_cycle
+from forewarn.flows import detection_cycle, dispatch, follow_up_cycle
 from forewarn.store import customers, deliveries, premises
 from tests.conftest import NOW, use_settings
 from tests.town import Town, report_cabinet
@@ -102,8 +97,7 @@ def test_the_flows_logs_name_incidents_never_people(
     listener = logging.getLogger("tests.heard")
     listener.addHandler(heard)
     listener.setLevel(logging.DEBUG)
-    for module in (detection_cycle_module, dispatch_module, follow_up_module, publication_module):
-        monkeypatch.setattr(module, "get_run_logger", lambda: listener)
+    monkeypatch.setattr(pipeline, "logger", lambda: listener)
     logging.getLogger("forewarn").addHandler(heard)
     report_cabinet(settings.jsonl_feed, "cabB", "down", NOW)
     detection_cycle(now=NOW + timedelta(minutes=5))

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
+from forewarn.context import Context
 from forewarn.incidents.history import find_customers, history
 from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.notifiers.mentions import MastodonMentions, answer_mentions
@@ -63,7 +63,7 @@ def conversation(town: Town, settings: Settings, mastodon: str) -> tuple[Any, Se
         "mastodon_url": mastodon, "mastodon_token": SecretStr("alice_token"),
         "social_rate": 1000.0, "privacy_floor": 4,
     })  # fmt: skip
-    ctx = context_for(changed)
+    ctx = Context.build(changed)
     report_cabinet(changed.jsonl_feed, "cabA", "down", NOW)
     report_cabinet(changed.jsonl_feed, "cabB", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))

@@ -12,8 +12,8 @@ from prefect.logging import disable_run_logger
 from sqlalchemy import func, select, update
 
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
-from forewarn.flows.detection_cycle import CycleReport, detect_faults, queue_rest, update_incidents
+from forewarn.context import Context
+from forewarn.pipeline import detect_faults, queue_rest, update_incidents
 from forewarn.store import customers, deliveries, incident_premises, incident_updates, incidents
 from tests.conftest import NOW, fresh_postgres_database, run_cycle
 from tests.town import CABINETS, Town, house_position
@@ -51,7 +51,7 @@ def cabinet_down(settings: Settings, cabinet: str, at: datetime) -> None:
 
 
 def test_the_neighbour_behind_another_cabinet_hears_nothing(town: Town, settings: Settings) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     cabinet_down(settings, "cabA", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=1))
     assert outbox(settings) == []  # still inside damping
@@ -69,7 +69,7 @@ def test_the_neighbour_behind_another_cabinet_hears_nothing(town: Town, settings
 
 
 def test_running_the_cycle_again_queues_nothing_twice(town: Town, settings: Settings) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     cabinet_down(settings, "cabA", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     first = outbox(settings)
@@ -90,7 +90,7 @@ def test_running_the_cycle_again_queues_nothing_twice(town: Town, settings: Sett
 def test_a_fault_that_grows_stays_one_incident_and_tells_the_new_premises(
     town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     cabinet_down(settings, "cabA", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     cabinet_down(settings, "cabB", NOW + timedelta(minutes=4))
@@ -105,7 +105,7 @@ def test_a_fault_that_grows_stays_one_incident_and_tells_the_new_premises(
 
 
 def test_restored_goes_only_to_premises_whose_line_is_back(town: Town, settings: Settings) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     cabinet_down(settings, "cabA", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     back = NOW + timedelta(hours=1)
@@ -139,7 +139,7 @@ def test_restored_goes_only_to_premises_whose_line_is_back(town: Town, settings:
 
 
 def test_the_site_is_published_in_statuspage_shape(town: Town, settings: Settings) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     cabinet_down(settings, "cabA", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     summary = json.loads((settings.site_dir / "api/v2/summary.json").read_text())
@@ -179,19 +179,19 @@ def test_index_answers_topology_radius_and_polygon(town: Town) -> None:
 def test_a_big_faults_first_customers_are_queued_first_by_priority(
     town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     with town.engine.begin() as conn:
         conn.execute(update(customers).where(customers.c.customer_id == "c45").values(priority=9))
     cabinet_down(settings, "cabA", NOW)
     later = NOW + timedelta(minutes=3)
     with disable_run_logger():
-        detection = detect_faults.fn(ctx, later, CycleReport(now=later))
-        _, first = update_incidents.fn(ctx, detection, later, head=2)
+        detection = detect_faults(ctx, later).detection
+        _, first = update_incidents(ctx, detection, later, head=2)
         with town.engine.connect() as conn:
             queued = {r.customer_id for r in conn.execute(select(deliveries.c.customer_id))}
             waiting = conn.execute(select(incident_updates.c.deliveries_queued)).scalar_one()
-        rest = queue_rest.fn(ctx, later)
-        again = queue_rest.fn(ctx, later)
+        rest = queue_rest(ctx, later)
+        again = queue_rest(ctx, later)
     # The head: no. 45 (priority 9) and the next by id; the public post comes with it.
     assert queued == {"c45", "c39", ""} and first == 1 + 2 + 1  # 45 email; 39 text and email
     assert not waiting

@@ -14,12 +14,12 @@ from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
-from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
+from forewarn.context import Context
 from forewarn.incidents.conversation import follow_up
 from forewarn.incidents.ledger import queue_deliveries
 from forewarn.incidents.replies import Voice, classify, replay_status_callbacks
 from forewarn.notifiers.registry import sign
+from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key
 from tests.conftest import NOW, run_cycle, serving
@@ -162,7 +162,7 @@ def told(settings: Settings, customer: str) -> list[str]:
 def test_stop_then_an_update_sends_nothing_start_then_an_update_sends(
     hooks: httpx.Client, town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     text_in(hooks, "STOP")
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
@@ -188,15 +188,15 @@ def test_stop_then_an_update_sends_nothing_start_then_an_update_sends(
 def test_stop_is_honoured_for_messages_already_queued(
     hooks: httpx.Client, town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     with town.engine.begin() as conn:  # queue, but hold dispatch back
         conn.execute(update(customers).values(channels="sms"))
 
     moment = NOW + timedelta(minutes=3)
     with disable_run_logger():
-        detection = detect_faults.fn(ctx, moment, CycleReport(now=moment))
-        update_incidents.fn(ctx, detection, moment)
+        detection = detect_faults(ctx, moment).detection
+        update_incidents(ctx, detection, moment)
     text_in(hooks, "STOP")
     run_cycle(ctx, moment + timedelta(minutes=1))
     assert told(settings, "c39") == [] and len(told(settings, "c41")) == 1
@@ -261,7 +261,7 @@ def test_one_click_unsubscribe_needs_a_valid_link_and_a_post(
 def test_out_after_restored_reopens_the_case_and_says_when_they_will_hear(
     hooks: httpx.Client, town: Town, settings: Settings
 ) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
     report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))

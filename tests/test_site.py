@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
+from forewarn.context import Context
 from forewarn.network import import_network
 from forewarn.network.synthetic import generate
 from forewarn.receiver import create_app
@@ -53,7 +53,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         outbox=here / "outbox", jsonl_feed=str(here / "feed.jsonl"),
         operator_name="Riverside Fibre", _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     import_network(ctx.engine, town.topology, town.customers, None, NOW)
     with open(here / "feed.jsonl", "w") as feed:
         for n in [*PON, *CABINET, 1500]:
@@ -174,7 +174,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def base_url(site: Site) -> Iterator[str]:
     """The site served over loopback HTTP by forewarn's own receiver."""
-    ctx = context_for(site.settings)
+    ctx = Context.build(site.settings)
     with serving(create_app(ctx.engine, None, 1000, site.root)) as url:
         yield url
 
@@ -259,7 +259,7 @@ def test_components_come_from_the_operators_file(site: Site, tmp_path: Path) -> 
         {"id": "west", "name": "West side", "elements": ["ex0-olt0-pon5"]},
         {"id": "east", "name": "East side", "elements": ["ex0-olt0-pon7"]},
     ]}))  # fmt: skip
-    ctx = context_for(site.settings)
+    ctx = Context.build(site.settings)
     with ctx.engine.connect() as conn:
         components = load_components(config, conn)
         data = collect(conn, ctx.index(), ctx.page, components, NOW + timedelta(minutes=6))

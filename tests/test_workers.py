@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from bench.crash import WORKER, worker_env
 from bench.ledger_data import fill_ledger, phone
 from forewarn.config import Settings
-from forewarn.flows.context import context_for
-from forewarn.flows.detection_cycle import CycleReport, detect_faults, update_incidents
+from forewarn.context import Context
 from forewarn.notifiers.email import message_id
+from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.store import deliveries, incidents, make_engine
 from tests.conftest import NOW, fresh_postgres_database
 from tests.servers import fake_twilio, smtp_server
@@ -63,7 +63,7 @@ def db_url(postgres_server: str) -> str:
 
 
 def test_two_detection_cycles_at_once_open_one_incident(town: Town, settings: Settings) -> None:
-    ctx = context_for(settings)
+    ctx = Context.build(settings)
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     moment = NOW + timedelta(minutes=3)
     start = threading.Barrier(2)
@@ -72,8 +72,8 @@ def test_two_detection_cycles_at_once_open_one_incident(town: Town, settings: Se
     def cycle() -> None:
         try:
             start.wait()
-            detection = detect_faults.fn(ctx, moment, CycleReport(now=moment))
-            update_incidents.fn(ctx, detection, moment)
+            detection = detect_faults(ctx, moment).detection
+            update_incidents(ctx, detection, moment)
         except BaseException as err:  # reported below, not lost in the thread
             errors.append(err)
 

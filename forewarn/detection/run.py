@@ -45,3 +45,8 @@ def run_detection(
     down = effective_down(states)
     pending = sum(1 for s in states.values() if s.state == "down" and not s.confirmed)
     return Detection(detect(tree, down, thresholds), set(down), pending, rejects)
+
+
+def down_now(conn: Connection) -> set[str]:
+    """Elements that count as down now (confirmed by detection)."""
+    return set(effective_down(state_store.load(conn)))

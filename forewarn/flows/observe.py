@@ -9,7 +9,7 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact
 from prefect.context import FlowRunContext, TaskRunContext
 from sqlalchemy import select
 
-from forewarn.flows.context import Context
+from forewarn.context import Context
 from forewarn.incidents.ledger import progress
 from forewarn.store import incident_updates
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from forewarn.notifiers.webhook import payload
+from forewarn.texts import environment
 
 # Which template each kind of update is told with.
 EVENT_TEMPLATES = {
@@ -47,18 +47,6 @@ class Brand:
         """The offer for an outage this old: the one with the largest age it has reached."""
         found = [text for at, text in self.offers if age >= at]
         return found[-1] if found else None
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """The template environment (autoescaping only for HTML)."""
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("forewarn", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        keep_trailing_newline=False,
-    )
 
 
 def template_for(channel: str, locale: str, event: str, part: str = "body") -> jinja2.Template:

@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 from markupsafe import Markup, escape
 
 from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
-from forewarn.notifiers.compose import environment
 from forewarn.notifiers.rate import RateLimiter
+from forewarn.texts import environment
 
 URL = re.compile(r"https?://[^\s<>\"]+")
 RFC8058_POST = "List-Unsubscribe-Post: List-Unsubscribe=One-Click"

@@ -32,6 +32,7 @@ from forewarn.status_page.statuspage import (
     status_object,
 )
 from forewarn.store import incidents
+from forewarn.texts import environment
 
 LOCALES = ("en", "es")  # the first is the default, at the site's root
 RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
@@ -168,13 +169,7 @@ def _maintenances(conn: Connection, page: PageConfig, now: datetime) -> list[dic
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("forewarn", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = environment(lstrip_blocks=True).overlay()
     env.filters["when"] = lambda value: (value or "")[:16].replace("T", " ")
     return env
 

@@ -1,15 +1,13 @@
-"""What the flows need at run time, built once per process from Settings."""
+"""What the pipeline needs at run time, built once by an entrypoint from Settings."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
@@ -49,7 +47,30 @@ class Context:
     def __reduce__(self) -> tuple[Any, tuple[Settings]]:
         # Sent to another process (a Dask worker), a context is rebuilt there from its
         # settings: engines, clients and notifiers do not travel.
-        return (context_for, (self.settings,))
+        return (_rebuilt, (self.settings,))
+
+    @classmethod
+    def build(cls, settings: Settings) -> Context:
+        """A context for these settings: the store's engine, an HTTP client, the channels.
+        Built once by an entrypoint and passed down; says once which channels fall back
+        to the outbox."""
+        engine = make_engine(settings.db_url)
+        with engine.begin() as conn:
+            signing_key = secret_key(conn, "unsubscribe")
+        registry = build(settings, signing_key)
+        if registry.to_outbox:
+            logging.getLogger("forewarn").warning(
+                "no credentials for %s: those messages go to the outbox %s",
+                ", ".join(registry.to_outbox),
+                settings.outbox,
+            )
+        http = httpx.Client(headers={"User-Agent": "forewarn"})
+        return cls(settings=settings, engine=engine, http=http, registry=registry)
+
+    def close(self) -> None:
+        """Release the store's connections and the HTTP client."""
+        self.http.close()
+        self.engine.dispose()
 
     def index(self) -> NetworkIndex:
         """The network index, reloaded only when an import has changed the network."""
@@ -122,43 +143,15 @@ class Context:
         return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
 
 
-def task_runner() -> TaskRunner[Any]:
-    """The flows' task runner: Dask when FOREWARN_DASK_ADDRESS is set, else threads."""
-    address = os.environ.get("FOREWARN_DASK_ADDRESS")
-    if not address:
-        return ThreadPoolTaskRunner()
-    from prefect_dask.task_runners import DaskTaskRunner
-
-    if address == "local":
-        return DaskTaskRunner()
-    return DaskTaskRunner(address=address)
+# Contexts rebuilt in this process from settings another process sent (a Dask worker
+# receives one with every task): one per configuration, not one per task.
+_received: dict[str, Context] = {}
 
 
-_contexts: dict[str, Context] = {}
-
-
-def context_for(settings: Settings | None = None) -> Context:
-    """The context for these settings (read from the environment when not given)."""
-    settings = settings or Settings()
+def _rebuilt(settings: Settings) -> Context:
     # Secrets dump as "**********": key on their values too, or two tokens would share.
     secrets = [v.get_secret_value() for v in dict(settings).values() if isinstance(v, SecretStr)]
     key = settings.model_dump_json() + json.dumps(secrets)
-    if key not in _contexts:
-        engine = make_engine(settings.db_url)
-        with engine.begin() as conn:
-            signing_key = secret_key(conn, "unsubscribe")
-        registry = build(settings, signing_key)
-        if registry.to_outbox:
-            # Said once, when the process first builds its notifiers.
-            logging.getLogger("forewarn").warning(
-                "no credentials for %s: those messages go to the outbox %s",
-                ", ".join(registry.to_outbox),
-                settings.outbox,
-            )
-        _contexts[key] = Context(
-            settings=settings,
-            engine=engine,
-            http=httpx.Client(headers={"User-Agent": "forewarn"}),
-            registry=registry,
-        )
-    return _contexts[key]
+    if key not in _received:
+        _received[key] = Context.build(settings)
+    return _received[key]

@@ -1,0 +1,362 @@
+"""The cycle, composed once: detect, update incidents, queue, deliver, follow up, publish.
+
+Prefect's flows, `run-once`, `serve`, the demo, drills, the ops commands and the tests
+all call these functions, so a rehearsal runs exactly what production runs. How each
+step runs is the caller's choice: `Steps` runs them in this process (side-by-side steps
+in threads); the flows pass their own `Steps`, which runs each as a Prefect task and
+feeds the Prefect UI. A step takes a whole batch, never one message."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import ParamSpec, Protocol, TypeVar
+
+from forewarn.context import Context
+from forewarn.detection.run import Detection, alertmanager_down, run_detection
+from forewarn.feeds import Signal
+from forewarn.feeds.read import FeedRead, acknowledge, read_all
+from forewarn.feeds.signal import FeedBatch
+from forewarn.incidents import Changes, conversation, queue_deliveries, reconcile
+from forewarn.incidents.conversation import FollowUps
+from forewarn.incidents.replies import replay_status_callbacks
+from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
+from forewarn.notifiers.mentions import MastodonMentions, answer_mentions
+from forewarn.status_page import SiteData, collect, load_components, publish, render
+from forewarn.store import serialize
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+# Customers queued per transaction by queue_rest.
+REST_CHUNK = 5000
+
+
+class Pending(Protocol[R_co]):
+    """A step started beside others (a thread's future, or a Prefect future)."""
+
+    def result(self) -> R_co: ...
+
+
+class Steps:
+    """Runs the pipeline's steps in this process; side-by-side steps get a thread each.
+
+    `on_batch` hears the running totals of a delivery after every batch (the ops
+    commands' progress bars)."""
+
+    def __init__(self, on_batch: Callable[[BatchReport], None] | None = None) -> None:
+        self._on_batch = on_batch
+        self._total = BatchReport()
+        self._lock = threading.Lock()
+
+    def call(self, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a step now and return what it returns."""
+        return step(*args, **kwargs)
+
+    def submit(self, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Pending[R]:
+        """Start a step beside the caller."""
+        future: Future[R] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(step(*args, **kwargs))
+            except BaseException as err:  # handed to whoever asks for the result
+                future.set_exception(err)
+
+        threading.Thread(target=run, name=getattr(step, "__name__", "step"), daemon=True).start()
+        return future
+
+    def batch_done(self, ctx: Context, batch: BatchReport) -> None:
+        """A delivery batch is recorded."""
+        if self._on_batch is not None:
+            with self._lock:
+                self._total.add(batch)
+                self._on_batch(self._total)
+
+    def delivered(self, ctx: Context, incident_ids: set[int]) -> None:
+        """A delivery run has settled for these incidents."""
+
+    def updated(self, ctx: Context, incident_ids: Sequence[int]) -> None:
+        """These incidents have new updates."""
+
+
+def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run's logger inside a flow or task run, else forewarn's own."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("forewarn.pipeline")
+
+
+@dataclass(slots=True)
+class DispatchReport(BatchReport):
+    """What the batches of one delivery run did, added up."""
+
+    batches: int = 0
+
+    def merge(self, other: DispatchReport) -> None:
+        """Add another run's batches and counts to this one."""
+        self.batches += other.batches
+        self.add(other)
+
+
+@dataclass(slots=True)
+class Sensed:
+    """What the feeds (or a drill's script) said, and the faults it makes."""
+
+    detection: Detection
+    signals: int = 0
+    rejects: int = 0
+    feed_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle saw and did, for the CLI, the demo and the logs."""
+
+    now: datetime
+    signals: int = 0
+    rejects: int = 0
+    feed_errors: list[str] = field(default_factory=list)
+    detection: Detection = field(default_factory=Detection)
+    changes: Changes = field(default_factory=Changes)
+    queued: int = 0
+    dispatch: DispatchReport = field(default_factory=DispatchReport)
+    site: str = ""
+
+
+INLINE = Steps()
+
+
+# The composition: the only place the steps are put in order.
+
+
+def cycle(
+    ctx: Context, now: datetime, signals: Sequence[Signal] | None = None, steps: Steps = INLINE
+) -> CycleReport:
+    """One detection cycle: read the feeds (or take a drill's `signals`), detect, update
+    incidents, queue and deliver their messages, and publish the site if anything changed."""
+    report = CycleReport(now=now)
+    sensed = steps.call(detect_faults, ctx, now, signals)
+    report.detection, report.feed_errors = sensed.detection, sensed.feed_errors
+    report.signals, report.rejects = sensed.signals, sensed.rejects
+    # A big fault's first customers are queued and sent while the rest are being queued:
+    # the first message does not wait for 80,000 ledger rows.
+    head = ctx.settings.dispatch_batch
+    report.changes, report.queued = steps.call(
+        update_incidents, ctx, report.detection, now, steps, head
+    )
+    rest = steps.submit(queue_rest, ctx, now) if report.queued else None
+    deliver(ctx, now, steps, report.dispatch)
+    if rest is not None and (more := rest.result()):
+        report.queued += more
+        deliver(ctx, now, steps, report.dispatch)  # whatever the channels had not seen
+    if report.changes.any or not ctx.settings.site_dir.exists():
+        report.site = steps.call(publish_site, ctx, now)
+    return report
+
+
+def deliver(
+    ctx: Context, now: datetime, steps: Steps = INLINE, report: DispatchReport | None = None
+) -> DispatchReport:
+    """Send everything due now, a ledger batch at a time: each channel in its own step,
+    side by side, so a slow provider (a long code's text a second) never holds back the
+    others; then rows of a channel nobody serves, and Twilio news that came early."""
+    report = report if report is not None else DispatchReport()
+    running = [
+        steps.submit(dispatch_channel, ctx, now, steps, (channel,))
+        for channel in ctx.registry.notifiers
+    ]
+    for future in running:
+        report.merge(future.result())
+    report.merge(steps.call(dispatch_channel, ctx, now, steps, None))
+    with ctx.engine.begin() as conn:
+        # Twilio's news about a text can arrive before the text's SID was written down.
+        replay_status_callbacks(conn, now)
+    # The channels' steps report as they go, side by side; this is the settled picture.
+    steps.delivered(ctx, report.incidents)
+    return report
+
+
+def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
+    """One pass of the follow-up cadence (promised updates, warnings before estimates,
+    planned work, at-risk incidents), then send and publish what it changed."""
+    done = steps.call(keep_promises, ctx, now, steps)
+    if done.changed:
+        deliver(ctx, now, steps)
+        steps.call(publish_site, ctx, now)
+    return done
+
+
+def queue(ctx: Context, now: datetime) -> int:
+    """After a change made by hand (an ops command, a reply): write the ledger rows of
+    every update not yet queued; how many."""
+    with ctx.engine.begin() as conn:
+        serialize(conn, "incidents")
+        queued = queue_deliveries(conn, now, ctx.registry.partners)
+    return sum(q.rows for q in queued)
+
+
+def settle(ctx: Context, now: datetime, steps: Steps = INLINE) -> DispatchReport:
+    """After a change made by hand, once queued: send what is due, publish the site."""
+    report = deliver(ctx, now, steps)
+    steps.call(publish_site, ctx, now)
+    return report
+
+
+# The steps: each takes a whole batch and owns its transaction.
+
+
+def detect_faults(ctx: Context, now: datetime, signals: Sequence[Signal] | None = None) -> Sensed:
+    """Read every feed (or take `signals`) and turn them into faults, in one transaction."""
+    tree = ctx.index().tree
+    with ctx.engine.begin() as conn:
+        serialize(conn, "detection")  # two cycles at once take turns, never double-read
+        if signals is None:
+            read = read_all(conn, ctx.feeds, ctx.http, alertmanager_down(conn), now)
+        else:
+            read = FeedRead(batch=FeedBatch(signals=list(signals)))
+        detection = run_detection(conn, tree, read.batch.signals, now, ctx.thresholds)
+        read.batch.rejects.extend(detection.rejects)
+        acknowledge(conn, read, now)
+    sensed = Sensed(detection, len(read.batch.signals), len(read.batch.rejects), read.errors)
+    log = logger()
+    for error in read.errors:
+        log.warning(error)
+    log.info(
+        "signals=%d rejects=%d faults=%d pending=%d",
+        sensed.signals, sensed.rejects, len(detection.faults), detection.pending,
+    )  # fmt: skip
+    return sensed
+
+
+def update_incidents(
+    ctx: Context,
+    detection: Detection,
+    now: datetime,
+    steps: Steps = INLINE,
+    head: int | None = None,
+) -> tuple[Changes, int]:
+    """Open, expand and resolve incidents, and write the ledger rows for their updates
+    (with `head`, only each update's first customers: `queue_rest` adds the others)."""
+    index = ctx.index()
+    with ctx.engine.begin() as conn:
+        serialize(conn, "incidents")  # one writer of incidents at a time: never two opened
+        changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
+        queued = queue_deliveries(conn, now, ctx.registry.partners, head)
+    steps.updated(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
+    log = logger()
+    for q in queued:
+        log.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
+    return changes, sum(q.rows for q in queued)
+
+
+def queue_rest(ctx: Context, now: datetime) -> int:
+    """Queue the customers `update_incidents` left for later, while the first are sent: a
+    few thousand per transaction, so that the dispatchers' claims get in between (SQLite
+    has one writer at a time)."""
+    total = 0
+    while True:
+        with ctx.engine.begin() as conn:
+            serialize(conn, "incidents")
+            queued = queue_deliveries(conn, now, ctx.registry.partners, REST_CHUNK)
+        for q in queued:
+            logger().info(
+                "incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows
+            )
+        total += sum(q.rows for q in queued)
+        if all(q.complete for q in queued):
+            return total
+
+
+def dispatch_channel(
+    ctx: Context, now: datetime, steps: Steps = INLINE, channels: tuple[str, ...] | None = None
+) -> DispatchReport:
+    """Send every due delivery of these channels (None: any), a ledger batch at a time."""
+    report = DispatchReport()
+    while True:
+        batch = dispatch_batch(
+            ctx.engine, ctx.registry.notifiers, ctx.brand, now, ctx.settings.dispatch_batch,
+            ctx.rules, ctx.registry.journal, channels,
+        )  # fmt: skip
+        report.batches += 1
+        report.add(batch)
+        steps.batch_done(ctx, batch)
+        if batch.claimed:
+            logger().info(
+                "batch: claimed=%d sent=%d retrying=%d failed=%d reconciled=%d",
+                batch.claimed, batch.sent, batch.retrying, batch.failed, batch.reconciled,
+            )  # fmt: skip
+        if not batch.handled:
+            return report
+
+
+def keep_promises(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
+    """Add the follow-up updates that are due and queue their messages, in one transaction."""
+    with ctx.engine.begin() as conn:
+        serialize(conn, "incidents")  # the same lock as the detection cycle's updates
+        done = conversation.follow_up(conn, ctx.index(), now, ctx.policy)
+        queued = queue_deliveries(conn, now, ctx.registry.partners)
+    steps.updated(ctx, done.changed)
+    log = logger()
+    for q in queued:
+        log.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
+    return done
+
+
+def site_data(ctx: Context, now: datetime) -> SiteData:
+    """Everything the site shows now, read from the store in one go."""
+    with ctx.engine.connect() as conn:
+        components = load_components(ctx.settings.components_file, conn)
+        return collect(conn, ctx.index(), ctx.page, components, now)
+
+
+def rebuild_site(ctx: Context, now: datetime) -> tuple[Path, int, SiteData]:
+    """Render every file of the site and publish them atomically: where it went, how many
+    files, and what they show."""
+    data = site_data(ctx, now)
+    files = render(data)
+    return publish(ctx.settings.site_dir, files, now), len(files), data
+
+
+def publish_site(ctx: Context, now: datetime) -> str:
+    """Gather what the site shows, render every file, and publish them atomically."""
+    site, files, data = rebuild_site(ctx, now)
+    logger().info("site published: %d files, %d active incidents", files, len(data.active))
+    return str(site)
+
+
+def answer_new_mentions(ctx: Context, now: datetime) -> int:
+    """Answer every social mention since the last one answered."""
+    s = ctx.settings
+    if not s.mastodon_url or s.mastodon_token is None:
+        logger().info("no FOREWARN_MASTODON_URL/TOKEN: no mentions to read")
+        return 0
+    account = MastodonMentions(s.mastodon_url, s.mastodon_token.get_secret_value(), ctx.http)
+    with ctx.engine.connect() as conn:
+        answered = answer_mentions(conn, account, ctx.brand, now, s.privacy_floor)
+    logger().info("mentions answered=%d", answered)
+    return answered
+
+
+__all__ = [
+    "INLINE",
+    "CycleReport",
+    "DispatchReport",
+    "Sensed",
+    "Steps",
+    "cycle",
+    "deliver",
+    "follow_up",
+    "queue",
+    "settle",
+]
