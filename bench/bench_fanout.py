@@ -142,7 +142,7 @@ def forewarn_path(
     now = datetime.now(UTC)
     fill_ledger(ctx.engine, count, (channel,), now)
     before = server.count()
-    rules = Rules(quiet_start=None, quiet_end=None)
+    rules = Rules(quiet=None)
     started = time.perf_counter()
     while dispatch_batch(
         ctx.engine, ctx.registry.notifiers, ctx.brand, now, settings.dispatch_batch, rules,

@@ -17,10 +17,11 @@ from forewarn.durations import parse_duration, parse_steps
 from forewarn.feeds.read import FeedConfig
 from forewarn.incidents import Policy
 from forewarn.incidents.cadence import Cadence
+from forewarn.incidents.ledger import Rules
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
-from forewarn.notifiers.dispatch import Rules
 from forewarn.notifiers.registry import Registry, build
+from forewarn.quiet import QuietHours
 from forewarn.status_page import PageConfig
 from forewarn.store import get_meta, make_engine, secret_key
 
@@ -98,7 +99,7 @@ class Context:
         s = self.settings
         return Policy(
             cadence=Cadence.parse(
-                s.follow_up_cadence, Rules.parse_quiet(s.quiet_hours), s.time_zone
+                s.follow_up_cadence, QuietHours.from_setting(s.quiet_hours), s.time_zone
             ),
             privacy_floor=s.privacy_floor,
             notify_single_premise=s.notify_single_premise,
@@ -128,10 +129,8 @@ class Context:
     def rules(self) -> Rules:
         """Quiet hours, the per-incident cap and the claim lease."""
         s = self.settings
-        start, end = Rules.parse_quiet(s.quiet_hours)
         return Rules(
-            quiet_start=start,
-            quiet_end=end,
+            quiet=QuietHours.from_setting(s.quiet_hours),
             max_per_incident=s.max_messages_per_incident,
             lease=timedelta(seconds=s.claim_lease_s),
         )

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import httpx
 import yaml
@@ -564,11 +563,7 @@ def summarise(
 
 
 def _in_quiet(at: str, zone: str | None, rules: Any) -> bool:
-    if rules.quiet_start is None or rules.quiet_end is None:
-        return False
-    clock = _dt(at).astimezone(ZoneInfo(zone or "UTC")).time()
-    start, end = rules.quiet_start, rules.quiet_end
-    return bool((start <= clock or clock < end) if start > end else (start <= clock < end))
+    return rules.quiet is not None and bool(rules.quiet.contains(_dt(at), zone))
 
 
 def _write(out: Path, result: DrillResult) -> None:

@@ -3,20 +3,23 @@ hours, the per-incident cap, and the order of channels."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import insert, select, update
 
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.incidents.ledger import channel_order
+from forewarn.incidents.ledger import DueDelivery, Rules, channel_order, claim
 from forewarn.notifiers.compose import EVENT_TEMPLATES, Brand, render
-from forewarn.notifiers.dispatch import Rules, quiet_until
 from forewarn.notifiers.sms import is_gsm7, segments
+from forewarn.pipeline import detect_faults, update_incidents
+from forewarn.quiet import NIGHT, QuietHours
 from forewarn.store import customers, deliveries, incident_updates
 from forewarn.texts import shipped_templates
 from tests.conftest import NOW, run_cycle
@@ -30,18 +33,23 @@ LONGEST = Brand("Mill Road Fibre Ltd.", "https://status.millroad-fibre.co.uk/", 
 ADDRESS = "Flat 12B, 1450 Harrowgate Road"
 
 
-def row(channel: str, locale: str | None, event: str, etr: datetime | None, **extra: Any) -> Any:
-    values = {
-        "channel": channel, "locale": locale, "event": event, "timezone": "Europe/London",
-        "address": ADDRESS, "area_name": "Cabinet 2, Mill Road exchange",
-        "started_at": NOW - timedelta(hours=30), "etr": etr,
-        "next_update_at": NOW + timedelta(days=1, hours=2), "cause": None, "incident_id": 12345,
-        "update_seq": 1, "update_status": "identified", "update_body": "A note from ops.",
-        "etr_warned": NOW + timedelta(hours=1), "resolved_at": None,
-        "scheduled_for": NOW + timedelta(days=2),
+def row(
+    channel: str, locale: str | None, event: str, etr: datetime | None, **extra: Any
+) -> DueDelivery:
+    values: dict[str, Any] = {
+        "delivery_id": 1, "incident_id": 12345, "update_seq": 1, "customer_id": "c45",
+        "channel": channel, "attempts": 0, "claimed_at": None, "recipient": None,
+        "sent_body": None, "sent_subject": None, "phone": "+447700900045", "email": None,
+        "social": None, "locale": locale, "time_zone": "Europe/London", "opted_out": False,
+        "address": ADDRESS, "event": event, "update_status": "identified",
+        "update_body": "A note from ops.", "update_at": NOW, "etr": etr,
+        "next_update_at": NOW + timedelta(days=1, hours=2), "title": "Broadband fault",
+        "incident_status": "identified", "area_name": "Cabinet 2, Mill Road exchange",
+        "cause": None, "started_at": NOW - timedelta(hours=30), "resolved_at": None,
+        "etr_warned": NOW + timedelta(hours=1), "scheduled_for": NOW + timedelta(days=2),
         "scheduled_until": NOW + timedelta(days=2, hours=4),
     }  # fmt: skip
-    return SimpleNamespace(**{**values, **extra})
+    return DueDelivery(**{**values, **extra})
 
 
 def events(channel: str) -> list[str]:
@@ -88,7 +96,7 @@ def test_spanish_customers_read_spanish_with_spanish_weekdays() -> None:
 
 
 def test_public_posts_and_webhooks_name_the_area_never_the_address() -> None:
-    public = {"address": None, "timezone": None}
+    public = {"customer_id": "", "address": None, "time_zone": None}
     post, _ = render(row("social", None, "opened", None, **public), LONGEST, NOW)
     assert "Cabinet 2, Mill Road exchange" in post and len(post) <= 500
     hook = row("webhook", None, "opened", None, **public, title="Broadband fault",
@@ -99,20 +107,60 @@ def test_public_posts_and_webhooks_name_the_area_never_the_address() -> None:
 
 
 def test_quiet_hours_in_the_customers_own_time_zone() -> None:
-    rules = Rules()  # 21:00 to 06:00
+    quiet = QuietHours.parse("21:00-06:00")
+    assert quiet == NIGHT == Rules().quiet
     late = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
-    assert quiet_until(late, "Europe/London", rules) == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    assert quiet.until(late, "Europe/London") == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
     early = datetime(2026, 11, 24, 5, 59, tzinfo=UTC)
-    assert quiet_until(early, "Europe/London", rules) == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
-    assert quiet_until(datetime(2026, 11, 24, 6, 0, tzinfo=UTC), "Europe/London", rules) is None
+    assert quiet.until(early, "Europe/London") == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    assert quiet.until(datetime(2026, 11, 24, 6, 0, tzinfo=UTC), "Europe/London") is None
     # 14:00 UTC is 09:00 in New York: not quiet there; 01:00 in Sydney: quiet.
-    assert quiet_until(NOW, "America/New_York", rules) is None
-    assert quiet_until(NOW, "Australia/Sydney", rules) == datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
-    assert quiet_until(late, "Not/AZone", rules) is not None  # unknown zones count as UTC
-    start, end = Rules.parse_quiet("")
-    assert quiet_until(late, "UTC", Rules(quiet_start=start, quiet_end=end)) is None
-    daytime = Rules(*Rules.parse_quiet("12:00-15:00"))
-    assert quiet_until(NOW, "UTC", daytime) == NOW.replace(hour=15)
+    assert quiet.until(NOW, "America/New_York") is None
+    assert not quiet.contains(NOW, "America/New_York")
+    assert quiet.until(NOW, "Australia/Sydney") == datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    assert quiet.contains(NOW, "Australia/Sydney")
+    assert quiet.until(late, "Not/AZone") is not None  # unknown zones count as UTC
+    assert quiet.contains(late, None)  # and so does no zone
+    assert QuietHours.from_setting("") is None
+    daytime = QuietHours.parse("12:00-15:00")
+    assert daytime.until(NOW, "UTC") == NOW.replace(hour=15)
+    assert daytime.contains(NOW, "UTC") and not daytime.contains(NOW.replace(hour=15), "UTC")
+    assert not QuietHours.parse("06:00-06:00").contains(NOW, "UTC")  # an empty window
+
+
+def test_quiet_hours_across_midnight_and_when_they_began() -> None:
+    quiet = QuietHours.parse(" 22:30 - 07:15 ")
+    new_york = "America/New_York"  # UTC-5 in November
+    evening = datetime(2026, 11, 24, 3, 29, tzinfo=UTC)  # 22:29 in New York
+    assert not quiet.contains(evening, new_york) and quiet.since(evening, new_york) is None
+    night = evening + timedelta(minutes=1)  # 22:30: the window opens
+    assert quiet.contains(night, new_york)
+    assert quiet.until(night, new_york) == datetime(2026, 11, 24, 12, 15, tzinfo=UTC)
+    assert quiet.since(night, new_york) == night
+    after_midnight = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # 01:00 the next day
+    assert quiet.until(after_midnight, new_york) == datetime(2026, 11, 24, 12, 15, tzinfo=UTC)
+    assert quiet.since(after_midnight, new_york) == night
+    # The answer keeps the moment's own offset.
+    resume = quiet.until(night.astimezone(ZoneInfo("Asia/Tokyo")), new_york)
+    assert resume is not None and resume.utcoffset() == timedelta(hours=9)
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "21:00", "21-06", "9:00-6:00", "21:00-06:00-07:00", "25:00-06:00", "night"]
+)
+def test_quiet_hours_refuse_what_is_not_a_window(bad: str) -> None:
+    with pytest.raises(ValueError, match="not quiet hours"):
+        QuietHours.parse(bad)
+
+
+def test_a_due_delivery_is_frozen_and_every_field_is_typed() -> None:
+    due = row("sms", "en", "opened", None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        due.attempts = 2  # type: ignore[misc]
+    assert not hasattr(due, "__dict__")  # slotted
+    hints = typing.get_type_hints(DueDelivery)
+    assert set(hints) == {f.name for f in dataclasses.fields(DueDelivery)}
+    assert Any not in hints.values() and all(h is not object for h in hints.values())
 
 
 def outbox(settings: Settings) -> list[dict[str, Any]]:
@@ -121,6 +169,33 @@ def outbox(settings: Settings) -> list[dict[str, Any]]:
         for path in sorted(settings.outbox.glob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+
+
+def test_the_claim_hands_out_due_deliveries(town: Town, settings: Settings) -> None:
+    ctx = Context.build(settings)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    moment = NOW + timedelta(minutes=3)  # detected and queued, not yet sent
+    update_incidents(ctx, detect_faults(ctx, moment).detection, moment)
+    composed: list[DueDelivery] = []
+
+    def compose(due: DueDelivery) -> tuple[str, str | None]:
+        composed.append(due)
+        return f"text for {due.customer_id}", None
+
+    later = NOW + timedelta(minutes=4)
+    with town.engine.begin() as conn:
+        claimed = claim(conn, later, 100, Rules(quiet=None), compose, channels=["sms"])
+    assert claimed.due and claimed.cancelled == claimed.deferred == 0
+    assert len(composed) == len(claimed.due)
+    for due in claimed.due:
+        assert isinstance(due, DueDelivery) and due.channel == "sms"
+        assert due.recipient == due.phone and due.sent_body == f"text for {due.customer_id}"
+        assert due.claimed_at == later and due.attempts == 1 and due.event == "opened"
+    with town.engine.connect() as conn:
+        statuses = conn.execute(
+            select(deliveries.c.status).where(deliveries.c.channel == "sms")
+        ).scalars()
+        assert set(statuses) == {"sending"}
 
 
 def test_a_fault_at_night_waits_for_morning_but_the_public_post_does_not(

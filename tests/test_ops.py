@@ -18,6 +18,7 @@ from forewarn.incidents.cadence import Cadence
 from forewarn.incidents.lifecycle import Policy
 from forewarn.incidents.ops import _meaningful
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+from forewarn.quiet import QuietHours
 from forewarn.store import etr_history, make_engine
 from tests.conftest import NOW
 from tests.servers import FakeNominatim, nominatim_server
@@ -208,19 +209,19 @@ def test_contact_history_shows_every_message_and_reply_newest_first(
 
 
 def test_cadence_lengthens_and_keeps_out_of_the_night() -> None:
-    cadence = Cadence.parse("0h=2h,6h=6h,24h=24h", (None, None), "Europe/London")
+    cadence = Cadence.parse("0h=2h,6h=6h,24h=24h", None, "Europe/London")
     start = NOW  # 14:00 UTC, also 14:00 in London in November
     assert cadence.next_update(start, start) == start + timedelta(hours=2)
     assert cadence.next_update(start, start + timedelta(hours=7)) == start + timedelta(hours=13)
     assert cadence.next_update(start, start + timedelta(days=2)) == start + timedelta(days=3)
-    quiet = Cadence.parse("0h=6h", (parse_time("21:00"), parse_time("06:00")), "Europe/London")
+    quiet = Cadence.parse("0h=6h", QuietHours.parse("21:00-06:00"), "Europe/London")
     # 14:00 + 6 h would be 20:00 (fine); 18:00 + 6 h is midnight: moved to 06:00.
     assert quiet.next_update(start, start) == start + timedelta(hours=6)
     night = quiet.next_update(start, start + timedelta(hours=4))
     assert night == start + timedelta(hours=16)  # 06:00 the next morning
     for bad in ["", "6h", "0h=1m", "0h=6h,x=1h", "0h="]:
         with pytest.raises(ValueError):
-            Cadence.parse(bad, (None, None), "UTC")
+            Cadence.parse(bad, None, "UTC")
 
 
 def test_an_estimate_change_is_meaningful_only_past_the_threshold() -> None:
@@ -229,12 +230,6 @@ def test_an_estimate_change_is_meaningful_only_past_the_threshold() -> None:
     assert not _meaningful(None, None, policy)
     assert not _meaningful(NOW, NOW + timedelta(minutes=29), policy)
     assert _meaningful(NOW, NOW - timedelta(minutes=30), policy)
-
-
-def parse_time(text: str) -> Any:
-    from datetime import time
-
-    return time.fromisoformat(text)
 
 
 def test_a_drill_on_the_operators_own_network_sends_nothing(ops: CliRunner, tmp_path: Path) -> None:

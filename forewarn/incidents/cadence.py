@@ -3,12 +3,11 @@ kept out of the night."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from forewarn.durations import cadence_steps
+from forewarn.quiet import NIGHT, QuietHours
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +19,13 @@ class Cadence:
         (timedelta(0), timedelta(hours=6)),
         (timedelta(hours=24), timedelta(hours=24)),
     )
-    quiet_start: time | None = time(21, 0)
-    quiet_end: time | None = time(6, 0)
+    quiet: QuietHours | None = NIGHT
     zone: str = "UTC"
 
     @classmethod
-    def parse(cls, text: str, quiet: Sequence[time | None], zone: str) -> Cadence:
+    def parse(cls, text: str, quiet: QuietHours | None, zone: str) -> Cadence:
         """'0h=6h,24h=24h': every 6 hours from the start, daily after the first day."""
-        return cls(cadence_steps(text), quiet[0], quiet[1], zone)
+        return cls(cadence_steps(text), quiet, zone)
 
     def interval(self, age: timedelta) -> timedelta:
         """How long until the next update for an outage this old."""
@@ -44,23 +42,9 @@ class Cadence:
 
     def out_of_quiet(self, moment: datetime) -> datetime:
         """`moment`, or the end of the quiet hours it falls in (operator's time zone)."""
-        if self.quiet_start is None or self.quiet_end is None:
-            return moment
-        local = moment.astimezone(ZoneInfo(self.zone))
-        clock = local.time()
-        start, end = self.quiet_start, self.quiet_end
-        inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
-        if not inside:
-            return moment
-        day = local.date() if clock < end else local.date() + timedelta(days=1)
-        resume = datetime.combine(day, end, tzinfo=local.tzinfo)
-        return resume.astimezone(moment.tzinfo)
+        resume = None if self.quiet is None else self.quiet.until(moment, self.zone)
+        return moment if resume is None else resume
 
     def quiet_starts_before(self, moment: datetime) -> datetime | None:
         """If `moment` falls in quiet hours, when those quiet hours began; else None."""
-        if self.quiet_start is None or self.out_of_quiet(moment) == moment:
-            return None
-        local = moment.astimezone(ZoneInfo(self.zone))
-        day = local.date() if local.time() >= self.quiet_start else local.date() - timedelta(1)
-        began = datetime.combine(day, self.quiet_start, tzinfo=local.tzinfo)
-        return began.astimezone(moment.tzinfo)
+        return None if self.quiet is None else self.quiet.since(moment, self.zone)

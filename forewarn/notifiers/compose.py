@@ -1,15 +1,15 @@
-"""Render each ledger row into the message its channel sends, from the Jinja2 templates
+"""Render each due delivery into the message its channel sends, from the Jinja2 templates
 in `templates/<channel>/<locale>/<event>.txt` (English when a locale has none)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
+from forewarn.incidents.ledger import DueDelivery
 from forewarn.notifiers.webhook import payload
 from forewarn.texts import environment
 
@@ -90,13 +90,13 @@ def duration(length: timedelta) -> str:
     return f"{hours} h" if hours < 48 else f"{round(hours / 24)} days"
 
 
-def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
-    """Render (body, subject) for one ledger row joined with its update, incident and
+def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | None]:
+    """Render (body, subject) for one due delivery, from its update, incident and
     customer (a public post or a webhook has no customer: area-level words only)."""
     url = f"{brand.site_url.rstrip('/')}/incidents/{row.incident_id}.html"
     if row.channel == "webhook":
         return _webhook_body(row, brand, url), None
-    zone = row.timezone or brand.time_zone
+    zone = row.time_zone or brand.time_zone
     locale = row.locale or "en"
     context = {
         "operator": brand.operator,
@@ -128,7 +128,7 @@ def render(row: Any, brand: Brand, now: datetime) -> tuple[str, str | None]:
     return body, subject
 
 
-def _webhook_body(row: Any, brand: Brand, url: str) -> str:
+def _webhook_body(row: DueDelivery, brand: Brand, url: str) -> str:
     def iso(moment: datetime | None) -> str | None:
         return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 

@@ -1,4 +1,4 @@
-"""The delivery ledger: one row per (incident, update, customer, channel), written under a
+"""The ledger's queue: one row per (incident, update, customer, channel), written under a
 unique key before anything is sent, so no message is lost or sent twice."""
 
 from __future__ import annotations

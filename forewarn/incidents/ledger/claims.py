@@ -1,0 +1,497 @@
+"""The ledger's state machine: claim due deliveries, reclaim stale claims, record what
+the channels report.
+
+A batch is claimed in one transaction (rows to `sending`, with the composed text, the
+recipient and the claim time written down) and recorded in another. A worker killed
+between the two leaves rows in `sending`; once their claim is older than the lease they
+are reclaimed: what the journal or the provider already knows is recorded, the rest go
+again with the same text. Before anything is claimed, the customer's state decides:
+opted out or over the cap (cancelled), superseded by a later update (cancelled), or
+inside quiet hours (deferred to the morning).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, bindparam, select, true, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnElement
+
+from forewarn.incidents.ledger.queue import PUBLIC
+from forewarn.quiet import NIGHT, QuietHours
+from forewarn.store import customers, deliveries, incident_updates, incidents, premises
+
+MAX_ATTEMPTS = 8
+# The last words of an incident always go, whatever the cap: "restored" and the summary.
+UNCAPPED = frozenset({"restored", "summary"})
+BACKOFF_BASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What a customer has asked of us, and the operator's limits."""
+
+    quiet: QuietHours | None = NIGHT
+    max_per_incident: int = 8
+    lease: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """One ledger row that is due, with all its message is composed from.
+
+    `customer_id` is PUBLIC for a public post and a partner key for a webhook; the
+    customer's fields are None when there is no such customer. `recipient`, `sent_body`,
+    `sent_subject` and `claimed_at` are what the (latest) claim wrote down; `reply_to` is
+    the public post a public social update answers.
+    """
+
+    delivery_id: int
+    incident_id: int
+    update_seq: int
+    customer_id: str
+    channel: str
+    attempts: int
+    claimed_at: datetime | None
+    recipient: str | None
+    sent_body: str | None
+    sent_subject: str | None
+    # The customer and their premise.
+    phone: str | None
+    email: str | None
+    social: str | None
+    locale: str | None
+    time_zone: str | None
+    opted_out: bool | None
+    address: str | None
+    # The update this delivery tells.
+    event: str
+    update_status: str
+    update_body: str
+    update_at: datetime
+    etr: datetime | None
+    next_update_at: datetime | None
+    # Its incident.
+    title: str
+    incident_status: str
+    area_name: str | None
+    cause: str | None
+    started_at: datetime
+    resolved_at: datetime | None
+    etr_warned: datetime | None
+    scheduled_for: datetime | None
+    scheduled_until: datetime | None
+    reply_to: str | None = None
+
+    @property
+    def public(self) -> bool:
+        """A public post, not a message to one customer."""
+        return self.customer_id == PUBLIC
+
+
+# How a send ended: the channels' outcomes, as the ledger records them.
+Verdict = Literal["delivered", "retryable", "permanent"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one send (or a provider's or the journal's memory of it) came to."""
+
+    delivery_id: int
+    verdict: Verdict
+    detail: str = ""
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """How many recorded attempts were sent, will be retried, or failed for good."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Recorded) -> Recorded:
+        return Recorded(
+            self.sent + other.sent, self.retrying + other.retrying, self.failed + other.failed
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claim: the deliveries to send now, and how many were cancelled or deferred."""
+
+    due: list[DueDelivery]
+    cancelled: int = 0
+    deferred: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """Stale claims: those to send again, those found settled, and what was recorded."""
+
+    resend: list[DueDelivery]
+    reconciled: int = 0
+    recorded: Recorded = Recorded()
+
+
+# Composes a delivery's (body, subject), written down with the claim.
+Compose = Callable[[DueDelivery], tuple[str, str | None]]
+# For stale claims: each one's known attempt (recorded), None (ask again after another
+# lease); a claim left out is sent again.
+Check = Callable[[Sequence[DueDelivery]], Mapping[int, Attempt | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """What one customer's ledger holds for one incident, as the claim needs it."""
+
+    rows: tuple[tuple[str, int, str], ...]  # (channel, update_seq, status)
+
+    def sent_on(self, channel: str) -> int:
+        """Messages of this incident already sent to them on `channel`."""
+        return sum(1 for c, _, status in self.rows if c == channel and status == "sent")
+
+    @property
+    def anything(self) -> bool:
+        """Whether they were told anything of this incident, on any channel."""
+        return any(status == "sent" for _, _, status in self.rows)
+
+    def later_than(self, channel: str, seq: int) -> bool:
+        """Whether a later update of the incident is on its way to them on `channel`."""
+        live = ("queued", "sending", "sent")
+        return any(c == channel and s > seq and status in live for c, s, status in self.rows)
+
+
+def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
+    """Exponential backoff (30 s, 60 s, 120 s, ...) with up to 50% jitter."""
+    delay: timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
+    return delay * (1 + 0.5 * float(rng()))
+
+
+def _only(channels: Collection[str] | None) -> ColumnElement[bool]:
+    return deliveries.c.channel.in_(channels) if channels is not None else true()
+
+
+def claim(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    rules: Rules,
+    compose: Compose,
+    channels: Collection[str] | None = None,
+) -> Claimed:
+    """Claim up to `limit` due deliveries (on `channels` only, if given): cancel those
+    that must not go, defer those inside the customer's quiet hours, and mark the rest
+    `sending` with their recipient and composed text."""
+    due = and_(
+        deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now, _only(channels)
+    )
+    rows = _due(conn, due, limit)
+    claims: list[dict[str, Any]] = []
+    cancels: list[dict[str, Any]] = []
+    defers: list[dict[str, Any]] = []
+    claimed: list[DueDelivery] = []
+    history = _told(conn, [r for r in rows if not r.public and r.channel != "webhook"])
+    for row in rows:
+        told = history.get((row.incident_id, row.customer_id))
+        reason = _cancel_reason(row, told, rules) if told is not None else None
+        if reason is not None:
+            cancels.append({"b_id": row.delivery_id, "b_error": reason})
+            continue
+        routine = row.event != "restored" or (told is not None and not told.anything)
+        if told is not None and rules.quiet is not None and routine:
+            resume = rules.quiet.until(now, row.time_zone or "UTC")
+            if resume is not None:
+                defers.append({"b_id": row.delivery_id, "b_next": resume})
+                continue
+        to = _address(row)
+        if to is None:
+            cancels.append({"b_id": row.delivery_id, "b_error": f"no {row.channel} address"})
+            continue
+        body, subject = compose(row)
+        claims.append({"b_id": row.delivery_id, "b_to": to, "b_body": body, "b_subject": subject})
+        claimed.append(
+            replace(
+                row,
+                recipient=to,
+                sent_body=body,
+                sent_subject=subject,
+                claimed_at=now,
+                attempts=row.attempts + 1,
+            )
+        )
+    by_id = deliveries.c.id == bindparam("b_id")
+    if claims:
+        conn.execute(
+            update(deliveries)
+            .where(by_id)
+            .values(
+                status="sending",
+                attempts=deliveries.c.attempts + 1,
+                claimed_at=now,
+                recipient=bindparam("b_to"),
+                body=bindparam("b_body"),
+                subject=bindparam("b_subject"),
+            ),
+            claims,
+        )
+    if cancels:
+        conn.execute(
+            update(deliveries).where(by_id).values(status="cancelled", error=bindparam("b_error")),
+            cancels,
+        )
+    if defers:
+        conn.execute(
+            update(deliveries).where(by_id).values(next_attempt_at=bindparam("b_next")), defers
+        )
+    return Claimed(claimed, len(cancels), len(defers))
+
+
+def reclaim_stale(
+    conn: Connection,
+    now: datetime,
+    rules: Rules,
+    check: Check,
+    channels: Collection[str] | None = None,
+) -> Reclaimed:
+    """Claims older than the lease: record what `check` (the journal, the providers)
+    knows of them, look again after another lease at those it cannot say yet, and claim
+    the rest again (their text and recipient unchanged)."""
+    stale = and_(
+        deliveries.c.status == "sending",
+        deliveries.c.claimed_at < now - rules.lease,
+        _only(channels),
+    )
+    rows = _due(conn, stale, 10_000)
+    if not rows:
+        return Reclaimed([])
+    verdicts = check(rows)
+    known = [attempt for attempt in verdicts.values() if attempt is not None]
+    recorded = record(conn, known, now)
+    waiting = [i for i, attempt in verdicts.items() if attempt is None]
+    resend = [r for r in rows if r.delivery_id not in verdicts]
+    if waiting:
+        conn.execute(update(deliveries).where(deliveries.c.id.in_(waiting)).values(claimed_at=now))
+    if resend:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([r.delivery_id for r in resend]))
+            .values(claimed_at=now, attempts=deliveries.c.attempts + 1)
+        )
+    return Reclaimed(resend, len(known), recorded)
+
+
+def record(conn: Connection, attempts: Sequence[Attempt], now: datetime) -> Recorded:
+    """Record how sends ended: sent; retryable (queued again after a backoff, until the
+    attempt cap); or failed for good."""
+    if not attempts:
+        return Recorded()
+    ids = [a.delivery_id for a in attempts]
+    tries_by_id = {
+        int(row[0]): int(row[1])
+        for row in conn.execute(
+            select(deliveries.c.id, deliveries.c.attempts).where(deliveries.c.id.in_(ids))
+        )
+    }
+    sent, retry, failed = [], [], []
+    for attempt in attempts:
+        detail = attempt.detail[:500]
+        if attempt.verdict == "delivered":
+            sent.append({"b_id": attempt.delivery_id, "b_ref": attempt.ref, "b_detail": detail})
+            continue
+        tries = tries_by_id.get(attempt.delivery_id, MAX_ATTEMPTS)
+        if attempt.verdict == "retryable" and tries < MAX_ATTEMPTS:
+            retry.append(
+                {"b_id": attempt.delivery_id, "b_next": now + backoff(tries), "b_detail": detail}
+            )
+        else:
+            failed.append({"b_id": attempt.delivery_id, "b_ref": attempt.ref, "b_detail": detail})
+    by_id = deliveries.c.id == bindparam("b_id")
+    if sent:
+        conn.execute(
+            update(deliveries)
+            .where(by_id, deliveries.c.status == "sending")
+            .values(status="sent", sent_at=now, provider_ref=bindparam("b_ref"), error=None),
+            sent,
+        )
+    if retry:
+        conn.execute(
+            update(deliveries)
+            .where(by_id)
+            .values(
+                status="queued", next_attempt_at=bindparam("b_next"), error=bindparam("b_detail")
+            ),
+            retry,
+        )
+    if failed:
+        conn.execute(
+            update(deliveries)
+            .where(by_id)
+            .values(status="failed", provider_ref=bindparam("b_ref"), error=bindparam("b_detail")),
+            failed,
+        )
+    return Recorded(len(sent), len(retry), len(failed))
+
+
+def _cancel_reason(row: DueDelivery, told: Told, rules: Rules) -> str | None:
+    """Why a customer's queued message must not go at all, or None."""
+    if row.opted_out is None:
+        return "customer no longer exists"
+    if row.opted_out:
+        return "customer opted out"
+    if told.later_than(row.channel, row.update_seq) and row.event != "restored":
+        return "superseded by a later update"
+    if told.sent_on(row.channel) >= rules.max_per_incident and row.event not in UNCAPPED:
+        return f"cap of {rules.max_per_incident} messages for this incident reached"
+    return None
+
+
+def _address(row: DueDelivery) -> str | None:
+    if row.channel == "webhook":
+        return row.customer_id
+    if row.public:
+        return "public"
+    value = {"sms": row.phone, "email": row.email, "social": row.social}.get(row.channel)
+    return value or None
+
+
+def _told(conn: Connection, rows: Sequence[DueDelivery]) -> dict[tuple[int, str], Told]:
+    """Each batch customer's ledger for the batch's incidents, in one indexed query (a
+    lookup per row inside the claim query let SQLite pick a status index and scan)."""
+    customers_ = {r.customer_id for r in rows}
+    incidents_ = {r.incident_id for r in rows}
+    if not customers_:
+        return {}
+    d = deliveries.c
+    found: dict[tuple[int, str], list[tuple[str, int, str]]] = defaultdict(list)
+    for incident_id, customer_id, channel, seq, status in conn.execute(
+        select(d.incident_id, d.customer_id, d.channel, d.update_seq, d.status).where(
+            d.customer_id.in_(customers_), d.incident_id.in_(incidents_)
+        )
+    ):
+        found[(int(incident_id), str(customer_id))].append((str(channel), int(seq), str(status)))
+    return {key: Told(tuple(value)) for key, value in found.items()}
+
+
+def _due(conn: Connection, where: ColumnElement[bool], limit: int) -> list[DueDelivery]:
+    """Due ledger rows with all a message needs; locked rows are skipped on PostgreSQL.
+
+    The rows are chosen first (an index scan in queue order), then joined with what a
+    message needs, for this batch only.
+    """
+    choose = (
+        select(deliveries.c.id)
+        .where(where)
+        .order_by(deliveries.c.rank, deliveries.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        choose = choose.with_for_update(skip_locked=True)
+    ids = list(conn.execute(choose).scalars())
+    if not ids:
+        return []
+    query: Select[Any] = (
+        select(
+            deliveries.c.id.label("delivery_id"),
+            deliveries.c.incident_id,
+            deliveries.c.update_seq,
+            deliveries.c.customer_id,
+            deliveries.c.channel,
+            deliveries.c.attempts,
+            deliveries.c.claimed_at,
+            deliveries.c.recipient,
+            deliveries.c.body.label("sent_body"),
+            deliveries.c.subject.label("sent_subject"),
+            customers.c.phone,
+            customers.c.email,
+            customers.c.social,
+            customers.c.locale,
+            customers.c.timezone.label("time_zone"),
+            customers.c.opted_out,
+            premises.c.address,
+            incident_updates.c.event,
+            incident_updates.c.status.label("update_status"),
+            incident_updates.c.body.label("update_body"),
+            incident_updates.c.created_at.label("update_at"),
+            incident_updates.c.etr,
+            incident_updates.c.next_update_at,
+            incidents.c.title,
+            incidents.c.status.label("incident_status"),
+            incidents.c.area_name,
+            incidents.c.cause,
+            incidents.c.started_at,
+            incidents.c.resolved_at,
+            incidents.c.etr_warned,
+            incidents.c.scheduled_for,
+            incidents.c.scheduled_until,
+        )
+        .join(
+            incident_updates,
+            and_(
+                incident_updates.c.incident_id == deliveries.c.incident_id,
+                incident_updates.c.seq == deliveries.c.update_seq,
+            ),
+        )
+        .join(incidents, incidents.c.id == deliveries.c.incident_id)
+        .outerjoin(customers, customers.c.customer_id == deliveries.c.customer_id)
+        .outerjoin(premises, premises.c.premise_id == customers.c.premise_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.rank, deliveries.c.id)
+    )
+    rows = list(conn.execute(query).mappings())
+    # A public post answers the incident's thread.
+    posts = {
+        r["delivery_id"] for r in rows if r["channel"] == "social" and r["customer_id"] == PUBLIC
+    }
+    threads = _thread_heads(conn, {r["incident_id"] for r in rows if r["delivery_id"] in posts})
+    return [
+        DueDelivery(
+            **row, reply_to=threads.get(row["incident_id"]) if row["delivery_id"] in posts else None
+        )
+        for row in rows
+    ]
+
+
+def _thread_heads(conn: Connection, incident_ids: set[int]) -> dict[int, str]:
+    """The last public post of each incident's thread, which the next update answers."""
+    if not incident_ids:
+        return {}
+    rows = conn.execute(
+        select(deliveries.c.incident_id, deliveries.c.provider_ref)
+        .where(
+            deliveries.c.incident_id.in_(incident_ids),
+            deliveries.c.channel == "social",
+            deliveries.c.customer_id == PUBLIC,
+            deliveries.c.status == "sent",
+            deliveries.c.provider_ref.is_not(None),
+        )
+        .order_by(deliveries.c.update_seq)
+    )
+    return {int(incident_id): str(ref) for incident_id, ref in rows}
+
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "UNCAPPED",
+    "Attempt",
+    "Check",
+    "Claimed",
+    "Compose",
+    "DueDelivery",
+    "Reclaimed",
+    "Recorded",
+    "Rules",
+    "Told",
+    "Verdict",
+    "backoff",
+    "claim",
+    "reclaim_stale",
+    "record",
+]
