@@ -5,21 +5,19 @@ hands the channels typed `DueDelivery` values."""
 from forewarn.incidents.ledger.claims import (
     MAX_ATTEMPTS,
     UNCAPPED,
-    Attempt,
     Check,
     Claimed,
     Compose,
-    DueDelivery,
     Reclaimed,
     Recorded,
     Rules,
     Told,
-    Verdict,
     backoff,
     claim,
     reclaim_stale,
     record,
 )
+from forewarn.incidents.ledger.due import Attempt, DueDelivery, Verdict
 from forewarn.incidents.ledger.queue import (
     PUBLIC,
     Progress,

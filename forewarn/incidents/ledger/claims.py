@@ -17,15 +17,15 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select, true, update
+from sqlalchemy import and_, bindparam, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
-from forewarn.incidents.ledger.queue import PUBLIC
+from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.quiet import NIGHT, QuietHours
-from forewarn.store import customers, deliveries, incident_updates, incidents, premises
+from forewarn.store import deliveries
 
 MAX_ATTEMPTS = 8
 # The last words of an incident always go, whatever the cap: "restored" and the summary.
@@ -40,73 +40,6 @@ class Rules:
     quiet: QuietHours | None = NIGHT
     max_per_incident: int = 8
     lease: timedelta = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class DueDelivery:
-    """One ledger row that is due, with all its message is composed from.
-
-    `customer_id` is PUBLIC for a public post and a partner key for a webhook; the
-    customer's fields are None when there is no such customer. `recipient`, `sent_body`,
-    `sent_subject` and `claimed_at` are what the (latest) claim wrote down; `reply_to` is
-    the public post a public social update answers.
-    """
-
-    delivery_id: int
-    incident_id: int
-    update_seq: int
-    customer_id: str
-    channel: str
-    attempts: int
-    claimed_at: datetime | None
-    recipient: str | None
-    sent_body: str | None
-    sent_subject: str | None
-    # The customer and their premise.
-    phone: str | None
-    email: str | None
-    social: str | None
-    locale: str | None
-    time_zone: str | None
-    opted_out: bool | None
-    address: str | None
-    # The update this delivery tells.
-    event: str
-    update_status: str
-    update_body: str
-    update_at: datetime
-    etr: datetime | None
-    next_update_at: datetime | None
-    # Its incident.
-    title: str
-    incident_status: str
-    area_name: str | None
-    cause: str | None
-    started_at: datetime
-    resolved_at: datetime | None
-    etr_warned: datetime | None
-    scheduled_for: datetime | None
-    scheduled_until: datetime | None
-    reply_to: str | None = None
-
-    @property
-    def public(self) -> bool:
-        """A public post, not a message to one customer."""
-        return self.customer_id == PUBLIC
-
-
-# How a send ended: the channels' outcomes, as the ledger records them.
-Verdict = Literal["delivered", "retryable", "permanent"]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What one send (or a provider's or the journal's memory of it) came to."""
-
-    delivery_id: int
-    verdict: Verdict
-    detail: str = ""
-    ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +126,7 @@ def claim(
     due = and_(
         deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now, _only(channels)
     )
-    rows = _due(conn, due, limit)
+    rows = due_rows(conn, due, limit)
     claims: list[dict[str, Any]] = []
     cancels: list[dict[str, Any]] = []
     defers: list[dict[str, Any]] = []
@@ -269,7 +202,7 @@ def reclaim_stale(
         deliveries.c.claimed_at < now - rules.lease,
         _only(channels),
     )
-    rows = _due(conn, stale, 10_000)
+    rows = due_rows(conn, stale, 10_000)
     if not rows:
         return Reclaimed([])
     verdicts = check(rows)
@@ -380,116 +313,16 @@ def _told(conn: Connection, rows: Sequence[DueDelivery]) -> dict[tuple[int, str]
     return {key: Told(tuple(value)) for key, value in found.items()}
 
 
-def _due(conn: Connection, where: ColumnElement[bool], limit: int) -> list[DueDelivery]:
-    """Due ledger rows with all a message needs; locked rows are skipped on PostgreSQL.
-
-    The rows are chosen first (an index scan in queue order), then joined with what a
-    message needs, for this batch only.
-    """
-    choose = (
-        select(deliveries.c.id)
-        .where(where)
-        .order_by(deliveries.c.rank, deliveries.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        choose = choose.with_for_update(skip_locked=True)
-    ids = list(conn.execute(choose).scalars())
-    if not ids:
-        return []
-    query: Select[Any] = (
-        select(
-            deliveries.c.id.label("delivery_id"),
-            deliveries.c.incident_id,
-            deliveries.c.update_seq,
-            deliveries.c.customer_id,
-            deliveries.c.channel,
-            deliveries.c.attempts,
-            deliveries.c.claimed_at,
-            deliveries.c.recipient,
-            deliveries.c.body.label("sent_body"),
-            deliveries.c.subject.label("sent_subject"),
-            customers.c.phone,
-            customers.c.email,
-            customers.c.social,
-            customers.c.locale,
-            customers.c.timezone.label("time_zone"),
-            customers.c.opted_out,
-            premises.c.address,
-            incident_updates.c.event,
-            incident_updates.c.status.label("update_status"),
-            incident_updates.c.body.label("update_body"),
-            incident_updates.c.created_at.label("update_at"),
-            incident_updates.c.etr,
-            incident_updates.c.next_update_at,
-            incidents.c.title,
-            incidents.c.status.label("incident_status"),
-            incidents.c.area_name,
-            incidents.c.cause,
-            incidents.c.started_at,
-            incidents.c.resolved_at,
-            incidents.c.etr_warned,
-            incidents.c.scheduled_for,
-            incidents.c.scheduled_until,
-        )
-        .join(
-            incident_updates,
-            and_(
-                incident_updates.c.incident_id == deliveries.c.incident_id,
-                incident_updates.c.seq == deliveries.c.update_seq,
-            ),
-        )
-        .join(incidents, incidents.c.id == deliveries.c.incident_id)
-        .outerjoin(customers, customers.c.customer_id == deliveries.c.customer_id)
-        .outerjoin(premises, premises.c.premise_id == customers.c.premise_id)
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.rank, deliveries.c.id)
-    )
-    rows = list(conn.execute(query).mappings())
-    # A public post answers the incident's thread.
-    posts = {
-        r["delivery_id"] for r in rows if r["channel"] == "social" and r["customer_id"] == PUBLIC
-    }
-    threads = _thread_heads(conn, {r["incident_id"] for r in rows if r["delivery_id"] in posts})
-    return [
-        DueDelivery(
-            **row, reply_to=threads.get(row["incident_id"]) if row["delivery_id"] in posts else None
-        )
-        for row in rows
-    ]
-
-
-def _thread_heads(conn: Connection, incident_ids: set[int]) -> dict[int, str]:
-    """The last public post of each incident's thread, which the next update answers."""
-    if not incident_ids:
-        return {}
-    rows = conn.execute(
-        select(deliveries.c.incident_id, deliveries.c.provider_ref)
-        .where(
-            deliveries.c.incident_id.in_(incident_ids),
-            deliveries.c.channel == "social",
-            deliveries.c.customer_id == PUBLIC,
-            deliveries.c.status == "sent",
-            deliveries.c.provider_ref.is_not(None),
-        )
-        .order_by(deliveries.c.update_seq)
-    )
-    return {int(incident_id): str(ref) for incident_id, ref in rows}
-
-
 __all__ = [
     "MAX_ATTEMPTS",
     "UNCAPPED",
-    "Attempt",
     "Check",
     "Claimed",
     "Compose",
-    "DueDelivery",
     "Reclaimed",
     "Recorded",
     "Rules",
     "Told",
-    "Verdict",
     "backoff",
     "claim",
     "reclaim_stale",
