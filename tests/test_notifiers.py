@@ -212,7 +212,12 @@ def test_social_posts_thread_within_a_batch_and_carry_the_ledger_key() -> None:
 
 def test_a_post_over_500_characters_fails_for_good_without_a_request() -> None:
     calls: list[httpx.Request] = []
-    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(answer)
     social = MastodonNotifier("https://social.example", SECRET, rate=1000, transport=transport)
     long = Message(1, "social", "public", None, 7, 1, "x" * 501)
     [result] = social.send([long])
@@ -309,7 +314,8 @@ def test_email_subjects_in_any_language_and_hostile_addresses() -> None:
     )
     mail = email.message_from_bytes(notifier.compose(spanish), policy=email.policy.default)
     assert mail["Subject"] == "Avería en  Bcc: x@evil" and mail["Bcc"] is None
-    assert mail.get_body(("plain",)).get_content() == "Línea\r\nX: y"
+    plain = mail.get_body(("plain",))
+    assert plain is not None and plain.get_content() == "Línea\r\nX: y"
     for hostile in ("a@example.org\r\nBcc: x@evil", "a@example.org, b@evil", "ä@example.org"):
         bad = Message(2, "email", hostile, "c1", 7, 1, "x", "y")
         [result] = notifier.send([bad])
