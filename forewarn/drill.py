@@ -195,6 +195,8 @@ class DrillResult:
     messages: list[dict[str, Any]]
     page: list[dict[str, Any]]
     summary: dict[str, Any] = field(default_factory=dict)
+    # Every moment the simulated clock stopped at, in order.
+    moments: list[datetime] = field(default_factory=list)
 
 
 def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
@@ -229,8 +231,10 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
     page: list[dict[str, Any]] = []
     voice = Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone)
     now, position, last_page = start, 0, None
+    moments: list[datetime] = []
     for _ in range(MAX_STEPS):
         clock[0] = now
+        moments.append(now)
         due = []
         while position < len(steps) and steps[position][0] <= now:
             due.append(steps[position][2])
@@ -248,7 +252,7 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
         raise DrillError(f"the drill did not finish within {MAX_STEPS:,} steps")
     messages = _messages(ctx, sent) + answers
     messages.sort(key=lambda m: (m["at"], m.get("customer_id") or "", m["channel"]))
-    result = DrillResult(messages, page)
+    result = DrillResult(messages, page, moments=moments)
     result.summary = summarise(ctx, messages, until, tick)
     result.summary["scenario"] = scenario.name
     _write(out, result)
