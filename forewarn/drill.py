@@ -341,6 +341,8 @@ def _signals(index: NetworkIndex, step: Step, now: datetime) -> list[Signal]:
 
 
 def _ops(conn: Any, index: NetworkIndex, ops: OpsStep, now: datetime, ctx: Context) -> None:
+    from forewarn.incidents.updates import CLEAR, KEEP, Change, Set
+
     policy = ctx.policy
     try:
         if ops.action in ("open", "maintenance"):
@@ -365,11 +367,11 @@ def _ops(conn: Any, index: NetworkIndex, ops: OpsStep, now: datetime, ctx: Conte
             return
         incident_id = _incident(conn, ops.incident)
         if ops.action == "update":
-            extra: dict[str, Any] = {}
+            etr: Change[datetime] = KEEP
             if ops.etr is not None:
-                extra["etr"] = None if ops.etr == "none" else parse_time(ops.etr, now, "UTC")
+                etr = CLEAR if ops.etr == "none" else Set(parse_time(ops.etr, now, "UTC"))
             update_by_ops(conn, incident_id, now, policy, ops.status, ops.cause,
-                          note=ops.note, **extra)  # fmt: skip
+                          estimate=etr, note=ops.note)  # fmt: skip
         elif ops.action == "resolve":
             resolve_by_ops(conn, index, incident_id, down_now(conn), now, policy)
         else:

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from forewarn.incidents.lifecycle import Policy, add_update, area_of, open_incident
+from forewarn.incidents.matching import NewIncident, area_of, open_incident
+from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, Set, add_update
 from forewarn.network import NetworkIndex
 from forewarn.store import element_states, etr_history, incident_updates, incidents
 
@@ -109,10 +110,11 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
             conn.execute(
                 update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
             )
-        conn.execute(
-            update(incidents).where(incidents.c.id == row.id).values(etr=later, etr_warned=row.etr)
+        conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=row.etr))
+        news = NewUpdate(
+            "etr_missed", row.status, body, True, etr=CLEAR if later is None else Set(later)
         )
-        add_update(conn, row.id, "etr_missed", row.status, body, now, True, policy)
+        add_update(conn, row.id, news, now, policy)
         warned.append(int(row.id))
     return warned
 
@@ -128,7 +130,7 @@ def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]
             else "No estimate yet."
         )
         body = f"We are still working on the fault. {estimate}"
-        add_update(conn, row.id, "followup", row.status, body, now, True, policy)
+        add_update(conn, row.id, NewUpdate("followup", row.status, body, True), now, policy)
         reminded.append(int(row.id))
     return reminded
 
@@ -147,15 +149,15 @@ def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
                    now, policy)  # fmt: skip
         elif now >= start and row.status == "scheduled":
             body = f"The planned work has started; we expect it to end by {end:%H:%M} UTC."
-            add_update(conn, row.id, "maintenance_start", "in_progress", body, now, True, policy,
-                       next_update=None)  # fmt: skip
+            news = NewUpdate("maintenance_start", "in_progress", body, True, next_update=CLEAR)
+            add_update(conn, row.id, news, now, policy)
             conn.execute(
                 update(incidents).where(incidents.c.id == row.id).values(status="in_progress")
             )
         elif row.status == "scheduled" and _notice_due(conn, row, now, policy):
             body = f"Planned work from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC."
-            add_update(conn, row.id, "maintenance_notice", "scheduled", body, now, True, policy,
-                       next_update=None)  # fmt: skip
+            news = NewUpdate("maintenance_notice", "scheduled", body, True, next_update=CLEAR)
+            add_update(conn, row.id, news, now, policy)
         else:
             continue
         moved.append(int(row.id))
@@ -198,11 +200,11 @@ def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Polic
     for element in sorted(degraded - set(watched) - busy):
         rows = index.premises_under(element)
         area = area_of(conn, index, element, policy.privacy_floor)
-        incident_id = open_incident(
-            conn, index, rows, f"At risk: {area}", now, policy,
-            source="at_risk", root_element=element, notify=False,
+        new = NewIncident(
+            rows, f"At risk: {area}", source="at_risk", root_element=element, notify=False,
             body=f"Equipment serving about {len(rows):,} premises in {area} is degraded.",
         )  # fmt: skip
+        incident_id = open_incident(conn, index, new, now, policy)
         changed.append(incident_id)
     ended = [element for element in watched if element not in degraded]
     states = dict(
@@ -231,7 +233,8 @@ def _close(
     policy: Policy,
 ) -> None:  # fmt: skip
     """Resolve an incident with a last update (which promises nothing more)."""
-    add_update(conn, incident_id, event, "resolved", body, now, notify, policy, next_update=None)
+    news = NewUpdate(event, "resolved", body, notify, next_update=CLEAR)
+    add_update(conn, incident_id, news, now, policy)
     conn.execute(
         update(incidents)
         .where(incidents.c.id == incident_id)

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.feeds.inbox import mark_processed
-from forewarn.incidents.lifecycle import Policy
 from forewarn.incidents.ops import reopen_for_customer
+from forewarn.incidents.updates import Policy
 from forewarn.store import customers, deliveries, inbox, replies
 
 STOP_WORDS = frozenset(
