@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Row
 
-from forewarn.incidents.lifecycle import rounded
+from forewarn.incidents.updates import rounded
 from forewarn.store import etr_history, incident_updates
 
 PAGE_ID = "forewarn"
