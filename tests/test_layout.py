@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).parent.parent / "forewarn"
 # The stages in order; `context` (what a run needs) and `pipeline` (the one composition of
 # the cycle) are single modules between the stages and the flows.
 STAGES = [
-    "feeds", "detection", "network", "incidents", "notifiers", "status_page",
+    "feeds", "network", "detection", "incidents", "notifiers", "status_page",
     "context", "pipeline", "flows",
 ]  # fmt: skip
 # The command line and what only it uses sit on top of everything.

@@ -17,9 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.detection import Fault
-from forewarn.detection.tree import IntArray
 from forewarn.incidents.cadence import Cadence
 from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
 from forewarn.store import (
     customers,
     elements,

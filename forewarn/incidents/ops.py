@@ -15,7 +15,6 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
-from forewarn.detection.tree import IntArray
 from forewarn.incidents.lifecycle import (
     Policy,
     add_update,
@@ -25,6 +24,7 @@ from forewarn.incidents.lifecycle import (
     rounded,
 )
 from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
 from forewarn.store import (
     customers,
     deliveries,

@@ -20,10 +20,10 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from forewarn.detection.tree import unrooted
 from forewarn.network.address import normalise_postcode, street_of
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem, read_rows
 from forewarn.network.geocode import Geocoder, geocode_all
+from forewarn.network.tree import unrooted
 from forewarn.store import customers, elements, premises, set_meta, upsert
 
 CUSTOMER_CHANNELS = ("sms", "email", "social")
