@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 
+from forewarn.migrations import upgrade
+
 metadata = MetaData()
 
 
@@ -282,12 +284,10 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    from forewarn.migrations import upgrade  # the migrations read this module's schema
-
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             serialize(conn, "schema")  # two processes starting at once upgrade once
-        upgrade(conn)
+        upgrade(conn, metadata)
     return engine
 
 
