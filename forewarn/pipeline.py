@@ -23,8 +23,8 @@ from forewarn.feeds import Signal
 from forewarn.feeds.read import FeedRead, acknowledge, read_all
 from forewarn.feeds.signal import FeedBatch
 from forewarn.incidents import Changes, conversation, queue_deliveries, reconcile
+from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
-from forewarn.incidents.replies import replay_status_callbacks
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
 from forewarn.notifiers.mentions import MastodonMentions, answer_mentions
 from forewarn.status_page import SiteData, collect, load_components, publish, render

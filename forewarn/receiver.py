@@ -23,15 +23,10 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from forewarn.feeds import alertmanager
-from forewarn.feeds.inbox import mark_processed, quarantine_rejects, store_payload
+from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.signal import Reject
-from forewarn.incidents.replies import (
-    STATUS_SOURCE,
-    Voice,
-    apply_status,
-    handle_reply,
-    opt_out,
-)
+from forewarn.incidents import callbacks
+from forewarn.incidents.replies import Voice, handle_reply, opt_out
 from forewarn.notifiers.registry import sign
 from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests
 
@@ -146,12 +141,12 @@ def create_app(
         reply = MessagingResponse()
         with engine.begin() as conn:
             if first_time(conn, request, now):
-                inbox_id = store_payload(conn, "twilio-inbound", json.dumps(form).encode(), now)
+                inbox_id = callbacks.keep(conn, callbacks.INBOUND_SOURCE, form, now)
                 answer = handle_reply(
                     conn, "sms", form["From"], form["Body"], form.get("MessageSid"), now,
                     twilio.voice,
                 )  # fmt: skip
-                mark_processed(conn, [inbox_id], now)
+                callbacks.handled(conn, [inbox_id], now)
                 if answer:
                     reply.message(answer)
         return Response(str(reply), 200, media_type="application/xml")
@@ -167,12 +162,12 @@ def create_app(
         now = clock()
         with engine.begin() as conn:
             if first_time(conn, request, now):
-                inbox_id = store_payload(conn, STATUS_SOURCE, json.dumps(form).encode(), now)
-                applied = apply_status(
+                inbox_id = callbacks.keep(conn, callbacks.STATUS_SOURCE, form, now)
+                applied = callbacks.apply_status(
                     conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
                 )
                 if applied:
-                    mark_processed(conn, [inbox_id], now)
+                    callbacks.handled(conn, [inbox_id], now)
         return Response(status_code=204)
 
     async def unsubscribe(request: Request) -> Response:

@@ -15,9 +15,10 @@ from twilio.request_validator import RequestValidator
 
 from forewarn.config import Settings
 from forewarn.context import Context
+from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import follow_up
 from forewarn.incidents.ledger import queue_deliveries
-from forewarn.incidents.replies import Voice, classify, replay_status_callbacks
+from forewarn.incidents.replies import Voice, classify
 from forewarn.notifiers.registry import sign
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
