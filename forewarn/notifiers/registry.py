@@ -13,7 +13,7 @@ from forewarn.notifiers.base import Notifier
 from forewarn.notifiers.email import EmailNotifier, SmtpServer
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.sms import SmsNotifier
-from forewarn.notifiers.social import MastodonNotifier
+from forewarn.notifiers.social import MastodonClient
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
 
 CHANNELS = ("sms", "email", "social")
@@ -71,7 +71,7 @@ def build(settings: Settings, signing_key: bytes = b"") -> Registry:
             concurrency=min(s.send_concurrency, 8),
         )
     if s.mastodon_url and s.mastodon_token:
-        registry.notifiers["social"] = MastodonNotifier(
+        registry.notifiers["social"] = MastodonClient(
             s.mastodon_url, s.mastodon_token.get_secret_value(), rate=s.social_rate
         )
     if s.webhook_url_list:
