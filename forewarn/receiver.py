@@ -27,7 +27,7 @@ from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.signal import Reject
 from forewarn.incidents import callbacks
 from forewarn.incidents.replies import Voice, handle_reply, opt_out
-from forewarn.notifiers.registry import sign
+from forewarn.notifiers.unsubscribe import verify
 from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests
 
 
@@ -175,7 +175,7 @@ def create_app(
             return JSONResponse({"error": "unsubscribe links are off"}, 404)
         customer_id = request.path_params["customer"]
         given = request.path_params["signature"]
-        if not hmac.compare_digest(given.encode(), sign(unsubscribe_key, customer_id).encode()):
+        if not verify(unsubscribe_key, customer_id, given):
             return JSONResponse({"error": "this unsubscribe link is not valid"}, 403)
         if request.method == "GET":
             # RFC 8058: a GET (a mail scanner following links) must not unsubscribe.

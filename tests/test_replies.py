@@ -19,7 +19,7 @@ from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import follow_up
 from forewarn.incidents.ledger import queue_deliveries
 from forewarn.incidents.replies import Voice, classify
-from forewarn.notifiers.registry import sign
+from forewarn.notifiers.unsubscribe import sign
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from forewarn.config import Settings
@@ -14,6 +11,7 @@ from forewarn.notifiers.email import EmailNotifier, SmtpServer
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.notifiers.social import MastodonClient
+from forewarn.notifiers.unsubscribe import unsubscribe_link
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
 
 CHANNELS = ("sms", "email", "social")
@@ -27,22 +25,6 @@ class Registry:
     journal: Journal
     to_outbox: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
-
-
-def unsubscribe_link(public_url: str | None, key: bytes) -> Callable[[str], str | None]:
-    """The RFC 8058 one-click link for a customer, signed so nobody can forge another's."""
-
-    def link(customer_id: str) -> str | None:
-        if not public_url:
-            return None
-        return f"{public_url.rstrip('/')}/unsubscribe/{customer_id}/{sign(key, customer_id)}"
-
-    return link
-
-
-def sign(key: bytes, customer_id: str) -> str:
-    """A short HMAC of a customer id."""
-    return hmac.new(key, customer_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def build(settings: Settings, signing_key: bytes = b"") -> Registry:
