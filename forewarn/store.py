@@ -1,6 +1,9 @@
 """The database schema shared by every stage, and small helpers around it.
 
 SQLite by default, PostgreSQL by URL; each stage reads and writes its own tables.
+
+Long because it is the one schema all stages share, read (and migrated) as a whole: every
+table, stage by stage, then the few portable helpers (upsert, meta, locks) around them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """`forewarn import-network`: load or update topology and customers from CSV, idempotently.
 
 Every bad row is reported with its line number and reason and skipped; the rest loads.
+
+Long because one import pass is read best whole: each column's check sits next to the
+loader that reports its line and reason, for both CSV files.
 """
 
 from __future__ import annotations
