@@ -1,6 +1,9 @@
 """The database schema shared by every stage, and small helpers around it.
 
 SQLite by default, PostgreSQL by URL; each stage reads and writes its own tables.
+
+Long because it is the one schema all stages share, read (and migrated) as a whole: every
+table, stage by stage, then the few portable helpers (upsert, meta, locks) around them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
+
+from forewarn.migrations import upgrade
 
 metadata = MetaData()
 
@@ -282,12 +287,10 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    from forewarn.migrations import upgrade  # the migrations read this module's schema
-
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             serialize(conn, "schema")  # two processes starting at once upgrade once
-        upgrade(conn)
+        upgrade(conn, metadata)
     return engine
 
 

@@ -16,8 +16,9 @@ from twilio.request_validator import RequestValidator
 from forewarn import pipeline
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.incidents.replies import Voice, classify, replay_status_callbacks
-from forewarn.notifiers.registry import sign
+from forewarn.incidents.callbacks import replay_status_callbacks
+from forewarn.incidents.replies import Voice, classify
+from forewarn.notifiers.unsubscribe import sign
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key

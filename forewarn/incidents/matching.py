@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.detection import Fault
-from forewarn.detection.tree import IntArray
 from forewarn.incidents.restoration import resolve, restore_partly
 from forewarn.incidents.updates import (
     CLEAR,
@@ -32,6 +31,7 @@ from forewarn.incidents.updates import (
     rounded,
 )
 from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
 from forewarn.store import (
     elements,
     etr_history,

@@ -15,7 +15,6 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
-from forewarn.detection.tree import IntArray
 from forewarn.incidents.matching import NewIncident, open_incident
 from forewarn.incidents.restoration import open_case, resolve
 from forewarn.incidents.updates import (
@@ -30,6 +29,7 @@ from forewarn.incidents.updates import (
     rounded,
 )
 from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
 from forewarn.store import (
     customers,
     deliveries,

@@ -2,31 +2,27 @@
 
 Every reply is kept against the customer (or the sender, when they match nobody). STOP
 and its synonyms opt the customer out of every channel at once; START brings them back;
-HELP says who we are and how to stop. Twilio's status callbacks update the ledger.
+HELP says who we are and how to stop. Twilio's status callbacks: incidents/callbacks.py.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from forewarn.feeds.inbox import mark_processed
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
-from forewarn.store import customers, deliveries, inbox, replies
+from forewarn.store import customers, replies
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-# Twilio's delivery error codes worth a resend; the rest are final (FACTS.md).
-RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,59 +142,3 @@ def _set_opted_out(conn: Connection, ids: list[str], value: bool) -> None:
         conn.execute(
             update(customers).where(customers.c.customer_id.in_(ids)).values(opted_out=value)
         )
-
-
-def apply_status(
-    conn: Connection, message_sid: str, status: str, error_code: str | None, now: datetime
-) -> bool:
-    """Record Twilio's news about a text; a retryable delivery failure queues a resend.
-
-    Returns False when no ledger row has that SID (not ours, or not yet recorded).
-    """
-    row = conn.execute(
-        select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts).where(
-            deliveries.c.provider_ref == message_sid, deliveries.c.channel == "sms"
-        )
-    ).first()
-    if row is None:
-        return False
-    values: dict[str, object] = {"provider_status": status[:32]}
-    if status in ("failed", "undelivered"):
-        code = (error_code or "").strip()
-        values["error"] = f"twilio {status}, error {code or 'unknown'}"
-        # 30008 ("unknown error") is worth one more try, not more (FACTS.md).
-        once = code == "30008" and row.attempts >= 2
-        if code in RETRYABLE_DELIVERY_CODES and not once:
-            values.update(status="queued", next_attempt_at=now)
-        else:
-            values["status"] = "failed"
-    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
-    return True
-
-
-STATUS_SOURCE = "twilio-status"
-# A callback still unmatched after this long is not about a text of ours.
-STATUS_PATIENCE = timedelta(days=1)
-
-
-def replay_status_callbacks(conn: Connection, now: datetime, limit: int = 1000) -> int:
-    """Apply the status callbacks that arrived before their text's SID was recorded (Twilio
-    can answer faster than the dispatcher writes); returns how many now matched."""
-    rows = conn.execute(
-        select(inbox.c.id, inbox.c.body, inbox.c.received_at)
-        .where(inbox.c.source == STATUS_SOURCE, inbox.c.processed_at.is_(None))
-        .order_by(inbox.c.id)
-        .limit(limit)
-    ).all()
-    done, matched = [], 0
-    for inbox_id, body, received_at in rows:
-        form = json.loads(body)
-        if apply_status(
-            conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
-        ):
-            matched += 1
-            done.append(inbox_id)
-        elif received_at < now - STATUS_PATIENCE:
-            done.append(inbox_id)
-    mark_processed(conn, done, now)
-    return matched

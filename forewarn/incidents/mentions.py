@@ -1,27 +1,22 @@
 """Social mentions of the operator's account, read on a schedule and answered from the
 customer's own history: details only in a direct message, and a public reply that says
-no more than the status page does."""
+no more than the status page does. The account (HTTP) is injected: see `Account`."""
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from forewarn.incidents.history import find_customers, incidents_of, last_told, normalise_handle
-from forewarn.notifiers.compose import Brand
 from forewarn.store import get_meta, incidents, replies, set_meta
 
 CURSOR = "mentions:since_id"
 LIMIT = 500  # Mastodon's default post length
-_TAGS = re.compile(r"<[^>]+>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,58 +38,33 @@ class Answer:
     customer_id: str | None
 
 
-class MastodonMentions:
-    """Reads mentions and posts answers through one Mastodon account."""
+class Account(Protocol):
+    """The social account mentions arrive on (forewarn.notifiers.social.MastodonClient)."""
 
-    def __init__(self, base_url: str, token: str, client: httpx.Client | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(timeout=15)
-        self._auth = {"Authorization": f"Bearer {token}"}
-
-    def __repr__(self) -> str:
-        return f"MastodonMentions({self.base_url!r})"
-
-    def read(self, since_id: str | None) -> list[Mention]:
+    def read_mentions(self, since_id: str | None) -> list[Mention]:
         """Mentions newer than `since_id`, oldest first."""
-        params: list[tuple[str, str | int | float | bool | None]] = [
-            ("types[]", "mention"),
-            ("limit", 40),
-        ]
-        if since_id:
-            params.append(("since_id", since_id))
-        response = self.client.get(
-            f"{self.base_url}/api/v1/notifications", params=params, headers=self._auth
-        )
-        response.raise_for_status()
-        found = []
-        for item in response.json():
-            status = item.get("status") or {}
-            account = item.get("account") or {}
-            if item.get("type") != "mention" or not status.get("id") or not account.get("acct"):
-                continue
-            text = html.unescape(_TAGS.sub(" ", str(status.get("content") or "")))
-            found.append(
-                Mention(
-                    str(item["id"]), str(status["id"]), str(account["acct"]), " ".join(text.split())
-                )
-            )
-        return sorted(
-            found, key=lambda m: int(m.notification_id) if m.notification_id.isdigit() else 0
-        )
+        ...
 
-    def post(self, text: str, reply_to: str, visibility: str, key: str) -> str:
+    def reply(self, text: str, reply_to: str, visibility: str, key: str) -> str:
         """Post a reply; the idempotency key makes a repeat after a crash harmless."""
-        response = self.client.post(
-            f"{self.base_url}/api/v1/statuses",
-            data={"status": text[:LIMIT], "in_reply_to_id": reply_to, "visibility": visibility},
-            headers={**self._auth, "Idempotency-Key": key},
-        )
-        response.raise_for_status()
-        return str(response.json().get("id", ""))
+        ...
+
+
+class Speaker(Protocol):
+    """Who answers, and where the public page lives (forewarn.notifiers.compose.Brand)."""
+
+    @property
+    def operator(self) -> str: ...
+
+    @property
+    def site_url(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
 
 
 def compose_answer(
-    conn: Connection, mention: Mention, brand: Brand, now: datetime, floor: int = 10
+    conn: Connection, mention: Mention, brand: Speaker, now: datetime, floor: int = 10
 ) -> Answer:
     """The answer to one mention, from the customer's own incident and what they were told."""
     handle = "@" + mention.acct
@@ -167,19 +137,19 @@ def compose_answer(
 
 
 def answer_mentions(
-    conn: Connection, account: MastodonMentions, brand: Brand, now: datetime, floor: int = 10
+    conn: Connection, account: Account, brand: Speaker, now: datetime, floor: int = 10
 ) -> int:
     """Read new mentions and answer each once, committing after each (give a connection
     outside a transaction block); returns how many were answered."""
-    mentions = account.read(get_meta(conn, CURSOR))
+    mentions = account.read_mentions(get_meta(conn, CURSOR))
     conn.commit()
     for mention in mentions:
         answer = compose_answer(conn, mention, brand, now, floor)
         if answer.direct:
-            account.post(
+            account.reply(
                 answer.direct, mention.status_id, "direct", f"mention-{mention.status_id}-dm"
             )
-        account.post(
+        account.reply(
             answer.public, mention.status_id, "public", f"mention-{mention.status_id}-public"
         )
         said = (
