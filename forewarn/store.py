@@ -189,6 +189,11 @@ incident_updates = Table(
     Column("event", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("body", Text, nullable=False),
+    # What the body says, so the page can say it in any locale: the kind of words
+    # (templates/words/<locale>/update_<kind>.txt) and their values as JSON; NULL for free
+    # text (an ops note), shown as written.
+    Column("kind", String(48), nullable=True),
+    Column("params", Text, nullable=True),
     Column("etr", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_update_at", UTCDateTime, nullable=True),

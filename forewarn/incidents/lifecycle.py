@@ -30,6 +30,7 @@ from forewarn.store import (
     insert_ignoring_conflicts,
     premises,
 )
+from forewarn.texts import say, update_columns, update_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,15 +197,17 @@ def _open(
     rows = _reached(index, fault.root, planned)
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     is_area = fault.scope == "area"
+    title = (
+        say("title_outage", "en", area=area)
+        if is_area
+        else say("title_line_down", "en", element=fault.root)
+    )
     return open_incident(
         conn, index, rows,
-        f"Outage: {area}" if is_area else f"Line down at one premise ({fault.root})",
+        title,
         now, policy, source="detected", root_element=fault.root,
         notify=is_area or policy.notify_single_premise, public=is_area, started=fault.since,
-        body=(
-            f"We are investigating a fault affecting about {rounded(len(rows))} premises "
-            f"in {area}. No estimate yet."
-        ),
+        body=update_words("opened", premises=rounded(len(rows)), area=area),
     )  # fmt: skip
 
 
@@ -282,10 +285,7 @@ def _expand(
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     # An incident nobody was told about (a lone line) becomes news for everyone now.
     event = "expanded" if row.notify else "opened"
-    body = (
-        f"The fault is wider than first seen: about {rounded(len(rows))} premises "
-        f"in {area} are affected."
-    )
+    body = update_words("expanded", premises=rounded(len(rows)), area=area)
     started = min(row.started_at, fault.since)
     add_update(conn, row.id, event, row.status, body, now, True, policy, started=started)
     conn.execute(
@@ -296,7 +296,7 @@ def _expand(
             scope="area" if fault.scope == "area" else row.scope,
             public=row.public or fault.scope == "area",
             notify=True,
-            title=f"Outage: {area}",
+            title=say("title_outage", "en", area=area),
             area_name=area,
             premises_count=len(rows),
             customers_count=len(index.customers_of(rows)),
@@ -307,13 +307,15 @@ def _expand(
 
 def _merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None:
     seq = next_seq(conn, incident_id)
+    body = update_words("merged", into=into)
     conn.execute(
         incident_updates.insert().values(
             incident_id=incident_id,
             seq=seq,
             event="merged",
             status="resolved",
-            body=f"Merged into incident {into}.",
+            body=body,
+            **update_columns(body),
             created_at=now,
             notify=False,
             deliveries_queued=True,
@@ -342,9 +344,7 @@ def resolve(
     seq = next_seq(conn, incident_id)
     _set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
     _set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
-    body = "Service has been restored. Thank you for your patience."
-    if still_down:
-        body += f" {rounded(len(still_down))} premises still look down; we are checking them."
+    body = update_words("restored", still_down=rounded(len(still_down)) if still_down else None)
     notify = bool(row.notify)
     add_update(
         conn, incident_id, "restored", "resolved", body, now, notify, policy, next_update=None
@@ -374,9 +374,8 @@ def _restore_partly(
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
     seq = next_seq(conn, incident_id)
     _set_state(conn, incident_id, back, "restored", seq)
-    body = (
-        f"Service is back for about {rounded(len(back))} premises; "
-        f"about {rounded(len(members) - len(back))} are still affected."
+    body = update_words(
+        "restored_partly", back=rounded(len(back)), left=rounded(len(members) - len(back))
     )
     # A partial restoration promises nothing new to those still waiting: only the restored
     # hear of it, so the incident's promised update stays as it was.
@@ -387,6 +386,7 @@ def _restore_partly(
             event="restored",
             status=row.status,
             body=body,
+            **update_columns(body),
             created_at=now,
             etr=row.etr,
             notify=bool(row.notify),
@@ -435,10 +435,7 @@ def open_case(
         )
     ).first()
     started = parent.started_at if parent is not None else now
-    body = {
-        "still_down": "The fault is fixed but this line still looks down; we are looking at it.",
-        "reopened": "The customer says the service is still out; we are checking the line.",
-    }[event]
+    body = update_words(event)  # still_down or reopened
     if existing is not None:
         incident_id = int(existing.id)
         conn.execute(
@@ -456,7 +453,7 @@ def open_case(
         ).scalar_one()
         key = conn.execute(
             incidents.insert().values(
-                title="Line still down at one premise",
+                title=say("title_still_down", "en"),
                 status="investigating",
                 scope="premise",
                 source=source,
@@ -535,6 +532,7 @@ def add_update(
             event=event,
             status=status,
             body=body,
+            **update_columns(body),
             created_at=now,
             etr=estimate,
             next_update_at=promise,

@@ -33,6 +33,7 @@ from forewarn.store import (
     incidents,
     premises,
 )
+from forewarn.texts import update_words
 
 # Statuspage's statuses that ops may set on an open incident (FACTS.md).
 OPS_STATUSES = ("investigating", "identified", "monitoring")
@@ -121,7 +122,7 @@ def open_by_ops(
     """Open an incident for a fault the monitoring has not seen; customers hear at once."""
     title = _clean(title, "title", 200)
     count = rounded(len(target.rows))
-    body = f"{title}. About {count} premises are affected. No estimate yet."
+    body = update_words("opened_ops", title=title, premises=count)
     return open_incident(
         conn, index, target.rows, title, now, policy,
         source="ops", root_element=target.element, notify=True, body=body, started=started,
@@ -163,7 +164,7 @@ def update_by_ops(
         if etr is not _UNSET or status is not None:
             raise OpsError(f"incident {incident_id} is resolved; only --cause and --note apply")
         if cause is not None:
-            body = f"What happened: {cause}" + (f" {note}" if note else "")
+            body = update_words("summary", cause=cause, note=note)
             add_update(conn, row.id, "summary", "postmortem", body, now, row.notify, policy,
                        next_update=None)  # fmt: skip
             outcome.said.append("summary to everyone the incident reached")
@@ -203,12 +204,9 @@ def update_by_ops(
         outcome.said.append("note")
     if event == "note" and not (status and status != row.status) and cause is None and not note:
         return outcome  # only a wobble of the estimate: nothing to say
-    parts = [note or ""]
-    if cause:
-        parts.append(f"Cause: {cause}")
-    if event == "etr_changed":
-        parts.append(f"New estimate: {etr:%Y-%m-%d %H:%M} UTC." if etr else "No estimate yet.")
-    body = " ".join(p for p in parts if p) or f"Status: {new_status}."
+    estimate = f"{etr:%Y-%m-%d %H:%M}" if etr else None
+    body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
+                        etr=estimate, status=new_status)  # fmt: skip
     add_update(conn, row.id, event, new_status, body, now, row.notify, policy)
     return outcome
 
@@ -243,7 +241,7 @@ def heads_up(
     row = get(conn, incident_id)
     if row.source != "at_risk" or row.status == "resolved":
         raise OpsError(f"incident {incident_id} is not an open at-risk incident")
-    body = _clean(note, "note", 2000) if note else "Service may be interrupted."
+    body = _clean(note, "note", 2000) if note else update_words("at_risk")
     conn.execute(update(incidents).where(incidents.c.id == row.id).values(notify=True))
     add_update(conn, row.id, "at_risk", row.status, body, now, True, policy)
 
@@ -262,7 +260,9 @@ def add_maintenance(
     if not now < starts < ends:
         raise OpsError("planned work must start in the future and end after it starts")
     title = _clean(title, "title", 200)
-    body = f"{title}: planned work from {starts:%Y-%m-%d %H:%M} to {ends:%Y-%m-%d %H:%M} UTC."
+    body = update_words(
+        "maintenance", title=title, starts=f"{starts:%Y-%m-%d %H:%M}", ends=f"{ends:%Y-%m-%d %H:%M}"
+    )
     return open_incident(
         conn, index, target.rows, title, now, policy,
         source="maintenance", root_element=target.element, notify=False, body=body,

@@ -3,6 +3,7 @@ only in `x_` fields. Counts are rounded and areas named only above the privacy f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +152,9 @@ def _incident(
                 "deliver_notifications": bool(u.notify),
                 "custom_tweet": None,
                 "tweet_id": None,
+                # What the body says, for the page's other locales (None: free text).
+                "x_kind": u.kind,
+                "x_params": json.loads(u.params) if u.params else None,
             }
             for u in updates
         ],
