@@ -156,6 +156,10 @@ incidents = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("title", String(256), nullable=False),
+    # What the title says (templates/words/<locale>/title_<kind>.txt) and its values as
+    # JSON, for the page's other locales; NULL for a title ops wrote.
+    Column("title_kind", String(48), nullable=True),
+    Column("title_params", Text, nullable=True),
     Column("status", String(16), nullable=False),
     Column("scope", String(16), nullable=False),
     Column("source", String(16), nullable=False),

@@ -69,9 +69,10 @@ def duration(length: timedelta, locale: str | None = FALLBACK_LOCALE) -> str:
 
 
 class Said(str):
-    """An incident update's words in English (what the body column and the JSON API keep),
-    remembering what it says (`kind` and its JSON-safe `params`) so the page can render
-    it in any locale from templates/words/<locale>/update_<kind>.txt."""
+    """An incident update's (or title's) words in English, what the body (title) column
+    and the JSON API keep, remembering what it says (`kind` and its JSON-safe `params`) so
+    the page can render it in any locale from templates/words/<locale>/update_<kind>.txt
+    (title_<kind>.txt)."""
 
     kind: str
     params: dict[str, Any]
@@ -84,18 +85,34 @@ def update_words(kind: str, **params: Any) -> Said:
     return said
 
 
-def update_columns(body: str) -> dict[str, Any]:
-    """The incident_updates columns saying what an update's body is (free text: none)."""
+def title_words(kind: str, **params: Any) -> Said:
+    """An incident's title of this kind (see Said)."""
+    said = Said(say(f"title_{kind}", FALLBACK_LOCALE, **params))
+    said.kind, said.params = kind, params
+    return said
+
+
+def update_columns(body: str, prefix: str = "") -> dict[str, Any]:
+    """The columns saying what an update's body (prefix "": kind, params) or an incident's
+    title (prefix "title_") is; free text has none and is shown as written."""
     if isinstance(body, Said):
-        return {"kind": body.kind, "params": json.dumps(body.params, sort_keys=True)}
-    return {"kind": None, "params": None}
+        return {f"{prefix}kind": body.kind, f"{prefix}params": json.dumps(body.params)}
+    return {f"{prefix}kind": None, f"{prefix}params": None}
 
 
-def update_text(body: str, kind: str | None, params: str | None, locale: str) -> str:
-    """An update's words in `locale`: rendered from its kind and values, else as stored."""
+def title_columns(title: str) -> dict[str, Any]:
+    """The incidents columns for a title: the English words and what they say."""
+    return {"title": title, **update_columns(title, "title_")}
+
+
+def said_in(
+    text: str, kind: str | None, params: dict[str, Any] | None, locale: str, family: str
+) -> str:
+    """Stored words in `locale`: rendered from templates/words/<locale>/<family>_<kind>.txt
+    with their values, or `text` as written (free text, or written before kinds)."""
     if not kind:
-        return body
-    return say(f"update_{kind}", locale, **json.loads(params or "{}"))
+        return text
+    return say(f"{family}_{kind}", locale, **(params or {}))
 
 
 def day_time(local: datetime, locale: str | None = FALLBACK_LOCALE) -> str:

@@ -15,9 +15,11 @@ from sqlalchemy.engine import Engine
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.notifiers.compose import render
 from forewarn.store import customers
 from forewarn.texts import duration, say, shipped_templates, word_names
 from tests.conftest import NOW, run_cycle
+from tests.test_content import LONGEST, row
 from tests.town import Town, report_cabinet
 
 FOREWARN = Path(__file__).parent.parent / "forewarn"
@@ -35,7 +37,9 @@ def test_every_sentence_the_code_asks_for_is_shipped() -> None:
     for path in FOREWARN.rglob("*.py"):
         text = path.read_text()
         asked |= set(re.findall(r"\bsay\(\s*\"(\w+)\"", text))
-        asked |= {f"update_{kind}" for kind in re.findall(r"update_words\(\s*\"(\w+)\"", text)}
+        for family in ("update", "title"):
+            kinds = re.findall(rf"{family}_words\(\s*\"(\w+)\"", text)
+            asked |= {f"{family}_{kind}" for kind in kinds}
     # update_words(event) in open_case says one of these:
     asked |= {"update_still_down", "update_reopened"}
     assert asked and asked <= shipped, asked - shipped
@@ -48,6 +52,15 @@ def test_durations_in_the_customers_language() -> None:
     assert duration(timedelta(minutes=45)) == "45 min"
     assert duration(timedelta(days=14), "es") == "14 días"
     assert duration(timedelta(days=14), "fr") == "14 days"  # no French yet: English
+
+
+def test_a_spanish_summary_says_its_duration_in_spanish() -> None:
+    started = {"started_at": NOW - timedelta(days=14)}
+    for channel in ("sms", "email"):
+        spanish, _ = render(row(channel, "es", "summary", None, **started), LONGEST, NOW)
+        english, _ = render(row(channel, "en", "summary", None, **started), LONGEST, NOW)
+        assert "14 días" in spanish and "days" not in spanish
+        assert "14 days" in english
 
 
 def test_a_spanish_customers_stop_and_help_are_answered_in_spanish(
@@ -91,6 +104,7 @@ def test_the_spanish_page_says_each_update_in_spanish(
     english = (settings.site_dir / "incidents" / incident.name).read_text()
     assert "Estamos investigando una avería que afecta a unos 4 domicilios" in spanish
     assert "El servicio se ha restablecido" in spanish
+    assert "<h1>Corte: " in spanish and "<h1>Outage: " in english
     assert "We are investigating" not in spanish and "Service has been restored" not in spanish
     assert "We are investigating a fault affecting about 4 premises" in english
     # The JSON API keeps the English words, and says what they are.

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from forewarn.incidents.lifecycle import Policy, add_update, area_of, open_incident
 from forewarn.network import NetworkIndex
 from forewarn.store import element_states, etr_history, incident_updates, incidents
-from forewarn.texts import say, update_words
+from forewarn.texts import title_words, update_words
 
 # Incidents whose customers are owed updates on the cadence.
 CONVERSING = ("detected", "ops", "reply")
@@ -197,7 +197,7 @@ def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Polic
         rows = index.premises_under(element)
         area = area_of(conn, index, element, policy.privacy_floor)
         incident_id = open_incident(
-            conn, index, rows, say("title_at_risk", "en", area=area), now, policy,
+            conn, index, rows, title_words("at_risk", area=area), now, policy,
             source="at_risk", root_element=element, notify=False,
             body=update_words("degraded", premises=f"{len(rows):,}", area=area),
         )  # fmt: skip

@@ -30,7 +30,7 @@ from forewarn.store import (
     insert_ignoring_conflicts,
     premises,
 )
-from forewarn.texts import say, update_columns, update_words
+from forewarn.texts import title_columns, title_words, update_columns, update_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +198,9 @@ def _open(
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     is_area = fault.scope == "area"
     title = (
-        say("title_outage", "en", area=area)
+        title_words("outage", area=area)
         if is_area
-        else say("title_line_down", "en", element=fault.root)
+        else title_words("line_down", element=fault.root)
     )
     return open_incident(
         conn, index, rows,
@@ -233,7 +233,7 @@ def open_incident(
     area = area_of(conn, index, root_element, policy.privacy_floor)
     is_area = len(rows) > 1
     values = {
-        "title": title,
+        **title_columns(title),
         "status": status,
         "scope": "area" if is_area else "premise",
         "source": source,
@@ -296,7 +296,7 @@ def _expand(
             scope="area" if fault.scope == "area" else row.scope,
             public=row.public or fault.scope == "area",
             notify=True,
-            title=say("title_outage", "en", area=area),
+            **title_columns(title_words("outage", area=area)),
             area_name=area,
             premises_count=len(rows),
             customers_count=len(index.customers_of(rows)),
@@ -453,7 +453,7 @@ def open_case(
         ).scalar_one()
         key = conn.execute(
             incidents.insert().values(
-                title=say("title_still_down", "en"),
+                **title_columns(title_words("still_down")),
                 status="investigating",
                 scope="premise",
                 source=source,

@@ -169,4 +169,7 @@ def _incident(
         "x_premises_affected": rounded(row.premises_count) if shown else None,
         "x_area": row.area_name if shown else None,
         "x_next_update_at": iso(row.next_update_at),
+        # What the name says, for the page's other locales (None: a title ops wrote).
+        "x_name_kind": row.title_kind,
+        "x_name_params": json.loads(row.title_params) if row.title_params else None,
     }
