@@ -161,6 +161,10 @@ incidents = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("title", String(256), nullable=False),
+    # What the title says (templates/words/<locale>/title_<kind>.txt) and its values as
+    # JSON, for the page's other locales; NULL for a title ops wrote.
+    Column("title_kind", String(48), nullable=True),
+    Column("title_params", Text, nullable=True),
     Column("status", String(16), nullable=False),
     Column("scope", String(16), nullable=False),
     Column("source", String(16), nullable=False),
@@ -194,6 +198,11 @@ incident_updates = Table(
     Column("event", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("body", Text, nullable=False),
+    # What the body says, so the page can say it in any locale: the kind of words
+    # (templates/words/<locale>/update_<kind>.txt) and their values as JSON; NULL for free
+    # text (an ops note), shown as written.
+    Column("kind", String(48), nullable=True),
+    Column("params", Text, nullable=True),
     Column("etr", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_update_at", UTCDateTime, nullable=True),

@@ -39,6 +39,7 @@ from forewarn.store import (
     incident_updates,
     incidents,
 )
+from forewarn.texts import title_columns, title_words, update_columns, update_words
 
 
 @dataclass(slots=True)
@@ -191,13 +192,14 @@ def _open(
     return open_incident(
         conn, index, NewIncident(
             rows=rows,
-            title=f"Outage: {area}" if is_area else f"Line down at one premise ({fault.root})",
+            title=(
+                title_words("outage", area=area)
+                if is_area
+                else title_words("line_down", element=fault.root)
+            ),
             source="detected", root_element=fault.root,
             notify=is_area or policy.notify_single_premise, public=is_area, started=fault.since,
-            body=(
-                f"We are investigating a fault affecting about {rounded(len(rows))} premises "
-                f"in {area}. No estimate yet."
-            ),
+            body=update_words("opened", premises=rounded(len(rows)), area=area),
         ), now, policy,
     )  # fmt: skip
 
@@ -231,7 +233,7 @@ def open_incident(
     area = area_of(conn, index, new.root_element, policy.privacy_floor)
     is_area = len(rows) > 1
     values = {
-        "title": new.title,
+        **title_columns(new.title),
         "status": new.status,
         "scope": "area" if is_area else "premise",
         "source": new.source,
@@ -285,10 +287,7 @@ def _expand(
     area = area_of(conn, index, fault.root, policy.privacy_floor)
     # An incident nobody was told about (a lone line) becomes news for everyone now.
     event = "expanded" if row.notify else "opened"
-    body = (
-        f"The fault is wider than first seen: about {rounded(len(rows))} premises "
-        f"in {area} are affected."
-    )
+    body = update_words("expanded", premises=rounded(len(rows)), area=area)
     started = min(row.started_at, fault.since)
     news = NewUpdate(event, row.status, body, True, next_update=OnCadence(started))
     add_update(conn, row.id, news, now, policy)
@@ -300,7 +299,7 @@ def _expand(
             scope="area" if fault.scope == "area" else row.scope,
             public=row.public or fault.scope == "area",
             notify=True,
-            title=f"Outage: {area}",
+            **title_columns(title_words("outage", area=area)),
             area_name=area,
             premises_count=len(rows),
             customers_count=len(index.customers_of(rows)),
@@ -311,13 +310,15 @@ def _expand(
 
 def _merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None:
     seq = next_seq(conn, incident_id)
+    body = update_words("merged", into=into)
     conn.execute(
         incident_updates.insert().values(
             incident_id=incident_id,
             seq=seq,
             event="merged",
             status="resolved",
-            body=f"Merged into incident {into}.",
+            body=body,
+            **update_columns(body),
             created_at=now,
             notify=False,
             deliveries_queued=True,

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.incidents.history import find_customers, incidents_of, last_told, normalise_handle
 from forewarn.store import get_meta, incidents, replies, set_meta
+from forewarn.texts import day_time, say
 
 CURSOR = "mentions:since_id"
 LIMIT = 500  # Mastodon's default post length
@@ -87,52 +88,36 @@ def compose_answer(
             )
             if r.area_name
         ]
-        known = (
-            f"We are working on faults in: {', '.join(sorted(set(areas))[:5])}."
-            if areas
-            else ("We know of no outage right now.")
-        )
-        public = (
-            f"{handle} Sorry for the trouble. {known} Live status: {site} . If you are our "
-            "customer, send us a direct message with your account number or postcode."
-        )
+        # A stranger: we do not know their language, so the operator's own (English).
+        public = say("mention_public_unknown", "en", handle=handle, areas=sorted(set(areas))[:5],
+                     site=site)  # fmt: skip
         return Answer(public, None, None)
     who = found[0]
     current = [i for i in incidents_of(conn, who.premise_id) if i.status != "resolved"]
     zone = ZoneInfo(who.timezone or brand.time_zone)
+    locale = who.locale or "en"
 
     def at(moment: datetime | None) -> str:
-        return "-" if moment is None else moment.astimezone(zone).strftime("%a %H:%M")
+        return "-" if moment is None else day_time(moment.astimezone(zone), locale)
 
+    said = {"handle": handle, "operator": brand.operator, "address": who.address}
     if not current:
-        direct = (
-            f"{handle} This is {brand.operator}. We see no fault on your line at {who.address} "
-            "right now. Tell us here what you see and we will look into it."
-        )
-        return Answer(
-            f"{handle} Thanks, we have sent you a direct message.", direct, who.customer_id
-        )
+        direct = say("mention_direct_clear", locale, **said)
+        return Answer(say("mention_public_sent", locale, **said), direct, who.customer_id)
     incident = current[0]
     told = last_told(conn, who.customer_id, incident.id)
-    estimate = f"we expect to fix it by {at(incident.etr)}" if incident.etr else "no fix time yet"
-    last = (
-        f' We last told you by {told.channel} at {at(told.sent_at)}: "{_clip(told.body, 140)}"'
-        if told is not None
-        else ""
-    )
-    direct = (
-        f"{handle} This is {brand.operator}. Your broadband at {who.address} is affected by "
-        f"a fault we are working on (since {at(incident.started_at)}); {estimate}.{last} "
-        f"Next update by {at(incident.next_update_at)}."
-    )
+    direct = say(
+        "mention_direct", locale, **said, since=at(incident.started_at),
+        etr=at(incident.etr) if incident.etr else None, next_update=at(incident.next_update_at),
+        told_channel=told.channel if told else None, told_at=at(told.sent_at) if told else None,
+        told_body=_clip(told.body, 140) if told else None,
+    )  # fmt: skip
     # Publicly: only what the page says, and only for an incident the page shows.
     if incident.public and incident.premises_count >= floor and incident.area_name:
-        public = (
-            f"{handle} Sorry for the trouble. We are working on a fault in {incident.area_name}: "
-            f"{site}/incidents/{incident.id}.html . Details are in your direct messages."
-        )
+        public = say("mention_public_incident", locale, **said, area=incident.area_name,
+                     url=f"{site}/incidents/{incident.id}.html")  # fmt: skip
     else:
-        public = f"{handle} Sorry for the trouble. Details are in your direct messages."
+        public = say("mention_public_private", locale, **said)
     return Answer(public, _clip(direct, LIMIT), who.customer_id)
 
 

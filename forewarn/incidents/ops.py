@@ -38,6 +38,7 @@ from forewarn.store import (
     incidents,
     premises,
 )
+from forewarn.texts import update_words
 
 # Statuspage's statuses that ops may set on an open incident (FACTS.md).
 OPS_STATUSES = ("investigating", "identified", "monitoring")
@@ -126,7 +127,7 @@ def open_by_ops(
     """Open an incident for a fault the monitoring has not seen; customers hear at once."""
     title = _clean(title, "title", 200)
     count = rounded(len(target.rows))
-    body = f"{title}. About {count} premises are affected. No estimate yet."
+    body = update_words("opened_ops", title=title, premises=count)
     new = NewIncident(
         target.rows, title, source="ops", root_element=target.element, notify=True, body=body,
         started=started,
@@ -167,7 +168,7 @@ def update_by_ops(
         if not isinstance(estimate, Keep) or status is not None:
             raise OpsError(f"incident {incident_id} is resolved; only --cause and --note apply")
         if cause is not None:
-            body = f"What happened: {cause}" + (f" {note}" if note else "")
+            body = update_words("summary", cause=cause, note=note)
             summary = NewUpdate("summary", "postmortem", body, row.notify, next_update=CLEAR)
             add_update(conn, row.id, summary, now, policy)
             outcome.said.append("summary to everyone the incident reached")
@@ -208,12 +209,9 @@ def update_by_ops(
         outcome.said.append("note")
     if event == "note" and not (status and status != row.status) and cause is None and not note:
         return outcome  # only a wobble of the estimate: nothing to say
-    parts = [note or ""]
-    if cause:
-        parts.append(f"Cause: {cause}")
-    if event == "etr_changed":
-        parts.append(f"New estimate: {etr:%Y-%m-%d %H:%M} UTC." if etr else "No estimate yet.")
-    body = " ".join(p for p in parts if p) or f"Status: {new_status}."
+    etr_text = f"{etr:%Y-%m-%d %H:%M}" if etr else None
+    body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
+                        etr=etr_text, status=new_status)  # fmt: skip
     news = NewUpdate(event, new_status, body, row.notify, etr=announced)
     add_update(conn, row.id, news, now, policy)
     return outcome
@@ -249,7 +247,7 @@ def heads_up(
     row = get(conn, incident_id)
     if row.source != "at_risk" or row.status == "resolved":
         raise OpsError(f"incident {incident_id} is not an open at-risk incident")
-    body = _clean(note, "note", 2000) if note else "Service may be interrupted."
+    body = _clean(note, "note", 2000) if note else update_words("at_risk")
     conn.execute(update(incidents).where(incidents.c.id == row.id).values(notify=True))
     add_update(conn, row.id, NewUpdate("at_risk", row.status, body, True), now, policy)
 
@@ -268,7 +266,9 @@ def add_maintenance(
     if not now < starts < ends:
         raise OpsError("planned work must start in the future and end after it starts")
     title = _clean(title, "title", 200)
-    body = f"{title}: planned work from {starts:%Y-%m-%d %H:%M} to {ends:%Y-%m-%d %H:%M} UTC."
+    body = update_words(
+        "maintenance", title=title, starts=f"{starts:%Y-%m-%d %H:%M}", ends=f"{ends:%Y-%m-%d %H:%M}"
+    )
     new = NewIncident(
         target.rows, title, source="maintenance", root_element=target.element, notify=False,
         body=body, started=starts, status="scheduled", event="scheduled", scheduled=(starts, ends),

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
 from forewarn.store import customers, replies
+from forewarn.texts import day_time, say
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -31,6 +32,7 @@ class Voice:
     to a customer who replies OUT."""
 
     operator: str
+    # What HELP answers after the operator's name; empty: the templates' words.
     help_text: str
     policy: Policy = field(default_factory=Policy)
     time_zone: str = "UTC"
@@ -63,28 +65,27 @@ def handle_reply(
     action = classify(body)
     field = customers.c.phone if channel == "sms" else customers.c.email
     matched = conn.execute(
-        select(customers.c.customer_id, customers.c.opted_out).where(field == sender)
+        select(customers.c.customer_id, customers.c.opted_out, customers.c.locale).where(
+            field == sender
+        )
     ).all()
-    ids: list[str | None] = [str(customer_id) for customer_id, _ in matched]
-    known = [str(customer_id) for customer_id, _ in matched]
+    ids: list[str | None] = [str(customer_id) for customer_id, _, _ in matched]
+    known = [str(customer_id) for customer_id, _, _ in matched]
+    # Answered in the customer's own language (English for a sender we do not know).
+    locale = next((str(lang) for _, _, lang in matched if lang), "en")
     answer: str | None = None
     if action == "stop":
         # Confirmed once: a second STOP from someone already out gets no answer.
-        if any(not opted_out for _, opted_out in matched):
-            answer = (
-                f"{voice.operator}: you will get no more outage messages from us. "
-                "Reply START to get them again."
-            )
+        if any(not opted_out for _, opted_out, _ in matched):
+            answer = say("reply_stop", locale, operator=voice.operator)
         _set_opted_out(conn, known, True)
     elif action == "start":
         _set_opted_out(conn, known, False)
-        answer = (
-            f"{voice.operator}: outage messages are back on. Reply STOP to stop." if ids else None
-        )
+        answer = say("reply_start", locale, operator=voice.operator) if ids else None
     elif action == "help":
-        answer = f"{voice.operator}: {voice.help_text}"
+        answer = say("reply_help", locale, operator=voice.operator, help_text=voice.help_text)
     elif action == "out":
-        answer = _reopen(conn, known, now, voice)
+        answer = _reopen(conn, known, now, voice, locale)
     rows = [
         {
             "received_at": now,
@@ -102,17 +103,14 @@ def handle_reply(
     return answer
 
 
-def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice) -> str:
+def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str) -> str:
     """Still out after "restored": reopen each matching customer's case and say so."""
     cases = [reopen_for_customer(conn, customer_id, now, voice.policy) for customer_id in known]
     promise = min((c.next_update_at for c in cases if c is not None), default=None)
     if promise is None:
-        return f"{voice.operator}: thanks. We cannot match this number to you; please call us."
-    when = promise.astimezone(ZoneInfo(voice.time_zone)).strftime("%a %H:%M")
-    return (
-        f"{voice.operator}: sorry, we have reopened your case and are checking your line. "
-        f"Next update by {when}."
-    )
+        return say("reply_out_unknown", locale, operator=voice.operator)
+    when = day_time(promise.astimezone(ZoneInfo(voice.time_zone)), locale)
+    return say("reply_out", locale, operator=voice.operator, when=when)
 
 
 def opt_out(conn: Connection, customer_id: str, channel: str, now: datetime) -> bool:

@@ -22,6 +22,7 @@ from forewarn.incidents.updates import (
 )
 from forewarn.network import NetworkIndex
 from forewarn.store import customers, incident_premises, incident_updates, incidents, premises
+from forewarn.texts import title_columns, title_words, update_columns, update_words
 
 
 def resolve(
@@ -40,9 +41,7 @@ def resolve(
     seq = next_seq(conn, incident_id)
     set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
     set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
-    body = "Service has been restored. Thank you for your patience."
-    if still_down:
-        body += f" {rounded(len(still_down))} premises still look down; we are checking them."
+    body = update_words("restored", still_down=rounded(len(still_down)) if still_down else None)
     notify = bool(row.notify)
     news = NewUpdate("restored", "resolved", body, notify, next_update=CLEAR)
     add_update(conn, incident_id, news, now, policy)
@@ -71,9 +70,8 @@ def restore_partly(
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
     seq = next_seq(conn, incident_id)
     set_state(conn, incident_id, back, "restored", seq)
-    body = (
-        f"Service is back for about {rounded(len(back))} premises; "
-        f"about {rounded(len(members) - len(back))} are still affected."
+    body = update_words(
+        "restored_partly", back=rounded(len(back)), left=rounded(len(members) - len(back))
     )
     # A partial restoration promises nothing new to those still waiting: only the restored
     # hear of it, so the incident's promised update stays as it was.
@@ -84,6 +82,7 @@ def restore_partly(
             event="restored",
             status=row.status,
             body=body,
+            **update_columns(body),
             created_at=now,
             etr=row.etr,
             notify=bool(row.notify),
@@ -132,10 +131,7 @@ def open_case(
         )
     ).first()
     started = parent.started_at if parent is not None else now
-    body = {
-        "still_down": "The fault is fixed but this line still looks down; we are looking at it.",
-        "reopened": "The customer says the service is still out; we are checking the line.",
-    }[event]
+    body = update_words(event)  # still_down or reopened
     if existing is not None:
         incident_id = int(existing.id)
         conn.execute(
@@ -153,7 +149,7 @@ def open_case(
         ).scalar_one()
         key = conn.execute(
             incidents.insert().values(
-                title="Line still down at one premise",
+                **title_columns(title_words("still_down")),
                 status="investigating",
                 scope="premise",
                 source=source,

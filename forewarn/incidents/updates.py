@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.incidents.cadence import Cadence
 from forewarn.store import incident_premises, incident_updates, incidents, insert_ignoring_conflicts
+from forewarn.texts import update_columns
 
 T = TypeVar("T")
 
@@ -124,6 +125,7 @@ def add_update(
             event=new.event,
             status=new.status,
             body=new.body,
+            **update_columns(new.body),
             created_at=now,
             etr=estimate,
             next_update_at=promise,
