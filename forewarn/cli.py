@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -98,7 +99,12 @@ def import_network_command(
 
 
 @app.command("run-once")
-def run_once() -> None:
+def run_once(
+    at: Annotated[
+        str | None,
+        typer.Option(hidden=True, help="Run as if it were this ISO-8601 moment (rehearsals)."),
+    ] = None,
+) -> None:
     """One full cycle: detect, update incidents, send, publish; then the follow-ups.
 
     Reads the feeds, detects, maps, updates incidents, dispatches what is due and
@@ -108,9 +114,17 @@ def run_once() -> None:
     from forewarn.flows import detection_cycle, follow_up_cycle, given_context
     from forewarn.report import print_cycle
 
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at: not an ISO-8601 time: {at!r}")
+        if moment.tzinfo is None:
+            fail(f"--at: give the offset too, e.g. {at}+00:00")
     with given_context(Context.build(Settings())) as ctx:
-        print_cycle(console, detection_cycle())
-        done = follow_up_cycle()
+        print_cycle(console, detection_cycle(now=moment))
+        done = follow_up_cycle(now=moment)
     ctx.close()
     if done.changed:
         console.print(

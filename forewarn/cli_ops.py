@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -214,17 +214,20 @@ def incident_update(
 ) -> None:
     """Change status, cause or estimate, or add a note; customers hear what matters."""
     from forewarn.incidents.ops import OpsError, update_by_ops
+    from forewarn.incidents.updates import CLEAR, KEEP, Change, Set
 
     settings, ctx = _ops()
     now = now_utc()
-    extra: dict[str, Any] = {}
-    if etr is not None:
-        extra["etr"] = None if etr.strip().lower() == "none" else _when(etr, settings, now)
+    estimate: Change[datetime] = KEEP
+    if etr is not None and etr.strip().lower() == "none":
+        estimate = CLEAR
+    elif (when := _when(etr, settings, now)) is not None:
+        estimate = Set(when)
     try:
         with ctx.engine.begin() as conn:
             serialize(conn, "incidents")
             outcome = update_by_ops(conn, incident_id, now, ctx.policy, status, cause,
-                                    note=note, **extra)  # fmt: skip
+                                    estimate=estimate, note=note)  # fmt: skip
     except OpsError as err:
         fail(str(err))
     for said in outcome.said:

@@ -111,8 +111,9 @@ class Settings(BaseSettings):
     quiet_hours: str = Field(default="21:00-06:00", pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$")
     # At most this many messages per customer per incident and channel.
     max_messages_per_incident: int = Field(default=8, ge=1)
-    # What HELP answers (after the operator's name).
-    help_text: str = "Outage alerts for your broadband. Reply STOP to stop, START to restart."
+    # What HELP answers (after the operator's name); empty: the words of
+    # templates/words/<locale>/reply_help.txt, in the customer's language.
+    help_text: str = ""
 
     @field_validator("follow_up_cadence")
     @classmethod

@@ -23,10 +23,11 @@ from forewarn.feeds import Signal
 from forewarn.feeds.read import FeedRead, acknowledge, read_all
 from forewarn.feeds.signal import FeedBatch
 from forewarn.incidents import Changes, conversation, queue_deliveries, reconcile
+from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
-from forewarn.incidents.replies import replay_status_callbacks
+from forewarn.incidents.mentions import answer_mentions
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
-from forewarn.notifiers.mentions import MastodonMentions, answer_mentions
+from forewarn.notifiers.social import MastodonClient
 from forewarn.status_page import SiteData, collect, load_components, publish, render
 from forewarn.store import serialize
 
@@ -341,9 +342,12 @@ def answer_new_mentions(ctx: Context, now: datetime) -> int:
     if not s.mastodon_url or s.mastodon_token is None:
         logger().info("no FOREWARN_MASTODON_URL/TOKEN: no mentions to read")
         return 0
-    account = MastodonMentions(s.mastodon_url, s.mastodon_token.get_secret_value(), ctx.http)
-    with ctx.engine.connect() as conn:
-        answered = answer_mentions(conn, account, ctx.brand, now, s.privacy_floor)
+    account = MastodonClient(s.mastodon_url, s.mastodon_token.get_secret_value(), timeout=15)
+    try:
+        with ctx.engine.connect() as conn:
+            answered = answer_mentions(conn, account, ctx.brand, now, s.privacy_floor)
+    finally:
+        account.close()
     logger().info("mentions answered=%d", answered)
     return answered
 

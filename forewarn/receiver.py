@@ -23,16 +23,11 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from forewarn.feeds import alertmanager
-from forewarn.feeds.inbox import mark_processed, quarantine_rejects, store_payload
+from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.signal import Reject
-from forewarn.incidents.replies import (
-    STATUS_SOURCE,
-    Voice,
-    apply_status,
-    handle_reply,
-    opt_out,
-)
-from forewarn.notifiers.registry import sign
+from forewarn.incidents import callbacks
+from forewarn.incidents.replies import Voice, handle_reply, opt_out
+from forewarn.notifiers.unsubscribe import verify
 from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests
 
 
@@ -146,12 +141,12 @@ def create_app(
         reply = MessagingResponse()
         with engine.begin() as conn:
             if first_time(conn, request, now):
-                inbox_id = store_payload(conn, "twilio-inbound", json.dumps(form).encode(), now)
+                inbox_id = callbacks.keep(conn, callbacks.INBOUND_SOURCE, form, now)
                 answer = handle_reply(
                     conn, "sms", form["From"], form["Body"], form.get("MessageSid"), now,
                     twilio.voice,
                 )  # fmt: skip
-                mark_processed(conn, [inbox_id], now)
+                callbacks.handled(conn, [inbox_id], now)
                 if answer:
                     reply.message(answer)
         return Response(str(reply), 200, media_type="application/xml")
@@ -167,12 +162,12 @@ def create_app(
         now = clock()
         with engine.begin() as conn:
             if first_time(conn, request, now):
-                inbox_id = store_payload(conn, STATUS_SOURCE, json.dumps(form).encode(), now)
-                applied = apply_status(
+                inbox_id = callbacks.keep(conn, callbacks.STATUS_SOURCE, form, now)
+                applied = callbacks.apply_status(
                     conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
                 )
                 if applied:
-                    mark_processed(conn, [inbox_id], now)
+                    callbacks.handled(conn, [inbox_id], now)
         return Response(status_code=204)
 
     async def unsubscribe(request: Request) -> Response:
@@ -180,7 +175,7 @@ def create_app(
             return JSONResponse({"error": "unsubscribe links are off"}, 404)
         customer_id = request.path_params["customer"]
         given = request.path_params["signature"]
-        if not hmac.compare_digest(given.encode(), sign(unsubscribe_key, customer_id).encode()):
+        if not verify(unsubscribe_key, customer_id, given):
             return JSONResponse({"error": "this unsubscribe link is not valid"}, 403)
         if request.method == "GET":
             # RFC 8058: a GET (a mail scanner following links) must not unsubscribe.

@@ -1,6 +1,9 @@
 """The database schema shared by every stage, and small helpers around it.
 
 SQLite by default, PostgreSQL by URL; each stage reads and writes its own tables.
+
+Long because it is the one schema all stages share, read (and migrated) as a whole: every
+table, stage by stage, then the few portable helpers (upsert, meta, locks) around them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
+
+from forewarn.migrations import upgrade
 
 metadata = MetaData()
 
@@ -156,6 +161,10 @@ incidents = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("title", String(256), nullable=False),
+    # What the title says (templates/words/<locale>/title_<kind>.txt) and its values as
+    # JSON, for the page's other locales; NULL for a title ops wrote.
+    Column("title_kind", String(48), nullable=True),
+    Column("title_params", Text, nullable=True),
     Column("status", String(16), nullable=False),
     Column("scope", String(16), nullable=False),
     Column("source", String(16), nullable=False),
@@ -189,6 +198,11 @@ incident_updates = Table(
     Column("event", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("body", Text, nullable=False),
+    # What the body says, so the page can say it in any locale: the kind of words
+    # (templates/words/<locale>/update_<kind>.txt) and their values as JSON; NULL for free
+    # text (an ops note), shown as written.
+    Column("kind", String(48), nullable=True),
+    Column("params", Text, nullable=True),
     Column("etr", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_update_at", UTCDateTime, nullable=True),
@@ -282,12 +296,10 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    from forewarn.migrations import upgrade  # the migrations read this module's schema
-
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             serialize(conn, "schema")  # two processes starting at once upgrade once
-        upgrade(conn)
+        upgrade(conn, metadata)
     return engine
 
 

@@ -4,9 +4,12 @@ files overridden from FOREWARN_TEMPLATES_DIR. One environment factory for every 
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -37,3 +40,81 @@ def environment(*, lstrip_blocks: bool = False, override: str | None = None) -> 
         lstrip_blocks=lstrip_blocks,
         keep_trailing_newline=False,
     )
+
+
+# Where short customer- and public-facing sentences live: templates/words/<locale>/<name>.txt.
+WORDS = "words"
+FALLBACK_LOCALE = "en"
+
+
+def say(name: str, locale: str | None, **values: Any) -> str:
+    """The sentence `name` in `locale` (English when that locale lacks it), with `values`
+    filled in; surrounding whitespace trimmed."""
+    langs = dict.fromkeys([locale or FALLBACK_LOCALE, FALLBACK_LOCALE])
+    template = environment().select_template([f"{WORDS}/{lang}/{name}.txt" for lang in langs])
+    return template.render(values).strip()
+
+
+def word_names(locale: str = FALLBACK_LOCALE) -> list[str]:
+    """Every sentence name shipped for `locale` (the tests check each exists everywhere)."""
+    folder = shipped_templates() / WORDS / locale
+    return sorted(path.stem for path in folder.glob("*.txt"))
+
+
+def duration(length: timedelta, locale: str | None = FALLBACK_LOCALE) -> str:
+    """A rough, readable length in the locale's words: "45 min", "7 h", "3 days"."""
+    minutes = max(int(length.total_seconds() // 60), 1)
+    hours = round(minutes / 60)
+    return say("duration", locale, minutes=minutes, hours=hours, days=round(hours / 24))
+
+
+class Said(str):
+    """An incident update's (or title's) words in English, what the body (title) column
+    and the JSON API keep, remembering what it says (`kind` and its JSON-safe `params`) so
+    the page can render it in any locale from templates/words/<locale>/update_<kind>.txt
+    (title_<kind>.txt)."""
+
+    kind: str
+    params: dict[str, Any]
+
+
+def update_words(kind: str, **params: Any) -> Said:
+    """The words of an update of this kind (see Said)."""
+    said = Said(say(f"update_{kind}", FALLBACK_LOCALE, **params))
+    said.kind, said.params = kind, params
+    return said
+
+
+def title_words(kind: str, **params: Any) -> Said:
+    """An incident's title of this kind (see Said)."""
+    said = Said(say(f"title_{kind}", FALLBACK_LOCALE, **params))
+    said.kind, said.params = kind, params
+    return said
+
+
+def update_columns(body: str, prefix: str = "") -> dict[str, Any]:
+    """The columns saying what an update's body (prefix "": kind, params) or an incident's
+    title (prefix "title_") is; free text has none and is shown as written."""
+    if isinstance(body, Said):
+        return {f"{prefix}kind": body.kind, f"{prefix}params": json.dumps(body.params)}
+    return {f"{prefix}kind": None, f"{prefix}params": None}
+
+
+def title_columns(title: str) -> dict[str, Any]:
+    """The incidents columns for a title: the English words and what they say."""
+    return {"title": title, **update_columns(title, "title_")}
+
+
+def said_in(
+    text: str, kind: str | None, params: dict[str, Any] | None, locale: str, family: str
+) -> str:
+    """Stored words in `locale`: rendered from templates/words/<locale>/<family>_<kind>.txt
+    with their values, or `text` as written (free text, or written before kinds)."""
+    if not kind:
+        return text
+    return say(f"{family}_{kind}", locale, **(params or {}))
+
+
+def day_time(local: datetime, locale: str | None = FALLBACK_LOCALE) -> str:
+    """A local time with its short weekday, in the locale's words: "Tue 14:05"."""
+    return say("day_time", locale, weekday=local.weekday(), clock=local.strftime("%H:%M"))

@@ -43,7 +43,7 @@ UPDATE = {
         "body": {"type": "string"}, "created_at": TIME, "display_at": TIME,
     },
 }  # fmt: skip
-INCIDENT = {
+INCIDENT: dict[str, Any] = {
     "type": "object",
     "required": ["id", "name", "status", "created_at", "updated_at", "monitoring_at",
                  "resolved_at", "impact", "shortlink", "started_at", "page_id", "components",
@@ -59,7 +59,7 @@ INCIDENT = {
     "additionalProperties": False,
 }  # fmt: skip
 for key in INCIDENT["required"]:  # every core field is allowed; nothing else but x_ fields
-    INCIDENT["properties"].setdefault(key, {})  # type: ignore[attr-defined]
+    INCIDENT["properties"].setdefault(key, {})
 
 
 def wrapped(key: str, item: dict[str, Any]) -> dict[str, Any]:

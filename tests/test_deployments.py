@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from prefect.flows import load_flow_from_entrypoint
+from prefect.flows import Flow, load_flow_from_entrypoint
 
 from forewarn.cli import serve
 from forewarn.flows import FLOWS
@@ -32,7 +32,7 @@ def test_the_file_defines_the_flows_and_one_work_pool() -> None:
 def test_each_entrypoint_loads_and_its_parameters_validate(deployment: dict[str, Any]) -> None:
     path, _, name = deployment["entrypoint"].partition(":")
     assert path.startswith("flows/") and (ROOT / path).is_file()
-    flow = load_flow_from_entrypoint(str(ROOT / path) + ":" + name)
+    flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / path) + ":" + name)
     # The very flow object `forewarn serve` runs, not a copy that could drift from it.
     assert flow is FLOWS[deployment["name"]]
     assert flow.validate_parameters(deployment.get("parameters") or {}) is not None

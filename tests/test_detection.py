@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from forewarn.detection import Thresholds, Tree, detect
+from forewarn.detection import Thresholds, detect
 from forewarn.detection.damping import ElementState, apply_signals, effective_down, settle
-from forewarn.detection.tree import TopologyError
 from forewarn.feeds import Signal
+from forewarn.network.tree import TopologyError, Tree
 from tests.town import CABINETS, topology_rows
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)

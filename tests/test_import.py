@@ -50,7 +50,7 @@ def test_a_long_import_reports_its_progress_chunk_by_chunk(
 def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_loads(
     tmp_path: Path, engine: Engine
 ) -> None:
-    topo = [
+    topo: list[list[object]] = [
         *topology_rows(),
         ["cpe45", "cabA", "cpe", "again", "", ""],  # duplicate id
         ["orphan", "nowhere", "cabinet", "x", "", ""],  # unknown parent
@@ -133,7 +133,7 @@ def test_unreadable_files_fail_clearly(
 
 
 def test_huge_lines_are_skipped_not_fatal(tmp_path: Path, engine: Engine) -> None:
-    rows = [*topology_rows(), ["x" * 20000, "ex1", "cpe", "huge", "", ""]]
+    rows: list[list[object]] = [*topology_rows(), ["x" * 20000, "ex1", "cpe", "huge", "", ""]]
     report = import_network(
         engine, write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, rows), None, None, NOW
     )

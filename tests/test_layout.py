@@ -1,5 +1,6 @@
-"""The tree reads as the pipeline: a stage imports only stages to its left, and no stage
-imports the flows or the command line (ARCHITECTURE.md)."""
+"""The tree reads as the pipeline: a stage imports only stages before it, stages at the
+same level do not import each other, no stage imports the entry points, and no forewarn
+module imports itself round a circle (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -7,43 +8,158 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "forewarn"
-# The stages in order; `context` (what a run needs) and `pipeline` (the one composition of
-# the cycle) are single modules between the stages and the flows.
-STAGES = [
-    "feeds", "detection", "network", "incidents", "notifiers", "status_page",
-    "context", "pipeline", "flows",
+# The stages in order, as levels: a stage imports only stages on earlier levels, so the
+# two on one level (notifiers and status_page) never import each other. `context` (what a
+# run needs) and `pipeline` (the one composition of the cycle) are single modules between
+# the stages and the flows.
+LEVELS = [
+    ["feeds"], ["network"], ["detection"], ["incidents"], ["notifiers", "status_page"],
+    ["context"], ["pipeline"], ["flows"],
 ]  # fmt: skip
-# The command line and what only it uses sit on top of everything.
+STAGES = [stage for level in LEVELS for stage in level]
+LEVEL = {stage: number for number, level in enumerate(LEVELS) for stage in level}
+# The entry points (the command line, the receiver, the demo, drills, and what only they
+# use) sit on top of everything.
 TOP = {"cli", "cli_ops", "terminal", "demo", "drill", "report", "receiver"}
+# A module this long must say why at its top, in its docstring.
+MAX_LINES = 400
+REASON = "long because"
 
 
 def imported(path: Path) -> set[str]:
     """The forewarn modules a file imports, as their first name below forewarn."""
+    return {name.split(".")[1] for name in imports(path) if name.count(".") >= 1}
+
+
+def imports(path: Path) -> set[str]:
+    """Every dotted forewarn name a file imports (`from a import b` gives `a.b`), inside
+    functions too, except under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        else:
+    for node in ast.walk(tree):
+        if id(node) in skipped:
             continue
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "forewarn" and len(parts) > 1:
-                found.add(parts[1])
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {name for name in found if name.startswith("forewarn.")}
+
+
+def modules() -> dict[str, Path]:
+    """Every forewarn module by its dotted name (a package by its own name)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
     return found
 
 
-def test_each_stage_imports_only_stages_to_its_left() -> None:
+def graph() -> dict[str, set[str]]:
+    """Module -> the forewarn modules it imports: `from a import b` is an arrow to module
+    `a.b` when there is one, else to `a`; a name that is not a module counts as the
+    nearest module above it."""
+    known = modules()
+
+    def module(name: str) -> str:
+        while name not in known:
+            name = name.rpartition(".")[0]
+        return name
+
+    return {
+        name: {module(target) for target in imports(path)} - {name} for name, path in known.items()
+    }
+
+
+def cycles(arrows: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(arrows.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(arrows):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_each_stage_imports_only_stages_on_earlier_levels() -> None:
     wrong = []
-    for position, stage in enumerate(STAGES):
+    for stage in STAGES:
         folder = PACKAGE / stage
         paths = sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE / f"{stage}.py"]
         for path in paths:
             for name in imported(path):
-                if name in TOP or (name in STAGES and STAGES.index(name) > position):
+                if name in TOP or (name in LEVEL and name != stage and LEVEL[name] >= LEVEL[stage]):
                     wrong.append(f"{path.relative_to(PACKAGE)} imports forewarn.{name}")
     assert wrong == []
+
+
+def test_no_forewarn_modules_import_each_other_round_a_circle() -> None:
+    assert cycles(graph()) == []
+
+
+def test_the_cycle_finder_sees_a_circle() -> None:
+    arrows = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(arrows) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def unexplained_long_modules(root: Path) -> list[str]:
+    """The modules under `root` over MAX_LINES lines whose docstring gives no reason."""
+    unexplained = []
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") <= MAX_LINES:
+            continue
+        if REASON not in (ast.get_docstring(ast.parse(text)) or "").lower():
+            unexplained.append(f"{name}: {text.count(chr(10))} lines")
+    return unexplained
+
+
+def test_every_long_module_says_why_at_its_top() -> None:
+    assert unexplained_long_modules(PACKAGE) == []
+
+
+def test_the_length_check_sees_a_long_module_without_a_reason(tmp_path: Path) -> None:
+    body = "x = 1\n" * MAX_LINES
+    (tmp_path / "short.py").write_text('"""Short."""\n')
+    (tmp_path / "silent.py").write_text('"""Many lines."""\n' + body)
+    (tmp_path / "said.py").write_text('"""Many lines.\n\nLong because it must be."""\n' + body)
+    assert unexplained_long_modules(tmp_path) == [f"silent.py: {MAX_LINES + 1} lines"]
 
 
 def test_shared_modules_import_no_stage() -> None:
@@ -53,8 +169,16 @@ def test_shared_modules_import_no_stage() -> None:
 
 def test_the_checker_sees_a_wrong_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("from forewarn.flows import dispatch\nimport forewarn.cli\n")
+    bad.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from forewarn.flows import dispatch\n"
+        "def later() -> None:\n"
+        "    import forewarn.cli\n"
+        "if TYPE_CHECKING:\n"
+        "    from forewarn.pipeline import Steps\n"
+    )
     assert imported(bad) == {"flows", "cli"}
+    assert imports(bad) == {"forewarn.flows.dispatch", "forewarn.cli"}
 
 
 def test_the_wheel_lists_every_package_and_ships_the_root_templates() -> None:

@@ -17,8 +17,9 @@ from sqlalchemy import update
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents.history import find_customers, history
+from forewarn.incidents.mentions import answer_mentions
 from forewarn.incidents.replies import Voice, handle_reply
-from forewarn.notifiers.mentions import MastodonMentions, answer_mentions
+from forewarn.notifiers.social import MastodonClient
 from forewarn.store import customers
 from tests.conftest import NOW, run_cycle
 from tests.town import Town, report_cabinet
@@ -76,7 +77,7 @@ def test_a_known_customer_is_answered_with_their_own_incident_in_private(
     ctx, _ = conversation
     mention = post(mastodon, "bob_token", "@alice my internet is down again!")
     stranger = post(mastodon, "carol_token", "@alice is something broken in town?")
-    account = MastodonMentions(mastodon, "alice_token")
+    account = MastodonClient(mastodon, "alice_token")
     with ctx.engine.connect() as conn:
         assert answer_mentions(conn, account, ctx.brand, NOW + timedelta(minutes=5), 4) == 2
     answers = replies_to(mastodon, mention["id"])
@@ -108,7 +109,7 @@ def test_contact_history_after_text_email_and_social(
         handle_reply(conn, "sms", c41.phone, "HELP", "SM1", NOW + timedelta(minutes=4), voice)
     post(mastodon, "bob_token", "@alice any news?")
     with ctx.engine.connect() as conn:
-        answer_mentions(conn, MastodonMentions(mastodon, "alice_token"), ctx.brand,
+        answer_mentions(conn, MastodonClient(mastodon, "alice_token"), ctx.brand,
                         NOW + timedelta(minutes=5), 4)  # fmt: skip
     report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
     report_cabinet(settings.jsonl_feed, "cabB", "up", NOW + timedelta(hours=1))

@@ -19,7 +19,7 @@ from forewarn.notifiers.base import Message, Notifier, Outcome
 from forewarn.notifiers.email import EmailNotifier, SmtpServer, message_id
 from forewarn.notifiers.rate import RateLimiter
 from forewarn.notifiers.sms import SmsNotifier, default_rate, segments
-from forewarn.notifiers.social import MastodonNotifier
+from forewarn.notifiers.social import MastodonClient
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
 from tests.servers import free_port, smtp_server
 
@@ -56,7 +56,7 @@ def http_notifier(channel: str, behaviour: Behaviour) -> Notifier:
     if channel == "sms":
         return SmsNotifier("AC" + "1" * 32, SECRET, "+15005550006", rate=1000, transport=transport)
     if channel == "social":
-        return MastodonNotifier("https://social.example", SECRET, rate=1000, transport=transport)
+        return MastodonClient("https://social.example", SECRET, rate=1000, transport=transport)
     return WebhookNotifier([PARTNER], rate=1000, transport=transport)
 
 
@@ -169,7 +169,7 @@ def test_an_unreachable_provider_is_retryable() -> None:
     port = free_port()  # nothing listens here
     sms = SmsNotifier("AC" + "1" * 32, SECRET, "+15005550006", f"http://127.0.0.1:{port}", 1000)
     email = EmailNotifier(SmtpServer.from_url(f"smtp://127.0.0.1:{port}"), "a@isp.example")
-    social = MastodonNotifier(f"http://127.0.0.1:{port}", SECRET, rate=1000)
+    social = MastodonClient(f"http://127.0.0.1:{port}", SECRET, rate=1000)
     for notifier, channel in ((sms, "sms"), (email, "email"), (social, "social")):
         [result] = notifier.send([message(channel)])
         assert result.outcome is Outcome.RETRYABLE, (channel, result)
@@ -178,7 +178,7 @@ def test_an_unreachable_provider_is_retryable() -> None:
 
 def test_a_mastodon_answer_without_an_id_is_not_counted_as_posted() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>"))
-    social = MastodonNotifier("https://social.example", SECRET, rate=1000, transport=transport)
+    social = MastodonClient("https://social.example", SECRET, rate=1000, transport=transport)
     [result] = social.send([message("social")])
     assert result.outcome is Outcome.RETRYABLE
 
@@ -190,7 +190,7 @@ def test_social_posts_thread_within_a_batch_and_carry_the_ledger_key() -> None:
         seen.append(request)
         return httpx.Response(200, json={"id": str(100 + len(seen))})
 
-    social = MastodonNotifier(
+    social = MastodonClient(
         "https://social.example", SECRET, rate=1000, transport=httpx.MockTransport(handle)
     )
     first = message("social")
@@ -212,8 +212,13 @@ def test_social_posts_thread_within_a_batch_and_carry_the_ledger_key() -> None:
 
 def test_a_post_over_500_characters_fails_for_good_without_a_request() -> None:
     calls: list[httpx.Request] = []
-    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
-    social = MastodonNotifier("https://social.example", SECRET, rate=1000, transport=transport)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(answer)
+    social = MastodonClient("https://social.example", SECRET, rate=1000, transport=transport)
     long = Message(1, "social", "public", None, 7, 1, "x" * 501)
     [result] = social.send([long])
     assert result.outcome is Outcome.PERMANENT and calls == []
@@ -309,7 +314,8 @@ def test_email_subjects_in_any_language_and_hostile_addresses() -> None:
     )
     mail = email.message_from_bytes(notifier.compose(spanish), policy=email.policy.default)
     assert mail["Subject"] == "Avería en  Bcc: x@evil" and mail["Bcc"] is None
-    assert mail.get_body(("plain",)).get_content() == "Línea\r\nX: y"
+    plain = mail.get_body(("plain",))
+    assert plain is not None and plain.get_content() == "Línea\r\nX: y"
     for hostile in ("a@example.org\r\nBcc: x@evil", "a@example.org, b@evil", "ä@example.org"):
         bad = Message(2, "email", hostile, "c1", 7, 1, "x", "y")
         [result] = notifier.send([bad])

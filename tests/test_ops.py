@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.incidents.cadence import Cadence
-from forewarn.incidents.lifecycle import Policy
 from forewarn.incidents.ops import _meaningful
+from forewarn.incidents.updates import Policy
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.quiet import QuietHours
 from forewarn.store import etr_history, make_engine

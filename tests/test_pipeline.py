@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def feed(settings: Settings, *events: tuple[str, str, datetime]) -> None:
             )
 
 
-def outbox(settings: Settings, public: bool = False) -> list[dict[str, object]]:
+def outbox(settings: Settings, public: bool = False) -> list[dict[str, Any]]:
     """Messages to customers in the outbox (or, with `public`, the public posts)."""
     messages = [
         json.loads(line)

@@ -88,7 +88,7 @@ def test_bad_bodies_get_a_clear_4xx_and_store_nothing(
 def test_a_streamed_body_over_the_limit_is_refused(engine: Engine) -> None:
     app = create_app(engine, TOKEN, max_body_bytes=1000, clock=lambda: NOW)
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(10):
             yield b"x" * 500
 

@@ -13,12 +13,12 @@ from prefect.logging import disable_run_logger
 from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
+from forewarn import pipeline
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.incidents.conversation import follow_up
-from forewarn.incidents.ledger import queue_deliveries
-from forewarn.incidents.replies import Voice, classify, replay_status_callbacks
-from forewarn.notifiers.registry import sign
+from forewarn.incidents.callbacks import replay_status_callbacks
+from forewarn.incidents.replies import Voice, classify
+from forewarn.notifiers.unsubscribe import sign
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key
@@ -282,9 +282,7 @@ def test_out_after_restored_reopens_the_case_and_says_when_they_will_hear(
     assert case.notify and case.next_update_at is not None
     assert tuple(reply) == ("out", "c39")
     # The case is followed up like any incident: when its promise comes, c39 hears again.
-    with town.engine.begin() as conn:
-        done = follow_up(conn, ctx.index(), case.next_update_at, ctx.policy)
-        queue_deliveries(conn, case.next_update_at)
+    done = pipeline.keep_promises(ctx, case.next_update_at)
     assert done.reminded == [case.id]
     run_cycle(ctx, case.next_update_at)
     followups = [json.loads(line) for line in told(settings, "c39")]

@@ -2,6 +2,5 @@
 
 from forewarn.detection.damping import ElementState, Thresholds
 from forewarn.detection.rootcause import Fault, detect
-from forewarn.detection.tree import Tree
 
-__all__ = ["ElementState", "Fault", "Thresholds", "Tree", "detect"]
+__all__ = ["ElementState", "Fault", "Thresholds", "detect"]

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forewarn.detection.damping import Thresholds
-from forewarn.detection.tree import BoolArray, IntArray, Tree
+from forewarn.network.tree import BoolArray, IntArray, Tree
 
 Scope = Literal["area", "premise"]
 Reason = Literal["reported", "inferred", "single"]

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 from forewarn.detection import states as state_store
 from forewarn.detection.damping import Thresholds, apply_signals, effective_down, settle
 from forewarn.detection.rootcause import Fault, detect
-from forewarn.detection.tree import Tree
 from forewarn.feeds import Reject, Signal
+from forewarn.network.tree import Tree
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Durable inbox for pushed payloads (webhooks), and the quarantine for bad items."""
+"""Durable inbox for pushed monitoring payloads (webhooks), and the quarantine for bad items."""
 
 from __future__ import annotations
 

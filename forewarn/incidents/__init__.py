@@ -1,6 +1,7 @@
 """Incidents: lifecycle, ETR history, and the delivery ledger."""
 
 from forewarn.incidents.ledger import queue_deliveries
-from forewarn.incidents.lifecycle import Changes, Policy, reconcile
+from forewarn.incidents.matching import Changes, reconcile
+from forewarn.incidents.updates import Policy
 
 __all__ = ["Changes", "Policy", "queue_deliveries", "reconcile"]

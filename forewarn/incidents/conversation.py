@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from forewarn.incidents.lifecycle import Policy, add_update, area_of, open_incident
+from forewarn.incidents.matching import NewIncident, area_of, open_incident
+from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, Set, add_update
 from forewarn.network import NetworkIndex
 from forewarn.store import element_states, etr_history, incident_updates, incidents
+from forewarn.texts import title_words, update_words
 
 # Incidents whose customers are owed updates on the cadence.
 CONVERSING = ("detected", "ops", "reply")
@@ -91,28 +93,29 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
         later = latest.etr if latest and latest.etr and latest.etr > row.etr else None
         if later is not None and later < now + policy.etr_warning:
             later = None
-        missed = f"{row.etr:%Y-%m-%d %H:%M} UTC"
+        missed = f"{row.etr:%Y-%m-%d %H:%M}"
         if later is None:
-            body = f"We will not make our estimate of {missed}. No new estimate yet."
+            body = update_words("etr_missed", missed=missed, later=None)
             conn.execute(
                 etr_history.insert().values(
                     incident_id=row.id,
                     etr=None,
                     set_at=now,
-                    reason=f"estimate of {missed} about to pass",
+                    reason=f"estimate of {missed} UTC about to pass",
                     announced=True,
                 )
             )
         else:
             assert latest is not None
-            body = f"We will not make our estimate of {missed}. New estimate: {later:%H:%M} UTC."
+            body = update_words("etr_missed", missed=missed, later=f"{later:%H:%M}")
             conn.execute(
                 update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
             )
-        conn.execute(
-            update(incidents).where(incidents.c.id == row.id).values(etr=later, etr_warned=row.etr)
+        conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=row.etr))
+        news = NewUpdate(
+            "etr_missed", row.status, body, True, etr=CLEAR if later is None else Set(later)
         )
-        add_update(conn, row.id, "etr_missed", row.status, body, now, True, policy)
+        add_update(conn, row.id, news, now, policy)
         warned.append(int(row.id))
     return warned
 
@@ -122,13 +125,8 @@ def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]
     for row in _open_conversations(conn):
         if row.next_update_at is None or row.next_update_at > now:
             continue
-        estimate = (
-            f"We expect to fix it by {row.etr:%Y-%m-%d %H:%M} UTC."
-            if row.etr
-            else "No estimate yet."
-        )
-        body = f"We are still working on the fault. {estimate}"
-        add_update(conn, row.id, "followup", row.status, body, now, True, policy)
+        body = update_words("followup", etr=f"{row.etr:%Y-%m-%d %H:%M}" if row.etr else None)
+        add_update(conn, row.id, NewUpdate("followup", row.status, body, True), now, policy)
         reminded.append(int(row.id))
     return reminded
 
@@ -143,19 +141,21 @@ def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
     for row in planned:
         start, end = row.scheduled_for, row.scheduled_until
         if now >= end:
-            _close(conn, row.id, "maintenance_end", "The planned work is finished.", True,
+            _close(conn, row.id, "maintenance_end", update_words("maintenance_end"), True,
                    now, policy)  # fmt: skip
         elif now >= start and row.status == "scheduled":
-            body = f"The planned work has started; we expect it to end by {end:%H:%M} UTC."
-            add_update(conn, row.id, "maintenance_start", "in_progress", body, now, True, policy,
-                       next_update=None)  # fmt: skip
+            body = update_words("maintenance_start", end=f"{end:%H:%M}")
+            news = NewUpdate("maintenance_start", "in_progress", body, True, next_update=CLEAR)
+            add_update(conn, row.id, news, now, policy)
             conn.execute(
                 update(incidents).where(incidents.c.id == row.id).values(status="in_progress")
             )
         elif row.status == "scheduled" and _notice_due(conn, row, now, policy):
-            body = f"Planned work from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC."
-            add_update(conn, row.id, "maintenance_notice", "scheduled", body, now, True, policy,
-                       next_update=None)  # fmt: skip
+            body = update_words(
+                "maintenance_notice", starts=f"{start:%Y-%m-%d %H:%M}", ends=f"{end:%Y-%m-%d %H:%M}"
+            )
+            news = NewUpdate("maintenance_notice", "scheduled", body, True, next_update=CLEAR)
+            add_update(conn, row.id, news, now, policy)
         else:
             continue
         moved.append(int(row.id))
@@ -198,11 +198,11 @@ def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Polic
     for element in sorted(degraded - set(watched) - busy):
         rows = index.premises_under(element)
         area = area_of(conn, index, element, policy.privacy_floor)
-        incident_id = open_incident(
-            conn, index, rows, f"At risk: {area}", now, policy,
-            source="at_risk", root_element=element, notify=False,
-            body=f"Equipment serving about {len(rows):,} premises in {area} is degraded.",
+        new = NewIncident(
+            rows, title_words("at_risk", area=area), source="at_risk", root_element=element,
+            notify=False, body=update_words("degraded", premises=f"{len(rows):,}", area=area),
         )  # fmt: skip
+        incident_id = open_incident(conn, index, new, now, policy)
         changed.append(incident_id)
     ended = [element for element in watched if element not in degraded]
     states = dict(
@@ -216,11 +216,11 @@ def _at_risk(conn: Connection, index: NetworkIndex, now: datetime, policy: Polic
         row = watched[element]
         if states.get(element) == "down":
             # The outage incident takes over; its own messages say what happened.
-            body = "The equipment went down; the outage incident takes over."
+            body = update_words("cleared_down")
             _close(conn, row.id, "cleared", body, False, now, policy)
         else:
             # Customers who had a heads-up hear that the risk is over.
-            body = "The equipment is working normally again; no action is needed."
+            body = update_words("cleared")
             _close(conn, row.id, "cleared", body, bool(row.notify), now, policy)
         changed.append(int(row.id))
     return changed
@@ -231,7 +231,8 @@ def _close(
     policy: Policy,
 ) -> None:  # fmt: skip
     """Resolve an incident with a last update (which promises nothing more)."""
-    add_update(conn, incident_id, event, "resolved", body, now, notify, policy, next_update=None)
+    news = NewUpdate(event, "resolved", body, notify, next_update=CLEAR)
+    add_update(conn, incident_id, news, now, policy)
     conn.execute(
         update(incidents)
         .where(incidents.c.id == incident_id)

@@ -15,16 +15,21 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
-from forewarn.detection.tree import IntArray
-from forewarn.incidents.lifecycle import (
+from forewarn.incidents.matching import NewIncident, open_incident
+from forewarn.incidents.restoration import open_case, resolve
+from forewarn.incidents.updates import (
+    CLEAR,
+    KEEP,
+    Change,
+    Keep,
+    NewUpdate,
     Policy,
+    Set,
     add_update,
-    open_case,
-    open_incident,
-    resolve,
     rounded,
 )
 from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
 from forewarn.store import (
     customers,
     deliveries,
@@ -33,6 +38,7 @@ from forewarn.store import (
     incidents,
     premises,
 )
+from forewarn.texts import update_words
 
 # Statuspage's statuses that ops may set on an open incident (FACTS.md).
 OPS_STATUSES = ("investigating", "identified", "monitoring")
@@ -121,11 +127,12 @@ def open_by_ops(
     """Open an incident for a fault the monitoring has not seen; customers hear at once."""
     title = _clean(title, "title", 200)
     count = rounded(len(target.rows))
-    body = f"{title}. About {count} premises are affected. No estimate yet."
-    return open_incident(
-        conn, index, target.rows, title, now, policy,
-        source="ops", root_element=target.element, notify=True, body=body, started=started,
+    body = update_words("opened_ops", title=title, premises=count)
+    new = NewIncident(
+        target.rows, title, source="ops", root_element=target.element, notify=True, body=body,
+        started=started,
     )  # fmt: skip
+    return open_incident(conn, index, new, now, policy)
 
 
 @dataclass(slots=True)
@@ -137,9 +144,6 @@ class Outcome:
     held: list[str] = field(default_factory=list)
 
 
-_UNSET: Any = object()
-
-
 def update_by_ops(
     conn: Connection,
     incident_id: int,
@@ -147,10 +151,11 @@ def update_by_ops(
     policy: Policy,
     status: str | None = None,
     cause: str | None = None,
-    etr: datetime | None = _UNSET,
+    estimate: Change[datetime] = KEEP,
     note: str | None = None,
 ) -> Outcome:
-    """Change status, cause, estimate or add a note; customers hear what matters."""
+    """Change status, cause, estimate (keep, clear or set) or add a note; customers hear
+    what matters."""
     row = get(conn, incident_id)
     outcome = Outcome(incident_id)
     if status is not None and status not in OPS_STATUSES:
@@ -160,20 +165,22 @@ def update_by_ops(
         conn.execute(update(incidents).where(incidents.c.id == row.id).values(cause=cause))
     note = _clean(note, "note", 2000) if note is not None else None
     if row.status == "resolved":
-        if etr is not _UNSET or status is not None:
+        if not isinstance(estimate, Keep) or status is not None:
             raise OpsError(f"incident {incident_id} is resolved; only --cause and --note apply")
         if cause is not None:
-            body = f"What happened: {cause}" + (f" {note}" if note else "")
-            add_update(conn, row.id, "summary", "postmortem", body, now, row.notify, policy,
-                       next_update=None)  # fmt: skip
+            body = update_words("summary", cause=cause, note=note)
+            summary = NewUpdate("summary", "postmortem", body, row.notify, next_update=CLEAR)
+            add_update(conn, row.id, summary, now, policy)
             outcome.said.append("summary to everyone the incident reached")
         elif note is not None:
-            add_update(conn, row.id, "note", "resolved", note, now, False, policy,
-                       next_update=None)  # fmt: skip
+            add_update(conn, row.id, NewUpdate("note", "resolved", note, False, next_update=CLEAR),
+                       now, policy)  # fmt: skip
             outcome.said.append("note on the page")
         return outcome
     event = "note"
-    if etr is not _UNSET:
+    announced: Change[datetime] = KEEP
+    etr = estimate.value if isinstance(estimate, Set) else None
+    if not isinstance(estimate, Keep):
         if etr is not None and etr <= now:
             raise OpsError("the estimate must be in the future")
         announce = _meaningful(row.etr, etr, policy)
@@ -184,9 +191,8 @@ def update_by_ops(
             )
         )  # fmt: skip
         if announce:
-            conn.execute(
-                update(incidents).where(incidents.c.id == row.id).values(etr=etr, etr_warned=None)
-            )
+            conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=None))
+            announced = estimate
             event = "etr_changed"
             outcome.said.append(f"estimate {etr:%Y-%m-%d %H:%M} UTC" if etr else "no estimate")
         else:
@@ -203,13 +209,11 @@ def update_by_ops(
         outcome.said.append("note")
     if event == "note" and not (status and status != row.status) and cause is None and not note:
         return outcome  # only a wobble of the estimate: nothing to say
-    parts = [note or ""]
-    if cause:
-        parts.append(f"Cause: {cause}")
-    if event == "etr_changed":
-        parts.append(f"New estimate: {etr:%Y-%m-%d %H:%M} UTC." if etr else "No estimate yet.")
-    body = " ".join(p for p in parts if p) or f"Status: {new_status}."
-    add_update(conn, row.id, event, new_status, body, now, row.notify, policy)
+    etr_text = f"{etr:%Y-%m-%d %H:%M}" if etr else None
+    body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
+                        etr=etr_text, status=new_status)  # fmt: skip
+    news = NewUpdate(event, new_status, body, row.notify, etr=announced)
+    add_update(conn, row.id, news, now, policy)
     return outcome
 
 
@@ -243,9 +247,9 @@ def heads_up(
     row = get(conn, incident_id)
     if row.source != "at_risk" or row.status == "resolved":
         raise OpsError(f"incident {incident_id} is not an open at-risk incident")
-    body = _clean(note, "note", 2000) if note else "Service may be interrupted."
+    body = _clean(note, "note", 2000) if note else update_words("at_risk")
     conn.execute(update(incidents).where(incidents.c.id == row.id).values(notify=True))
-    add_update(conn, row.id, "at_risk", row.status, body, now, True, policy)
+    add_update(conn, row.id, NewUpdate("at_risk", row.status, body, True), now, policy)
 
 
 def add_maintenance(
@@ -262,12 +266,14 @@ def add_maintenance(
     if not now < starts < ends:
         raise OpsError("planned work must start in the future and end after it starts")
     title = _clean(title, "title", 200)
-    body = f"{title}: planned work from {starts:%Y-%m-%d %H:%M} to {ends:%Y-%m-%d %H:%M} UTC."
-    return open_incident(
-        conn, index, target.rows, title, now, policy,
-        source="maintenance", root_element=target.element, notify=False, body=body,
-        started=starts, status="scheduled", event="scheduled", scheduled=(starts, ends),
+    body = update_words(
+        "maintenance", title=title, starts=f"{starts:%Y-%m-%d %H:%M}", ends=f"{ends:%Y-%m-%d %H:%M}"
+    )
+    new = NewIncident(
+        target.rows, title, source="maintenance", root_element=target.element, notify=False,
+        body=body, started=starts, status="scheduled", event="scheduled", scheduled=(starts, ends),
     )  # fmt: skip
+    return open_incident(conn, index, new, now, policy)
 
 
 def reopen_for_customer(

@@ -2,31 +2,28 @@
 
 Every reply is kept against the customer (or the sender, when they match nobody). STOP
 and its synonyms opt the customer out of every channel at once; START brings them back;
-HELP says who we are and how to stop. Twilio's status callbacks update the ledger.
+HELP says who we are and how to stop. Twilio's status callbacks: incidents/callbacks.py.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from forewarn.feeds.inbox import mark_processed
-from forewarn.incidents.lifecycle import Policy
 from forewarn.incidents.ops import reopen_for_customer
-from forewarn.store import customers, deliveries, inbox, replies
+from forewarn.incidents.updates import Policy
+from forewarn.store import customers, replies
+from forewarn.texts import day_time, say
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-# Twilio's delivery error codes worth a resend; the rest are final (FACTS.md).
-RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +32,7 @@ class Voice:
     to a customer who replies OUT."""
 
     operator: str
+    # What HELP answers after the operator's name; empty: the templates' words.
     help_text: str
     policy: Policy = field(default_factory=Policy)
     time_zone: str = "UTC"
@@ -67,28 +65,27 @@ def handle_reply(
     action = classify(body)
     field = customers.c.phone if channel == "sms" else customers.c.email
     matched = conn.execute(
-        select(customers.c.customer_id, customers.c.opted_out).where(field == sender)
+        select(customers.c.customer_id, customers.c.opted_out, customers.c.locale).where(
+            field == sender
+        )
     ).all()
-    ids: list[str | None] = [str(customer_id) for customer_id, _ in matched]
-    known = [str(customer_id) for customer_id, _ in matched]
+    ids: list[str | None] = [str(customer_id) for customer_id, _, _ in matched]
+    known = [str(customer_id) for customer_id, _, _ in matched]
+    # Answered in the customer's own language (English for a sender we do not know).
+    locale = next((str(lang) for _, _, lang in matched if lang), "en")
     answer: str | None = None
     if action == "stop":
         # Confirmed once: a second STOP from someone already out gets no answer.
-        if any(not opted_out for _, opted_out in matched):
-            answer = (
-                f"{voice.operator}: you will get no more outage messages from us. "
-                "Reply START to get them again."
-            )
+        if any(not opted_out for _, opted_out, _ in matched):
+            answer = say("reply_stop", locale, operator=voice.operator)
         _set_opted_out(conn, known, True)
     elif action == "start":
         _set_opted_out(conn, known, False)
-        answer = (
-            f"{voice.operator}: outage messages are back on. Reply STOP to stop." if ids else None
-        )
+        answer = say("reply_start", locale, operator=voice.operator) if ids else None
     elif action == "help":
-        answer = f"{voice.operator}: {voice.help_text}"
+        answer = say("reply_help", locale, operator=voice.operator, help_text=voice.help_text)
     elif action == "out":
-        answer = _reopen(conn, known, now, voice)
+        answer = _reopen(conn, known, now, voice, locale)
     rows = [
         {
             "received_at": now,
@@ -106,17 +103,14 @@ def handle_reply(
     return answer
 
 
-def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice) -> str:
+def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str) -> str:
     """Still out after "restored": reopen each matching customer's case and say so."""
     cases = [reopen_for_customer(conn, customer_id, now, voice.policy) for customer_id in known]
     promise = min((c.next_update_at for c in cases if c is not None), default=None)
     if promise is None:
-        return f"{voice.operator}: thanks. We cannot match this number to you; please call us."
-    when = promise.astimezone(ZoneInfo(voice.time_zone)).strftime("%a %H:%M")
-    return (
-        f"{voice.operator}: sorry, we have reopened your case and are checking your line. "
-        f"Next update by {when}."
-    )
+        return say("reply_out_unknown", locale, operator=voice.operator)
+    when = day_time(promise.astimezone(ZoneInfo(voice.time_zone)), locale)
+    return say("reply_out", locale, operator=voice.operator, when=when)
 
 
 def opt_out(conn: Connection, customer_id: str, channel: str, now: datetime) -> bool:
@@ -146,59 +140,3 @@ def _set_opted_out(conn: Connection, ids: list[str], value: bool) -> None:
         conn.execute(
             update(customers).where(customers.c.customer_id.in_(ids)).values(opted_out=value)
         )
-
-
-def apply_status(
-    conn: Connection, message_sid: str, status: str, error_code: str | None, now: datetime
-) -> bool:
-    """Record Twilio's news about a text; a retryable delivery failure queues a resend.
-
-    Returns False when no ledger row has that SID (not ours, or not yet recorded).
-    """
-    row = conn.execute(
-        select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts).where(
-            deliveries.c.provider_ref == message_sid, deliveries.c.channel == "sms"
-        )
-    ).first()
-    if row is None:
-        return False
-    values: dict[str, object] = {"provider_status": status[:32]}
-    if status in ("failed", "undelivered"):
-        code = (error_code or "").strip()
-        values["error"] = f"twilio {status}, error {code or 'unknown'}"
-        # 30008 ("unknown error") is worth one more try, not more (FACTS.md).
-        once = code == "30008" and row.attempts >= 2
-        if code in RETRYABLE_DELIVERY_CODES and not once:
-            values.update(status="queued", next_attempt_at=now)
-        else:
-            values["status"] = "failed"
-    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
-    return True
-
-
-STATUS_SOURCE = "twilio-status"
-# A callback still unmatched after this long is not about a text of ours.
-STATUS_PATIENCE = timedelta(days=1)
-
-
-def replay_status_callbacks(conn: Connection, now: datetime, limit: int = 1000) -> int:
-    """Apply the status callbacks that arrived before their text's SID was recorded (Twilio
-    can answer faster than the dispatcher writes); returns how many now matched."""
-    rows = conn.execute(
-        select(inbox.c.id, inbox.c.body, inbox.c.received_at)
-        .where(inbox.c.source == STATUS_SOURCE, inbox.c.processed_at.is_(None))
-        .order_by(inbox.c.id)
-        .limit(limit)
-    ).all()
-    done, matched = [], 0
-    for inbox_id, body, received_at in rows:
-        form = json.loads(body)
-        if apply_status(
-            conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
-        ):
-            matched += 1
-            done.append(inbox_id)
-        elif received_at < now - STATUS_PATIENCE:
-            done.append(inbox_id)
-    mark_processed(conn, done, now)
-    return matched

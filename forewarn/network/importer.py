@@ -1,6 +1,9 @@
 """`forewarn import-network`: load or update topology and customers from CSV, idempotently.
 
 Every bad row is reported with its line number and reason and skipped; the rest loads.
+
+Long because one import pass is read best whole: each column's check sits next to the
+loader that reports its line and reason, for both CSV files.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from forewarn.detection.tree import unrooted
 from forewarn.network.address import normalise_postcode, street_of
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem, read_rows
 from forewarn.network.geocode import Geocoder, geocode_all
+from forewarn.network.tree import unrooted
 from forewarn.store import customers, elements, premises, set_meta, upsert
 
 CUSTOMER_CHANNELS = ("sms", "email", "social")

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from forewarn.detection.tree import IntArray, Tree
+from forewarn.network.tree import IntArray, Tree
 from forewarn.store import customers, elements, get_meta, premises
 
 FloatArray = npt.NDArray[np.float64]

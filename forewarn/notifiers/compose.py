@@ -11,7 +11,7 @@ import jinja2
 
 from forewarn.incidents.ledger import DueDelivery
 from forewarn.notifiers.webhook import payload
-from forewarn.texts import environment
+from forewarn.texts import day_time, duration, environment
 
 # Which template each kind of update is told with.
 EVENT_TEMPLATES = {
@@ -57,14 +57,6 @@ def template_for(channel: str, locale: str, event: str, part: str = "body") -> j
     return environment().select_template(candidates)
 
 
-# Short weekday names per locale, in GSM-7 letters only (an accent outside it would make a
-# text UCS-2 and halve its length).
-WEEKDAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "es": ("lun", "mar", "mié", "jue", "vie", "sab", "dom"),
-}
-
-
 def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = "en") -> str | None:
     """A short local time: "14:05", or "Tue 14:05" when it is not today."""
     if moment is None:
@@ -74,20 +66,13 @@ def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = 
     clock = local.strftime("%H:%M")
     if local.date() == today.date():
         return clock
-    return f"{WEEKDAYS.get(locale, WEEKDAYS['en'])[local.weekday()]} {clock}"
+    # Short weekday names (templates/words/<locale>/day_time.txt) in GSM-7 letters only:
+    # an accent outside it would make a text UCS-2 and halve its length.
+    return day_time(local, locale)
 
 
 # Updates that may carry the operator's offer to customers of a long outage.
 OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down", "summary"})
-
-
-def duration(length: timedelta) -> str:
-    """A rough, readable length: "45 min", "7 h", "3 days"."""
-    minutes = max(int(length.total_seconds() // 60), 1)
-    if minutes < 120:
-        return f"{minutes} min"
-    hours = round(minutes / 60)
-    return f"{hours} h" if hours < 48 else f"{round(hours / 24)} days"
 
 
 def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | None]:
@@ -116,7 +101,7 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "missed": local_time(row.etr_warned, zone, now, locale),
         # An ops note is the update's own text; other updates' texts are for the page.
         "note": row.update_body if row.event in ("note", "at_risk") else None,
-        "duration": duration((row.resolved_at or now) - row.started_at),
+        "duration": duration((row.resolved_at or now) - row.started_at, locale),
         "offer": brand.offer(now - row.started_at) if row.event in OFFERED else None,
         "starts": local_time(row.scheduled_for, zone, now, locale),
         "ends": local_time(row.scheduled_until, zone, now, locale),

@@ -9,7 +9,7 @@ import hashlib
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.header import Header
@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 
 from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
 from forewarn.notifiers.rate import RateLimiter
+from forewarn.notifiers.unsubscribe import Links, no_links
 from forewarn.texts import environment
 
 URL = re.compile(r"https?://[^\s<>\"]+")
@@ -92,7 +93,7 @@ class EmailNotifier:
         self,
         server: SmtpServer,
         sender: str,
-        unsubscribe_url: Callable[[str], str | None] = lambda _customer: None,
+        unsubscribe_url: Links = no_links,
         rate: float = 50.0,
         concurrency: int = 4,
         timeout: float = 15.0,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from forewarn.config import Settings
@@ -13,7 +10,8 @@ from forewarn.notifiers.base import Notifier
 from forewarn.notifiers.email import EmailNotifier, SmtpServer
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.sms import SmsNotifier
-from forewarn.notifiers.social import MastodonNotifier
+from forewarn.notifiers.social import MastodonClient
+from forewarn.notifiers.unsubscribe import unsubscribe_link
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
 
 CHANNELS = ("sms", "email", "social")
@@ -27,22 +25,6 @@ class Registry:
     journal: Journal
     to_outbox: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
-
-
-def unsubscribe_link(public_url: str | None, key: bytes) -> Callable[[str], str | None]:
-    """The RFC 8058 one-click link for a customer, signed so nobody can forge another's."""
-
-    def link(customer_id: str) -> str | None:
-        if not public_url:
-            return None
-        return f"{public_url.rstrip('/')}/unsubscribe/{customer_id}/{sign(key, customer_id)}"
-
-    return link
-
-
-def sign(key: bytes, customer_id: str) -> str:
-    """A short HMAC of a customer id."""
-    return hmac.new(key, customer_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def build(settings: Settings, signing_key: bytes = b"") -> Registry:
@@ -71,7 +53,7 @@ def build(settings: Settings, signing_key: bytes = b"") -> Registry:
             concurrency=min(s.send_concurrency, 8),
         )
     if s.mastodon_url and s.mastodon_token:
-        registry.notifiers["social"] = MastodonNotifier(
+        registry.notifiers["social"] = MastodonClient(
             s.mastodon_url, s.mastodon_token.get_secret_value(), rate=s.social_rate
         )
     if s.webhook_url_list:

@@ -1,22 +1,30 @@
 """Mastodon: one public thread per incident (each update answers the last post) in
 area-level words only, and direct messages for customers who chose social. Every post
-carries the ledger key as its Idempotency-Key, so a resend after a crash is the same post."""
+carries the ledger key as its Idempotency-Key, so a resend after a crash is the same post.
+The same client reads the account's mentions and posts the answers that
+forewarn.incidents.mentions composes."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 
 import httpx
 
+from forewarn.incidents.mentions import Mention
 from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
 from forewarn.notifiers.rate import RateLimiter
 
 # Mastodon's default limit for a status.
 MAX_CHARS = 500
+_TAGS = re.compile(r"<[^>]+>")
 
 
-class MastodonNotifier:
-    """Posts through `POST /api/v1/statuses` on one reused connection, in ledger order."""
+class MastodonClient:
+    """One Mastodon account on one reused connection: the social channel's notifier (posts
+    through `POST /api/v1/statuses` in ledger order) and the reader and answerer of its
+    mentions (`forewarn.incidents.mentions.Account`)."""
 
     channel = "social"
 
@@ -39,7 +47,11 @@ class MastodonNotifier:
         self.limiter = RateLimiter(rate, burst=30)
 
     def __repr__(self) -> str:
-        return f"MastodonNotifier({self.base_url!r})"
+        return f"MastodonClient({self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._http.close()
 
     def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
         """Post in order; a later update of a thread in the same batch answers the earlier."""
@@ -96,6 +108,42 @@ class MastodonNotifier:
                 message.delivery_id, Outcome.RETRYABLE, "mastodon answered without a status id"
             )
         return Result(message.delivery_id, Outcome.DELIVERED, "posted", status_id)
+
+    def read_mentions(self, since_id: str | None) -> list[Mention]:
+        """Mentions newer than `since_id`, oldest first."""
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("types[]", "mention"),
+            ("limit", 40),
+        ]
+        if since_id:
+            params.append(("since_id", since_id))
+        response = self._http.get("/api/v1/notifications", params=params)
+        response.raise_for_status()
+        found = []
+        for item in response.json():
+            status = item.get("status") or {}
+            account = item.get("account") or {}
+            if item.get("type") != "mention" or not status.get("id") or not account.get("acct"):
+                continue
+            text = html.unescape(_TAGS.sub(" ", str(status.get("content") or "")))
+            found.append(
+                Mention(
+                    str(item["id"]), str(status["id"]), str(account["acct"]), " ".join(text.split())
+                )
+            )
+        return sorted(
+            found, key=lambda m: int(m.notification_id) if m.notification_id.isdigit() else 0
+        )
+
+    def reply(self, text: str, reply_to: str, visibility: str, key: str) -> str:
+        """Answer a post; the idempotency key makes a repeat after a crash harmless."""
+        response = self._http.post(
+            "/api/v1/statuses",
+            data={"status": text[:MAX_CHARS], "in_reply_to_id": reply_to, "visibility": visibility},
+            headers={"Idempotency-Key": key},
+        )
+        response.raise_for_status()
+        return str(response.json().get("id", ""))
 
 
 def _error(response: httpx.Response) -> str:

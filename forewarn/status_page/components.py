@@ -12,8 +12,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from forewarn.detection.tree import IntArray
 from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
 from forewarn.store import elements
 
 

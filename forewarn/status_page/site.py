@@ -32,7 +32,7 @@ from forewarn.status_page.statuspage import (
     status_object,
 )
 from forewarn.store import incidents
-from forewarn.texts import environment
+from forewarn.texts import environment, said_in
 
 LOCALES = ("en", "es")  # the first is the default, at the site's root
 RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
@@ -171,6 +171,13 @@ def _maintenances(conn: Connection, page: PageConfig, now: datetime) -> list[dic
 def _environment() -> jinja2.Environment:
     env = environment(lstrip_blocks=True).overlay()
     env.filters["when"] = lambda value: (value or "")[:16].replace("T", " ")
+    env.filters["words"] = lambda update, locale: said_in(
+        update["body"], update.get("x_kind"), update.get("x_params"), locale, "update"
+    )
+    env.filters["name_in"] = lambda incident, locale: said_in(
+        incident["name"], incident.get("x_name_kind"), incident.get("x_name_params"), locale,
+        "title",
+    )  # fmt: skip
     return env
 
 

@@ -3,6 +3,7 @@ only in `x_` fields. Counts are rounded and areas named only above the privacy f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Row
 
-from forewarn.incidents.lifecycle import rounded
+from forewarn.incidents.updates import rounded
 from forewarn.store import etr_history, incident_updates
 
 PAGE_ID = "forewarn"
@@ -151,6 +152,9 @@ def _incident(
                 "deliver_notifications": bool(u.notify),
                 "custom_tweet": None,
                 "tweet_id": None,
+                # What the body says, for the page's other locales (None: free text).
+                "x_kind": u.kind,
+                "x_params": json.loads(u.params) if u.params else None,
             }
             for u in updates
         ],
@@ -165,4 +169,7 @@ def _incident(
         "x_premises_affected": rounded(row.premises_count) if shown else None,
         "x_area": row.area_name if shown else None,
         "x_next_update_at": iso(row.next_update_at),
+        # What the name says, for the page's other locales (None: a title ops wrote).
+        "x_name_kind": row.title_kind,
+        "x_name_params": json.loads(row.title_params) if row.title_params else None,
     }

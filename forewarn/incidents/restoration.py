@@ -1,0 +1,172 @@
+"""Restoration and cases: an incident resolves when its fault is fixed (or part of it
+comes back), and a premise still down after a fix becomes a single-premise case."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection, Row
+
+from forewarn.incidents.updates import (
+    CLEAR,
+    NewUpdate,
+    Policy,
+    add_premises,
+    add_update,
+    next_seq,
+    rounded,
+    set_state,
+)
+from forewarn.network import NetworkIndex
+from forewarn.store import customers, incident_premises, incident_updates, incidents, premises
+from forewarn.texts import title_columns, title_words, update_columns, update_words
+
+
+def resolve(
+    conn: Connection,
+    index: NetworkIndex,
+    incident_id: int,
+    down_elements: Collection[str],
+    now: datetime,
+    policy: Policy,
+) -> None:
+    """The fault is fixed: premises whose own line is back hear "restored"; those still
+    down become single-premise cases of their own ("your line still looks down")."""
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
+    members, down = _affected(conn, index, incident_id, down_elements)
+    still_down = [(p, e) for (p, e), is_down in zip(members, down, strict=True) if is_down]
+    seq = next_seq(conn, incident_id)
+    set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
+    set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
+    body = update_words("restored", still_down=rounded(len(still_down)) if still_down else None)
+    notify = bool(row.notify)
+    news = NewUpdate("restored", "resolved", body, notify, next_update=CLEAR)
+    add_update(conn, incident_id, news, now, policy)
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id)
+        .values(status="resolved", resolved_at=now, next_update_at=None)
+    )
+    for premise_id, element_id in still_down:
+        open_case(conn, premise_id, element_id, row, "still_down", now, policy, row.notify)
+
+
+def restore_partly(
+    conn: Connection,
+    index: NetworkIndex,
+    incident_id: int,
+    down_elements: Collection[str],
+    now: datetime,
+    policy: Policy,
+) -> bool:
+    """Part of an open incident is back: those premises hear "restored" now."""
+    members, down = _affected(conn, index, incident_id, down_elements)
+    back = [p for (p, _), is_down in zip(members, down, strict=True) if not is_down]
+    if not back or len(back) == len(members):
+        return False  # nothing back yet, or everything: that is the incident resolving
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
+    seq = next_seq(conn, incident_id)
+    set_state(conn, incident_id, back, "restored", seq)
+    body = update_words(
+        "restored_partly", back=rounded(len(back)), left=rounded(len(members) - len(back))
+    )
+    # A partial restoration promises nothing new to those still waiting: only the restored
+    # hear of it, so the incident's promised update stays as it was.
+    conn.execute(
+        incident_updates.insert().values(
+            incident_id=incident_id,
+            seq=seq,
+            event="restored",
+            status=row.status,
+            body=body,
+            **update_columns(body),
+            created_at=now,
+            etr=row.etr,
+            notify=bool(row.notify),
+            deliveries_queued=not row.notify,
+        )
+    )
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(updated_at=now))
+    return True
+
+
+def _affected(
+    conn: Connection, index: NetworkIndex, incident_id: int, down_elements: Collection[str]
+) -> tuple[list[Any], list[bool]]:
+    """An incident's premises still affected, with their elements, and whether each one's
+    own line (or anything above it) is still down."""
+    members = conn.execute(
+        select(incident_premises.c.premise_id, premises.c.element_id)
+        .join(premises, premises.c.premise_id == incident_premises.c.premise_id)
+        .where(
+            incident_premises.c.incident_id == incident_id,
+            incident_premises.c.state == "affected",
+        )
+    ).all()
+    down = index.down_mask([element for _, element in members], down_elements)
+    return list(members), [bool(d) for d in down]
+
+
+def open_case(
+    conn: Connection,
+    premise_id: str,
+    element_id: str,
+    parent: Row[Any] | None,
+    event: str,
+    now: datetime,
+    policy: Policy,
+    notify: bool,
+) -> int:
+    """A single-premise case split from `parent` (still down after a fix, or an OUT reply):
+    private, followed up on the cadence, resolved when the line is back or by ops."""
+    source = "detected" if event == "still_down" else "reply"
+    existing = conn.execute(
+        select(incidents).where(
+            incidents.c.root_element == element_id,
+            incidents.c.scope == "premise",
+            incidents.c.status != "resolved",
+        )
+    ).first()
+    started = parent.started_at if parent is not None else now
+    body = update_words(event)  # still_down or reopened
+    if existing is not None:
+        incident_id = int(existing.id)
+        conn.execute(
+            update(incidents)
+            .where(incidents.c.id == incident_id)
+            .values(
+                notify=existing.notify or notify,
+                parent_id=parent.id if parent is not None else existing.parent_id,
+                started_at=min(existing.started_at, started),
+            )
+        )
+    else:
+        customer_count = conn.execute(
+            select(func.count()).where(customers.c.premise_id == premise_id)
+        ).scalar_one()
+        key = conn.execute(
+            incidents.insert().values(
+                **title_columns(title_words("still_down")),
+                status="investigating",
+                scope="premise",
+                source=source,
+                root_element=element_id,
+                public=False,
+                notify=notify,
+                area_name=parent.area_name if parent is not None else None,
+                premises_count=1,
+                customers_count=customer_count,
+                started_at=started,
+                opened_at=now,
+                updated_at=now,
+                parent_id=parent.id if parent is not None else None,
+            )
+        ).inserted_primary_key
+        assert key is not None
+        incident_id = int(key[0])
+        add_premises(conn, incident_id, [premise_id], seq=1)
+    add_update(conn, incident_id, NewUpdate(event, "investigating", body, notify), now, policy)
+    return incident_id

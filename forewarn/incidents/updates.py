@@ -1,0 +1,187 @@
+"""Numbered incident updates: every change to an incident is an ordered update, and the
+updates that customers should hear about are marked `notify`.
+
+An update says explicitly what it does to the incident's estimate and to its promised
+next update: keep it, clear it, or set it (`Change`), instead of flag values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Generic, TypeAlias, TypeVar
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from forewarn.incidents.cadence import Cadence
+from forewarn.store import incident_premises, incident_updates, incidents, insert_ignoring_conflicts
+from forewarn.texts import update_columns
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How incidents are presented and followed up; from Settings."""
+
+    cadence: Cadence = field(default_factory=Cadence)
+    privacy_floor: int = 10
+    notify_single_premise: bool = False
+    # Estimate changes smaller than this are kept, not announced (no flip-flopping).
+    etr_threshold: timedelta = timedelta(minutes=30)
+    # Customers hear this long before an estimate passes that it will be missed.
+    etr_warning: timedelta = timedelta(minutes=30)
+    # An element degraded this long opens an at-risk incident.
+    degraded_after: timedelta = timedelta(minutes=15)
+    # Planned work is announced this long before it starts (and again at start and end).
+    notices: tuple[timedelta, ...] = (timedelta(hours=72), timedelta(hours=24))
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Leave the value as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    """Remove the value (no estimate, no promised update)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Set(Generic[T]):
+    """Replace the value with `value`."""
+
+    value: T
+
+
+KEEP: Final = Keep()
+CLEAR: Final = Clear()
+
+# What an update does to one of the incident's values.
+Change: TypeAlias = Keep | Clear | Set[T]
+
+
+def applied(change: Change[T], current: T | None) -> T | None:
+    """The value after `change`: the current one kept, none, or the new one."""
+    if isinstance(change, Set):
+        return change.value
+    return current if isinstance(change, Keep) else None
+
+
+@dataclass(frozen=True, slots=True)
+class OnCadence:
+    """Promise the next update on the policy's cadence, counted from `since` (default: the
+    incident's start). Only an update customers hear promises anything."""
+
+    since: datetime | None = None
+
+
+ON_CADENCE: Final = OnCadence()
+
+# What an update does to the incident's promised next update.
+Promise: TypeAlias = Change[datetime] | OnCadence
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpdate:
+    """One numbered update to add to an incident.
+
+    `etr` is what the update does to the estimate: the update carries the resulting one,
+    and a set or clear is written to the incident. `next_update` is the promise: the update
+    carries the resulting one, and an update customers hear (`notify`) writes it to the
+    incident unless it keeps the standing promise.
+    """
+
+    event: str
+    status: str
+    body: str
+    notify: bool
+    etr: Change[datetime] = KEEP
+    next_update: Promise = ON_CADENCE
+
+
+def add_update(
+    conn: Connection, incident_id: int, new: NewUpdate, now: datetime, policy: Policy
+) -> int:
+    """Add the incident's next numbered update; returns its number."""
+    row = conn.execute(
+        select(incidents.c.etr, incidents.c.started_at, incidents.c.next_update_at).where(
+            incidents.c.id == incident_id
+        )
+    ).one()
+    if isinstance(new.next_update, OnCadence):
+        since = new.next_update.since or row.started_at
+        promise = policy.cadence.next_update(since, now) if new.notify else None
+    else:
+        promise = applied(new.next_update, row.next_update_at)
+    estimate = applied(new.etr, row.etr)
+    seq = next_seq(conn, incident_id)
+    conn.execute(
+        incident_updates.insert().values(
+            incident_id=incident_id,
+            seq=seq,
+            event=new.event,
+            status=new.status,
+            body=new.body,
+            **update_columns(new.body),
+            created_at=now,
+            etr=estimate,
+            next_update_at=promise,
+            notify=new.notify,
+            deliveries_queued=not new.notify,
+        )
+    )
+    values: dict[str, Any] = {"updated_at": now}
+    if not isinstance(new.etr, Keep):
+        values["etr"] = estimate
+    if new.notify and not isinstance(new.next_update, Keep):
+        values["next_update_at"] = promise
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
+    return seq
+
+
+def next_seq(conn: Connection, incident_id: int) -> int:
+    """The number the incident's next update gets."""
+    current = conn.execute(
+        select(func.max(incident_updates.c.seq)).where(
+            incident_updates.c.incident_id == incident_id
+        )
+    ).scalar()
+    return int(current or 0) + 1
+
+
+def add_premises(conn: Connection, incident_id: int, premise_ids: list[str], seq: int) -> None:
+    """Premises join an incident, affected, at update `seq`."""
+    insert_ignoring_conflicts(
+        conn,
+        incident_premises,
+        [
+            {"incident_id": incident_id, "premise_id": p, "state": "affected", "added_seq": seq}
+            for p in premise_ids
+        ],
+    )
+
+
+def set_state(
+    conn: Connection, incident_id: int, premise_ids: Sequence[str], state: str, seq: int
+) -> None:
+    """Premises of an incident change state (restored, still down) at update `seq`."""
+    for start in range(0, len(premise_ids), 10_000):
+        conn.execute(
+            update(incident_premises)
+            .where(
+                incident_premises.c.incident_id == incident_id,
+                incident_premises.c.premise_id.in_(premise_ids[start : start + 10_000]),
+            )
+            .values(state=state, changed_seq=seq)
+        )
+
+
+def rounded(count: int) -> str:
+    """Counts on the page and in messages are rounded: no single premise stands out."""
+    if count < 10:
+        return str(count)
+    magnitude = 10 ** max(len(str(count)) - 2, 0)
+    return f"{round(count / magnitude) * magnitude:,}"
