@@ -42,7 +42,8 @@ def row(
         "sent_body": None, "sent_subject": None, "phone": "+447700900045", "email": None,
         "social": None, "locale": locale, "time_zone": "Europe/London", "opted_out": False,
         "address": ADDRESS, "event": event, "update_status": "identified",
-        "update_body": "A note from ops.", "update_at": NOW, "etr": etr,
+        "update_body": "A note from ops.", "update_kind": None, "update_params": None,
+        "update_at": NOW, "etr": etr,
         "next_update_at": NOW + timedelta(days=1, hours=2), "title": "Broadband fault",
         "incident_status": "identified", "area_name": "Cabinet 2, Mill Road exchange",
         "cause": None, "started_at": NOW - timedelta(hours=30), "resolved_at": None,
@@ -93,6 +94,17 @@ def test_spanish_customers_read_spanish_with_spanish_weekdays() -> None:
     body, subject = render(row("email", "es", "opened", None), LONGEST, NOW)
     assert subject is not None and subject.startswith("Incidencia en")
     assert "Todavía no tenemos una hora de arreglo" in body
+
+
+def test_a_spanish_customer_reads_the_updates_own_words_in_spanish() -> None:
+    english = "Service may be interrupted."
+    warned = row("email", "es", "at_risk", None, update_body=english, update_kind="at_risk",
+                 update_params="{}")  # fmt: skip
+    body, _ = render(warned, LONGEST, NOW)
+    assert "El servicio podría interrumpirse." in body and english not in body
+    # Words ops typed themselves are quoted as written.
+    typed = row("email", "es", "note", None, update_body="Cable repaired at 14:00.")
+    assert "Cable repaired at 14:00." in render(typed, LONGEST, NOW)[0]
 
 
 def test_public_posts_and_webhooks_name_the_area_never_the_address() -> None:

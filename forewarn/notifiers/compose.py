@@ -3,6 +3,7 @@ in `templates/<channel>/<locale>/<event>.txt` (English when a locale has none)."
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import jinja2
 
 from forewarn.incidents.ledger import DueDelivery
 from forewarn.notifiers.webhook import payload
-from forewarn.texts import day_time, duration, environment
+from forewarn.texts import day_time, duration, environment, said_in
 
 # Which template each kind of update is told with.
 EVENT_TEMPLATES = {
@@ -47,6 +48,12 @@ class Brand:
         """The offer for an outage this old: the one with the largest age it has reached."""
         found = [text for at, text in self.offers if age >= at]
         return found[-1] if found else None
+
+
+def _note(row: DueDelivery, locale: str) -> str:
+    """The update's own words in the reader's locale (ops' free text as they wrote it)."""
+    params = json.loads(row.update_params) if row.update_params else None
+    return said_in(row.update_body, row.update_kind, params, locale, "update")
 
 
 def template_for(channel: str, locale: str, event: str, part: str = "body") -> jinja2.Template:
@@ -100,7 +107,7 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "status": row.update_status,
         "missed": local_time(row.etr_warned, zone, now, locale),
         # An ops note is the update's own text; other updates' texts are for the page.
-        "note": row.update_body if row.event in ("note", "at_risk") else None,
+        "note": _note(row, locale) if row.event in ("note", "at_risk") else None,
         "duration": duration((row.resolved_at or now) - row.started_at, locale),
         "offer": brand.offer(now - row.started_at) if row.event in OFFERED else None,
         "starts": local_time(row.scheduled_for, zone, now, locale),

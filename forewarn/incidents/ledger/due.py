@@ -48,6 +48,9 @@ class DueDelivery:
     event: str
     update_status: str
     update_body: str
+    # What the update's words say (its kind and values as JSON), to say it in any locale.
+    update_kind: str | None
+    update_params: str | None
     update_at: datetime
     etr: datetime | None
     next_update_at: datetime | None
@@ -122,6 +125,8 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
             incident_updates.c.event,
             incident_updates.c.status.label("update_status"),
             incident_updates.c.body.label("update_body"),
+            incident_updates.c.kind.label("update_kind"),
+            incident_updates.c.params.label("update_params"),
             incident_updates.c.created_at.label("update_at"),
             incident_updates.c.etr,
             incident_updates.c.next_update_at,
