@@ -125,14 +125,31 @@ class CycleReport:
     """What one cycle saw and did, for the CLI, the demo and the logs."""
 
     now: datetime
-    signals: int = 0
-    rejects: int = 0
-    feed_errors: list[str] = field(default_factory=list)
-    detection: Detection = field(default_factory=Detection)
+    sensed: Sensed = field(default_factory=lambda: Sensed(Detection()))
     changes: Changes = field(default_factory=Changes)
     queued: int = 0
     dispatch: DispatchReport = field(default_factory=DispatchReport)
     site: str = ""
+
+    @property
+    def detection(self) -> Detection:
+        """The faults, and what is still within damping."""
+        return self.sensed.detection
+
+    @property
+    def signals(self) -> int:
+        """Signals read."""
+        return self.sensed.signals
+
+    @property
+    def rejects(self) -> int:
+        """Input rejected (and quarantined)."""
+        return self.sensed.rejects
+
+    @property
+    def feed_errors(self) -> list[str]:
+        """Feeds that could not be read."""
+        return self.sensed.feed_errors
 
 
 INLINE = Steps()
@@ -147,9 +164,7 @@ def cycle(
     """One detection cycle: read the feeds (or take a drill's `signals`), detect, update
     incidents, queue and deliver their messages, and publish the site if anything changed."""
     report = CycleReport(now=now)
-    sensed = steps.call(detect_faults, ctx, now, signals)
-    report.detection, report.feed_errors = sensed.detection, sensed.feed_errors
-    report.signals, report.rejects = sensed.signals, sensed.rejects
+    report.sensed = steps.call(detect_faults, ctx, now, signals)
     # A big fault's first customers are queued and sent while the rest are being queued:
     # the first message does not wait for 80,000 ledger rows.
     head = ctx.settings.dispatch_batch
