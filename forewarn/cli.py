@@ -265,7 +265,7 @@ def status() -> None:
     """What is going on now: open incidents, deliveries by state, queue age, last feed read."""
     from sqlalchemy import select
 
-    from forewarn.incidents.ledger import counts_by_status, oldest_due
+    from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
     from forewarn.store import get_meta, incidents, make_engine, now_utc
 
     settings = Settings()
@@ -276,6 +276,7 @@ def status() -> None:
             select(incidents).where(incidents.c.status != "resolved").order_by(incidents.c.id)
         ).all()
         counts = counts_by_status(conn)
+        failures = failure_reasons(conn)
         waiting_since = oldest_due(conn, now)
         last_read = get_meta(conn, "last_feed_read") or "never"
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
@@ -286,6 +287,8 @@ def status() -> None:
         )  # fmt: skip
     console.print(table if rows else "No open incidents.")
     console.print("deliveries: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
+    for reason, n in failures:
+        console.print(f"  failed {n:,}: {reason}", markup=False, highlight=False)
     if waiting_since is not None:
         minutes = (now - waiting_since).total_seconds() / 60
         console.print(f"oldest due message has waited {minutes:,.1f} min")

@@ -156,7 +156,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     """One incident: its updates, estimates and messages."""
     from sqlalchemy import select
 
-    from forewarn.incidents.ledger import progress
+    from forewarn.incidents.ledger import failure_reasons, progress
     from forewarn.incidents.ops import OpsError, get
     from forewarn.store import etr_history, incident_updates
 
@@ -177,6 +177,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
             .order_by(etr_history.c.id)
         ).all()
         delivery = progress(conn, [incident_id])
+        failures = failure_reasons(conn, [incident_id])
     console.print(f"[bold]{escape(row.title)}[/bold] ({row.source}, {row.status})")
     console.print(
         f"area {escape(row.area_name or '-')}; {row.premises_count:,} premises, "
@@ -198,6 +199,8 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     console.print(table)
     for p in delivery:
         console.print(p.summary(), markup=False, highlight=False)
+    for reason, n in failures:
+        console.print(f"  failed {n:,}: {reason}", markup=False, highlight=False)
 
 
 @incident_app.command("update")

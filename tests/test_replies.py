@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
+from typer.testing import CliRunner
 
 from forewarn import pipeline
+from forewarn.cli import app
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.incidents.callbacks import replay_status_callbacks
+from forewarn.incidents.callbacks import apply_status, replay_status_callbacks
+from forewarn.incidents.ledger import MAX_ATTEMPTS
+from forewarn.incidents.ledger.claims import BACKOFF_BASE
 from forewarn.incidents.replies import Voice, classify
 from forewarn.notifiers.unsubscribe import sign
 from forewarn.pipeline import detect_faults, update_incidents
@@ -313,3 +318,58 @@ def test_a_status_callback_before_its_sid_is_recorded_is_applied_later(
         replay_status_callbacks(conn, NOW + timedelta(days=2))
         left = conn.execute(select(inbox.c.id).where(inbox.c.processed_at.is_(None))).all()
         assert left == []
+
+
+def test_an_unreachable_handset_is_retried_with_backoff_then_failed_with_the_reason(
+    town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, item 3: a handset switched off in a power cut answers 30003 to every
+    text. Each resend is an attempt, waits the send retries' backoff, and the cap ends it
+    in `failed` with the reason, shown by `forewarn incident show` and `forewarn status`."""
+    ctx = Context.build(settings)
+    with town.engine.begin() as conn:
+        conn.execute(update(customers).values(channels="sms"))
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    at = NOW + timedelta(minutes=3)
+    run_cycle(ctx, at)
+    text_39 = (deliveries.c.customer_id == "c39") & (deliveries.c.channel == "sms")
+
+    def the_text() -> Any:
+        with town.engine.connect() as conn:
+            return conn.execute(select(deliveries).where(text_39)).one()
+
+    assert (the_text().status, the_text().attempts) == ("sent", 1)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        sid = f"SMoff{attempt}"
+        with town.engine.begin() as conn:
+            conn.execute(update(deliveries).where(text_39).values(provider_ref=sid))
+            assert apply_status(conn, sid, "undelivered", "30003", at)
+            assert apply_status(conn, sid, "undelivered", "30003", at)  # a repeat: no effect
+        row = the_text()
+        if attempt == MAX_ATTEMPTS:
+            break
+        assert row.status == "queued" and row.attempts == attempt
+        wait = row.next_attempt_at - at
+        assert BACKOFF_BASE * 2 ** (attempt - 1) <= wait <= BACKOFF_BASE * 3 * 2 ** (attempt - 2)
+        if attempt == 1:
+            pipeline.deliver(ctx, at + timedelta(seconds=1))  # the next beat: not yet
+            assert the_text().status == "queued"
+        at = row.next_attempt_at
+        pipeline.deliver(ctx, at)
+        assert (the_text().status, the_text().attempts) == ("sent", attempt + 1)
+    reason = f"undelivered 30003 (unreachable handset) after {MAX_ATTEMPTS} attempts"
+    assert (row.status, row.error, row.attempts) == ("failed", reason, MAX_ATTEMPTS)
+    sms = [json.loads(line) for line in told(settings, "c39")]
+    assert len([m for m in sms if m["channel"] == "sms"]) == MAX_ATTEMPTS
+    pipeline.deliver(ctx, at + timedelta(days=1))  # nothing more, ever
+    assert the_text().status == "failed"
+
+    monkeypatch.setenv("FOREWARN_DB_URL", settings.db_url)
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["incident", "show", str(row.incident_id)])
+    assert shown.exit_code == 0, shown.output
+    assert f"failed 1: {reason}" in shown.output
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0, status.output
+    assert "failed 1" in status.output and f"failed 1: {reason}" in status.output

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents.ledger.claims import MAX_ATTEMPTS, backoff
 from forewarn.store import deliveries, inbox
 
 INBOUND_SOURCE = "twilio-inbound"
@@ -19,6 +20,18 @@ STATUS_SOURCE = "twilio-status"
 STATUS_PATIENCE = timedelta(days=1)
 # Twilio's delivery error codes worth a resend; the rest are final (FACTS.md).
 RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
+# "unknown error" is worth one more try, not more (FACTS.md).
+ONCE_CODES = frozenset({"30008"})
+# What Twilio's delivery error codes mean, in the words ops read in `forewarn status`.
+MEANINGS = {
+    "30001": "queue overflow",
+    "30003": "unreachable handset",
+    "30005": "unknown handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "carrier filtering",
+    "30008": "unknown error",
+    "21610": "recipient replied STOP",
+}
 
 
 def keep(conn: Connection, source: str, form: Mapping[str, str], now: datetime) -> int:
@@ -40,9 +53,14 @@ def handled(conn: Connection, ids: Sequence[int], now: datetime) -> None:
 def apply_status(
     conn: Connection, message_sid: str, status: str, error_code: str | None, now: datetime
 ) -> bool:
-    """Record Twilio's news about a text; a retryable delivery failure queues a resend.
+    """Record Twilio's news about a text. A retryable delivery failure (30001, 30003, once
+    30008) queues a resend after the same backoff as a failed send, and counts against the
+    same cap: each resend is an attempt, and after `MAX_ATTEMPTS` the text is `failed`
+    with the reason (a handset off in a power cut does not get a paid text every beat).
 
-    Returns False when no ledger row has that SID (not ours, or not yet recorded).
+    Returns False when no ledger row has that SID (not ours, or not yet recorded). News
+    about a text that is no longer `sent` (queued again, resent, settled) changes nothing:
+    a repeated or late callback never queues a text twice.
     """
     row = conn.execute(
         select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts).where(
@@ -51,16 +69,27 @@ def apply_status(
     ).first()
     if row is None:
         return False
+    if row.status != "sent":
+        return True
     values: dict[str, object] = {"provider_status": status[:32]}
     if status in ("failed", "undelivered"):
         code = (error_code or "").strip()
-        values["error"] = f"twilio {status}, error {code or 'unknown'}"
-        # 30008 ("unknown error") is worth one more try, not more (FACTS.md).
-        once = code == "30008" and row.attempts >= 2
-        if code in RETRYABLE_DELIVERY_CODES and not once:
-            values.update(status="queued", next_attempt_at=now)
+        attempts = int(row.attempts)
+        what = f"{status} {code or 'without an error code'}"
+        if code in MEANINGS:
+            what += f" ({MEANINGS[code]})"
+        limit = 2 if code in ONCE_CODES else MAX_ATTEMPTS
+        if code in RETRYABLE_DELIVERY_CODES and attempts < limit:
+            values.update(
+                status="queued",
+                next_attempt_at=now + backoff(attempts),
+                error=f"{what}, attempt {attempts} of {limit}",
+            )
+        elif code in RETRYABLE_DELIVERY_CODES:
+            plural = "s" if attempts != 1 else ""
+            values.update(status="failed", error=f"{what} after {attempts} attempt{plural}")
         else:
-            values["status"] = "failed"
+            values.update(status="failed", error=what)
     conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
     return True
 

@@ -146,6 +146,23 @@ def counts_by_status(conn: Connection) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
+def failure_reasons(
+    conn: Connection, incident_ids: Sequence[int] | None = None, top: int = 5
+) -> list[tuple[str, int]]:
+    """Why deliveries failed for good, the most common reasons first (of these incidents,
+    or of all): what `forewarn status` and `forewarn incident show` print."""
+    query = (
+        select(deliveries.c.error, func.count())
+        .where(deliveries.c.status == "failed")
+        .group_by(deliveries.c.error)
+        .order_by(func.count().desc(), deliveries.c.error)
+        .limit(top)
+    )
+    if incident_ids is not None:
+        query = query.where(deliveries.c.incident_id.in_(incident_ids))
+    return [(str(error or "no reason recorded"), int(n)) for error, n in conn.execute(query)]
+
+
 @dataclass(slots=True)
 class Progress:
     """How an incident's messages stand, per channel: {channel: {status: count}}."""
