@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from forewarn.config import Settings
-from forewarn.store import now_utc, serialize
+from forewarn.store import now_utc
 from forewarn.terminal import console, fail, progress, utc
 
 if TYPE_CHECKING:
@@ -118,7 +118,6 @@ def incident_open(
     try:
         target = _target(ctx, element, area, near, radius)
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             started = _when(since, settings, now)
             incident_id = open_by_ops(conn, ctx.index(), target, title, now, ctx.policy, started)
     except OpsError as err:
@@ -228,7 +227,6 @@ def incident_update(
         estimate = Set(when)
     try:
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             outcome = update_by_ops(conn, incident_id, now, ctx.policy, status, cause,
                                     estimate=estimate, note=note)  # fmt: skip
     except OpsError as err:
@@ -250,7 +248,6 @@ def incident_resolve(incident_id: Annotated[int, typer.Argument(help="Incident i
     now = now_utc()
     try:
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             resolve_by_ops(conn, ctx.index(), incident_id, down_now(conn), now, ctx.policy)
     except OpsError as err:
         fail(str(err))
@@ -270,7 +267,6 @@ def incident_heads_up(
     now = now_utc()
     try:
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             heads_up(conn, incident_id, note, now, ctx.policy)
     except OpsError as err:
         fail(str(err))
@@ -297,7 +293,6 @@ def maintenance_add(
     try:
         target = _target(ctx, element, area, near, radius)
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             incident_id = add_maintenance(
                 conn, ctx.index(), target, title, starts, ends, now, ctx.policy
             )

@@ -217,7 +217,6 @@ def queue(ctx: Context, now: datetime) -> int:
     """After a change made by hand (an ops command, a reply): write the ledger rows of
     every update not yet queued; how many."""
     with ctx.engine.begin() as conn:
-        serialize(conn, "incidents")
         queued = queue_deliveries(conn, now, ctx.registry.partners)
     return sum(q.rows for q in queued)
 
@@ -266,7 +265,6 @@ def update_incidents(
     (with `head`, only each update's first customers: `queue_rest` adds the others)."""
     index = ctx.index()
     with ctx.engine.begin() as conn:
-        serialize(conn, "incidents")  # one writer of incidents at a time: never two opened
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
         queued = queue_deliveries(conn, now, ctx.registry.partners, head)
     steps.updated(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
@@ -283,7 +281,6 @@ def queue_rest(ctx: Context, now: datetime) -> int:
     total = 0
     while True:
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             queued = queue_deliveries(conn, now, ctx.registry.partners, REST_CHUNK)
         for q in queued:
             logger().info(
@@ -319,7 +316,6 @@ def dispatch_channel(
 def keep_promises(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
     """Add the follow-up updates that are due and queue their messages, in one transaction."""
     with ctx.engine.begin() as conn:
-        serialize(conn, "incidents")  # the same lock as the detection cycle's updates
         done = conversation.follow_up(conn, ctx.index(), now, ctx.policy)
         queued = queue_deliveries(conn, now, ctx.registry.partners)
     steps.updated(ctx, done.changed)

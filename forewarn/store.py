@@ -156,6 +156,11 @@ element_states = Table(
 )
 
 # --- incidents -------------------------------------------------------------
+# Which incidents are cases, at most one open per line (migration 0006 says the same).
+ONE_OPEN_CASE = text(
+    "scope = 'premise' AND status <> 'resolved' AND source IN ('detected', 'reply')"
+)
+
 incidents = Table(
     "incidents",
     metadata,
@@ -188,6 +193,15 @@ incidents = Table(
     # Planned work: when it starts and ends.
     Column("scheduled_for", UTCDateTime, nullable=True),
     Column("scheduled_until", UTCDateTime, nullable=True),
+    # One open case per line: a single-premise incident of the detection cycle or of an
+    # OUT reply (a case, restoration.open_case) is never opened twice for one element.
+    Index(
+        "uq_incidents_one_open_case",
+        "root_element",
+        unique=True,
+        sqlite_where=ONE_OPEN_CASE,
+        postgresql_where=ONE_OPEN_CASE,
+    ),
 )
 
 incident_updates = Table(

@@ -51,7 +51,6 @@ from forewarn.store import (
     insert_ignoring_conflicts,
     make_engine,
     premises,
-    serialize,
     set_meta,
 )
 
@@ -211,7 +210,6 @@ def _step(
     by_hand = [step for step in due if step.ops is not None or step.reply is not None]
     if by_hand:
         with ctx.engine.begin() as conn:
-            serialize(conn, "incidents")
             for step in by_hand:
                 if step.ops is not None:
                     _ops(conn, index, step.ops, now, ctx)

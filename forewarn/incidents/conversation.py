@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, area_of, open_incident
 from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, Set, add_update
 from forewarn.network import NetworkIndex
@@ -39,6 +40,7 @@ class FollowUps:
 def follow_up(conn: Connection, index: NetworkIndex, now: datetime, policy: Policy) -> FollowUps:
     """Warn before estimates pass, keep promised updates, move planned work along, and
     open or close at-risk incidents."""
+    incidents_lock(conn)
     done = FollowUps()
     done.warned = _warn_before_estimates_pass(conn, now, policy)
     done.reminded = _keep_promises(conn, now, policy)

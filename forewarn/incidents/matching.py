@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.detection import Fault
+from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.restoration import resolve, restore_partly
 from forewarn.incidents.updates import (
     CLEAR,
@@ -67,6 +68,7 @@ def reconcile(
 ) -> Changes:
     """Bring detected incidents in line with the current faults (faults wholly inside
     planned work in progress, or inside an open incident ops opened, are suppressed)."""
+    incidents_lock(conn)  # one writer of incidents at a time: never two opened
     tree = index.tree
     changes = Changes()
     planned = covered_premises(conn, index)
@@ -81,6 +83,17 @@ def reconcile(
         if row.root_element in tree.index
     }
     by_root = {row.root_element: row.id for row in open_rows.values()}
+    # A line whose customer's OUT reply opened a case is already being talked to: a lone
+    # fault there is that case's (one open case per line), not a second incident.
+    reply_cases = set(
+        conn.execute(
+            select(incidents.c.root_element).where(
+                incidents.c.source == "reply",
+                incidents.c.scope == "premise",
+                incidents.c.status != "resolved",
+            )
+        ).scalars()
+    )
     matched: set[int] = set()
     # Area faults first, widest first; then lone lines, which do not keep an area incident
     # open on their own: when the area fault clears, a line still down gets its own case.
@@ -105,6 +118,8 @@ def reconcile(
             by_root[fault.root] = main
             matched.add(main)
             changes.expanded.append(main)
+            continue
+        if fault.root in reply_cases:
             continue
         incident_id = _open(conn, index, fault, now, policy, planned)
         by_root[fault.root] = incident_id
@@ -229,6 +244,7 @@ def open_incident(
     conn: Connection, index: NetworkIndex, new: NewIncident, now: datetime, policy: Policy
 ) -> int:
     """Open an incident over these premise rows (detected, by ops, at risk or planned)."""
+    incidents_lock(conn)
     rows, public, scheduled = new.rows, new.public, new.scheduled
     area = area_of(conn, index, new.root_element, policy.privacy_floor)
     is_area = len(rows) > 1

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
+from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, open_incident
 from forewarn.incidents.restoration import open_case, resolve
 from forewarn.incidents.updates import (
@@ -156,6 +157,7 @@ def update_by_ops(
 ) -> Outcome:
     """Change status, cause, estimate (keep, clear or set) or add a note; customers hear
     what matters."""
+    incidents_lock(conn)
     row = get(conn, incident_id)
     outcome = Outcome(incident_id)
     if status is not None and status not in OPS_STATUSES:
@@ -234,6 +236,7 @@ def resolve_by_ops(
     policy: Policy,
 ) -> None:
     """Ops say it is fixed: premises whose own line is still down stay in as cases."""
+    incidents_lock(conn)
     row = get(conn, incident_id)
     if row.status == "resolved":
         raise OpsError(f"incident {incident_id} is already resolved")
@@ -244,6 +247,7 @@ def heads_up(
     conn: Connection, incident_id: int, note: str | None, now: datetime, policy: Policy
 ) -> None:
     """Turn an at-risk incident into a heads-up to the customers it would affect."""
+    incidents_lock(conn)
     row = get(conn, incident_id)
     if row.source != "at_risk" or row.status == "resolved":
         raise OpsError(f"incident {incident_id} is not an open at-risk incident")
@@ -281,6 +285,7 @@ def reopen_for_customer(
 ) -> Row[Any] | None:
     """A customer says they are still out (an OUT reply): open their own case, linked to
     the incident that last told them "restored". Returns the case."""
+    incidents_lock(conn)  # an OUT reply and the cycle at once: one case, numbered updates
     premise = conn.execute(
         select(premises.c.premise_id, premises.c.element_id)
         .join(customers, customers.c.premise_id == premises.c.premise_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
+from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.updates import (
     CLEAR,
     NewUpdate,
@@ -35,6 +36,7 @@ def resolve(
 ) -> None:
     """The fault is fixed: premises whose own line is back hear "restored"; those still
     down become single-premise cases of their own ("your line still looks down")."""
+    incidents_lock(conn)
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
     members, down = _affected(conn, index, incident_id, down_elements)
     still_down = [(p, e) for (p, e), is_down in zip(members, down, strict=True) if is_down]
@@ -63,6 +65,7 @@ def restore_partly(
     policy: Policy,
 ) -> bool:
     """Part of an open incident is back: those premises hear "restored" now."""
+    incidents_lock(conn)
     members, down = _affected(conn, index, incident_id, down_elements)
     back = [p for (p, _), is_down in zip(members, down, strict=True) if not is_down]
     if not back or len(back) == len(members):
@@ -121,7 +124,11 @@ def open_case(
     notify: bool,
 ) -> int:
     """A single-premise case split from `parent` (still down after a fix, or an OUT reply):
-    private, followed up on the cadence, resolved when the line is back or by ops."""
+    private, followed up on the cadence, resolved when the line is back or by ops.
+
+    One open case per line: under the incidents lock the check below sees every case
+    committed before it, and the store refuses a second (uq_incidents_one_open_case)."""
+    incidents_lock(conn)
     source = "detected" if event == "still_down" else "reply"
     existing = conn.execute(
         select(incidents).where(

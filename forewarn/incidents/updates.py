@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.incidents.cadence import Cadence
+from forewarn.incidents.lock import incidents_lock
 from forewarn.store import incident_premises, incident_updates, incidents, insert_ignoring_conflicts
 from forewarn.texts import update_columns
 
@@ -106,6 +107,7 @@ def add_update(
     conn: Connection, incident_id: int, new: NewUpdate, now: datetime, policy: Policy
 ) -> int:
     """Add the incident's next numbered update; returns its number."""
+    incidents_lock(conn)
     row = conn.execute(
         select(incidents.c.etr, incidents.c.started_at, incidents.c.next_update_at).where(
             incidents.c.id == incident_id
@@ -143,7 +145,9 @@ def add_update(
 
 
 def next_seq(conn: Connection, incident_id: int) -> int:
-    """The number the incident's next update gets."""
+    """The number the incident's next update gets (under the incidents lock: nobody else
+    numbers one until this transaction ends)."""
+    incidents_lock(conn)
     current = conn.execute(
         select(func.max(incident_updates.c.seq)).where(
             incident_updates.c.incident_id == incident_id

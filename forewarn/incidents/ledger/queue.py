@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
     customers,
     deliveries,
@@ -53,6 +54,7 @@ def queue_deliveries(
     With `head`, only the first `head` customers of each update are queued, so that their
     messages can start while a second call (without `head`) queues the rest; an update
     whose customers all fit is finished in the first call."""
+    incidents_lock(conn)  # the updates' numbers and flags are the incidents' own
     pending = conn.execute(
         select(
             incident_updates.c.incident_id,
