@@ -8,6 +8,7 @@ from forewarn.incidents.ledger.claims import (
     Check,
     Claimed,
     Compose,
+    Holder,
     Reclaimed,
     Recorded,
     Rules,
@@ -16,6 +17,7 @@ from forewarn.incidents.ledger.claims import (
     claim,
     reclaim_stale,
     record,
+    renew,
 )
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, Verdict
 from forewarn.incidents.ledger.queue import (
@@ -38,6 +40,7 @@ __all__ = [
     "Claimed",
     "Compose",
     "DueDelivery",
+    "Holder",
     "Progress",
     "Queued",
     "Reclaimed",
@@ -54,4 +57,5 @@ __all__ = [
     "queue_deliveries",
     "reclaim_stale",
     "record",
+    "renew",
 ]
