@@ -112,7 +112,7 @@ def test_a_live_claim_is_not_taken_over_and_a_dead_ones_is_at_once(tmp_path: Pat
     rules = Rules(quiet=None, lease=timedelta(minutes=5))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    host, _, _ = me().rsplit(":", 2)
+    host = me().rsplit(":", 2)[0]
     dead = Holder(f"{host}:{gone.stdout.strip()}:1", "dead")
     with engine.begin() as conn:
         claim(conn, start, 2, rules, lambda due: ("text", None), ("sms",), Holder(me(), "alive"))

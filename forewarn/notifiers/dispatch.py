@@ -180,7 +180,7 @@ def dispatch_batch(
         results = _send(notifiers, messages, report, journal.record if journal else ignore)
     with engine.begin() as conn:
         attempts = [_attempt(r) for r in results]
-        report.recorded(record(conn, attempts, clock(), holder.token))
+        report.recorded(record(conn, attempts, now, holder.token))
     if report.refused:
         logger.warning("%d outcomes of a lost claim not recorded", report.refused)
     return report

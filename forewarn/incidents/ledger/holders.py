@@ -1,5 +1,5 @@
-"""Who holds a claim: "host:pid:start" of the dispatching process, and whether that
-process is still alive (only answerable on the same host).
+"""Who holds a claim: "host:pid:start" of the dispatching process (the host with its PID
+namespace), and whether that process is still alive (only answerable on the same host).
 
 A worker killed with SIGKILL leaves its rows in `sending`; a worker on the same host sees
 at once that the process is gone (no such pid, or the pid now belongs to a process that
@@ -39,7 +39,17 @@ def me() -> str:
 
 @cache
 def _holder(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or '-'}"
+    return f"{_host()}:{pid}:{_start_time(pid) or '-'}"
+
+
+def _host() -> str:
+    """This host's name, with its PID namespace where there is one: two containers that
+    share a hostname do not see each other's processes, so must not judge them."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
 
 
 def is_dead(holder: str) -> bool:
@@ -49,7 +59,7 @@ def is_dead(holder: str) -> bool:
     if len(parts) != 3 or not parts[1].isdigit():
         return False
     host, pid_text, start = parts
-    if host != socket.gethostname():
+    if host != _host():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
