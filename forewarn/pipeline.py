@@ -26,7 +26,7 @@ from forewarn.incidents import Changes, conversation, queue_deliveries, reconcil
 from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.mentions import answer_mentions
-from forewarn.notifiers.dispatch import BatchReport, dispatch_batch
+from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, running_clock
 from forewarn.notifiers.social import MastodonClient
 from forewarn.status_page import SiteData, collect, load_components, publish, render
 from forewarn.store import serialize
@@ -296,10 +296,11 @@ def dispatch_channel(
 ) -> DispatchReport:
     """Send every due delivery of these channels (None: any), a ledger batch at a time."""
     report = DispatchReport()
+    clock = running_clock(now)  # batches after a long one claim at the true hour
     while True:
         batch = dispatch_batch(
             ctx.engine, ctx.registry.notifiers, ctx.brand, now, ctx.settings.dispatch_batch,
-            ctx.rules, ctx.registry.journal, channels,
+            ctx.rules, ctx.registry.journal, channels, clock,
         )  # fmt: skip
         report.batches += 1
         report.add(batch)

@@ -263,6 +263,11 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_at", UTCDateTime, nullable=True),
+    # Who holds a `sending` row ("host:pid:start"), until when (renewed while its sends
+    # run), and the claim's token: only the claim that still holds a row records it.
+    Column("claimed_by", String(128), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claim_token", String(32), nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
     # What was sent, to whom, and the provider's id for it: the customer's history, and
     # what a restart compares with the provider before it resends anything.

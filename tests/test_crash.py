@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash import run_trial
+from bench.crash import run_paced_trial, run_trial
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -22,3 +22,19 @@ def test_a_killed_dispatch_neither_loses_nor_repeats_a_message(seed: int, tmp_pa
     # Only an email the server took but whose answer the killed worker never read can go
     # twice, under the same Message-ID: at most one per SMTP connection.
     assert trial.raw_email_duplicates <= 8
+
+
+def test_a_paced_dispatcher_killed_beside_another_is_taken_over_within_seconds(
+    tmp_path: Path,
+) -> None:
+    # Two dispatchers at a long code's pace (20 texts and 20 emails a second each, a 20 s
+    # lease); one is killed mid-send and restarted at once. Before claims named their
+    # holder, the restart found nothing due and left the dead worker's rows `sending`.
+    trial = run_paced_trial(random.Random(21), customers=300, directory=tmp_path)
+    assert 0 < trial.killed_after < trial.messages
+    assert trial.unsent_rows == 0
+    assert trial.sms_copies == {1: 300}
+    assert trial.email_copies == {1: 300}
+    assert trial.raw_email_duplicates <= 4
+    assert trial.resumed_s < 20  # taken over without waiting out the lease
+    assert trial.finished_s < 60  # every owed message handed over within a minute

@@ -5,15 +5,24 @@ here each `DueDelivery` it claims is composed into a `Message`, sent through its
 (each outcome journaled the moment it is known) and handed back to the ledger's
 `record`. Stale claims are checked against the journal, then against each provider,
 before the ledger sends them again.
+
+A claim never outlives its worker: it is sized to what the channel sends well inside the
+lease at its rate, renewed every few seconds while the sends run (a heartbeat), and its
+outcomes are recorded only for rows still carrying its token.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+import uuid
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -23,6 +32,7 @@ from forewarn.incidents.ledger import (
     Attempt,
     Check,
     DueDelivery,
+    Holder,
     Recorded,
     Rules,
     Verdict,
@@ -30,7 +40,9 @@ from forewarn.incidents.ledger import (
     claim,
     reclaim_stale,
     record,
+    renew,
 )
+from forewarn.incidents.ledger.holders import me
 from forewarn.notifiers.base import Done, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
@@ -54,6 +66,8 @@ class BatchReport:
     cancelled: int = 0
     deferred: int = 0
     reconciled: int = 0
+    # Outcomes not recorded: the rows had been taken over by another worker meanwhile.
+    refused: int = 0
     samples: list[Message] = field(default_factory=list)
     # The incidents whose messages this batch sent or settled.
     incidents: set[int] = field(default_factory=set)
@@ -63,6 +77,7 @@ class BatchReport:
         for name in ("claimed", "sent", "retrying", "failed", "cancelled", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reconciled += other.reconciled
+        self.refused += other.refused
         self.incidents |= other.incidents
         self.samples.extend(other.samples[: max(3 - len(self.samples), 0)])
 
@@ -76,6 +91,46 @@ class BatchReport:
         self.sent += counts.sent
         self.retrying += counts.retrying
         self.failed += counts.failed
+        self.refused += counts.refused
+
+
+# A clock: what time it is now, on the caller's clock (real or a drill's).
+Clock = Callable[[], datetime]
+
+
+def running_clock(start: datetime) -> Clock:
+    """`start`, moving on with real time: long dispatches judge leases at the true hour."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
+def claim_size(
+    notifiers: Mapping[str, Notifier],
+    channels: Collection[str] | None,
+    limit: int,
+    lease: timedelta,
+) -> int:
+    """How many rows to claim at once: what the slowest channel in play sends in a third
+    of the lease at its configured rate (plus its burst), never more than `limit`."""
+    seconds = lease.total_seconds() / 3
+    sizes = [
+        burst + rate * seconds
+        for channel, notifier in notifiers.items()
+        if channels is None or channel in channels
+        for rate, burst in [_pace(notifier)]
+        if rate is not None
+    ]
+    return max(1, min(limit, int(min(sizes)))) if sizes else limit
+
+
+def _pace(notifier: Notifier) -> tuple[float | None, float]:
+    """A notifier's rate (messages or segments a second) and burst, if it says."""
+    limiter = getattr(notifier, "limiter", None)
+    rate = getattr(limiter, "rate", None)
+    burst = getattr(limiter, "burst", 0.0)
+    if not isinstance(rate, int | float) or rate <= 0:
+        return None, 0.0
+    return float(rate), float(burst) if isinstance(burst, int | float) else 0.0
 
 
 def dispatch_batch(
@@ -87,24 +142,33 @@ def dispatch_batch(
     rules: Rules | None = None,
     journal: Journal | None = None,
     channels: Collection[str] | None = None,
+    clock: Clock | None = None,
 ) -> BatchReport:
-    """Reconcile lost claims, then claim, send and record up to `limit` due deliveries.
+    """Reconcile lost claims, then claim, send and record up to `limit` due deliveries
+    (fewer if the channel could not send them well inside the lease).
 
     With a `journal`, each outcome is also written the moment it is known, so a restart
     after a crash can tell what was sent without asking the provider. `channels` limits
     the batch to those channels (each channel can then go at its own provider's pace).
+    `clock` says the time as the sends go on (default: `now`, moving with real time).
     """
     rules = rules or Rules()
+    clock = clock or running_clock(now)
+    holder = Holder(me(), uuid.uuid4().hex)
+    limit = claim_size(notifiers, channels, limit, rules.lease)
     report = BatchReport()
+    at = clock()
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
             serialize(conn, "dispatch")
-        stale = reclaim_stale(conn, now, rules, _checker(notifiers, journal), channels)
+        check = _checker(notifiers, journal)
+        stale = reclaim_stale(conn, at, rules, check, channels, holder)
         report.reconciled += stale.reconciled
         report.recorded(stale.recorded)
-        fresh = claim(conn, now, limit, rules, lambda due: render(due, brand, now), channels)
+        compose = lambda due: render(due, brand, now)  # noqa: E731
+        fresh = claim(conn, at, limit, rules, compose, channels, holder)
         report.cancelled += fresh.cancelled
         report.deferred += fresh.deferred
     messages = [_message(due) for due in stale.resend + fresh.due]
@@ -112,10 +176,41 @@ def dispatch_batch(
     report.incidents = {m.incident_id for m in messages}
     if not messages:
         return report
-    results = _send(notifiers, messages, report, journal.record if journal else ignore)
+    with _heartbeat(engine, holder.token or "", clock, rules.lease):
+        results = _send(notifiers, messages, report, journal.record if journal else ignore)
     with engine.begin() as conn:
-        report.recorded(record(conn, [_attempt(r) for r in results], now))
+        attempts = [_attempt(r) for r in results]
+        report.recorded(record(conn, attempts, now, holder.token))
+    if report.refused:
+        logger.warning("%d outcomes of a lost claim not recorded", report.refused)
     return report
+
+
+logger = logging.getLogger("forewarn.dispatch")
+
+
+@contextmanager
+def _heartbeat(engine: Engine, token: str, clock: Clock, lease: timedelta) -> Iterator[None]:
+    """Renew the claim's lease every few seconds (a sixth of it, at most 5 s) while the
+    block runs, each time in a short transaction of its own."""
+    every = min(max(lease.total_seconds() / 6, 0.05), 5.0)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with engine.begin() as conn:
+                    renew(conn, token, clock() + lease)
+            except Exception:  # a busy store: the next beat tries again
+                logger.warning("claim renewal failed", exc_info=True)
+
+    thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _send(
@@ -186,4 +281,14 @@ def _message(due: DueDelivery) -> Message:
     )
 
 
-__all__ = ["MAX_ATTEMPTS", "UNCAPPED", "BatchReport", "Rules", "backoff", "dispatch_batch"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "UNCAPPED",
+    "BatchReport",
+    "Clock",
+    "Rules",
+    "backoff",
+    "claim_size",
+    "dispatch_batch",
+    "running_clock",
+]

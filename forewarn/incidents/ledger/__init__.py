@@ -8,6 +8,7 @@ from forewarn.incidents.ledger.claims import (
     Check,
     Claimed,
     Compose,
+    Holder,
     Reclaimed,
     Recorded,
     Rules,
@@ -16,6 +17,7 @@ from forewarn.incidents.ledger.claims import (
     claim,
     reclaim_stale,
     record,
+    renew,
 )
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, Verdict
 from forewarn.incidents.ledger.queue import (
@@ -39,6 +41,7 @@ __all__ = [
     "Claimed",
     "Compose",
     "DueDelivery",
+    "Holder",
     "Progress",
     "Queued",
     "Reclaimed",
@@ -56,4 +59,5 @@ __all__ = [
     "queue_deliveries",
     "reclaim_stale",
     "record",
+    "renew",
 ]

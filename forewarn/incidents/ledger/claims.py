@@ -2,12 +2,14 @@
 the channels report.
 
 A batch is claimed in one transaction (rows to `sending`, with the composed text, the
-recipient and the claim time written down) and recorded in another. A worker killed
-between the two leaves rows in `sending`; once their claim is older than the lease they
-are reclaimed: what the journal or the provider already knows is recorded, the rest go
-again with the same text. Before anything is claimed, the customer's state decides:
-opted out or over the cap (cancelled), superseded by a later update (cancelled), or
-inside quiet hours (deferred to the morning).
+recipient, the claim time, who holds the claim, until when, and the claim's token
+written down) and recorded in another, which only records rows still carrying its token.
+The holder renews its lease while it sends. A worker killed between the two leaves rows
+in `sending`; once their lease has passed without renewal, or at once when the holder
+was a process of this host that is gone, they are reclaimed: what the journal or the
+provider already knows is recorded, the rest go again with the same text. Before anything
+is claimed, the customer's state decides: opted out or over the cap (cancelled),
+superseded by a later update (cancelled), or inside quiet hours (deferred to the morning).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, true, update
+from sqlalchemy import and_, bindparam, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
+from forewarn.incidents.ledger.holders import is_dead
 from forewarn.quiet import NIGHT, QuietHours
 from forewarn.store import deliveries
 
@@ -49,11 +52,24 @@ class Recorded:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # Outcomes of a stale claim, whose rows another worker has taken over: not recorded.
+    refused: int = 0
 
     def __add__(self, other: Recorded) -> Recorded:
         return Recorded(
-            self.sent + other.sent, self.retrying + other.retrying, self.failed + other.failed
+            self.sent + other.sent,
+            self.retrying + other.retrying,
+            self.failed + other.failed,
+            self.refused + other.refused,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who claims (`by`, "host:pid:start") and the claim's token."""
+
+    by: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +135,11 @@ def claim(
     rules: Rules,
     compose: Compose,
     channels: Collection[str] | None = None,
+    holder: Holder = Holder(),
 ) -> Claimed:
     """Claim up to `limit` due deliveries (on `channels` only, if given): cancel those
     that must not go, defer those inside the customer's quiet hours, and mark the rest
-    `sending` with their recipient and composed text."""
+    `sending` with their recipient and composed text, held by `holder` for a lease."""
     due = and_(
         deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now, _only(channels)
     )
@@ -169,6 +186,9 @@ def claim(
                 status="sending",
                 attempts=deliveries.c.attempts + 1,
                 claimed_at=now,
+                claimed_by=holder.by,
+                claim_token=holder.token,
+                lease_until=now + rules.lease,
                 recipient=bindparam("b_to"),
                 body=bindparam("b_body"),
                 subject=bindparam("b_subject"),
@@ -193,16 +213,20 @@ def reclaim_stale(
     rules: Rules,
     check: Check,
     channels: Collection[str] | None = None,
+    holder: Holder = Holder(),
 ) -> Reclaimed:
-    """Claims older than the lease: record what `check` (the journal, the providers)
+    """Lost claims: those whose lease passed without renewal, and at once those held by a
+    process of this host that is gone. Record what `check` (the journal, the providers)
     knows of them, look again after another lease at those it cannot say yet, and claim
-    the rest again (their text and recipient unchanged)."""
-    stale = and_(
-        deliveries.c.status == "sending",
-        deliveries.c.claimed_at < now - rules.lease,
-        _only(channels),
+    the rest again for `holder` (their text and recipient unchanged)."""
+    d = deliveries.c
+    expired = or_(
+        d.lease_until < now,
+        and_(d.lease_until.is_(None), d.claimed_at < now - rules.lease),
     )
-    rows = due_rows(conn, stale, 10_000)
+    dead = _dead_holders(conn, channels)
+    lost = or_(expired, d.claimed_by.in_(dead)) if dead else expired
+    rows = due_rows(conn, and_(d.status == "sending", lost, _only(channels)), 10_000)
     if not rows:
         return Reclaimed([])
     verdicts = check(rows)
@@ -211,28 +235,70 @@ def reclaim_stale(
     waiting = [i for i, attempt in verdicts.items() if attempt is None]
     resend = [r for r in rows if r.delivery_id not in verdicts]
     if waiting:
-        conn.execute(update(deliveries).where(deliveries.c.id.in_(waiting)).values(claimed_at=now))
+        # Nobody sends these now: asked again once this lease has passed.
+        conn.execute(
+            update(deliveries)
+            .where(d.id.in_(waiting))
+            .values(claimed_at=now, claimed_by=None, claim_token=None)
+            .values(lease_until=now + rules.lease)
+        )
     if resend:
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_([r.delivery_id for r in resend]))
-            .values(claimed_at=now, attempts=deliveries.c.attempts + 1)
+            .where(d.id.in_([r.delivery_id for r in resend]))
+            .values(
+                claimed_at=now,
+                claimed_by=holder.by,
+                claim_token=holder.token,
+                lease_until=now + rules.lease,
+                attempts=d.attempts + 1,
+            )
         )
+    resend = [replace(r, claimed_at=now, attempts=r.attempts + 1) for r in resend]
     return Reclaimed(resend, len(known), recorded)
 
 
-def record(conn: Connection, attempts: Sequence[Attempt], now: datetime) -> Recorded:
+def renew(conn: Connection, token: str, until: datetime) -> int:
+    """Extend the lease of the rows a claim still holds (its sends are running); how many."""
+    held = and_(deliveries.c.claim_token == token, deliveries.c.status == "sending")
+    return int(conn.execute(update(deliveries).where(held).values(lease_until=until)).rowcount)
+
+
+def _dead_holders(conn: Connection, channels: Collection[str] | None) -> list[str]:
+    """Holders of `sending` rows that are processes of this host no longer running."""
+    d = deliveries.c
+    holders = conn.execute(
+        select(d.claimed_by)
+        .where(d.status == "sending", d.claimed_by.is_not(None), _only(channels))
+        .distinct()
+    ).scalars()
+    return [h for h in holders if is_dead(h)]
+
+
+def record(
+    conn: Connection, attempts: Sequence[Attempt], now: datetime, token: str | None = None
+) -> Recorded:
     """Record how sends ended: sent; retryable (queued again after a backoff, until the
-    attempt cap); or failed for good."""
+    attempt cap); or failed for good. With the claim's `token`, only rows that claim still
+    holds are recorded: the others (taken over by another worker) are refused."""
     if not attempts:
         return Recorded()
     ids = [a.delivery_id for a in attempts]
+    held = (
+        and_(deliveries.c.claim_token == token, deliveries.c.status == "sending")
+        if token is not None
+        else true()
+    )
     tries_by_id = {
         int(row[0]): int(row[1])
         for row in conn.execute(
-            select(deliveries.c.id, deliveries.c.attempts).where(deliveries.c.id.in_(ids))
+            select(deliveries.c.id, deliveries.c.attempts).where(deliveries.c.id.in_(ids), held)
         )
     }
+    refused = 0
+    if token is not None:
+        refused = sum(1 for a in attempts if a.delivery_id not in tries_by_id)
+        attempts = [a for a in attempts if a.delivery_id in tries_by_id]
     sent, retry, failed = [], [], []
     for attempt in attempts:
         detail = attempt.detail[:500]
@@ -246,7 +312,7 @@ def record(conn: Connection, attempts: Sequence[Attempt], now: datetime) -> Reco
             )
         else:
             failed.append({"b_id": attempt.delivery_id, "b_ref": attempt.ref, "b_detail": detail})
-    by_id = deliveries.c.id == bindparam("b_id")
+    by_id = and_(deliveries.c.id == bindparam("b_id"), held)
     if sent:
         conn.execute(
             update(deliveries)
@@ -270,7 +336,7 @@ def record(conn: Connection, attempts: Sequence[Attempt], now: datetime) -> Reco
             .values(status="failed", provider_ref=bindparam("b_ref"), error=bindparam("b_detail")),
             failed,
         )
-    return Recorded(len(sent), len(retry), len(failed))
+    return Recorded(len(sent), len(retry), len(failed), refused)
 
 
 def _cancel_reason(row: DueDelivery, told: Told, rules: Rules) -> str | None:
@@ -319,6 +385,7 @@ __all__ = [
     "Check",
     "Claimed",
     "Compose",
+    "Holder",
     "Reclaimed",
     "Recorded",
     "Rules",
@@ -327,4 +394,5 @@ __all__ = [
     "claim",
     "reclaim_stale",
     "record",
+    "renew",
 ]

@@ -1,0 +1,126 @@
+"""Claims that cannot outlive their worker: a claim is sized to what the channel sends
+inside the lease and renewed while it sends, so a second dispatcher never takes over rows
+still being sent; a claim that was taken over cannot record its outcomes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench.ledger_data import fill_ledger, phone
+from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_stale, record
+from forewarn.notifiers.compose import Brand
+from forewarn.notifiers.dispatch import BatchReport, claim_size, dispatch_batch
+from forewarn.notifiers.sms import SmsNotifier
+from forewarn.store import deliveries, make_engine
+from tests.servers import fake_twilio
+
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+BRAND = Brand("Mill Road Fibre", "https://status.example/")
+
+
+def test_two_dispatchers_at_a_long_codes_pace_text_every_phone_once(tmp_path: Path) -> None:
+    # 60 texts at 20 a second take 3 s; the lease is 1 s. The second dispatcher starts
+    # after the first one's lease: before claims were sized and renewed, it took over the
+    # rows not yet sent and both sent them (14 of the 60 phones texted twice).
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    customers = 60
+    fill_ledger(engine, customers, ("sms",), datetime.now(UTC))
+    rules = Rules(quiet=None, lease=timedelta(seconds=1))
+    reports: list[BatchReport] = []
+    errors: list[BaseException] = []
+    with fake_twilio() as (twilio_url, twilio):
+
+        def dispatcher(delay: float) -> None:
+            time.sleep(delay)
+            sms = SmsNotifier(ACCOUNT, "token", "+15005550006", api_url=twilio_url, rate=20)
+            try:
+                while True:
+                    now = datetime.now(UTC)
+                    batch = dispatch_batch(engine, {"sms": sms}, BRAND, now, 1000, rules)
+                    reports.append(batch)
+                    if not batch.handled:
+                        return
+            except BaseException as err:  # reported below, not lost in the thread
+                errors.append(err)
+
+        threads = [threading.Thread(target=dispatcher, args=(d,)) for d in (0.0, 1.5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        texts = Counter(m["to"] for m in twilio.messages)
+    assert errors == []
+    assert texts == Counter({phone(i): 1 for i in range(customers)})
+    assert sum(r.refused for r in reports) == 0  # no claim was taken over
+    with engine.connect() as conn:
+        assert set(conn.execute(select(deliveries.c.status)).scalars()) == {"sent"}
+    engine.dispose()
+
+
+def test_a_claim_is_what_the_channel_sends_in_a_third_of_the_lease() -> None:
+    sms = SmsNotifier(ACCOUNT, "token", "+15005550006", rate=1)  # a long code
+    assert claim_size({"sms": sms}, ("sms",), 1000, timedelta(minutes=5)) == 101
+    assert claim_size({"sms": sms}, ("sms",), 50, timedelta(minutes=5)) == 50
+    fast = SmsNotifier(ACCOUNT, "token", "MG" + "a1" * 16)  # 100 segments a second
+    assert claim_size({"sms": fast}, ("sms",), 1000, timedelta(minutes=5)) == 1000
+    assert claim_size({}, None, 1000, timedelta(minutes=5)) == 1000
+
+
+def test_a_record_from_a_stale_claim_is_refused(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    start = datetime.now(UTC)
+    fill_ledger(engine, 3, ("sms",), start)
+    rules = Rules(quiet=None, lease=timedelta(seconds=30))
+    first, second = Holder("elsewhere:1:1", "first"), Holder("elsewhere:2:2", "second")
+    with engine.begin() as conn:
+        claimed = claim(conn, start, 10, rules, lambda due: ("text", None), ("sms",), first)
+    ids = [due.delivery_id for due in claimed.due]
+    assert len(ids) == 3
+    later = start + timedelta(seconds=31)  # the first claim's lease passed, unrenewed
+    with engine.begin() as conn:
+        taken = reclaim_stale(conn, later, rules, lambda stale: {}, ("sms",), second)
+    assert [due.delivery_id for due in taken.resend] == ids
+    delivered = [Attempt(i, "delivered", "accepted", f"SM{i}") for i in ids]
+    with engine.begin() as conn:
+        stale = record(conn, delivered, later, first.token)
+        statuses = set(conn.execute(select(deliveries.c.status)).scalars())
+    assert (stale.sent, stale.refused) == (0, 3)
+    assert statuses == {"sending"}  # still the second claim's to settle
+    with engine.begin() as conn:
+        held = record(conn, delivered, later, second.token)
+        rows = conn.execute(select(deliveries.c.status, deliveries.c.provider_ref)).all()
+    assert (held.sent, held.refused) == (3, 0)
+    assert sorted(rows) == [("sent", f"SM{i}") for i in ids]
+    engine.dispose()
+
+
+def test_a_live_claim_is_not_taken_over_and_a_dead_ones_is_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from forewarn.incidents.ledger.holders import me
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    start = datetime.now(UTC)
+    fill_ledger(engine, 4, ("sms",), start)
+    rules = Rules(quiet=None, lease=timedelta(minutes=5))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    host = me().rsplit(":", 2)[0]
+    dead = Holder(f"{host}:{gone.stdout.strip()}:1", "dead")
+    with engine.begin() as conn:
+        claim(conn, start, 2, rules, lambda due: ("text", None), ("sms",), Holder(me(), "alive"))
+        claim(conn, start, 2, rules, lambda due: ("text", None), ("sms",), dead)
+    soon = start + timedelta(seconds=2)  # well inside both leases
+    with engine.begin() as conn:
+        taken = reclaim_stale(conn, soon, rules, lambda stale: {}, ("sms",), Holder(me(), "new"))
+        tokens = Counter(conn.execute(select(deliveries.c.claim_token)).scalars())
+    assert len(taken.resend) == 2  # the dead process's rows, not the live one's
+    assert tokens == Counter({"alive": 2, "new": 2})
+    engine.dispose()
