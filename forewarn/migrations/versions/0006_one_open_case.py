@@ -6,14 +6,14 @@ now takes its lock itself, and the store refuses a second open case whatever the
 Update numbers were already unique per incident (the primary key of incident_updates).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 
 ONE_OPEN_CASE = "scope = 'premise' AND status <> 'resolved' AND source IN ('detected', 'reply')"
 
