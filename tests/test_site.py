@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from pydantic import SecretStr
 
 from forewarn.config import Settings
 from forewarn.context import Context
@@ -50,7 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     here = tmp_path_factory.mktemp("site")
     town = generate(here / "town", 2000)
     settings = Settings(
-        db_url=f"sqlite:///{here / 'forewarn.db'}", site_dir=here / "site",
+        db_url=SecretStr(f"sqlite:///{here / 'forewarn.db'}"), site_dir=here / "site",
         outbox=here / "outbox", jsonl_feed=str(here / "feed.jsonl"),
         operator_name="Riverside Fibre", _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
