@@ -138,9 +138,12 @@ def test_the_site_answers_while_a_webhook_waits_on_the_stores_lock(
         time.sleep(0.3)  # the webhook is in, waiting on the lock
         try:
             for page in ("/index.html", "/api/v2/summary.json"):
-                started = time.monotonic()
-                assert http.get(page, timeout=5).status_code == 200
-                assert time.monotonic() - started < 0.1, page
+                took = []  # the best of a few: a loaded test machine adds its own pauses
+                for _ in range(5):
+                    started = time.monotonic()
+                    assert http.get(page, timeout=5).status_code == 200
+                    took.append(time.monotonic() - started)
+                assert min(took) < 0.1, (page, took)
             assert not waited  # still waiting: the store was really locked
         finally:
             holder.execute("COMMIT")
