@@ -122,7 +122,9 @@ def run_once(
             fail(f"--at: not an ISO-8601 time: {at!r}")
         if moment.tzinfo is None:
             fail(f"--at: give the offset too, e.g. {at}+00:00")
-    with given_context(Context.build(Settings())) as ctx:
+    settings = Settings()
+    _site_is_ours(settings)
+    with given_context(Context.build(settings)) as ctx:
         print_cycle(console, detection_cycle(now=moment))
         done = follow_up_cycle(now=moment)
     ctx.close()
@@ -182,6 +184,7 @@ def serve(
     from forewarn.store import secret_key
 
     settings = Settings()
+    _site_is_ours(settings)
     ctx = Context.build(settings)  # says once which channels fall back to the outbox
     token = settings.webhook_token.get_secret_value() if settings.webhook_token else None
     if token is None:
@@ -244,6 +247,16 @@ def serve(
         for run, every in beats:
             threading.Thread(target=_keep_beat, args=(run, every), daemon=True).start()
         _keep_beat(detection_cycle, interval)
+
+
+def _site_is_ours(settings: Settings) -> None:
+    """Refuse to start when FOREWARN_SITE_DIR holds someone else's files."""
+    from forewarn.status_page.publish import NotOurs, check_site_dir
+
+    try:
+        check_site_dir(settings.site_dir)
+    except NotOurs as err:
+        fail(str(err))
 
 
 def _keep_beat(run: Callable[[], object], every: float, once: bool = False) -> None:

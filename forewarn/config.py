@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from forewarn.durations import cadence_steps, parse_duration, parse_steps
 
@@ -17,7 +18,8 @@ class Settings(BaseSettings):
         env_prefix="FOREWARN_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    db_url: str = "sqlite:///forewarn.db"
+    # A secret: its password never shows in a repr or a log (make_engine gets the value).
+    db_url: SecretStr = SecretStr("sqlite:///forewarn.db")
     site_dir: Path = Path("./site")
     site_url: str = "http://localhost:8000"
     outbox: Path = Path("./outbox")
@@ -133,6 +135,15 @@ class Settings(BaseSettings):
         for part in filter(None, value.split(",")):
             parse_duration(part)
         return value
+
+    def public(self) -> dict[str, object]:
+        """Every setting a log or another process may see: secrets as whether they are
+        set, the store's URL without its password."""
+        values = self.model_dump(mode="json")  # secrets dump as "**********"
+        values["db_url"] = make_url(self.db_url.get_secret_value()).render_as_string(
+            hide_password=True
+        )
+        return values
 
     @property
     def webhook_url_list(self) -> list[str]:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from forewarn.config import Settings
@@ -45,10 +44,11 @@ class Context:
     def __repr__(self) -> str:
         return f"Context({self.engine.url!r})"
 
-    def __reduce__(self) -> tuple[Any, tuple[Settings]]:
-        # Sent to another process (a Dask worker), a context is rebuilt there from its
-        # settings: engines, clients and notifiers do not travel.
-        return (_rebuilt, (self.settings,))
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Sent to another process (a Dask worker), a context travels as a reference: the
+        # settings with no secret in them. The worker builds its own from its own
+        # environment, and checks that it names the same store and the same choices.
+        return (_rebuilt, (_public(self.settings),))
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
@@ -142,15 +142,28 @@ class Context:
         return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
 
 
-# Contexts rebuilt in this process from settings another process sent (a Dask worker
-# receives one with every task): one per configuration, not one per task.
+class SettingsDiffer(RuntimeError):
+    """A worker's own settings are not the ones the flow that sent it work runs with."""
+
+
+def _public(settings: Settings) -> str:
+    return json.dumps(settings.public(), sort_keys=True)
+
+
+# Contexts built in this process for the flows of another (a Dask worker receives a
+# reference with every task): one per configuration, not one per task.
 _received: dict[str, Context] = {}
 
 
-def _rebuilt(settings: Settings) -> Context:
-    # Secrets dump as "**********": key on their values too, or two tokens would share.
-    secrets = [v.get_secret_value() for v in dict(settings).values() if isinstance(v, SecretStr)]
-    key = settings.model_dump_json() + json.dumps(secrets)
-    if key not in _received:
-        _received[key] = Context.build(settings)
-    return _received[key]
+def _rebuilt(expected: str) -> Context:
+    if expected not in _received:
+        own = Settings()
+        if _public(own) != expected:
+            theirs, mine = json.loads(expected), own.public()
+            differ = sorted(k for k in theirs.keys() | mine.keys() if theirs.get(k) != mine.get(k))
+            raise SettingsDiffer(
+                "this worker's FOREWARN_* settings differ from the flow's in "
+                f"{', '.join(differ)}: give every worker the same environment"
+            )
+        _received[expected] = Context.build(own)
+    return _received[expected]

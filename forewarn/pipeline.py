@@ -20,7 +20,7 @@ from typing import ParamSpec, Protocol, TypeVar
 from forewarn.context import Context
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds import Signal
-from forewarn.feeds.read import FeedRead, acknowledge, read_all
+from forewarn.feeds.read import FeedRead, acknowledge, fetch_remote, read_all
 from forewarn.feeds.signal import FeedBatch
 from forewarn.incidents import Changes, conversation, queue_deliveries, reconcile
 from forewarn.incidents.callbacks import replay_status_callbacks
@@ -232,14 +232,20 @@ def settle(ctx: Context, now: datetime, steps: Steps = INLINE) -> DispatchReport
 
 
 def detect_faults(ctx: Context, now: datetime, signals: Sequence[Signal] | None = None) -> Sensed:
-    """Read every feed (or take `signals`) and turn them into faults, in one transaction."""
+    """Read every feed (or take `signals`) and turn them into faults, in one transaction.
+
+    The feeds over HTTP are fetched first, outside it: the store's lock is never held
+    while Alertmanager or a feed URL takes its time. What the store keeps the place of
+    (the webhook inbox, the file feed's cursor) is read and acknowledged inside it."""
     tree = ctx.index().tree
+    fetched = fetch_remote(ctx.feeds, ctx.http) if signals is None else None
     with ctx.engine.begin() as conn:
         serialize(conn, "detection")  # two cycles at once take turns, never double-read
-        if signals is None:
-            read = read_all(conn, ctx.feeds, ctx.http, alertmanager_down(conn), now)
-        else:
+        if signals is not None:
             read = FeedRead(batch=FeedBatch(signals=list(signals)))
+        else:
+            assert fetched is not None
+            read = read_all(conn, ctx.feeds, fetched, alertmanager_down(conn), now)
         detection = run_detection(conn, tree, read.batch.signals, now, ctx.thresholds)
         read.batch.rejects.extend(detection.rejects)
         acknowledge(conn, read, now)

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy.engine import Connection, Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -72,7 +73,11 @@ def create_app(
     unsubscribe_key: bytes | None = None,
 ) -> Starlette:
     """The receiver's ASGI app; `webhook_token` None turns the Alertmanager hook off,
-    `twilio` None the Twilio hooks, `unsubscribe_key` None the unsubscribe links."""
+    `twilio` None the Twilio hooks, `unsubscribe_key` None the unsubscribe links.
+
+    The store is used synchronously, so every handler does its database work in
+    Starlette's thread pool: a webhook waiting on the store's lock never holds up the
+    event loop (the site, the other hooks)."""
 
     async def alertmanager_hook(request: Request) -> JSONResponse:
         if webhook_token is None:
@@ -85,6 +90,9 @@ def create_app(
             body = await read_limited(request, max_body_bytes)
         except BodyTooLarge:
             return JSONResponse({"error": f"body larger than {max_body_bytes} bytes"}, 413)
+        return await run_in_threadpool(keep_webhook, body)
+
+    def keep_webhook(body: bytes) -> JSONResponse:
         reason = _malformed(body)
         now = clock()
         with engine.begin() as conn:
@@ -136,6 +144,9 @@ def create_app(
             return refused
         if "From" not in form or "Body" not in form:
             return JSONResponse({"error": "an inbound message needs From and Body"}, 400)
+        return await run_in_threadpool(answer_inbound, request, form)
+
+    def answer_inbound(request: Request, form: dict[str, str]) -> Response:
         assert twilio is not None
         now = clock()
         reply = MessagingResponse()
@@ -159,6 +170,9 @@ def create_app(
             return JSONResponse(
                 {"error": "a status callback needs MessageSid and MessageStatus"}, 400
             )
+        return await run_in_threadpool(apply_status, request, form)
+
+    def apply_status(request: Request, form: dict[str, str]) -> Response:
         now = clock()
         with engine.begin() as conn:
             if first_time(conn, request, now):
@@ -187,11 +201,13 @@ def create_app(
                 "</form></main></body></html>"
             )
             return HTMLResponse(page)
-        with engine.begin() as conn:
-            found = opt_out(conn, customer_id, "email", clock())
-        if not found:
+        if not await run_in_threadpool(opt_out_now, customer_id):
             return JSONResponse({"error": "no such customer"}, 404)
         return HTMLResponse("<!DOCTYPE html><title>Unsubscribed</title><p>Done: no more messages.")
+
+    def opt_out_now(customer_id: str) -> bool:
+        with engine.begin() as conn:
+            return opt_out(conn, customer_id, "email", clock())
 
     routes: list[Route | Mount] = [
         Route("/hooks/alertmanager", alertmanager_hook, methods=["POST"]),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import (
     Boolean,
     Column,
@@ -310,9 +311,9 @@ seen_requests = Table(
 )
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str | SecretStr) -> Engine:
     """Create an engine for `url` and bring its schema to this version of forewarn."""
-    engine = create_engine(url)
+    engine = create_engine(url.get_secret_value() if isinstance(url, SecretStr) else url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     with engine.begin() as conn:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -84,7 +85,7 @@ def town(tmp_path: Path, engine: Engine) -> Town:
 def settings(tmp_path: Path, db_url: str) -> Settings:
     """Settings pointing at a temporary store, site and outbox."""
     return Settings(
-        db_url=db_url,
+        db_url=SecretStr(db_url),
         site_dir=tmp_path / "site",
         outbox=tmp_path / "outbox",
         journal_dir=tmp_path / "journal",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from forewarn.config import Settings
@@ -44,7 +45,7 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     hooked = tmp_path / "hooked"
     hooked.mkdir()
     settings = Settings(
-        db_url=f"sqlite:///{hooked / 'forewarn.db'}", site_dir=hooked / "site",
+        db_url=SecretStr(f"sqlite:///{hooked / 'forewarn.db'}"), site_dir=hooked / "site",
         outbox=hooked / "outbox", _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
     engine = make_engine(settings.db_url)
@@ -141,7 +142,7 @@ def test_alerts_reach_forewarn_by_webhook_and_by_polling(
     polled_dir = tmp_path / "polled"
     polled_dir.mkdir()
     polled = Settings(
-        db_url=f"sqlite:///{polled_dir / 'forewarn.db'}", site_dir=polled_dir / "site",
+        db_url=SecretStr(f"sqlite:///{polled_dir / 'forewarn.db'}"), site_dir=polled_dir / "site",
         outbox=polled_dir / "outbox", alertmanager_url=alertmanager,
         _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip

@@ -63,3 +63,16 @@ def test_help_names_every_command(runner: CliRunner) -> None:
     result = runner.invoke(app, ["--help"])
     for command in ("demo", "import-network", "run-once", "serve", "status"):
         assert command in result.output
+
+
+def test_run_once_refuses_a_site_folder_holding_someone_elses_page(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "www"
+    site.mkdir()
+    (site / "index.html").write_text("<p>the team's own page</p>")
+    monkeypatch.setenv("FOREWARN_SITE_DIR", str(site))
+    result = runner.invoke(app, ["run-once"])
+    assert result.exit_code == 2, result.output
+    assert "did not write" in result.output
+    assert [p.name for p in site.iterdir()] == ["index.html"]

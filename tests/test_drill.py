@@ -294,3 +294,45 @@ def test_the_drill_writes_its_files(long_outage: DrillResult, tmp_path: Path) ->
     assert lines == result.messages and len(lines) >= 4
     assert json.loads((out / "summary.json").read_text())["messages"] == result.summary["messages"]
     assert len((out / "page.jsonl").read_text().splitlines()) == len(result.page)
+
+
+# --- the drill writes only into folders that are its own -------------------------
+SHORT = {
+    "start": "2026-11-23T10:00:00+00:00", "until": "+1h",
+    "events": [{"at": "+0m", "feed": {"under": "cabA", "state": "down"}}],
+}  # fmt: skip
+
+
+def test_a_drill_refuses_a_folder_holding_someone_elses_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.txt").write_text("four years of work")
+    with pytest.raises(DrillError, match="did not write"):
+        drill(tmp_path, json.loads(json.dumps(SHORT)))
+    assert [p.name for p in out.iterdir()] == ["thesis.txt"]
+    assert (out / "thesis.txt").read_text() == "four years of work"
+
+
+def test_a_second_drill_replaces_its_own_previous_output(tmp_path: Path) -> None:
+    first = drill(tmp_path, json.loads(json.dumps(SHORT)))
+    (tmp_path / "out" / "stale.txt").write_text("left from before")  # inside the drill's own
+    second = drill(tmp_path, json.loads(json.dumps(SHORT)))
+    assert second.messages == first.messages
+    assert not (tmp_path / "out" / "stale.txt").exists()
+
+
+def test_the_drill_command_refuses_a_foreign_out_and_deletes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    here = tmp_path / "work"
+    here.mkdir()
+    (here / "notes.md").write_text("mine")
+    result = CliRunner().invoke(
+        app, ["drill", str(EXAMPLE / "long-outage.yaml"), "--out", str(here)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "did not write" in result.output
+    assert "nothing was deleted" in " ".join(result.output.split())
+    assert [p.name for p in here.iterdir()] == ["notes.md"]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
+from forewarn.config import Settings
 from forewarn.feeds import alertmanager, jsonl
+from forewarn.feeds.inbox import unprocessed
 from forewarn.feeds.signal import parse_timestamp
 
 LABELS = ["element", "instance"]
@@ -229,3 +233,45 @@ def test_timestamps_accept_nanoseconds_and_offsets() -> None:
     assert parse_timestamp("2026-11-23T15:50:00.999999999+02:00") == datetime(
         2026, 11, 23, 13, 50, 0, 999999, tzinfo=UTC
     )
+
+
+def test_a_cycle_fetches_its_http_feeds_before_it_takes_the_stores_lock(
+    settings: Settings, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Alertmanager and a feed URL may take their 30 s: the store stays writable meanwhile
+    (the receiver keeps storing webhooks); the inbox is still read under the lock."""
+    from forewarn.context import Context
+    from forewarn.feeds.inbox import store_payload
+    from forewarn.notifiers.journal import Journal
+    from forewarn.notifiers.registry import Registry
+    from forewarn.pipeline import detect_faults
+
+    seen: dict[str, str] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        other = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            seen[request.url.path] = "store free"
+        except sqlite3.OperationalError as err:
+            seen[request.url.path] = str(err)
+        finally:
+            other.close()
+        if request.url.path == "/api/v2/alerts":
+            return httpx.Response(200, json=[])
+        return httpx.Response(200, content=b"")
+
+    remote = settings.model_copy(
+        update={"alertmanager_url": "http://am:9093", "jsonl_feed": "http://feeds.local/x.jsonl"}
+    )
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    ctx = Context(remote, engine, client, Registry({}, Journal(tmp_path / "journal")))
+    webhook = json.dumps({"version": "4", "alerts": []}).encode()
+    with engine.begin() as conn:
+        store_payload(conn, alertmanager.SOURCE, webhook, NOW)
+    sensed = detect_faults(ctx, NOW)
+    assert seen == {"/api/v2/alerts": "store free", "/x.jsonl": "store free"}
+    assert sensed.feed_errors == []
+    with engine.connect() as conn:  # the webhook was read, and acknowledged, once
+        assert list(unprocessed(conn, alertmanager.SOURCE)) == []

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -109,3 +113,40 @@ def test_the_hook_is_off_without_a_token(engine: Engine) -> None:
         )
     assert response.status_code == 404
     assert stored(engine) == []
+
+
+def test_the_site_answers_while_a_webhook_waits_on_the_stores_lock(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "api" / "v2").mkdir(parents=True)
+    (site / "index.html").write_text("<p>all well</p>")
+    (site / "api" / "v2" / "summary.json").write_text("{}")
+    app = create_app(engine, TOKEN, 1_000_000, site_dir=site, clock=lambda: NOW)
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    waited: list[httpx.Response] = []
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/index.html").status_code == 200  # connected, warm
+        holder.execute("BEGIN IMMEDIATE")  # a cycle holding the write lock
+        hook = threading.Thread(
+            target=lambda: waited.append(
+                http.post("/hooks/alertmanager", content=GOOD,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+            )
+        )  # fmt: skip
+        hook.start()
+        time.sleep(0.3)  # the webhook is in, waiting on the lock
+        try:
+            for page in ("/index.html", "/api/v2/summary.json"):
+                took = []  # the best of a few: a loaded test machine adds its own pauses
+                for _ in range(5):
+                    started = time.monotonic()
+                    assert http.get(page, timeout=5).status_code == 200
+                    took.append(time.monotonic() - started)
+                assert min(took) < 0.1, (page, took)
+            assert not waited  # still waiting: the store was really locked
+        finally:
+            holder.execute("COMMIT")
+            hook.join(timeout=30)
+    assert waited[0].status_code == 200
+    assert stored(engine) == [GOOD]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from forewarn.cli import app
@@ -72,7 +73,7 @@ def test_the_drill_and_run_once_cycles_tell_everyone_the_same(
     live = tmp_path / "live"
     live.mkdir()
     settings = Settings(
-        db_url=f"sqlite:///{live / 'forewarn.db'}", site_dir=live / "site",
+        db_url=SecretStr(f"sqlite:///{live / 'forewarn.db'}"), site_dir=live / "site",
         outbox=live / "outbox", journal_dir=live / "journal",
         jsonl_feed=str(live / "feed.jsonl"), operator_name="Mill Road Fibre",
         phone_region="GB", time_zone="Europe/London",

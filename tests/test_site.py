@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from pydantic import SecretStr
 
 from forewarn.config import Settings
 from forewarn.context import Context
@@ -22,6 +23,7 @@ from forewarn.network import import_network
 from forewarn.network.synthetic import generate
 from forewarn.receiver import create_app
 from forewarn.status_page import publish
+from forewarn.status_page.publish import NotOurs
 from tests.conftest import NOW, run_cycle, serving
 from tests.statuspage_schema import SCHEMAS
 
@@ -49,7 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     here = tmp_path_factory.mktemp("site")
     town = generate(here / "town", 2000)
     settings = Settings(
-        db_url=f"sqlite:///{here / 'forewarn.db'}", site_dir=here / "site",
+        db_url=SecretStr(f"sqlite:///{here / 'forewarn.db'}"), site_dir=here / "site",
         outbox=here / "outbox", jsonl_feed=str(here / "feed.jsonl"),
         operator_name="Riverside Fibre", _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
@@ -270,3 +272,24 @@ def test_components_come_from_the_operators_file(site: Site, tmp_path: Path) -> 
     config.write_text('{"components": [{"id": "x"}]}')
     with ctx.engine.connect() as conn, pytest.raises(ComponentConfigError, match="components file"):
         load_components(config, conn)
+
+
+def test_a_site_folder_holding_someone_elses_page_is_refused_whole(tmp_path: Path) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "index.html").write_text("<p>the team's own page</p>")
+    with pytest.raises(NotOurs, match="did not write"):
+        publish(site_dir, {"index.html": b"<p>ours</p>"}, NOW)
+    assert not site_dir.is_symlink()
+    assert (site_dir / "index.html").read_text() == "<p>the team's own page</p>"
+    assert not (tmp_path / ".site-versions").exists() or not any(
+        (tmp_path / ".site-versions").iterdir()
+    )
+
+
+def test_forewarns_own_site_folder_is_still_replaced(tmp_path: Path) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()  # empty: fine
+    publish(site_dir, {"index.html": b"<p>one</p>"}, NOW)
+    publish(site_dir, {"index.html": b"<p>two</p>"}, NOW + timedelta(seconds=1))
+    assert (site_dir / "index.html").read_bytes() == b"<p>two</p>"

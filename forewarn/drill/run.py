@@ -55,6 +55,7 @@ from forewarn.store import (
 )
 
 MAX_STEPS = 200_000
+MARKER = ".forewarn-drill"  # in every --out a drill writes: the next drill may replace it
 CHANNELS = ("sms", "email", "social", "webhook")
 
 
@@ -112,9 +113,7 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
         raise DrillError(str(err)) from None
     if until <= start or tick < timedelta(seconds=1):
         raise DrillError("until must be after start, and tick at least 1s")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    _claim(out)
     settings = _drill_settings(scenario, base, out)
     engine = make_engine(settings.db_url)
     _load_network(scenario, base, settings, engine, start)
@@ -157,6 +156,24 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
     _write(out, result)
     engine.dispose()
     return result
+
+
+def _claim(out: Path) -> None:
+    """Make `out` the drill's, emptied: a new or empty folder, or a drill's own previous
+    output (marked); anything else is refused and nothing is deleted."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise DrillError(
+            f"--out {out} holds files a drill did not write; choose a new or empty folder "
+            "(nothing was deleted)"
+        )
+    if (out / MARKER).exists():
+        for entry in out.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_bytes(b"")
 
 
 def _drill_settings(scenario: Scenario, base: Settings, out: Path) -> Settings:

@@ -131,13 +131,26 @@ def poll(
 ) -> FeedBatch:
     """Read the active alerts; elements we hold down from Alertmanager but no longer
     listed have recovered, so they get an `up` signal at `now`."""
+    batch = fetch_active(client, base_url, label_names)
+    batch.signals.extend(recoveries(batch, known_down, now))
+    return batch
+
+
+def fetch_active(client: httpx.Client, base_url: str, label_names: Sequence[str]) -> FeedBatch:
+    """GET the active alerts (HTTP only: needs nothing from the store)."""
     response = client.get(base_url.rstrip("/") + "/api/v2/alerts", timeout=30)
     response.raise_for_status()
     alerts = response.json()
     if not isinstance(alerts, list):
         raise ValueError("GET /api/v2/alerts did not return a list")
-    batch = _signals_from_alerts(alerts, label_names)
-    active = {s.element for s in batch.signals}
-    for element in sorted(set(known_down) - active):
-        batch.signals.append(Signal(element, "up", now, SOURCE, {"reason": "no longer active"}))
-    return batch
+    return _signals_from_alerts(alerts, label_names)
+
+
+def recoveries(active: FeedBatch, known_down: Iterable[str], now: datetime) -> list[Signal]:
+    """An `up` at `now` for each element held down from Alertmanager that `active` (the
+    alerts polled, and whatever else this read heard about) no longer names."""
+    named = {s.element for s in active.signals}
+    return [
+        Signal(element, "up", now, SOURCE, {"reason": "no longer active"})
+        for element in sorted(set(known_down) - named)
+    ]

@@ -37,14 +37,44 @@ class FeedConfig:
     element_labels: Sequence[str]
 
 
+@dataclass(slots=True)
+class Fetched:
+    """What the feeds over HTTP said, fetched before the store's lock is taken (each has a
+    30 s timeout: a slow Alertmanager must not hold up the receiver and other writers)."""
+
+    alerts: FeedBatch | None = None  # Alertmanager's active alerts; None: not polled
+    url_feed: FeedBatch = field(default_factory=FeedBatch)
+    errors: list[str] = field(default_factory=list)
+
+
+def fetch_remote(config: FeedConfig, client: httpx.Client) -> Fetched:
+    """Poll Alertmanager and fetch a JSON lines URL; needs nothing from the store."""
+    fetched = Fetched()
+    if config.alertmanager_url:
+        try:
+            fetched.alerts = alertmanager.fetch_active(
+                client, config.alertmanager_url, config.element_labels
+            )
+        except (httpx.HTTPError, ValueError) as err:
+            fetched.errors.append(f"alertmanager poll failed: {err}")
+    if config.jsonl_feed and _is_url(config.jsonl_feed):
+        try:
+            fetched.url_feed = jsonl.read_url(client, config.jsonl_feed)
+        except (httpx.HTTPError, OSError, ValueError) as err:
+            fetched.errors.append(f"JSON lines feed failed: {err}")
+    return fetched
+
+
 def read_all(
     conn: Connection,
     config: FeedConfig,
-    client: httpx.Client,
+    fetched: Fetched,
     alertmanager_down: Iterable[str],
     now: datetime,
 ) -> FeedRead:
-    """Read every feed; one failing feed is reported and the others still count."""
+    """Read every feed, inside the transaction that applies them: the webhook inbox and
+    the file feed from the store's positions, the rest from what `fetch_remote` got
+    before the lock; one failing feed is reported and the others still count."""
     read = FeedRead()
     must_poll = False
     for inbox_id, body in unprocessed(conn, alertmanager.SOURCE):
@@ -52,29 +82,28 @@ def read_all(
         read.batch.extend(result.batch)
         read.inbox_ids.append(inbox_id)
         must_poll |= result.truncated
-    if config.alertmanager_url:
-        try:
-            read.batch.extend(
-                alertmanager.poll(
-                    client, config.alertmanager_url, config.element_labels, alertmanager_down, now
-                )
-            )
-        except (httpx.HTTPError, ValueError) as err:
-            read.errors.append(f"alertmanager poll failed: {err}")
-    elif must_poll:
+    if fetched.alerts is not None:
+        # Webhooks stored since the poll count as news too: no `up` for what they name.
+        heard = FeedBatch(signals=fetched.alerts.signals + read.batch.signals)
+        read.batch.extend(fetched.alerts)
+        read.batch.signals.extend(alertmanager.recoveries(heard, alertmanager_down, now))
+    elif must_poll and not config.alertmanager_url:
         read.errors.append(
             "a webhook was truncated; set FOREWARN_ALERTMANAGER_URL to fetch the rest"
         )
-    if config.jsonl_feed:
-        _read_jsonl(conn, config.jsonl_feed, client, read)
+    read.errors.extend(fetched.errors)
+    read.batch.extend(fetched.url_feed)
+    if config.jsonl_feed and not _is_url(config.jsonl_feed):
+        _read_file(conn, config.jsonl_feed, read)
     return read
 
 
-def _read_jsonl(conn: Connection, feed: str, client: httpx.Client, read: FeedRead) -> None:
+def _is_url(feed: str) -> bool:
+    return feed.startswith(("http://", "https://"))
+
+
+def _read_file(conn: Connection, feed: str, read: FeedRead) -> None:
     try:
-        if feed.startswith(("http://", "https://")):
-            read.batch.extend(jsonl.read_url(client, feed))
-            return
         path = Path(feed)
         if not path.exists():
             read.errors.append(f"JSON lines feed {feed} does not exist")
@@ -85,7 +114,7 @@ def _read_jsonl(conn: Connection, feed: str, client: httpx.Client, read: FeedRea
         result = jsonl.read_file(path, int(position or 0))
         read.batch.extend(result.batch)
         read.cursors[feed] = result.position
-    except (httpx.HTTPError, OSError, ValueError) as err:
+    except (OSError, ValueError) as err:
         read.errors.append(f"JSON lines feed failed: {err}")
 
 

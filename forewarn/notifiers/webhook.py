@@ -15,8 +15,21 @@ import httpx
 from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
 from forewarn.notifiers.rate import RateLimiter
 
-# httpx logs every request's full URL at INFO, and a partner's URL may carry its token.
-logging.getLogger("httpx").setLevel(logging.WARNING)
+# httpx logs every request's full URL at INFO, and a partner's URL may carry its token:
+# a filter puts the partner's key in place of its URL. Nothing else about the httpx
+# logger changes (its level and every other request's line stay the process's own).
+_HIDDEN: dict[str, str] = {}  # a partner's URL as httpx writes it -> its key
+
+
+class _HidePartnerUrls(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 2 and str(args[1]) in _HIDDEN:
+            record.args = (args[0], _HIDDEN[str(args[1])], *args[2:])
+        return True
+
+
+_FILTER = _HidePartnerUrls()
 
 
 def partner_key(url: str) -> str:
@@ -38,6 +51,9 @@ class WebhookNotifier:
         timeout: float = 10.0,
     ) -> None:
         self._urls: Mapping[str, str] = {partner_key(url): url for url in urls}
+        _HIDDEN.update({str(httpx.URL(url)): key for key, url in self._urls.items()})
+        if _FILTER not in logging.getLogger("httpx").filters:
+            logging.getLogger("httpx").addFilter(_FILTER)
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self.limiter = RateLimiter(rate)
         self.concurrency = concurrency
