@@ -15,14 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from forewarn.incidents.ledger import (
     MAX_ATTEMPTS,
     UNCAPPED,
     Attempt,
     Check,
+    Claimed,
     DueDelivery,
+    Reclaimed,
     Recorded,
     Rules,
     Verdict,
@@ -34,7 +36,7 @@ from forewarn.incidents.ledger import (
 from forewarn.notifiers.base import Done, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
-from forewarn.store import serialize
+from forewarn.store import serialize, writing
 
 VERDICTS: dict[Outcome, Verdict] = {
     Outcome.DELIVERED: "delivered",
@@ -96,25 +98,31 @@ def dispatch_batch(
     """
     rules = rules or Rules()
     report = BatchReport()
-    with engine.begin() as conn:
+
+    def claiming(conn: Connection) -> tuple[Reclaimed, Claimed]:
         if conn.dialect.name == "sqlite":
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
             serialize(conn, "dispatch")
         stale = reclaim_stale(conn, now, rules, _checker(notifiers, journal), channels)
-        report.reconciled += stale.reconciled
-        report.recorded(stale.recorded)
         fresh = claim(conn, now, limit, rules, lambda due: render(due, brand, now), channels)
-        report.cancelled += fresh.cancelled
-        report.deferred += fresh.deferred
+        return stale, fresh
+
+    # A busy store makes the claim wait and go again (nothing was sent yet).
+    stale, fresh = writing(engine, claiming, "claim")
+    report.reconciled += stale.reconciled
+    report.recorded(stale.recorded)
+    report.cancelled += fresh.cancelled
+    report.deferred += fresh.deferred
     messages = [_message(due) for due in stale.resend + fresh.due]
     report.claimed = len(messages)
     report.incidents = {m.incident_id for m in messages}
     if not messages:
         return report
     results = _send(notifiers, messages, report, journal.record if journal else ignore)
-    with engine.begin() as conn:
-        report.recorded(record(conn, [_attempt(r) for r in results], now))
+    attempts = [_attempt(r) for r in results]
+    # Sent already: the outcome must reach the ledger, however long other writers hold it.
+    report.recorded(writing(engine, lambda conn: record(conn, attempts, now), "record"))
     return report
 
 
