@@ -58,7 +58,7 @@ class Context:
         engine = make_engine(settings.db_url)
         with engine.begin() as conn:
             signing_key = secret_key(conn, "unsubscribe")
-        registry = build(settings, signing_key)
+        registry = build(settings, signing_key, engine)
         if registry.to_outbox:
             logging.getLogger("forewarn").warning(
                 "no credentials for %s: those messages go to the outbox %s",

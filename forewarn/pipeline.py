@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
+from sqlalchemy.engine import Connection
+
 from forewarn.context import Context
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds import Signal
@@ -25,11 +27,12 @@ from forewarn.feeds.signal import FeedBatch
 from forewarn.incidents import Changes, conversation, queue_deliveries, reconcile
 from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
+from forewarn.incidents.ledger import Queued
 from forewarn.incidents.mentions import answer_mentions
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, running_clock
 from forewarn.notifiers.social import MastodonClient
 from forewarn.status_page import SiteData, collect, load_components, publish, render
-from forewarn.store import serialize
+from forewarn.store import serialize, writing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -195,9 +198,8 @@ def deliver(
     for future in running:
         report.merge(future.result())
     report.merge(steps.call(dispatch_channel, ctx, now, steps, None))
-    with ctx.engine.begin() as conn:
-        # Twilio's news about a text can arrive before the text's SID was written down.
-        replay_status_callbacks(conn, now)
+    # Twilio's news about a text can arrive before the text's SID was written down.
+    writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
     steps.delivered(ctx, report.incidents)
     return report
@@ -216,9 +218,11 @@ def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
 def queue(ctx: Context, now: datetime) -> int:
     """After a change made by hand (an ops command, a reply): write the ledger rows of
     every update not yet queued; how many."""
-    with ctx.engine.begin() as conn:
-        queued = queue_deliveries(conn, now, ctx.registry.partners)
-    return sum(q.rows for q in queued)
+
+    def work(conn: Connection) -> list[Queued]:
+        return queue_deliveries(conn, now, ctx.registry.partners)
+
+    return sum(q.rows for q in writing(ctx.engine, work, "queue"))
 
 
 def settle(ctx: Context, now: datetime, steps: Steps = INLINE) -> DispatchReport:
@@ -239,7 +243,8 @@ def detect_faults(ctx: Context, now: datetime, signals: Sequence[Signal] | None 
     (the webhook inbox, the file feed's cursor) is read and acknowledged inside it."""
     tree = ctx.index().tree
     fetched = fetch_remote(ctx.feeds, ctx.http) if signals is None else None
-    with ctx.engine.begin() as conn:
+
+    def work(conn: Connection) -> tuple[FeedRead, Detection]:
         serialize(conn, "detection")  # two cycles at once take turns, never double-read
         if signals is not None:
             read = FeedRead(batch=FeedBatch(signals=list(signals)))
@@ -249,6 +254,9 @@ def detect_faults(ctx: Context, now: datetime, signals: Sequence[Signal] | None 
         detection = run_detection(conn, tree, read.batch.signals, now, ctx.thresholds)
         read.batch.rejects.extend(detection.rejects)
         acknowledge(conn, read, now)
+        return read, detection
+
+    read, detection = writing(ctx.engine, work, "detection")
     sensed = Sensed(detection, len(read.batch.signals), len(read.batch.rejects), read.errors)
     log = logger()
     for error in read.errors:
@@ -270,9 +278,12 @@ def update_incidents(
     """Open, expand and resolve incidents, and write the ledger rows for their updates
     (with `head`, only each update's first customers: `queue_rest` adds the others)."""
     index = ctx.index()
-    with ctx.engine.begin() as conn:
+
+    def work(conn: Connection) -> tuple[Changes, list[Queued]]:
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
-        queued = queue_deliveries(conn, now, ctx.registry.partners, head)
+        return changes, queue_deliveries(conn, now, ctx.registry.partners, head)
+
+    changes, queued = writing(ctx.engine, work, "incidents")
     steps.updated(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
     log = logger()
     for q in queued:
@@ -285,9 +296,12 @@ def queue_rest(ctx: Context, now: datetime) -> int:
     few thousand per transaction, so that the dispatchers' claims get in between (SQLite
     has one writer at a time)."""
     total = 0
+
+    def queue_chunk(conn: Connection) -> list[Queued]:
+        return queue_deliveries(conn, now, ctx.registry.partners, REST_CHUNK)
+
     while True:
-        with ctx.engine.begin() as conn:
-            queued = queue_deliveries(conn, now, ctx.registry.partners, REST_CHUNK)
+        queued = writing(ctx.engine, queue_chunk, "queueing")
         for q in queued:
             logger().info(
                 "incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows
@@ -322,9 +336,12 @@ def dispatch_channel(
 
 def keep_promises(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
     """Add the follow-up updates that are due and queue their messages, in one transaction."""
-    with ctx.engine.begin() as conn:
+
+    def work(conn: Connection) -> tuple[FollowUps, list[Queued]]:
         done = conversation.follow_up(conn, ctx.index(), now, ctx.policy)
-        queued = queue_deliveries(conn, now, ctx.registry.partners)
+        return done, queue_deliveries(conn, now, ctx.registry.partners)
+
+    done, queued = writing(ctx.engine, work, "follow-up")
     steps.updated(ctx, done.changed)
     log = logger()
     for q in queued:

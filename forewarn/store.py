@@ -8,11 +8,17 @@ table, stage by stage, then the few portable helpers (upsert, meta, locks) aroun
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import random
 import secrets
+import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 from sqlalchemy import (
@@ -36,10 +42,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 
 from forewarn.migrations import upgrade
 
 metadata = MetaData()
+T = TypeVar("T")
+log = logging.getLogger("forewarn.store")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -311,11 +320,16 @@ seen_requests = Table(
 )
 
 
-def make_engine(url: str | SecretStr) -> Engine:
-    """Create an engine for `url` and bring its schema to this version of forewarn."""
+def make_engine(url: str | SecretStr, busy_timeout_s: float = 30.0) -> Engine:
+    """Create an engine for `url` and bring its schema to this version of forewarn.
+
+    On SQLite a writer finding the write lock taken waits up to `busy_timeout_s`, then
+    `writing` makes it step back and try again."""
     engine = create_engine(url.get_secret_value() if isinstance(url, SecretStr) else url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(
+            engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000))
+        )
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             serialize(conn, "schema")  # two processes starting at once upgrade once
@@ -323,14 +337,55 @@ def make_engine(url: str | SecretStr) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -> None:
     # WAL lets the receiver write while a cycle reads; NORMAL sync is durable in WAL mode
     # across a process crash (only an OS crash can lose the last transaction).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cursor.close()
+
+
+# SQLite's "database is locked"/"busy"; PostgreSQL's serialization failure, deadlock and
+# lock timeout: the store was busy, nothing was written, the same transaction may go again.
+_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+WRITE_ATTEMPTS = 12
+
+
+def is_busy(err: DBAPIError) -> bool:
+    """Whether `err` says only that another writer held the store (worth trying again)."""
+    message = str(err.orig).lower()
+    if "database is locked" in message or "database is busy" in message:
+        return True
+    return getattr(err.orig, "sqlstate", None) in _BUSY_SQLSTATES
+
+
+def writing(
+    engine: Engine,
+    work: Callable[[Connection], T],
+    what: str = "write",
+    attempts: int = WRITE_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `work` in a transaction of its own; if the store is busy (SQLite's write lock
+    held past the busy timeout by another writer, a PostgreSQL deadlock), roll back, wait
+    a growing, jittered moment and run it again, up to `attempts` times, saying so in the
+    log. `work` must do nothing outside the store that cannot be done twice."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as err:
+            if attempt == attempts or not is_busy(err):
+                raise
+            pause = min(0.05 * 2 ** (attempt - 1), 2.0) * (0.5 + random.random())
+            log.warning(
+                "store busy during %s (attempt %d of %d): %s; trying again in %.2f s",
+                what, attempt, attempts, err.orig, pause,
+            )  # fmt: skip
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def now_utc() -> datetime:
@@ -440,3 +495,66 @@ def secret_key(conn: Connection, name: str) -> bytes:
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Write one value to the key/value meta table."""
     upsert(conn, meta, [{"key": key, "value": value}])
+
+
+def rate_grant(engine: Engine, channel: str) -> Callable[[float, float, float], float]:
+    """The shared send budget of `channel` for every worker on this store: a meta row
+    holds the moment (seconds, the database's clock) the channel's next send is free.
+    A grant of `units` at `rate` moves it on by units / rate, in one short transaction
+    that holds the row (PostgreSQL) or the write lock (SQLite) for a moment; the answer
+    is how many seconds from now the grant's first unit may go. A channel quiet for a
+    while has up to `burst` units saved up, never more.
+
+    On SQLite (every worker on this host) the moment is kept in a small file beside the
+    database under an exclusive `flock` instead: the same budget, without joining the
+    queue for SQLite's one write lock (claims, records and queueing hold it in turn, and
+    a grant stuck behind them would hold up the channel's sends)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:":
+        return _file_grant(Path(f"{database}.rate-{channel}"))
+    key = f"rate:{channel}"
+    with engine.begin() as conn:
+        insert_ignoring_conflicts(conn, meta, [{"key": key, "value": "0"}])
+    hold = meta.update().where(meta.c.key == key).values(value=meta.c.value)
+
+    def grant(units: float, rate: float, burst: float) -> float:
+        def work(conn: Connection) -> float:
+            conn.execute(hold)  # the row, or SQLite's write lock, is ours until commit
+            now = _clock(conn)
+            free = float(get_meta(conn, key) or 0)
+            start = max(free, now - burst / rate)
+            conn.execute(
+                meta.update().where(meta.c.key == key), {"value": repr(start + units / rate)}
+            )
+            return start - now
+
+        return writing(engine, work, f"{channel} send budget")
+
+    return grant
+
+
+def _file_grant(path: Path) -> Callable[[float, float, float], float]:
+    """`rate_grant`'s budget in a file, for workers that share a host."""
+    path.touch(exist_ok=True)
+
+    def grant(units: float, rate: float, burst: float) -> float:
+        with path.open("r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            now = time.time()
+            free = float(handle.read() or 0)
+            start = max(free, now - burst / rate)
+            handle.seek(0)
+            handle.write(repr(start + units / rate).ljust(24))
+            return start - now
+
+    return grant
+
+
+def _clock(conn: Connection) -> float:
+    """Now in seconds: the database's clock on PostgreSQL (workers on several hosts agree
+    on it), this host's on SQLite (every worker is on this host)."""
+    if conn.dialect.name == "postgresql":
+        return float(
+            conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one()
+        )
+    return time.time()

@@ -364,7 +364,7 @@ def test_an_unreachable_handset_is_retried_with_backoff_then_failed_with_the_rea
     pipeline.deliver(ctx, at + timedelta(days=1))  # nothing more, ever
     assert the_text().status == "failed"
 
-    monkeypatch.setenv("FOREWARN_DB_URL", settings.db_url)
+    monkeypatch.setenv("FOREWARN_DB_URL", settings.db_url.get_secret_value())
     monkeypatch.setenv("COLUMNS", "250")
     runner = CliRunner()
     shown = runner.invoke(app, ["incident", "show", str(row.incident_id)])

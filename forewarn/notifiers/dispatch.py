@@ -24,15 +24,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from forewarn.incidents.ledger import (
     MAX_ATTEMPTS,
     UNCAPPED,
     Attempt,
     Check,
+    Claimed,
     DueDelivery,
     Holder,
+    Reclaimed,
     Recorded,
     Rules,
     Verdict,
@@ -46,7 +48,7 @@ from forewarn.incidents.ledger.holders import me
 from forewarn.notifiers.base import Done, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
-from forewarn.store import serialize
+from forewarn.store import serialize, writing
 
 VERDICTS: dict[Outcome, Verdict] = {
     Outcome.DELIVERED: "delivered",
@@ -158,19 +160,23 @@ def dispatch_batch(
     limit = claim_size(notifiers, channels, limit, rules.lease)
     report = BatchReport()
     at = clock()
-    with engine.begin() as conn:
+
+    def claiming(conn: Connection) -> tuple[Reclaimed, Claimed]:
         if conn.dialect.name == "sqlite":
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
             serialize(conn, "dispatch")
         check = _checker(notifiers, journal)
         stale = reclaim_stale(conn, at, rules, check, channels, holder)
-        report.reconciled += stale.reconciled
-        report.recorded(stale.recorded)
-        compose = lambda due: render(due, brand, now)  # noqa: E731
-        fresh = claim(conn, at, limit, rules, compose, channels, holder)
-        report.cancelled += fresh.cancelled
-        report.deferred += fresh.deferred
+        fresh = claim(conn, at, limit, rules, lambda due: render(due, brand, now), channels, holder)
+        return stale, fresh
+
+    # A busy store makes the claim wait and go again (nothing was sent yet).
+    stale, fresh = writing(engine, claiming, "claim")
+    report.reconciled += stale.reconciled
+    report.recorded(stale.recorded)
+    report.cancelled += fresh.cancelled
+    report.deferred += fresh.deferred
     messages = [_message(due) for due in stale.resend + fresh.due]
     report.claimed = len(messages)
     report.incidents = {m.incident_id for m in messages}
@@ -178,9 +184,10 @@ def dispatch_batch(
         return report
     with _heartbeat(engine, holder.token or "", clock, rules.lease):
         results = _send(notifiers, messages, report, journal.record if journal else ignore)
-    with engine.begin() as conn:
-        attempts = [_attempt(r) for r in results]
-        report.recorded(record(conn, attempts, now, holder.token))
+    attempts = [_attempt(r) for r in results]
+    # Sent already: the outcome must reach the ledger, however long other writers hold it.
+    recorded = writing(engine, lambda conn: record(conn, attempts, now, holder.token), "record")
+    report.recorded(recorded)
     if report.refused:
         logger.warning("%d outcomes of a lost claim not recorded", report.refused)
     return report

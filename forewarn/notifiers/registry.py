@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Engine
+
 from forewarn.config import Settings
 from forewarn.notifiers import outbox
 from forewarn.notifiers.base import Notifier
 from forewarn.notifiers.email import EmailNotifier, SmtpServer
 from forewarn.notifiers.journal import Journal
+from forewarn.notifiers.rate import RateLimiter, SharedRateLimiter
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.notifiers.social import MastodonClient
 from forewarn.notifiers.unsubscribe import unsubscribe_link
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
+from forewarn.store import rate_grant
 
 CHANNELS = ("sms", "email", "social")
 
@@ -27,8 +31,10 @@ class Registry:
     partners: list[str] = field(default_factory=list)
 
 
-def build(settings: Settings, signing_key: bytes = b"") -> Registry:
-    """Build the notifiers from settings; missing credentials send a channel to the outbox."""
+def build(settings: Settings, signing_key: bytes = b"", engine: Engine | None = None) -> Registry:
+    """Build the notifiers from settings; missing credentials send a channel to the outbox.
+    With the store's `engine`, each channel's rate is one budget in the store that every
+    worker draws on, so N workers together still send at the provider's limit."""
     s = settings
     registry = Registry(notifiers={}, journal=Journal(s.journal_dir))
     token = s.twilio_auth_token.get_secret_value() if s.twilio_auth_token else None
@@ -59,8 +65,21 @@ def build(settings: Settings, signing_key: bytes = b"") -> Registry:
     if s.webhook_url_list:
         registry.notifiers["webhook"] = WebhookNotifier(s.webhook_url_list, rate=s.webhook_rate)
         registry.partners = [partner_key(url) for url in s.webhook_url_list]
+    if engine is not None:
+        share_rates(registry, engine)
     for channel in CHANNELS:
         if channel not in registry.notifiers:
             registry.notifiers[channel] = outbox.Notifier(s.outbox, channel)
             registry.to_outbox.append(channel)
     return registry
+
+
+def share_rates(registry: Registry, engine: Engine) -> None:
+    """Give every rate-limited notifier the channel's budget in the store instead of a
+    bucket of its own (which every worker process would have, each at the full limit)."""
+    for channel, notifier in registry.notifiers.items():
+        limiter = getattr(notifier, "limiter", None)
+        if isinstance(limiter, RateLimiter) and not isinstance(limiter, SharedRateLimiter):
+            grant = rate_grant(engine, channel)
+            shared = SharedRateLimiter(limiter.rate, grant, limiter.burst)
+            setattr(notifier, "limiter", shared)  # noqa: B010

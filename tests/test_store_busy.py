@@ -1,0 +1,80 @@
+"""A busy store makes a writer wait and try again, never crash: SQLite's write lock held
+by another writer past the busy timeout raised `database is locked` (issue 12, item 8:
+`run-once` died after 251,809 messages of an exchange-sized fault)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from forewarn.store import get_meta, make_engine, set_meta, writing
+
+
+def hold_write_lock(db: Path, seconds: float) -> threading.Event:
+    """Another writer takes SQLite's write lock for `seconds`; set once it holds it."""
+    held = threading.Event()
+
+    def hold() -> None:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    threading.Thread(target=hold, daemon=True).start()
+    assert held.wait(10)
+    return held
+
+
+def test_a_write_meeting_a_held_lock_raises_without_writing(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{db}", busy_timeout_s=0.1)
+    hold_write_lock(db, 1.0)
+    with pytest.raises(OperationalError, match="database is locked"), engine.begin() as conn:
+        set_meta(conn, "k", "v")
+    engine.dispose()
+
+
+def test_a_write_meeting_a_held_lock_waits_and_goes_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{db}", busy_timeout_s=0.1)
+    hold_write_lock(db, 1.0)
+    with caplog.at_level(logging.WARNING, logger="forewarn.store"):
+        writing(engine, lambda conn: set_meta(conn, "k", "v"), "test write")
+    with engine.connect() as conn:
+        assert get_meta(conn, "k") == "v"
+    assert any("store busy during test write" in r.getMessage() for r in caplog.records)
+    engine.dispose()
+
+
+def test_a_store_busy_for_too_long_still_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{db}", busy_timeout_s=0.05)
+    hold_write_lock(db, 3.0)
+    with pytest.raises(OperationalError, match="database is locked"):
+        writing(engine, lambda conn: set_meta(conn, "k", "v"), attempts=2, sleep=lambda s: None)
+    engine.dispose()
+
+
+def test_other_errors_are_not_retried(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    calls: list[int] = []
+
+    def broken(conn: Connection) -> None:
+        calls.append(1)
+        raise OperationalError("SELECT nonsense", {}, sqlite3.OperationalError("no such table"))
+
+    with pytest.raises(OperationalError):
+        writing(engine, broken)
+    assert calls == [1]
+    engine.dispose()
