@@ -385,17 +385,3 @@ def answer_new_mentions(ctx: Context, now: datetime) -> int:
         account.close()
     logger().info("mentions answered=%d", answered)
     return answered
-
-
-__all__ = [
-    "INLINE",
-    "CycleReport",
-    "DispatchReport",
-    "Sensed",
-    "Steps",
-    "cycle",
-    "deliver",
-    "follow_up",
-    "queue",
-    "settle",
-]
