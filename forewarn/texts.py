@@ -50,9 +50,15 @@ FALLBACK_LOCALE = "en"
 def say(name: str, locale: str | None, **values: Any) -> str:
     """The sentence `name` in `locale` (English when that locale lacks it), with `values`
     filled in; surrounding whitespace trimmed."""
-    langs = dict.fromkeys([locale or FALLBACK_LOCALE, FALLBACK_LOCALE])
-    template = environment().select_template([f"{WORDS}/{lang}/{name}.txt" for lang in langs])
-    return template.render(values).strip()
+    return _sentence(name, locale or FALLBACK_LOCALE).render(values).strip()
+
+
+@lru_cache(maxsize=1024)
+def _sentence(name: str, locale: str) -> jinja2.Template:
+    # Found once per process: a fan-out renders several sentences per message, and
+    # Jinja's own lookup stats the template files every time.
+    langs = dict.fromkeys([locale, FALLBACK_LOCALE])
+    return environment().select_template([f"{WORDS}/{lang}/{name}.txt" for lang in langs])
 
 
 def word_names(locale: str = FALLBACK_LOCALE) -> list[str]:
@@ -117,4 +123,10 @@ def said_in(
 
 def day_time(local: datetime, locale: str | None = FALLBACK_LOCALE) -> str:
     """A local time with its short weekday, in the locale's words: "Tue 14:05"."""
-    return say("day_time", locale, weekday=local.weekday(), clock=local.strftime("%H:%M"))
+    return _day_time(local.weekday(), f"{local:%H:%M}", locale or FALLBACK_LOCALE)
+
+
+@lru_cache(maxsize=4096)
+def _day_time(weekday: int, clock: str, locale: str) -> str:
+    # A fan-out says the same few times to thousands: rendered once each.
+    return say("day_time", locale, weekday=weekday, clock=clock)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -56,6 +57,7 @@ def _note(row: DueDelivery, locale: str) -> str:
     return said_in(row.update_body, row.update_kind, params, locale, "update")
 
 
+@lru_cache(maxsize=1024)
 def template_for(channel: str, locale: str, event: str, part: str = "body") -> jinja2.Template:
     """The template for a channel, locale and event, falling back to English."""
     name = EVENT_TEMPLATES.get(event, event)
