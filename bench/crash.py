@@ -38,8 +38,8 @@ SENDER = "alerts@millroad.example"
 
 
 @dataclass
-class Trial:
-    """What one trial saw."""
+class Counted:
+    """What the servers held after a trial."""
 
     messages: int
     killed_after: int
@@ -48,12 +48,18 @@ class Trial:
     email_copies: Counter[int]
     raw_email_duplicates: int
     unsent_rows: int
-    seconds: float
 
     @property
     def exactly_once(self) -> bool:
         """Every message held once: texts by recipient, emails by Message-ID."""
         return set(self.sms_copies) | set(self.email_copies) <= {1} and not self.unsent_rows
+
+
+@dataclass
+class Trial(Counted):
+    """What one trial saw, and how long it took."""
+
+    seconds: float
 
 
 def worker() -> None:
@@ -67,24 +73,12 @@ def worker() -> None:
 
 
 @dataclass
-class PacedTrial:
+class PacedTrial(Counted):
     """What one trial of two paced dispatchers, one killed and restarted, saw."""
 
-    messages: int
-    killed_after: int
-    in_flight_at_kill: int
-    sms_copies: Counter[int]
-    email_copies: Counter[int]
-    raw_email_duplicates: int
-    unsent_rows: int
     # From the restart: until no row was held by the dead worker; until all was sent.
     resumed_s: float
     finished_s: float
-
-    @property
-    def exactly_once(self) -> bool:
-        """Every message held once: texts by recipient, emails by Message-ID."""
-        return set(self.sms_copies) | set(self.email_copies) <= {1} and not self.unsent_rows
 
 
 def run_paced_trial(
