@@ -478,11 +478,22 @@ def get_meta(conn: Connection, key: str) -> str | None:
 def serialize(conn: Connection, name: str) -> None:
     """Hold the lock `name` until this transaction ends, so that two workers doing the
     same job (two detection cycles) take turns: an advisory lock on PostgreSQL, the
-    database's write lock on SQLite."""
+    database's write lock on SQLite. Taking it again in the same transaction costs
+    nothing."""
+    current = conn.get_nested_transaction() or conn.get_transaction()
+    held: dict[str, object] = conn.info.setdefault(_HELD_LOCKS, {})
+    # Remembered per transaction (a savepoint rolled back may have let the lock go).
+    if current is not None and held.get(name) is current:
+        return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
     else:
         set_meta(conn, f"lock:{name}", "held")
+    held[name] = current
+
+
+# conn.info key: the locks this connection holds, each with the transaction holding it.
+_HELD_LOCKS = "forewarn.held_locks"
 
 
 def secret_key(conn: Connection, name: str) -> bytes:

@@ -20,20 +20,11 @@ from sqlalchemy.engine import Connection
 from forewarn.store import serialize
 
 LOCK = "incidents"
-_HELD = "forewarn.incidents_lock"
 
 
 def incidents_lock(conn: Connection) -> None:
     """Hold the incidents lock until this transaction ends (at once if already held)."""
-    if _current(conn) is not None and conn.info.get(_HELD) is _current(conn):
-        return
     serialize(conn, LOCK)
-    # Remembered per transaction (a savepoint rolled back may have let the lock go).
-    conn.info[_HELD] = _current(conn)
-
-
-def _current(conn: Connection) -> object | None:
-    return conn.get_nested_transaction() or conn.get_transaction()
 
 
 __all__ = ["LOCK", "incidents_lock"]
