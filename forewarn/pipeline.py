@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -285,10 +284,7 @@ def update_incidents(
 
     changes, queued = writing(ctx.engine, work, "incidents")
     steps.updated(ctx, changes.opened + changes.expanded + changes.resolved + changes.merged)
-    log = logger()
-    for q in queued:
-        log.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
-    return changes, sum(q.rows for q in queued)
+    return changes, _queued(queued)
 
 
 def queue_rest(ctx: Context, now: datetime) -> int:
@@ -302,11 +298,7 @@ def queue_rest(ctx: Context, now: datetime) -> int:
 
     while True:
         queued = writing(ctx.engine, queue_chunk, "queueing")
-        for q in queued:
-            logger().info(
-                "incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows
-            )
-        total += sum(q.rows for q in queued)
+        total += _queued(queued)
         if all(q.complete for q in queued):
             return total
 
@@ -343,10 +335,16 @@ def keep_promises(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowU
 
     done, queued = writing(ctx.engine, work, "follow-up")
     steps.updated(ctx, done.changed)
+    _queued(queued)
+    return done
+
+
+def _queued(queued: list[Queued]) -> int:
+    """Log what was queued, update by update; how many rows in all."""
     log = logger()
     for q in queued:
         log.info("incident=%d update=%d deliveries queued=%d", q.incident_id, q.seq, q.rows)
-    return done
+    return sum(q.rows for q in queued)
 
 
 def site_data(ctx: Context, now: datetime) -> SiteData:
@@ -356,18 +354,12 @@ def site_data(ctx: Context, now: datetime) -> SiteData:
         return collect(conn, ctx.index(), ctx.page, components, now)
 
 
-def rebuild_site(ctx: Context, now: datetime) -> tuple[Path, int, SiteData]:
-    """Render every file of the site and publish them atomically: where it went, how many
-    files, and what they show."""
-    data = site_data(ctx, now)
-    files = render(data)
-    return publish(ctx.settings.site_dir, files, now), len(files), data
-
-
 def publish_site(ctx: Context, now: datetime) -> str:
     """Gather what the site shows, render every file, and publish them atomically."""
-    site, files, data = rebuild_site(ctx, now)
-    logger().info("site published: %d files, %d active incidents", files, len(data.active))
+    data = site_data(ctx, now)
+    files = render(data)
+    site = publish(ctx.settings.site_dir, files, now)
+    logger().info("site published: %d files, %d active incidents", len(files), len(data.active))
     return str(site)
 
 

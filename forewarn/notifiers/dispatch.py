@@ -76,10 +76,10 @@ class BatchReport:
 
     def add(self, other: BatchReport) -> None:
         """Add another batch's counts (and samples, up to three) to this one."""
-        for name in ("claimed", "sent", "retrying", "failed", "cancelled", "deferred"):
+        counts = ("claimed", "sent", "retrying", "failed", "cancelled", "deferred",
+                  "reconciled", "refused")  # fmt: skip
+        for name in counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.reconciled += other.reconciled
-        self.refused += other.refused
         self.incidents |= other.incidents
         self.samples.extend(other.samples[: max(3 - len(self.samples), 0)])
 
