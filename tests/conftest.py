@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from forewarn.context import Context
 from forewarn.pipeline import CycleReport
 from forewarn.store import make_engine
 from tests.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
-from tests.town import Town
+from tests.town import Town, report_cabinet
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
@@ -98,6 +98,15 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 def run_cycle(ctx: Context, now: datetime) -> CycleReport:
     """The detection cycle, run without the Prefect engine (the flow test runs it whole)."""
     return pipeline.cycle(ctx, now)
+
+
+def outage_and_restoration(ctx: Context, settings: Settings) -> None:
+    """Cabinet A goes down (opened at 14:03) and comes back (restored at 15:11)."""
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    run_cycle(ctx, NOW + timedelta(minutes=3))
+    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
 
 
 @contextmanager

@@ -24,20 +24,11 @@ from forewarn.context import Context
 from forewarn.notifiers.base import Message, Outcome
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
-from tests.conftest import NOW, run_cycle, serving
+from tests.conftest import NOW, outage_and_restoration, run_cycle, serving
 from tests.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
 from tests.town import CABINETS, Town, report_cabinet
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
-
-
-def outage_and_restoration(ctx: Context, settings: Settings) -> None:
-    """Cabinet A goes down (opened at 14:03) and comes back (restored at 15:11)."""
-    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta())
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
 
 
 def with_channels(settings: Settings, **changes: Any) -> Settings:

@@ -22,8 +22,8 @@ from forewarn.context import Context
 from forewarn.incidents.lock import LOCK, incidents_lock
 from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.store import incident_updates, incidents
-from tests.conftest import NOW, fresh_postgres_database, run_cycle
-from tests.town import Town, report_cabinet
+from tests.conftest import NOW, fresh_postgres_database, outage_and_restoration, run_cycle
+from tests.town import Town
 
 PHONE_39 = "+447911123039"
 ROUNDS = 12
@@ -72,11 +72,7 @@ def test_out_replies_and_the_cycle_at_once_keep_one_case_and_one_number_per_upda
     town: Town, settings: Settings
 ) -> None:
     ctx = Context.build(settings)
-    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))  # "restored ... reply OUT"
+    outage_and_restoration(ctx, settings)  # "restored ... reply OUT"
     voice = Voice("Mill Road Fibre", "Outage alerts.")
     errors: list[BaseException] = []
     cases_per_round = []
@@ -115,11 +111,7 @@ def test_a_lone_fault_on_a_line_with_a_case_open_is_that_case(
 ) -> None:
     """The cycle never opens a second incident for a line whose OUT reply opened a case."""
     ctx = Context.build(settings)
-    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+    outage_and_restoration(ctx, settings)
     at = NOW + timedelta(hours=2)
     with town.engine.begin() as conn:
         handle_reply(conn, "sms", PHONE_39, "OUT", "SMout", at, Voice("Mill Road Fibre", ""))

@@ -27,7 +27,7 @@ from forewarn.notifiers.unsubscribe import sign
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key
-from tests.conftest import NOW, run_cycle, serving
+from tests.conftest import NOW, outage_and_restoration, run_cycle, serving
 from tests.town import Town, report_cabinet
 
 AUTH_TOKEN = "twilio-auth-token-for-tests"
@@ -267,11 +267,7 @@ def test_out_after_restored_reopens_the_case_and_says_when_they_will_hear(
     hooks: httpx.Client, town: Town, settings: Settings
 ) -> None:
     ctx = Context.build(settings)
-    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
-    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))  # "restored ... reply OUT"
+    outage_and_restoration(ctx, settings)  # "restored ... reply OUT"
     answer = text_in(hooks, "out")
     assert answer.status_code == 200
     assert "reopened your case" in answer.text and "Next update by" in answer.text
