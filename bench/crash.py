@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ledger_data import fill_ledger, phone  # noqa: E402
 from forewarn.notifiers.email import message_id  # noqa: E402
 from forewarn.store import deliveries, make_engine  # noqa: E402
-from tests.servers import fake_twilio, smtp_server  # noqa: E402
+from tests.servers import Mailbox, TwilioState, fake_twilio, smtp_server  # noqa: E402
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 SENDER = "alerts@millroad.example"
@@ -124,12 +124,7 @@ def run_paced_trial(
             time.sleep(0.1)
         for w in workers:
             w.wait(timeout=60)
-        by_phone = Counter(m["to"] for m in twilio.messages)
-        sms_copies = Counter(by_phone.get(phone(i), 0) for i in range(customers))
-        arrived = mailbox.by_message_id()
-        ids = [message_id(f"1-1-c{i}-email", SENDER) for i in range(customers)]
-        email_copies = Counter(min(arrived.get(mid, 0), 1) for mid in ids)
-        raw_duplicates = sum(n - 1 for n in arrived.values())
+        sms_copies, email_copies, raw_duplicates = count_held(twilio, mailbox, customers)
     engine.dispose()
     never = float("inf")
     return PacedTrial(
@@ -137,6 +132,21 @@ def run_paced_trial(
         int(unsent), never if resumed is None else resumed,
         never if finished is None else finished,
     )  # fmt: skip
+
+
+def count_held(
+    twilio: TwilioState, mailbox: Mailbox, customers: int
+) -> tuple[Counter[int], Counter[int], int]:
+    """What the servers hold: copies per phone, copies per Message-ID, and how many emails
+    were sent again under an ID already delivered (a mailbox keeps one per Message-ID)."""
+    by_phone = Counter(m["to"] for m in twilio.messages)
+    sms_copies = Counter(by_phone.get(phone(i), 0) for i in range(customers))
+    arrived = mailbox.by_message_id()
+    ids = [message_id(f"1-1-c{i}-email", SENDER) for i in range(customers)]
+    email_copies = Counter(min(arrived.get(mid, 0), 1) for mid in ids)
+    unknown = set(arrived) - set(ids)
+    assert not unknown, f"unexpected emails: {sorted(unknown)[:3]}"
+    return sms_copies, email_copies, sum(n - 1 for n in arrived.values())
 
 
 WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]
@@ -193,16 +203,7 @@ def run_trial(rng: random.Random, customers: int, directory: Path, batch: int = 
             unsent = conn.execute(
                 select(func.count()).where(deliveries.c.status != "sent")
             ).scalar_one()
-        by_phone = Counter(m["to"] for m in twilio.messages)
-        sms_copies = Counter(by_phone.get(phone(i), 0) for i in range(customers))
-        arrived = mailbox.by_message_id()
-        ids = [message_id(f"1-1-c{i}-email", SENDER) for i in range(customers)]
-        # A mailbox keeps one message per Message-ID; count what it holds, and apart from
-        # that, how many copies were sent again under an ID already delivered.
-        email_copies = Counter(min(arrived.get(mid, 0), 1) for mid in ids)
-        raw_duplicates = sum(n - 1 for n in arrived.values())
-        unknown = set(arrived) - set(ids)
-        assert not unknown, f"unexpected emails: {sorted(unknown)[:3]}"
+        sms_copies, email_copies, raw_duplicates = count_held(twilio, mailbox, customers)
     engine.dispose()
     return Trial(
         total, killed_after, int(in_flight), sms_copies, email_copies, raw_duplicates,
