@@ -8,20 +8,34 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from forewarn.cli_ops import customer, incident_app, maintenance_app
 from forewarn.config import Settings
-from forewarn.terminal import console, fail, progress
+from forewarn.startup import StartupError, check_store, checked_settings
+from forewarn.terminal import console, fail, fail_lines, progress
 
 if TYPE_CHECKING:
     pass
 
+
+class _Words(TyperGroup):
+    """A group that remembers the words typed after the program's name (click clears them
+    before the group's callback runs), so the start-up check can leave --help alone."""
+
+    # Typed loosely: typer's own click (typer._click) is private.
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        ctx.meta["forewarn.words"] = list(args)
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Words,
     help=(
         "forewarn tells your customers about a network outage before they have to ask.\n\n"
         "New here? Run `forewarn demo`: a small town, a cabinet losing power, the messages "
@@ -30,6 +44,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+# Commands that keep a store of their own (the demo's, the drill's): their settings must
+# still parse, but the configured store need not answer.
+OWN_STORE = {"demo", "drill"}
+
+
+@app.callback()
+def _check_first(ctx: typer.Context) -> None:
+    # Before any command: every setting parses and the store answers, or one line each says
+    # what is wrong (and nothing has started). Help always works, whatever the settings.
+    if ctx.resilient_parsing or "--help" in ctx.meta.get("forewarn.words", ()):
+        return
+    try:
+        settings = checked_settings()
+        if ctx.invoked_subcommand not in OWN_STORE:
+            check_store(settings)
+    except StartupError as err:
+        fail_lines(err.lines)
 
 
 @app.command()
