@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
 
+from forewarn.cli_help import PlainGroup
 from forewarn.cli_ops import customer, incident_app, maintenance_app
 from forewarn.config import Settings
 from forewarn.startup import StartupError, check_store, checked_settings
@@ -24,18 +24,8 @@ if TYPE_CHECKING:
     pass
 
 
-class _Words(TyperGroup):
-    """A group that remembers the words typed after the program's name (click clears them
-    before the group's callback runs), so the start-up check can leave --help alone."""
-
-    # Typed loosely: typer's own click (typer._click) is private.
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        ctx.meta["forewarn.words"] = list(args)
-        return super().resolve_command(ctx, args)
-
-
 app = typer.Typer(
-    cls=_Words,
+    cls=PlainGroup,
     help=(
         "forewarn tells your customers about a network outage before they have to ask.\n\n"
         "New here? Run `forewarn demo`: a small town, a cabinet losing power, the messages "
@@ -327,7 +317,7 @@ def status() -> None:
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
         table.add_row(
-            str(row.id), row.title, row.status, row.scope, f"{row.premises_count:,}",
+            str(row.id), escape(row.title), row.status, row.scope, f"{row.premises_count:,}",
             f"{row.customers_count:,}", row.started_at.strftime("%Y-%m-%d %H:%M UTC"),
         )  # fmt: skip
     console.print(table if rows else "No open incidents.")

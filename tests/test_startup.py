@@ -3,12 +3,19 @@ rough edges of the ops commands (issue 14, items 3, 5 and 6)."""
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
+import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+from tests.servers import FakeNominatim, nominatim_server
+from tests.town import customer_rows, topology_rows, write_csv
 
 
 @pytest.fixture
@@ -142,3 +149,148 @@ def test_an_unknown_kind_of_store_is_one_line(
         "error: FOREWARN_DB_URL: cannot use the store oracle+nodriver://u@db/x: "
         "Can't load plugin: sqlalchemy.dialects:oracle.nodriver"
     ]
+
+
+# --- geocoding without a geocoder (item 5) -------------------------------------------
+
+
+@pytest.fixture
+def street(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The small street imported (with its coordinates), ops' environment set."""
+    monkeypatch.setenv("FOREWARN_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("FOREWARN_QUIET_HOURS", "")
+    topology = write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, topology_rows())
+    people = write_csv(tmp_path / "c.csv", CUSTOMER_COLUMNS, customer_rows())
+    result = runner.invoke(app, ["import-network", str(topology), str(people), "--region", "GB"])
+    assert result.exit_code == 0, result.output
+    return runner
+
+
+NO_GEOCODER = "http://127.0.0.1:9"  # nothing listens on port 9
+
+
+def test_an_import_without_a_geocoder_says_one_line_per_row_and_no_traceback(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOREWARN_GEOCODER_URL", NO_GEOCODER)
+    topology = write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, topology_rows())
+    rows = customer_rows()
+    for row, street_number in zip(rows[:3], ("1", "2", "3"), strict=True):
+        row[3], row[5], row[6] = f"{street_number} Nowhere Lane", "", ""
+    people = write_csv(tmp_path / "c.csv", CUSTOMER_COLUMNS, rows)
+    started = time.monotonic()
+    result = runner.invoke(app, ["import-network", str(topology), str(people), "--region", "GB"])
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 5  # no retries against a refused connection
+    assert lines(result.output) == [
+        "elements 19, premises 12, customers 12, geocoded 0",
+        "3 rows skipped or kept with a warning:",
+        "  c.csv:2: kept without coordinates: geocoder unavailable",
+        "  c.csv:3: kept without coordinates: geocoder unavailable",
+        "  c.csv:4: kept without coordinates: geocoder unavailable",
+    ]
+
+
+def test_near_without_a_geocoder_is_one_line_naming_the_address(street: CliRunner) -> None:
+    result = street.invoke(
+        app, ["incident", "open", "--near", "45 Mill Road", "--radius", "300m", "--title", "Dig"],
+        env={"FOREWARN_GEOCODER_URL": NO_GEOCODER},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert lines(result.output)[-1:] == [
+        "error: --near '45 Mill Road': cannot reach the geocoder at http://127.0.0.1:9: "
+        "connection refused"
+    ]
+    assert "Traceback" not in result.output and "RateLimiter" not in result.output
+
+
+@pytest.mark.parametrize("radius", ["3", "3 miles", "-2km", "km"])
+def test_a_radius_without_its_unit_is_refused_before_any_geocoding(
+    street: CliRunner, radius: str
+) -> None:
+    with nominatim_server() as url:
+        result = street.invoke(
+            app, ["incident", "open", "--near", "45 Mill Road", "--radius", radius,
+                  "--title", "Dig"], env={"FOREWARN_GEOCODER_URL": url},
+        )  # fmt: skip
+    assert result.exit_code == 2
+    assert lines(result.output) == [
+        f"error: --radius: not a distance: {radius!r} (write 300m or 2km)"
+    ]
+    assert FakeNominatim.requests == []
+
+
+# --- ops commands that surprised (item 6) --------------------------------------------
+
+
+def test_an_update_without_any_change_is_refused(street: CliRunner) -> None:
+    opened = street.invoke(app, ["incident", "open", "--element", "cabA", "--title", "Cut"])
+    assert opened.exit_code == 0, opened.output
+    result = street.invoke(app, ["incident", "update", "1"])
+    assert result.exit_code == 2
+    assert lines(result.output) == [
+        "error: nothing to change: give --status, --cause, --etr or --note"
+    ]
+
+
+def test_titles_and_notes_print_literally_not_as_console_markup(street: CliRunner) -> None:
+    title = "Duct [/] flooded [bold]near[/bold] [red]"
+    opened = street.invoke(app, ["incident", "open", "--element", "cabA", "--title", title])
+    assert opened.exit_code == 0, opened.output
+    noted = street.invoke(app, ["incident", "update", "1", "--note", "Pumps [/] on site"])
+    assert noted.exit_code == 0, noted.output
+    for command in (["status"], ["incident", "list"], ["incident", "show", "1"]):
+        result = street.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+        assert title in result.output, command
+    shown = street.invoke(app, ["incident", "show", "1"]).output
+    assert "Pumps [/] on site" in shown
+    customer = street.invoke(app, ["customer", "c41"])
+    assert customer.exit_code == 0, customer.output
+    assert title in customer.output
+
+
+def test_each_group_names_every_command_in_its_one_line_help() -> None:
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    for name in ("incident", "maintenance"):
+        group = root.commands[name]
+        assert isinstance(group, TyperGroup)
+        described = (group.help or "").rstrip(".").split(": ", 1)[-1]
+        if name == "incident":
+            assert described.split(", ") == list(group.commands)
+
+
+def every_command(runner: CliRunner) -> list[list[str]]:
+    """Every command path, as typed: ['status'], ['incident', 'open'], ..."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    found: list[list[str]] = [[]]
+    for name, command in root.commands.items():
+        found.append([name])
+        if isinstance(command, TyperGroup):
+            found += [[name, sub] for sub in command.commands]
+    return found
+
+
+def test_help_shows_classic_placeholders_only(runner: CliRunner) -> None:
+    commands = every_command(runner)
+    assert ["incident", "heads-up"] in commands and ["import-network"] in commands
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert not re.search(r"<\w+>|\{\w+\}", result.output), (command, result.output)
+    usage = lines(runner.invoke(app, ["import-network", "--help"]).output)[0]
+    assert usage.endswith("import-network [OPTIONS] TOPOLOGY CUSTOMERS")
+
+
+def test_the_outbox_warning_names_the_files_once(
+    street: CliRunner, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOREWARN_OUTBOX", "outbox")  # the default's own name
+    with caplog.at_level("WARNING", logger="forewarn"):
+        result = street.invoke(app, ["incident", "list"])
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if "no credentials" in r.getMessage()]
+    assert len(said) == 1 and "outbox outbox" not in said[0]
+    assert said[0].endswith(f"are written to {Path('outbox') / '<channel>.jsonl'}")
