@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -234,6 +235,7 @@ def serve(
         console.print(f"receiver on http://{host}:{port}; the flows run elsewhere")
         server.run()
         return
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     threading.Thread(target=server.run, name="receiver", daemon=True).start()
     console.print(f"receiver on http://{host}:{port}; detection cycle every {interval} s")
     if os.environ.get("PREFECT_API_URL"):
@@ -281,18 +283,30 @@ def _site_is_ours(settings: Settings) -> None:
         fail(str(err))
 
 
+# Set when `serve` is asked to stop: each beat finishes its run in progress and ends.
+_stopping = threading.Event()
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM: leave as after Ctrl-C, so that the exit handlers run (Prefect stops its
+    temporary server in one; killed outright, `serve` would leave that server running,
+    orphaned). A run cut short is a crash the delivery ledger is built to survive."""
+    _stopping.set()  # the other beats start no new run meanwhile
+    console.print(f"{signal.Signals(signum).name}: stopping")
+    raise SystemExit(0)
+
+
 def _keep_beat(run: Callable[[], object], every: float, once: bool = False) -> None:
-    """Run a flow every `every` seconds, forever (or once); a failed run is reported, not
-    fatal."""
-    while True:
+    """Run a flow every `every` seconds until `serve` stops (or once); a failed run is
+    reported, not fatal."""
+    while not _stopping.is_set():
         started = time.monotonic()
         try:
             run()
         except Exception as err:  # one failed run must not stop the service
             console.print(f"[red]{getattr(run, 'name', 'flow')} failed:[/red] {escape(str(err))}")
-        if once:
+        if once or _stopping.wait(max(every - (time.monotonic() - started), 0.5)):
             return
-        time.sleep(max(every - (time.monotonic() - started), 0.5))
 
 
 @app.command()

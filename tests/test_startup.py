@@ -3,7 +3,12 @@ rough edges of the ops commands (issue 14, items 3, 5 and 6)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +19,7 @@ from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
-from tests.servers import FakeNominatim, nominatim_server
+from tests.servers import FakeNominatim, free_port, nominatim_server
 from tests.town import customer_rows, topology_rows, write_csv
 
 
@@ -294,3 +299,68 @@ def test_the_outbox_warning_names_the_files_once(
     said = [r.getMessage() for r in caplog.records if "no credentials" in r.getMessage()]
     assert len(said) == 1 and "outbox outbox" not in said[0]
     assert said[0].endswith(f"are written to {Path('outbox') / '<channel>.jsonl'}")
+
+
+def children(pid: int) -> set[int]:
+    """The processes `pid` started (Linux's /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(n) for n in (task / "children").read_text().split()}
+    return found
+
+
+def cmdline(pid: int) -> str:
+    """How process `pid` was started ('' once it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_serve_stopped_by_sigterm_stops_prefects_temporary_server(tmp_path: Path) -> None:
+    # The real thing, end to end: `serve` starts Prefect's temporary server (a child
+    # process) on its first cycle; SIGTERM must take that child down with it.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= {
+        "FOREWARN_DB_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "FOREWARN_SITE_DIR": str(tmp_path / "site"), "FOREWARN_OUTBOX": str(tmp_path / "out"),
+        "FOREWARN_JOURNAL_DIR": str(tmp_path / "journal"),
+        "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+    }  # fmt: skip
+    command = [sys.executable, "-c", "from forewarn.cli import main; main()", "serve",
+               "--port", str(free_port()), "--interval", "3600"]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        serve = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 120
+        prefect_server: set[int] = set()
+        while not prefect_server and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(0.5)
+            prefect_server = {pid for pid in children(serve.pid) if "uvicorn" in cmdline(pid)}
+        assert prefect_server, log.read_text()
+        time.sleep(1)  # let the first cycle get going
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0, log.read_text()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in prefect_server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in prefect_server)
+        assert "SIGTERM: stopping" in log.read_text()
+    finally:
+        for pid in [serve.pid, *prefect_server]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        serve.wait()
