@@ -39,13 +39,16 @@ app = typer.Typer(
 # Commands that keep a store of their own (the demo's, the drill's): their settings must
 # still parse, but the configured store need not answer.
 OWN_STORE = {"demo", "drill"}
+# Groups of commands: typed alone, they show their help.
+GROUPS = {"incident", "maintenance"}
 
 
 @app.callback()
 def _check_first(ctx: typer.Context) -> None:
     # Before any command: every setting parses and the store answers, or one line each says
     # what is wrong (and nothing has started). Help always works, whatever the settings.
-    if ctx.resilient_parsing or "--help" in ctx.meta.get("forewarn.words", ()):
+    words = ctx.meta.get("forewarn.words", [])
+    if ctx.resilient_parsing or "--help" in words or (len(words) == 1 and words[0] in GROUPS):
         return
     try:
         settings = checked_settings()
