@@ -366,3 +366,28 @@ def test_serve_stopped_by_sigterm_stops_prefects_temporary_server(tmp_path: Path
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         serve.wait()
+
+
+def test_a_bad_setting_stops_run_once_before_prefect_is_even_imported(tmp_path: Path) -> None:
+    # As a user runs it (a fresh interpreter): one line, status 2, and Prefect (seconds to
+    # import, more to start its server) never loaded.
+    probe = (
+        "import sys\n"
+        "from forewarn.cli import main\n"
+        "sys.argv = ['forewarn', 'run-once']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    print('prefect loaded:', 'prefect' in sys.modules, 'status:', done.code)\n"
+    )
+    env = {**os.environ, "FOREWARN_DOWN_AFTER_S": "abc",
+           "PYTHONPATH": str(Path(__file__).parent.parent)}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.stderr == ""
+    assert lines(done.stdout) == [
+        "error: FOREWARN_DOWN_AFTER_S: not a number: 'abc'",
+        "prefect loaded: False status: 2",
+    ]
