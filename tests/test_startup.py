@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 import typer
+from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+from forewarn.network.geocode import GeocoderUnreachable, geocode_all, nominatim
+from tests.conftest import NOW
 from tests.servers import FakeNominatim, free_port, nominatim_server
 from tests.town import customer_rows, topology_rows, write_csv
 
@@ -391,3 +394,32 @@ def test_a_bad_setting_stops_run_once_before_prefect_is_even_imported(tmp_path: 
         "error: FOREWARN_DOWN_AFTER_S: not a number: 'abc'",
         "prefect loaded: False status: 2",
     ]
+
+
+def test_a_refused_geocoder_fails_at_once_and_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lookup = nominatim(NO_GEOCODER, per_second=100, retry_wait_s=5)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="geopy"), pytest.raises(GeocoderUnreachable) as caught:
+        lookup("45 Mill Road")
+    assert time.monotonic() - started < 2  # not retried after 5 s pauses
+    assert (
+        str(caught.value) == "cannot reach the geocoder at http://127.0.0.1:9: connection refused"
+    )
+    # geopy's retry logger printed a traceback per retry (urllib3's has a NullHandler).
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("geopy")] == []
+
+
+def test_once_the_geocoder_is_unreachable_the_rest_of_the_batch_is_not_asked(
+    engine: Engine,
+) -> None:
+    asked: list[str] = []
+
+    def unreachable(query: str) -> tuple[float, float] | None:
+        asked.append(query)
+        raise GeocoderUnreachable("cannot reach the geocoder at x: connection refused")
+
+    with engine.begin() as conn:
+        found = geocode_all(conn, ["1 A St", "2 A St", "3 A St"], unreachable, NOW)
+    assert found == {} and asked == ["1 A St"]
