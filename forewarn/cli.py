@@ -286,7 +286,7 @@ def _site_is_ours(settings: Settings) -> None:
         fail(str(err))
 
 
-# Set when `serve` is asked to stop: each beat finishes its run in progress and ends.
+# Set when `serve` is asked to stop: the beats in other threads start no new run.
 _stopping = threading.Event()
 
 
