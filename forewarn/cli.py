@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -14,14 +15,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from forewarn.cli_help import PlainGroup
 from forewarn.cli_ops import customer, incident_app, maintenance_app
 from forewarn.config import Settings
-from forewarn.terminal import console, fail, progress
+from forewarn.startup import StartupError, check_store, checked_settings
+from forewarn.terminal import console, fail, fail_lines, progress
 
 if TYPE_CHECKING:
     pass
 
+
 app = typer.Typer(
+    cls=PlainGroup,
     help=(
         "forewarn tells your customers about a network outage before they have to ask.\n\n"
         "New here? Run `forewarn demo`: a small town, a cabinet losing power, the messages "
@@ -30,6 +35,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+# Commands that keep a store of their own (the demo's, the drill's): their settings must
+# still parse, but the configured store need not answer.
+OWN_STORE = {"demo", "drill"}
+# Groups of commands: typed alone, they show their help.
+GROUPS = {"incident", "maintenance"}
+
+
+@app.callback()
+def _check_first(ctx: typer.Context) -> None:
+    # Before any command: every setting parses and the store answers, or one line each says
+    # what is wrong (and nothing has started). Help always works, whatever the settings.
+    words = ctx.meta.get("forewarn.words", [])
+    if ctx.resilient_parsing or "--help" in words or (len(words) == 1 and words[0] in GROUPS):
+        return
+    try:
+        settings = checked_settings()
+        if ctx.invoked_subcommand not in OWN_STORE:
+            check_store(settings)
+    except StartupError as err:
+        fail_lines(err.lines)
 
 
 @app.command()
@@ -212,6 +238,7 @@ def serve(
         console.print(f"receiver on http://{host}:{port}; the flows run elsewhere")
         server.run()
         return
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     threading.Thread(target=server.run, name="receiver", daemon=True).start()
     console.print(f"receiver on http://{host}:{port}; detection cycle every {interval} s")
     if os.environ.get("PREFECT_API_URL"):
@@ -259,18 +286,30 @@ def _site_is_ours(settings: Settings) -> None:
         fail(str(err))
 
 
+# Set when `serve` is asked to stop: the beats in other threads start no new run.
+_stopping = threading.Event()
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM: leave as after Ctrl-C, so that the exit handlers run (Prefect stops its
+    temporary server in one; killed outright, `serve` would leave that server running,
+    orphaned). A run cut short is a crash the delivery ledger is built to survive."""
+    _stopping.set()  # the other beats start no new run meanwhile
+    console.print(f"{signal.Signals(signum).name}: stopping")
+    raise SystemExit(0)
+
+
 def _keep_beat(run: Callable[[], object], every: float, once: bool = False) -> None:
-    """Run a flow every `every` seconds, forever (or once); a failed run is reported, not
-    fatal."""
-    while True:
+    """Run a flow every `every` seconds until `serve` stops (or once); a failed run is
+    reported, not fatal."""
+    while not _stopping.is_set():
         started = time.monotonic()
         try:
             run()
         except Exception as err:  # one failed run must not stop the service
             console.print(f"[red]{getattr(run, 'name', 'flow')} failed:[/red] {escape(str(err))}")
-        if once:
+        if once or _stopping.wait(max(every - (time.monotonic() - started), 0.5)):
             return
-        time.sleep(max(every - (time.monotonic() - started), 0.5))
 
 
 @app.command()
@@ -295,7 +334,7 @@ def status() -> None:
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
         table.add_row(
-            str(row.id), row.title, row.status, row.scope, f"{row.premises_count:,}",
+            str(row.id), escape(row.title), row.status, row.scope, f"{row.premises_count:,}",
             f"{row.customers_count:,}", row.started_at.strftime("%Y-%m-%d %H:%M UTC"),
         )  # fmt: skip
     console.print(table if rows else "No open incidents.")

@@ -19,8 +19,13 @@ if TYPE_CHECKING:
     from forewarn.context import Context
     from forewarn.incidents.ops import Target
 
-incident_app = typer.Typer(help="What ops do by hand: open, list, show, update, resolve.")
-maintenance_app = typer.Typer(help="Planned work, with notices to the affected premises only.")
+incident_app = typer.Typer(
+    help="What ops do by hand: open, list, show, update, resolve, heads-up.",
+    no_args_is_help=True,
+)
+maintenance_app = typer.Typer(
+    help="Planned work, with notices to the affected premises only.", no_args_is_help=True
+)
 
 
 def _ops() -> tuple[Settings, Context]:
@@ -41,15 +46,26 @@ def _when(text: str | None, settings: Settings, now: datetime) -> datetime | Non
         fail(str(err))
 
 
-def _target(ctx: Context, element: str | None, area: str | None, near: str | None,
-            radius: str | None) -> Target:  # fmt: skip
-    """The premises named by exactly one of --element, --area or --near/--radius."""
-    from forewarn.incidents.ops import by_area, by_element, by_radius
-    from forewarn.network.geocode import nominatim
-
+def _place(element: str | None, area: str | None, near: str | None,
+           radius: str | None) -> float | None:  # fmt: skip
+    """Check where an incident is before anything is looked up: exactly one of --element,
+    --area or --near (with a --radius that has its unit). Returns the radius in metres."""
     given = [x for x in (element, area, near) if x]
     if len(given) != 1:
         fail("give exactly one of --element, --area or --near (with --radius)")
+    if not near:
+        return None
+    if not radius:
+        fail("--near needs --radius, e.g. --radius 300m or 2km")
+    return _metres(radius)
+
+
+def _target(ctx: Context, element: str | None, area: str | None, near: str | None,
+            metres: float | None) -> Target:  # fmt: skip
+    """The premises named by one of --element, --area or --near/--radius (see _place)."""
+    from forewarn.incidents.ops import by_area, by_element, by_radius
+    from forewarn.network.geocode import GeocodeError, nominatim
+
     index = ctx.index()
     if element:
         return by_element(index, element)
@@ -57,24 +73,28 @@ def _target(ctx: Context, element: str | None, area: str | None, near: str | Non
         path = Path(area)
         text = path.read_text(encoding="utf-8") if path.is_file() else area
         return by_area(index, text)
-    if not radius:
-        fail("--near needs --radius, e.g. --radius 300m or 2km")
-    metres = _metres(radius)
+    assert near is not None and metres is not None  # _place checked them
     geocoder = nominatim(ctx.settings.geocoder_url, ctx.settings.geocoder_rate)
-    found = geocoder(str(near))
+    try:
+        found = geocoder(near)
+    except GeocodeError as err:
+        fail(f"--near {near!r}: {err}")
     if found is None:
         fail(f"could not find the address {near!r}")
     return by_radius(index, found[0], found[1], metres)
 
 
 def _metres(text: str) -> float:
+    """'300m' or '2km' in metres; a bare number is refused (metres or kilometres?)."""
     value = text.strip().lower()
+    unit = "km" if value.endswith("km") else "m" if value.endswith("m") else None
     try:
-        if value.endswith("km"):
-            return float(value[:-2]) * 1000
-        return float(value.removesuffix("m"))
+        number = float(value.removesuffix(unit)) if unit else None
     except ValueError:
-        fail(f"not a distance: {text!r} (write 300m or 2km)")
+        number = None
+    if number is None or not number > 0:
+        fail(f"--radius: not a distance: {text!r} (write 300m or 2km)")
+    return number * 1000 if unit == "km" else number
 
 
 def _after_change(ctx: Context, now: datetime) -> None:
@@ -113,10 +133,11 @@ def incident_open(
     """Open an incident the monitoring has not seen; customers hear at once."""
     from forewarn.incidents.ops import OpsError, open_by_ops
 
+    metres = _place(element, area, near, radius)
     settings, ctx = _ops()
     now = now_utc()
     try:
-        target = _target(ctx, element, area, near, radius)
+        target = _target(ctx, element, area, near, metres)
         with ctx.engine.begin() as conn:
             started = _when(since, settings, now)
             incident_id = open_by_ops(conn, ctx.index(), target, title, now, ctx.policy, started)
@@ -144,7 +165,7 @@ def incident_list(
     table = Table("id", "title", "source", "status", "premises", "estimate", "next update")
     for row in rows:
         table.add_row(
-            str(row.id), row.title, row.source, row.status, f"{row.premises_count:,}",
+            str(row.id), escape(row.title), row.source, row.status, f"{row.premises_count:,}",
             utc(row.etr), utc(row.next_update_at),
         )  # fmt: skip
     console.print(table if rows else "No incidents.")
@@ -218,6 +239,8 @@ def incident_update(
     from forewarn.incidents.ops import OpsError, update_by_ops
     from forewarn.incidents.updates import CLEAR, KEEP, Change, Set
 
+    if status is None and cause is None and etr is None and note is None:
+        fail("nothing to change: give --status, --cause, --etr or --note")
     settings, ctx = _ops()
     now = now_utc()
     estimate: Change[datetime] = KEEP
@@ -286,12 +309,13 @@ def maintenance_add(
     """Schedule planned work: notices ahead (FOREWARN_MAINTENANCE_NOTICES), at start, at end."""
     from forewarn.incidents.ops import OpsError, add_maintenance
 
+    metres = _place(element, area, near, radius)
     settings, ctx = _ops()
     now = now_utc()
     starts, ends = _when(start, settings, now), _when(end, settings, now)
     assert starts is not None and ends is not None
     try:
-        target = _target(ctx, element, area, near, radius)
+        target = _target(ctx, element, area, near, metres)
         with ctx.engine.begin() as conn:
             incident_id = add_maintenance(
                 conn, ctx.index(), target, title, starts, ends, now, ctx.policy
@@ -321,8 +345,8 @@ def customer(
         if len(found) > 1:
             table = Table("customer", "address", "phone", "email", "social")
             for c in found:
-                table.add_row(c.customer_id, c.address, c.phone or "", c.email or "",
-                              c.social or "")  # fmt: skip
+                table.add_row(escape(c.customer_id), escape(c.address), escape(c.phone or ""),
+                              escape(c.email or ""), escape(c.social or ""))  # fmt: skip
             console.print(table)
             console.print(f"{len(found)} customers match; look one up by id")
             return

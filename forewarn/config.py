@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from forewarn.durations import cadence_steps, parse_duration, parse_steps
+from forewarn.quiet import QuietHours
 
 
 class Settings(BaseSettings):
@@ -110,12 +115,49 @@ class Settings(BaseSettings):
     claim_lease_s: float = Field(default=300.0, gt=0)
 
     # Routine updates wait out the night in the customer's own time zone ("restored" never).
-    quiet_hours: str = Field(default="21:00-06:00", pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$")
+    quiet_hours: str = "21:00-06:00"
     # At most this many messages per customer per incident and channel.
     max_messages_per_incident: int = Field(default=8, ge=1)
     # What HELP answers (after the operator's name); empty: the words of
     # templates/words/<locale>/reply_help.txt, in the customer's language.
     help_text: str = ""
+
+    @field_validator("db_url")
+    @classmethod
+    def _store_url_parses(cls, value: SecretStr) -> SecretStr:
+        try:
+            make_url(value.get_secret_value())
+        except ArgumentError:
+            # The value may hold a password: the message does not repeat it.
+            raise ValueError(
+                "not a store URL (write e.g. sqlite:///forewarn.db or "
+                "postgresql+psycopg://user:password@host/forewarn)"
+            ) from None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            smtp_url_problem(value.get_secret_value())
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"not a time zone: {value!r} (write e.g. Europe/London or UTC)"
+            ) from None
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_parse(cls, value: str) -> str:
+        QuietHours.from_setting(value)
+        return value
 
     @field_validator("follow_up_cadence")
     @classmethod
@@ -155,3 +197,72 @@ class Settings(BaseSettings):
     def element_label_list(self) -> list[str]:
         """The alert labels that name an element, in the order they are tried."""
         return [label.strip() for label in self.element_labels.split(",") if label.strip()]
+
+
+def smtp_url_problem(url: str) -> None:
+    """Raise ValueError naming what is wrong with an SMTP URL (never its password)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        given = f"{parts.scheme}://" if parts.scheme else "none"
+        raise ValueError(f"the scheme must be smtp:// or smtps://, not {given}")
+    if not parts.hostname:
+        raise ValueError("no host (write smtp://[user:pass@]host:port)")
+    try:
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError:
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        raise ValueError(f"not a port: {port!r} (write smtp://[user:pass@]host:port)") from None
+
+
+# Readable reasons for pydantic's error types; the bad value follows them.
+_REASONS = {
+    "float_parsing": "not a number",
+    "int_parsing": "not a whole number",
+    "int_from_float": "not a whole number",
+    "bool_parsing": "not true or false",
+}
+_LIMITS = {
+    "greater_than": ("gt", "must be more than"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "less_than": ("lt", "must be less than"),
+    "less_than_equal": ("le", "must be at most"),
+}
+# What a setting checked by a pattern should look like.
+_PATTERNS = {"brand_colour": "not a colour (write #RRGGBB, e.g. #1f5fa8)"}
+_SECRETS = {
+    name
+    for name, field in Settings.model_fields.items()
+    if SecretStr in (field.annotation, *get_args(field.annotation))
+}
+
+
+def env_name(field: str) -> str:
+    """The environment variable an operator sets for a setting."""
+    known = Settings.model_fields.get(field)
+    alias = known.validation_alias if known else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"FOREWARN_{field.upper()}"
+
+
+def settings_problems(err: ValidationError) -> list[str]:
+    """One line per bad setting: its variable, why, and the value (secrets withheld)."""
+    return [_problem(error) for error in err.errors()]
+
+
+def _problem(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    kind, value = error["type"], error.get("input")
+    shown = "" if field in _SECRETS else f": {value!r}"
+    if kind == "value_error":
+        reason, shown = str(error["ctx"]["error"]), ""  # our validators name the value
+    elif kind in _REASONS:
+        reason = _REASONS[kind]
+    elif kind in _LIMITS:
+        key, words = _LIMITS[kind]
+        reason = f"{words} {error['ctx'][key]}"
+    elif kind == "string_pattern_mismatch":
+        reason = _PATTERNS.get(field, f"does not match {error['ctx']['pattern']}")
+    else:
+        reason = str(error["msg"])
+    return f"{env_name(field)}: {reason}{shown}"

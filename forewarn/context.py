@@ -61,9 +61,9 @@ class Context:
         registry = build(settings, signing_key, engine)
         if registry.to_outbox:
             logging.getLogger("forewarn").warning(
-                "no credentials for %s: those messages go to the outbox %s",
+                "no credentials for %s: those messages are written to %s",
                 ", ".join(registry.to_outbox),
-                settings.outbox,
+                settings.outbox / "<channel>.jsonl",
             )
         http = httpx.Client(headers={"User-Agent": "forewarn"})
         return cls(settings=settings, engine=engine, http=http, registry=registry)

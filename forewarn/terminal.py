@@ -20,6 +20,13 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def fail_lines(messages: list[str]) -> NoReturn:
+    """Print one error line per message and leave with status 2 (nothing was changed)."""
+    for message in messages:
+        console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
 def progress() -> Progress:
     """A progress bar for long imports and dispatches (quiet when not on a terminal)."""
     return Progress(
