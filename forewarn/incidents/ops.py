@@ -39,7 +39,7 @@ from forewarn.store import (
     incidents,
     premises,
 )
-from forewarn.texts import update_words
+from forewarn.texts import stamp, update_words
 
 # Statuspage's statuses that ops may set on an open incident (FACTS.md).
 OPS_STATUSES = ("investigating", "identified", "monitoring")
@@ -211,9 +211,8 @@ def update_by_ops(
         outcome.said.append("note")
     if event == "note" and not (status and status != row.status) and cause is None and not note:
         return outcome  # only a wobble of the estimate: nothing to say
-    etr_text = f"{etr:%Y-%m-%d %H:%M}" if etr else None
     body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
-                        etr=etr_text, status=new_status)  # fmt: skip
+                        etr=stamp(etr), status=new_status)  # fmt: skip
     news = NewUpdate(event, new_status, body, row.notify, etr=announced)
     add_update(conn, row.id, news, now, policy)
     return outcome
@@ -270,9 +269,7 @@ def add_maintenance(
     if not now < starts < ends:
         raise OpsError("planned work must start in the future and end after it starts")
     title = _clean(title, "title", 200)
-    body = update_words(
-        "maintenance", title=title, starts=f"{starts:%Y-%m-%d %H:%M}", ends=f"{ends:%Y-%m-%d %H:%M}"
-    )
+    body = update_words("maintenance", title=title, starts=stamp(starts), ends=stamp(ends))
     new = NewIncident(
         target.rows, title, source="maintenance", root_element=target.element, notify=False,
         body=body, started=starts, status="scheduled", event="scheduled", scheduled=(starts, ends),
