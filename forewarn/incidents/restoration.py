@@ -3,6 +3,7 @@ comes back), and a premise still down after a fix becomes a single-premise case.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,41 @@ def resolve(
     )
     for premise_id, element_id in still_down:
         open_case(conn, premise_id, element_id, row, "still_down", now, policy, row.notify)
+    if row.parent_id is not None and not still_down:
+        _pass_on_summary(conn, row, now, policy)
+
+
+def _pass_on_summary(conn: Connection, case: Row[Any], now: datetime, policy: Policy) -> None:
+    """A case's line is back: if its incident's summary went to the others while this line
+    was still down (queue.py held it back), it hears the summary now, with its own
+    outage's length."""
+    summary = conn.execute(
+        select(incident_updates.c.body, incident_updates.c.kind, incident_updates.c.params)
+        .where(
+            incident_updates.c.incident_id == case.parent_id, incident_updates.c.event == "summary"
+        )
+        .order_by(incident_updates.c.seq.desc())
+        .limit(1)
+    ).first()
+    if summary is None:
+        return  # none yet: when it comes, this line is back and hears it with the others
+    cause = conn.execute(select(incidents.c.cause).where(incidents.c.id == case.parent_id)).scalar()
+    conn.execute(update(incidents).where(incidents.c.id == case.id).values(cause=cause))
+    body = (
+        update_words(summary.kind, **json.loads(summary.params or "{}"))
+        if summary.kind
+        else summary.body
+    )
+    news = NewUpdate("summary", "postmortem", body, bool(case.notify), next_update=CLEAR)
+    add_update(conn, case.id, news, now, policy)
+
+
+def lines_still_down(
+    conn: Connection, index: NetworkIndex, incident_id: int, down_elements: Collection[str]
+) -> list[str]:
+    """The elements of an incident's affected premises whose line still looks down."""
+    members, down = _affected(conn, index, incident_id, down_elements)
+    return [element for (_, element), is_down in zip(members, down, strict=True) if is_down]
 
 
 def restore_partly(
