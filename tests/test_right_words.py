@@ -20,6 +20,7 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection.run import down_now
 from forewarn.incidents.ops import OpsError, resolve_by_ops, update_by_ops
+from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.incidents.updates import Set
 from forewarn.notifiers.compose import EVENT_TEMPLATES, render
 from forewarn.notifiers.sms import is_gsm7, segments
@@ -281,3 +282,18 @@ def test_the_spanish_page_says_an_ops_estimate_in_spanish_in_the_operators_zone(
     assert "New estimate: Tue 24/11 17:00 CET." in english
     assert "UTC" not in spanish and "2026-11-23 15:03 CET" in spanish  # started, in Madrid
     assert "<title>Corte: " in spanish
+
+
+def test_an_out_reply_is_answered_in_the_customers_own_zone(town: Town, engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(customers)
+            .where(customers.c.customer_id == "c41")
+            .values(locale="es", timezone="Europe/Madrid")
+        )
+        phone = conn.execute(
+            select(customers.c.phone).where(customers.c.customer_id == "c41")
+        ).scalar_one()
+        # The operator's zone (UTC here) is not the customer's: their texts say CET.
+        answer = handle_reply(conn, "sms", phone, "OUT", "SM1", NOW, Voice("Mill Road Fibre", ""))
+    assert answer and "hemos reabierto su caso" in answer and "lun 21:00 CET" in answer
