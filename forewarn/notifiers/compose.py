@@ -58,15 +58,20 @@ POST_LIMIT = 500
 
 
 def _note(row: DueDelivery, locale: str, zone: str) -> str | None:
-    """What ops wrote for readers, as they wrote it (an update's or a summary's --note);
-    for a heads-up or a note of free text, the update's own words in the reader's locale."""
+    """What ops wrote for readers, as they wrote it (an update's or a summary's --note, a
+    heads-up's text); an email also repeats a heads-up's standard words, in the reader's
+    locale (a text or a post already says them in its own words)."""
     params = json.loads(row.update_params) if row.update_params else {}
     if row.update_kind in ("ops", "summary"):
         note = params.get("note")
         return str(note) if note else None
-    if row.event in ("note", "at_risk"):
-        return said_in(row.update_body, row.update_kind, params, locale, "update", zone)
-    return None
+    if row.event not in ("note", "at_risk"):
+        return None
+    if row.update_kind is None:
+        return row.update_body  # typed by ops
+    if row.channel != "email":
+        return None
+    return said_in(row.update_body, row.update_kind, params, locale, "update", zone)
 
 
 @lru_cache(maxsize=1024)
