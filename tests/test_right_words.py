@@ -282,6 +282,16 @@ def test_the_spanish_page_says_an_ops_estimate_in_spanish_in_the_operators_zone(
     assert "New estimate: Tue 24/11 17:00 CET." in english
     assert "UTC" not in spanish and "2026-11-23 15:03 CET" in spanish  # started, in Madrid
     assert "<title>Corte: " in spanish
+    # Every update the Spanish page shows, through to the end, is in Spanish.
+    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+    with engine.begin() as conn:
+        update_by_ops(conn, 1, NOW + timedelta(hours=2), ctx.policy, cause="Un cable cortado.")
+    after_ops(ctx, NOW + timedelta(hours=2, minutes=1))
+    spanish = (settings.site_dir / "es" / "incidents" / "1.html").read_text()
+    bodies = re.findall(r"</time><br>(.*?)</li>", spanish)
+    assert len(bodies) == 4 and not [b for b in bodies if ENGLISH.search(b)], bodies
 
 
 def test_an_out_reply_is_answered_in_the_customers_own_zone(town: Town, engine: Engine) -> None:
