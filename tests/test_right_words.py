@@ -26,7 +26,7 @@ from forewarn.notifiers.compose import EVENT_TEMPLATES, render
 from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.store import customers, incident_updates, incidents
 from forewarn.texts import update_words
-from tests.conftest import NOW, run_cycle
+from tests.conftest import NOW, outage_and_restoration, run_cycle
 from tests.test_content import LONGEST, row
 from tests.town import CABINETS, Town, report_cabinet
 
@@ -307,3 +307,27 @@ def test_an_out_reply_is_answered_in_the_customers_own_zone(town: Town, engine: 
         # The operator's zone (UTC here) is not the customer's: their texts say CET.
         answer = handle_reply(conn, "sms", phone, "OUT", "SM1", NOW, Voice("Mill Road Fibre", ""))
     assert answer and "hemos reabierto su caso" in answer and "lun 21:00 CET" in answer
+
+
+def test_an_out_reply_after_the_summary_does_not_bring_the_summary_twice(
+    town: Town, settings: Settings
+) -> None:
+    ctx = Context.build(settings)
+    outage_and_restoration(ctx, settings)
+    later = NOW + timedelta(hours=2)
+    with ctx.engine.begin() as conn:
+        update_by_ops(conn, 1, later, ctx.policy, cause="A digger.")
+    after_ops(ctx, later)
+    with ctx.engine.begin() as conn:
+        phone = conn.execute(
+            select(customers.c.phone).where(customers.c.customer_id == "c41")
+        ).scalar_one()
+        handle_reply(conn, "sms", phone, "OUT", "SM1", later, Voice("Mill Road Fibre", ""))
+        case = conn.execute(select(func.max(incidents.c.id))).scalar_one()
+        resolve_by_ops(conn, ctx.index(), case, down_now(conn), later, ctx.policy)
+        events = set(
+            conn.execute(
+                select(incident_updates.c.event).where(incident_updates.c.incident_id == case)
+            ).scalars()
+        )
+    assert "restored" in events and "summary" not in events  # c41 had it already
