@@ -292,6 +292,9 @@ def test_the_spanish_page_says_an_ops_estimate_in_spanish_in_the_operators_zone(
     spanish = (settings.site_dir / "es" / "incidents" / "1.html").read_text()
     bodies = re.findall(r"</time><br>(.*?)</li>", spanish)
     assert len(bodies) == 4 and not [b for b in bodies if ENGLISH.search(b)], bodies
+    history = (settings.site_dir / "es" / "history.html").read_text()
+    assert "<td>Corte: " in history and "Outage" not in history
+    assert "<td>2026-11-23 15:00 CET</td>" in history  # started, in the operator's zone
 
 
 def test_an_out_reply_is_answered_in_the_customers_own_zone(town: Town, engine: Engine) -> None:

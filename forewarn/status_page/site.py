@@ -177,6 +177,9 @@ def _environment() -> jinja2.Environment:
             context.get("zone"),
         )
     )  # fmt: skip
+    env.filters["title_in"] = lambda row, locale: said_in(
+        row.title, row.title_kind, json.loads(row.title_params or "{}"), locale, "title"
+    )
     env.filters["name_in"] = lambda incident, locale: said_in(
         incident["name"], incident.get("x_name_kind"), incident.get("x_name_params"), locale,
         "title",
@@ -185,12 +188,17 @@ def _environment() -> jinja2.Environment:
 
 
 @jinja2.pass_context
-def _when(context: Any, value: str | None) -> str:
-    """A page time ("2026-11-23T14:00:00Z") in the operator's zone, with its name."""
+def _when(context: Any, value: str | datetime | None) -> str:
+    """A page time ("2026-11-23T14:00:00Z", or a stored moment) in the operator's zone,
+    with its name."""
     if not value:
         return ""
-    zone = zone_info(context.get("zone"))
-    local = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(zone)
+    moment = (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    )
+    local = moment.astimezone(zone_info(context.get("zone")))
     return f"{local:%Y-%m-%d %H:%M} {zone_name(local)}"
 
 
