@@ -14,6 +14,7 @@ import jinja2
 
 from forewarn.incidents.ledger import DueDelivery
 from forewarn.notifiers.sms import fits_one, fold_gsm7, is_gsm7, septets
+from forewarn.notifiers.social import MAX_CHARS
 from forewarn.notifiers.webhook import payload
 from forewarn.texts import duration, environment, said_in, when
 
@@ -51,10 +52,6 @@ class Brand:
         """The offer for an outage this old: the one with the largest age it has reached."""
         found = [text for at, text in self.offers if age >= at]
         return found[-1] if found else None
-
-
-# Longest a public post may be (Mastodon's default limit).
-POST_LIMIT = 500
 
 
 def _note(row: DueDelivery, locale: str, zone: str) -> str | None:
@@ -152,9 +149,11 @@ def _fitted(row: DueDelivery, context: dict[str, Any], locale: str, url: str) ->
         body = _finish(row.channel, template.render({**context, "note": None, "more": pointer}))
         if _fits(row.channel, body):
             return body
+    if row.channel != "sms":
+        return _finish(row.channel, template.render({**context, "note": None}))
     frame = _finish("sms", template.render({**context, "note": NOTE_MARK}))
     cut = _cut(fold_gsm7(str(note)), SEGMENT - septets(frame) + 1) if fits_one(frame) else None
-    return _finish(row.channel, template.render({**context, "note": cut}))
+    return _finish("sms", template.render({**context, "note": cut}))
 
 
 def _bare(url: str) -> str:
@@ -186,7 +185,7 @@ def _finish(channel: str, text: str) -> str:
 
 
 def _fits(channel: str, body: str) -> bool:
-    return fits_one(body) if channel == "sms" else len(body) <= POST_LIMIT
+    return fits_one(body) if channel == "sms" else len(body) <= MAX_CHARS
 
 
 def _known_zone(name: str | None) -> str | None:
