@@ -139,7 +139,9 @@ class Context:
     def page(self) -> PageConfig:
         """The public page's settings."""
         s = self.settings
-        return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
+        return PageConfig(
+            s.operator_name, s.site_url, s.privacy_floor, s.brand_colour, time_zone=s.time_zone
+        )
 
 
 class SettingsDiffer(RuntimeError):

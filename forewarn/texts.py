@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -32,7 +33,7 @@ def environment(*, lstrip_blocks: bool = False, override: str | None = None) -> 
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(shipped_templates())]
     if folder:
         loaders.insert(0, jinja2.FileSystemLoader(folder))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
@@ -40,6 +41,8 @@ def environment(*, lstrip_blocks: bool = False, override: str | None = None) -> 
         lstrip_blocks=lstrip_blocks,
         keep_trailing_newline=False,
     )
+    env.filters["at"] = _at
+    return env
 
 
 # Where short customer- and public-facing sentences live: templates/words/<locale>/<name>.txt.
@@ -47,10 +50,12 @@ WORDS = "words"
 FALLBACK_LOCALE = "en"
 
 
-def say(name: str, locale: str | None, **values: Any) -> str:
+def say(name: str, locale: str | None, zone: str | None = None, **values: Any) -> str:
     """The sentence `name` in `locale` (English when that locale lacks it), with `values`
-    filled in; surrounding whitespace trimmed."""
-    return _sentence(name, locale or FALLBACK_LOCALE).render(values).strip()
+    filled in, times (the `at` filter) told in `zone` (UTC when None); whitespace trimmed."""
+    locale = locale or FALLBACK_LOCALE
+    context = {**values, "_locale": locale, "_zone": zone or "UTC"}
+    return _sentence(name, locale).render(context).strip()
 
 
 @lru_cache(maxsize=1024)
@@ -112,21 +117,87 @@ def title_columns(title: str) -> dict[str, Any]:
 
 
 def said_in(
-    text: str, kind: str | None, params: dict[str, Any] | None, locale: str, family: str
+    text: str,
+    kind: str | None,
+    params: dict[str, Any] | None,
+    locale: str,
+    family: str,
+    zone: str | None = None,
 ) -> str:
-    """Stored words in `locale`: rendered from templates/words/<locale>/<family>_<kind>.txt
-    with their values, or `text` as written (free text, or written before kinds)."""
+    """Stored words in `locale` (their times in `zone`): rendered from
+    templates/words/<locale>/<family>_<kind>.txt with their values, or `text` as written
+    (free text, or written before kinds)."""
     if not kind:
         return text
-    return say(f"{family}_{kind}", locale, **(params or {}))
+    return say(f"{family}_{kind}", locale, zone, **(params or {}))
 
 
-def day_time(local: datetime, locale: str | None = FALLBACK_LOCALE) -> str:
-    """A local time with its short weekday, in the locale's words: "Tue 14:05"."""
-    return _day_time(local.weekday(), f"{local:%H:%M}", locale or FALLBACK_LOCALE)
+def stamp(moment: datetime | None) -> str | None:
+    """A moment as stored words keep it (ISO-8601, UTC): each reader's words then tell it
+    in their own language and zone (the `at` filter)."""
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def zone_name(local: datetime) -> str:
+    """The short name of a local time's zone: "GMT", "CET"; "UTC-03" where the zone
+    database has only an offset."""
+    name = local.tzname() or "UTC"
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+# Beyond this, a weekday alone is ambiguous: the date is shown too.
+WEEK = timedelta(days=6)
+
+
+def when(
+    moment: datetime, zone: str, locale: str | None = FALLBACK_LOCALE, now: datetime | None = None
+) -> str:
+    """A time as its reader reads it, always with its zone: "14:05 GMT" today, "Tue 14:05
+    GMT" within the week, "Tue 1/12 14:05 GMT" beyond it (or when there is no `now`: words
+    kept on the page are read later)."""
+    tz = zone_info(zone)
+    local = moment.astimezone(tz)
+    label = zone_name(local)
+    if now is not None:
+        today = now.astimezone(tz).date()
+        if local.date() == today:
+            return f"{local:%H:%M} {label}"
+        if abs(local - now) < WEEK:
+            return day_time(local, locale, zone=label)
+    return day_time(local, locale, day=f"{local.day}/{local.month}", zone=label)
+
+
+def zone_info(name: str | None) -> ZoneInfo:
+    """The zone `name`; an unknown or missing one counts as UTC."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, KeyError):  # an unknown zone (the importer warns of it) counts as UTC
+        return ZoneInfo("UTC")
+
+
+@jinja2.pass_context
+def _at(context: Any, value: str | None) -> str:
+    """`{{ etr|at }}` in words: a stored moment in the reader's language and zone."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return f"{value} UTC"  # kept before moments were stored whole ("14:00")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return when(moment, context.get("_zone") or "UTC", context.get("_locale"))
+
+
+def day_time(
+    local: datetime, locale: str | None = FALLBACK_LOCALE, day: str = "", zone: str = ""
+) -> str:
+    """A local time with its short weekday (and `day`, `zone` when given), in the
+    locale's words: "Tue 14:05", "Tue 1/12 14:05 GMT"."""
+    return _day_time(local.weekday(), f"{local:%H:%M}", locale or FALLBACK_LOCALE, day, zone)
 
 
 @lru_cache(maxsize=4096)
-def _day_time(weekday: int, clock: str, locale: str) -> str:
+def _day_time(weekday: int, clock: str, locale: str, day: str, zone: str) -> str:
     # A fan-out says the same few times to thousands: rendered once each.
-    return say("day_time", locale, weekday=weekday, clock=clock)
+    return say("day_time", locale, weekday=weekday, clock=clock, day=day, label=zone)

@@ -16,7 +16,7 @@ from forewarn.incidents.matching import NewIncident, area_of, open_incident
 from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, Set, add_update
 from forewarn.network import NetworkIndex
 from forewarn.store import element_states, etr_history, incident_updates, incidents
-from forewarn.texts import title_words, update_words
+from forewarn.texts import stamp, title_words, update_words
 
 # Incidents whose customers are owed updates on the cadence.
 CONVERSING = ("detected", "ops", "reply")
@@ -97,7 +97,7 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
             later = None
         missed = f"{row.etr:%Y-%m-%d %H:%M}"
         if later is None:
-            body = update_words("etr_missed", missed=missed, later=None)
+            body = update_words("etr_missed", missed=stamp(row.etr), later=None)
             conn.execute(
                 etr_history.insert().values(
                     incident_id=row.id,
@@ -109,7 +109,7 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
             )
         else:
             assert latest is not None
-            body = update_words("etr_missed", missed=missed, later=f"{later:%H:%M}")
+            body = update_words("etr_missed", missed=stamp(row.etr), later=stamp(later))
             conn.execute(
                 update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
             )
@@ -127,7 +127,7 @@ def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]
     for row in _open_conversations(conn):
         if row.next_update_at is None or row.next_update_at > now:
             continue
-        body = update_words("followup", etr=f"{row.etr:%Y-%m-%d %H:%M}" if row.etr else None)
+        body = update_words("followup", etr=stamp(row.etr))
         add_update(conn, row.id, NewUpdate("followup", row.status, body, True), now, policy)
         reminded.append(int(row.id))
     return reminded
@@ -146,16 +146,14 @@ def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
             _close(conn, row.id, "maintenance_end", update_words("maintenance_end"), True,
                    now, policy)  # fmt: skip
         elif now >= start and row.status == "scheduled":
-            body = update_words("maintenance_start", end=f"{end:%H:%M}")
+            body = update_words("maintenance_start", end=stamp(end))
             news = NewUpdate("maintenance_start", "in_progress", body, True, next_update=CLEAR)
             add_update(conn, row.id, news, now, policy)
             conn.execute(
                 update(incidents).where(incidents.c.id == row.id).values(status="in_progress")
             )
         elif row.status == "scheduled" and _notice_due(conn, row, now, policy):
-            body = update_words(
-                "maintenance_notice", starts=f"{start:%Y-%m-%d %H:%M}", ends=f"{end:%Y-%m-%d %H:%M}"
-            )
+            body = update_words("maintenance_notice", starts=stamp(start), ends=stamp(end))
             news = NewUpdate("maintenance_notice", "scheduled", body, True, next_update=CLEAR)
             add_update(conn, row.id, news, now, policy)
         else:

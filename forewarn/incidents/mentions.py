@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.incidents.history import find_customers, incidents_of, last_told, normalise_handle
 from forewarn.store import get_meta, incidents, replies, set_meta
-from forewarn.texts import day_time, say
+from forewarn.texts import day_time, say, zone_name
 
 CURSOR = "mentions:since_id"
 LIMIT = 500  # Mastodon's default post length
@@ -98,7 +98,10 @@ def compose_answer(
     locale = who.locale or "en"
 
     def at(moment: datetime | None) -> str:
-        return "-" if moment is None else day_time(moment.astimezone(zone), locale)
+        if moment is None:
+            return "-"
+        local = moment.astimezone(zone)
+        return day_time(local, locale, zone=zone_name(local))  # the zone named, as in texts
 
     said = {"handle": handle, "operator": brand.operator, "address": who.address}
     if not current:

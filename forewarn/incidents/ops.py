@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, open_incident
-from forewarn.incidents.restoration import open_case, resolve
+from forewarn.incidents.restoration import lines_still_down, open_case, resolve
 from forewarn.incidents.updates import (
     CLEAR,
     KEEP,
@@ -39,7 +39,7 @@ from forewarn.store import (
     incidents,
     premises,
 )
-from forewarn.texts import update_words
+from forewarn.texts import stamp, update_words
 
 # Statuspage's statuses that ops may set on an open incident (FACTS.md).
 OPS_STATUSES = ("investigating", "identified", "monitoring")
@@ -173,7 +173,17 @@ def update_by_ops(
             body = update_words("summary", cause=cause, note=note)
             summary = NewUpdate("summary", "postmortem", body, row.notify, next_update=CLEAR)
             add_update(conn, row.id, summary, now, policy)
-            outcome.said.append("summary to everyone the incident reached")
+            outcome.said.append("summary to everyone the incident reached whose line is back")
+            waiting = conn.execute(
+                select(func.count()).where(
+                    incidents.c.parent_id == row.id, incidents.c.status != "resolved"
+                )
+            ).scalar_one()
+            if waiting:
+                outcome.held.append(
+                    f"summary for {waiting} line(s) still down (open cases): each hears it"
+                    " when its line is back"
+                )
         elif note is not None:
             add_update(conn, row.id, NewUpdate("note", "resolved", note, False, next_update=CLEAR),
                        now, policy)  # fmt: skip
@@ -211,9 +221,8 @@ def update_by_ops(
         outcome.said.append("note")
     if event == "note" and not (status and status != row.status) and cause is None and not note:
         return outcome  # only a wobble of the estimate: nothing to say
-    etr_text = f"{etr:%Y-%m-%d %H:%M}" if etr else None
     body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
-                        etr=etr_text, status=new_status)  # fmt: skip
+                        etr=stamp(etr), status=new_status)  # fmt: skip
     news = NewUpdate(event, new_status, body, row.notify, etr=announced)
     add_update(conn, row.id, news, now, policy)
     return outcome
@@ -235,11 +244,22 @@ def resolve_by_ops(
     now: datetime,
     policy: Policy,
 ) -> None:
-    """Ops say it is fixed: premises whose own line is still down stay in as cases."""
+    """Ops say it is fixed: premises whose own line is still down stay in as cases. A case
+    whose own line still looks down is refused: resolving it would only open another case
+    for the same line and tell its customer "still looks down" again."""
     incidents_lock(conn)
     row = get(conn, incident_id)
     if row.status == "resolved":
         raise OpsError(f"incident {incident_id} is already resolved")
+    down = (
+        lines_still_down(conn, index, incident_id, down_elements) if row.scope == "premise" else []
+    )
+    if down:
+        raise OpsError(
+            f"incident {incident_id} is the case of one line ({', '.join(down)}), which still"
+            " looks down to the monitoring: nothing changed. It resolves by itself when the"
+            " line is back; its customer keeps hearing on the promised cadence."
+        )
     resolve(conn, index, incident_id, down_elements, now, policy)
 
 
@@ -270,9 +290,7 @@ def add_maintenance(
     if not now < starts < ends:
         raise OpsError("planned work must start in the future and end after it starts")
     title = _clean(title, "title", 200)
-    body = update_words(
-        "maintenance", title=title, starts=f"{starts:%Y-%m-%d %H:%M}", ends=f"{ends:%Y-%m-%d %H:%M}"
-    )
+    body = update_words("maintenance", title=title, starts=stamp(starts), ends=stamp(ends))
     new = NewIncident(
         target.rows, title, source="maintenance", root_element=target.element, notify=False,
         body=body, started=starts, status="scheduled", event="scheduled", scheduled=(starts, ends),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -17,7 +16,7 @@ from sqlalchemy.engine import Connection
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
 from forewarn.store import customers, replies
-from forewarn.texts import day_time, say
+from forewarn.texts import day_time, say, zone_info, zone_name
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -109,7 +108,12 @@ def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     promise = min((c.next_update_at for c in cases if c is not None), default=None)
     if promise is None:
         return say("reply_out_unknown", locale, operator=voice.operator)
-    when = day_time(promise.astimezone(ZoneInfo(voice.time_zone)), locale)
+    # In the customer's own zone, named, as their texts and emails say it.
+    zone = conn.execute(
+        select(customers.c.timezone).where(customers.c.customer_id.in_(known)).limit(1)
+    ).scalar()
+    local = promise.astimezone(zone_info(zone or voice.time_zone))
+    when = day_time(local, locale, zone=zone_name(local))
     return say("reply_out", locale, operator=voice.operator, when=when)
 
 

@@ -3,6 +3,7 @@ comes back), and a premise still down after a fix becomes a single-premise case.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,14 @@ from forewarn.incidents.updates import (
     set_state,
 )
 from forewarn.network import NetworkIndex
-from forewarn.store import customers, incident_premises, incident_updates, incidents, premises
+from forewarn.store import (
+    customers,
+    deliveries,
+    incident_premises,
+    incident_updates,
+    incidents,
+    premises,
+)
 from forewarn.texts import title_columns, title_words, update_columns, update_words
 
 
@@ -54,6 +62,63 @@ def resolve(
     )
     for premise_id, element_id in still_down:
         open_case(conn, premise_id, element_id, row, "still_down", now, policy, row.notify)
+    if row.parent_id is not None and not still_down:
+        _pass_on_summary(conn, row, now, policy)
+
+
+def _pass_on_summary(conn: Connection, case: Row[Any], now: datetime, policy: Policy) -> None:
+    """A case's line is back: if its incident's summary went to the others but not to this
+    line (queue.py held it back while the case was open), it hears the summary now, with
+    its own outage's length. A line that had it (an OUT reply after it) does not again."""
+    summary = conn.execute(
+        select(
+            incident_updates.c.seq,
+            incident_updates.c.body,
+            incident_updates.c.kind,
+            incident_updates.c.params,
+            incident_updates.c.deliveries_queued,
+        )
+        .where(
+            incident_updates.c.incident_id == case.parent_id,
+            incident_updates.c.event == "summary",
+        )
+        .order_by(incident_updates.c.seq.desc())
+        .limit(1)
+    ).first()
+    if summary is None or not summary.deliveries_queued:
+        # None yet, or not queued yet: the queue finds this line back, and it hears the
+        # summary with the others.
+        return
+    line = select(incident_premises.c.premise_id).where(incident_premises.c.incident_id == case.id)
+    had_it = conn.execute(
+        select(deliveries.c.id)
+        .join(customers, customers.c.customer_id == deliveries.c.customer_id)
+        .where(
+            deliveries.c.incident_id == case.parent_id,
+            deliveries.c.update_seq == summary.seq,
+            customers.c.premise_id.in_(line),
+        )
+        .limit(1)
+    ).first()
+    if had_it is not None:
+        return
+    cause = conn.execute(select(incidents.c.cause).where(incidents.c.id == case.parent_id)).scalar()
+    conn.execute(update(incidents).where(incidents.c.id == case.id).values(cause=cause))
+    body = (
+        update_words(summary.kind, **json.loads(summary.params or "{}"))
+        if summary.kind
+        else summary.body
+    )
+    news = NewUpdate("summary", "postmortem", body, bool(case.notify), next_update=CLEAR)
+    add_update(conn, case.id, news, now, policy)
+
+
+def lines_still_down(
+    conn: Connection, index: NetworkIndex, incident_id: int, down_elements: Collection[str]
+) -> list[str]:
+    """The elements of an incident's affected premises whose line still looks down."""
+    members, down = _affected(conn, index, incident_id, down_elements)
+    return [element for (_, element), is_down in zip(members, down, strict=True) if is_down]
 
 
 def restore_partly(

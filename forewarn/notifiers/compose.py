@@ -7,13 +7,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from forewarn.incidents.ledger import DueDelivery
+from forewarn.notifiers.sms import fits_one, fold_gsm7, is_gsm7, septets
+from forewarn.notifiers.social import MAX_CHARS
 from forewarn.notifiers.webhook import payload
-from forewarn.texts import day_time, duration, environment, said_in
+from forewarn.texts import duration, environment, said_in, when
 
 # Which template each kind of update is told with.
 EVENT_TEMPLATES = {
@@ -40,7 +43,7 @@ class Brand:
 
     operator: str
     site_url: str
-    # The operator's own time zone, for public posts.
+    # The operator's own time zone, for public posts (and customers without one).
     time_zone: str = "UTC"
     # What the operator offers once an outage is this old (hotspot, credit), by age.
     offers: tuple[tuple[timedelta, str], ...] = ()
@@ -51,10 +54,21 @@ class Brand:
         return found[-1] if found else None
 
 
-def _note(row: DueDelivery, locale: str) -> str:
-    """The update's own words in the reader's locale (ops' free text as they wrote it)."""
-    params = json.loads(row.update_params) if row.update_params else None
-    return said_in(row.update_body, row.update_kind, params, locale, "update")
+def _note(row: DueDelivery, locale: str, zone: str) -> str | None:
+    """What ops wrote for readers, as they wrote it (an update's or a summary's --note, a
+    heads-up's text); an email also repeats a heads-up's standard words, in the reader's
+    locale (a text or a post already says them in its own words)."""
+    params = json.loads(row.update_params) if row.update_params else {}
+    if row.update_kind in ("ops", "summary"):
+        note = params.get("note")
+        return str(note) if note else None
+    if row.event not in ("note", "at_risk"):
+        return None
+    if row.update_kind is None:
+        return row.update_body  # typed by ops
+    if row.channel != "email":
+        return None
+    return said_in(row.update_body, row.update_kind, params, locale, "update", zone)
 
 
 @lru_cache(maxsize=1024)
@@ -67,17 +81,9 @@ def template_for(channel: str, locale: str, event: str, part: str = "body") -> j
 
 
 def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = "en") -> str | None:
-    """A short local time: "14:05", or "Tue 14:05" when it is not today."""
-    if moment is None:
-        return None
-    tz = ZoneInfo(zone)
-    local, today = moment.astimezone(tz), now.astimezone(tz)
-    clock = local.strftime("%H:%M")
-    if local.date() == today.date():
-        return clock
-    # Short weekday names (templates/words/<locale>/day_time.txt) in GSM-7 letters only:
-    # an accent outside it would make a text UCS-2 and halve its length.
-    return day_time(local, locale)
+    """A short local time with its zone: "14:05 GMT", or "Tue 14:05 GMT" when it is not
+    today (the reader's weekday names: templates/words/<locale>/day_time.txt)."""
+    return None if moment is None else when(moment, zone, locale, now)
 
 
 # Updates that may carry the operator's offer to customers of a long outage.
@@ -86,11 +92,14 @@ OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_dow
 
 def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | None]:
     """Render (body, subject) for one due delivery, from its update, incident and
-    customer (a public post or a webhook has no customer: area-level words only)."""
+    customer (a public post or a webhook has no customer: area-level words only).
+
+    Every time is told in one zone per reader, with its name: the customer's own (the
+    operator's when they have none) in their texts and emails, the operator's in posts."""
     url = f"{brand.site_url.rstrip('/')}/incidents/{row.incident_id}.html"
     if row.channel == "webhook":
         return _webhook_body(row, brand, url), None
-    zone = row.time_zone or brand.time_zone
+    zone = _known_zone(row.time_zone) or _known_zone(brand.time_zone) or "UTC"
     locale = row.locale or "en"
     context = {
         "operator": brand.operator,
@@ -103,23 +112,91 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "url": url,
         # A text names the page's front (the incident is on top) without its scheme, which
         # phones link anyway: it keeps the text to one segment.
-        "site": brand.site_url.rstrip("/").removeprefix("https://").removeprefix("http://"),
+        "site": _bare(brand.site_url.rstrip("/")),
         "incident_id": row.incident_id,
         "event": row.event,
         "status": row.update_status,
         "missed": local_time(row.etr_warned, zone, now, locale),
-        # An ops note is the update's own text; other updates' texts are for the page.
-        "note": _note(row, locale) if row.event in ("note", "at_risk") else None,
+        # What ops wrote for readers; other updates' texts are for the page.
+        "note": _note(row, locale, zone),
+        # Where a note too long for the channel is read in full (see _fitted).
+        "more": None,
         "duration": duration((row.resolved_at or now) - row.started_at, locale),
         "offer": brand.offer(now - row.started_at) if row.event in OFFERED else None,
         "starts": local_time(row.scheduled_for, zone, now, locale),
         "ends": local_time(row.scheduled_until, zone, now, locale),
     }
-    body = template_for(row.channel, locale, row.event).render(context).strip()
+    body = _fitted(row, context, locale, url)
     subject = None
     if row.channel == "email":
         subject = template_for("email", locale, row.event, "subject").render(context).strip()
     return body, subject
+
+
+def _fitted(row: DueDelivery, context: dict[str, Any], locale: str, url: str) -> str:
+    """The body, with ops' note where the channel carries it whole: a text in its one
+    GSM-7 segment, a post within its limit. Otherwise the note's place points to where it
+    is read in full: the incident's page (a text names the page's front, where the
+    incident is on top, when the longer link does not fit), or, for a private incident,
+    which has no page, the note cut to fit with "..." (the email has it whole)."""
+    template = template_for(row.channel, locale, row.event)
+    body = _finish(row.channel, template.render(context))
+    note = context["note"]
+    if not note or row.channel not in ("sms", "social") or _fits(row.channel, body):
+        return body
+    pointers = [url] if row.channel == "social" else [_bare(url), context["site"]]
+    for pointer in pointers if row.incident_public else []:
+        body = _finish(row.channel, template.render({**context, "note": None, "more": pointer}))
+        if _fits(row.channel, body):
+            return body
+    if row.channel != "sms":
+        return _finish(row.channel, template.render({**context, "note": None}))
+    frame = _finish("sms", template.render({**context, "note": NOTE_MARK}))
+    cut = _cut(fold_gsm7(str(note)), SEGMENT - septets(frame) + 1) if fits_one(frame) else None
+    return _finish("sms", template.render({**context, "note": cut}))
+
+
+def _bare(url: str) -> str:
+    """A link without its scheme, which phones link anyway: shorter texts."""
+    return url.removeprefix("https://").removeprefix("http://")
+
+
+# Where a note goes, to measure the room the rest of a text leaves it (one septet).
+NOTE_MARK = "§"
+SEGMENT = 160  # septets in one GSM-7 segment
+
+
+def _cut(note: str, room: int) -> str | None:
+    """The first words of `note` that fit `room` septets with "..." after them."""
+    if not is_gsm7(note):
+        return None
+    kept = ""
+    for word in note.split():
+        longer = f"{kept} {word}" if kept else word
+        if septets(longer) + 3 > room:
+            break
+        kept = longer
+    return f"{kept}..." if kept else None
+
+
+def _finish(channel: str, text: str) -> str:
+    text = text.strip()
+    return fold_gsm7(text) if channel == "sms" else text
+
+
+def _fits(channel: str, body: str) -> bool:
+    return fits_one(body) if channel == "sms" else len(body) <= MAX_CHARS
+
+
+def _known_zone(name: str | None) -> str | None:
+    """`name` when the zone database knows it (a bad zone must not stop a message)."""
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return None
+    return name
 
 
 def _webhook_body(row: DueDelivery, brand: Brand, url: str) -> str:

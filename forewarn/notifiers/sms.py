@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -37,11 +38,16 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 
+def septets(text: str) -> int:
+    """How long a GSM-7 text is in septets (an extended character takes two)."""
+    return len(text) + sum(c in GSM7_EXTENDED for c in text)
+
+
 def segments(text: str) -> int:
     """How many SMS segments Twilio bills for `text` (GSM-7 where possible, else UCS-2)."""
     if is_gsm7(text):
-        septets = len(text) + sum(c in GSM7_EXTENDED for c in text)
-        return 1 if septets <= 160 else math.ceil(septets / 153)
+        length = septets(text)
+        return 1 if length <= 160 else math.ceil(length / 153)
     units = len(text.encode("utf-16-le")) // 2
     return 1 if units <= 70 else math.ceil(units / 67)
 
@@ -49,6 +55,33 @@ def segments(text: str) -> int:
 def is_gsm7(text: str) -> bool:
     """True when every character of `text` is in the GSM-7 alphabet."""
     return all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text)
+
+
+# Typography a phone keyboard or a word processor adds, in the GSM-7 letters it stands for.
+_PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                        "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " "})  # fmt: skip
+
+
+def fold_gsm7(text: str) -> str:
+    """`text` in GSM-7 where a letter has a plain twin ("días" -> "dias", curly quotes ->
+    straight): one accent outside GSM-7 would make the whole text UCS-2 and halve its
+    length. Letters without a twin are kept (the text then goes as UCS-2)."""
+    if is_gsm7(text):
+        return text
+    folded = []
+    for char in text.translate(_PLAIN):
+        if char not in GSM7_BASIC and char not in GSM7_EXTENDED:
+            bare = "".join(
+                c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)
+            )
+            char = bare if bare and is_gsm7(bare) else char
+        folded.append(char)
+    return "".join(folded)
+
+
+def fits_one(text: str) -> bool:
+    """True when `text` goes as one GSM-7 segment."""
+    return is_gsm7(text) and segments(text) == 1
 
 
 def default_rate(sender: str) -> float:

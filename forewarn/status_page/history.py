@@ -48,6 +48,8 @@ def recent_public_incidents(conn: Connection, now: datetime) -> list[Any]:
             select(
                 incidents.c.id,
                 incidents.c.title,
+                incidents.c.title_kind,
+                incidents.c.title_params,
                 incidents.c.status,
                 incidents.c.root_element,
                 incidents.c.premises_count,

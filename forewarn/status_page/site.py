@@ -32,7 +32,7 @@ from forewarn.status_page.statuspage import (
     status_object,
 )
 from forewarn.store import incidents
-from forewarn.texts import environment, said_in
+from forewarn.texts import environment, said_in, zone_info, zone_name
 
 LOCALES = ("en", "es")  # the first is the default, at the site's root
 RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
@@ -170,15 +170,36 @@ def _maintenances(conn: Connection, page: PageConfig, now: datetime) -> list[dic
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = environment(lstrip_blocks=True).overlay()
-    env.filters["when"] = lambda value: (value or "")[:16].replace("T", " ")
-    env.filters["words"] = lambda update, locale: said_in(
-        update["body"], update.get("x_kind"), update.get("x_params"), locale, "update"
+    env.filters["when"] = _when
+    env.filters["words"] = jinja2.pass_context(
+        lambda context, update, locale: said_in(
+            update["body"], update.get("x_kind"), update.get("x_params"), locale, "update",
+            context.get("zone"),
+        )
+    )  # fmt: skip
+    env.filters["title_in"] = lambda row, locale: said_in(
+        row.title, row.title_kind, json.loads(row.title_params or "{}"), locale, "title"
     )
     env.filters["name_in"] = lambda incident, locale: said_in(
         incident["name"], incident.get("x_name_kind"), incident.get("x_name_params"), locale,
         "title",
     )  # fmt: skip
     return env
+
+
+@jinja2.pass_context
+def _when(context: Any, value: str | datetime | None) -> str:
+    """A page time ("2026-11-23T14:00:00Z", or a stored moment) in the operator's zone,
+    with its name."""
+    if not value:
+        return ""
+    moment = (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    )
+    local = moment.astimezone(zone_info(context.get("zone")))
+    return f"{local:%Y-%m-%d %H:%M} {zone_name(local)}"
 
 
 @lru_cache(maxsize=1)
@@ -203,6 +224,7 @@ def render(data: SiteData) -> dict[str, bytes]:
             "map_height": height, "t": strings()[locale], "locale": locale,
             "locales": LOCALES, "colour": data.page.colour,
             "lang_names": {code: strings()[code]["lang_name"] for code in LOCALES},
+            "zone": data.page.time_zone,
         }  # fmt: skip
         for name in ("index", "history", "lookup"):
             context = base | {"root": "../" * prefix.count("/"), "here": f"{name}.html"}

@@ -33,6 +33,8 @@ class PageConfig:
     url: str
     privacy_floor: int
     colour: str = "#1f5fa8"
+    # The operator's zone: the page tells its times there, with the zone's name.
+    time_zone: str = "UTC"
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -65,6 +65,8 @@ class DueDelivery:
     scheduled_for: datetime | None
     scheduled_until: datetime | None
     reply_to: str | None = None
+    # Whether the incident has a page of its own on the site (a message may point there).
+    incident_public: bool = True
 
     @property
     def public(self) -> bool:
@@ -139,6 +141,7 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
             incidents.c.etr_warned,
             incidents.c.scheduled_for,
             incidents.c.scheduled_until,
+            incidents.c.public.label("incident_public"),
         )
         .join(
             incident_updates,

@@ -115,14 +115,26 @@ def queue_deliveries(
 
 def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> list[tuple[str, str]]:
     """Who hears about this update: the newly added, those restored by it, everyone the
-    incident ever reached (the summary afterwards), or everyone still affected."""
+    incident ever reached whose own line is back (the summary afterwards), or everyone
+    still affected."""
     where = [incident_premises.c.incident_id == incident_id, customers.c.opted_out.is_(False)]
-    if event == "expanded":
+    if event == "summary":
+        # "It is over, we are sorry" is wrong for a line still down: its case (split from
+        # this incident, still open) keeps talking to it, and passes the summary on when
+        # the line is back (restoration.resolve).
+        case_premises = incident_premises.alias("case_premises")
+        waiting = (
+            select(case_premises.c.premise_id)
+            .join(incidents, incidents.c.id == case_premises.c.incident_id)
+            .where(incidents.c.parent_id == incident_id, incidents.c.status != "resolved")
+        )
+        where.append(incident_premises.c.premise_id.not_in(waiting))
+    elif event == "expanded":
         where.append(incident_premises.c.added_seq == seq)
     elif event == "restored":
         where.append(incident_premises.c.state == "restored")
         where.append(incident_premises.c.changed_seq == seq)
-    elif event != "summary":
+    else:
         where.append(incident_premises.c.state == "affected")
     query = (
         select(customers.c.customer_id, customers.c.channels)
