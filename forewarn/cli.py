@@ -36,10 +36,14 @@ app = typer.Typer(
 def demo(
     premises: Annotated[int, typer.Option(help="Size of the generated town.")] = 3000,
     workdir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its database, CSV files and feed.")
+        Path,
+        typer.Option(help="Where the demo keeps everything: store, CSV files, feed, outbox, site."),
     ] = Path("forewarn-demo"),
 ) -> None:
-    """Run the whole pipeline on a bundled town with a scripted fault; sends nothing."""
+    """Run the whole pipeline on a bundled town with scripted faults; sends nothing.
+
+    A sealed rehearsal on a simulated clock: no setting comes from the environment or a
+    .env, so the same story at any hour, and no message leaves the demo's outbox."""
     from forewarn.demo import run_demo
 
     run_demo(console, workdir, premises)

@@ -128,10 +128,9 @@ def _cpes(cabinet: str, shape: Shape) -> list[str]:
     return [f"cpe{n}" for n in range(first, first + shape.premises_per_cabinet)]
 
 
-def _feed(ctx: Context, *lines: tuple[str, str, datetime]) -> None:
+def _feed(feed: Path, *lines: tuple[str, str, datetime]) -> None:
     """Append signals to the demo's JSON lines feed, as monitoring would."""
-    assert ctx.settings.jsonl_feed is not None
-    with open(ctx.settings.jsonl_feed, "a") as handle:
+    with feed.open("a") as handle:
         for element, state, at in lines:
             handle.write(json.dumps({"element": element, "state": state, "at": at.isoformat()}))
             handle.write("\n")
@@ -150,8 +149,9 @@ def _story(console: Console, ctx: Context, shape: Shape) -> None:
         f"{CABINET_A}'s power is back."
     )
     outbox = _Outbox(ctx.settings.outbox)
+    feed = Path(str(ctx.settings.jsonl_feed))
 
-    def cycle(label: str, at: datetime) -> pipeline.CycleReport:
+    def cycle(label: str, at: datetime) -> None:
         console.print(f"\n[bold]{at:%H:%M}[/bold] {label}")
         report = pipeline.cycle(ctx, at.astimezone(ZoneInfo("UTC")))
         d = report.detection
@@ -166,17 +166,16 @@ def _story(console: Console, ctx: Context, shape: Shape) -> None:
         told = outbox.new()
         if told:
             console.print("  messages: " + _counted(told))
-        return report
 
     cycle("a quiet network", START)
     _feed(
-        ctx,
+        feed,
         *((cpe, "down", down_a) for cpe in cabinet_a),
         (FLAPPER, "down", down_a),
         (FLAPPER, "up", down_a + timedelta(seconds=30)),
         (LONE, "down", down_a),
     )
-    with open(str(ctx.settings.jsonl_feed), "a") as handle:
+    with feed.open("a") as handle:
         handle.write(BAD_LINE)
     cycle(
         "the CPEs go silent; damping holds everything back for two minutes",
@@ -187,8 +186,8 @@ def _story(console: Console, ctx: Context, shape: Shape) -> None:
         "still down after damping: the incidents open, customers are told",
         START + timedelta(minutes=4),
     )
-    _feed(ctx, *((cpe, "down", down_b) for cpe in cabinet_b))
-    _feed(ctx, *((cpe, "up", up_a) for cpe in cabinet_a), (LONE, "up", up_a))
+    _feed(feed, *((cpe, "down", down_b) for cpe in cabinet_b))
+    _feed(feed, *((cpe, "up", up_a) for cpe in cabinet_a), (LONE, "up", up_a))
     cycle(
         f"{CABINET_A} is back, waiting ten minutes to be sure; {CABINET_B} is still down",
         up_a + timedelta(minutes=1),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -189,6 +190,16 @@ def test_the_suggested_command_serves_the_demos_page(demo: Demo) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_readme_tells_the_demos_story_number_for_number(demo: Demo) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    paragraph = readme.split("The demo is a sealed rehearsal")[1].split("\n\n")[0]
+    paragraph = " ".join(paragraph.split())
+    # Counts with what they count ("14 premises"), clock times and incident numbers.
+    claims = re.findall(r"(?<![\w-])(?:\d+ \w+|\d\d:\d\d|#\d+)", paragraph)
+    assert len(claims) > 15
+    assert [c for c in claims if c not in demo.stdout] == []
 
 
 def test_the_story_is_the_same_at_night(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

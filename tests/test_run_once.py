@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from forewarn.cli import app
+
 PROBE = """
 import json, sys
 from typer.testing import CliRunner
@@ -33,3 +38,30 @@ def test_run_once_without_a_prefect_server_runs_the_cycle_without_prefect(tmp_pa
     assert "signals read 1," in seen["output"]  # the cycle ran, and read the feed
     assert seen["prefect"] == []  # not even imported
     assert (tmp_path / "site" / "index.html").exists()  # and published the site
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_once_with_a_prefect_server_runs_the_flows_it_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.settings import PREFECT_API_URL
+
+    # The harness's server, named the way an operator names theirs.
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    monkeypatch.setenv("FOREWARN_DB_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("FOREWARN_SITE_DIR", str(tmp_path / "site"))
+    monkeypatch.setenv("FOREWARN_OUTBOX", str(tmp_path / "outbox"))
+    with get_client(sync_client=True) as client:
+        before = {run.id for run in client.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)}
+    result = CliRunner().invoke(app, ["run-once", "--at", "2026-11-24T10:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    with get_client(sync_client=True) as client:
+        runs = [
+            run
+            for run in client.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)
+            if run.id not in before
+        ]
+        names = sorted(client.read_flow(run.flow_id).name for run in runs)
+    assert names == ["detection-cycle", "follow-up"]
