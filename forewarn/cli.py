@@ -62,10 +62,14 @@ def _check_first(ctx: typer.Context) -> None:
 def demo(
     premises: Annotated[int, typer.Option(help="Size of the generated town.")] = 3000,
     workdir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its database, CSV files and feed.")
+        Path,
+        typer.Option(help="Where the demo keeps everything: store, CSV files, feed, outbox, site."),
     ] = Path("forewarn-demo"),
 ) -> None:
-    """Run the whole pipeline on a bundled town with a scripted fault; sends nothing."""
+    """Run the whole pipeline on a bundled town with scripted faults; sends nothing.
+
+    A sealed rehearsal on a simulated clock: no setting comes from the environment or a
+    .env, so the same story at any hour, and no message leaves the demo's outbox."""
     from forewarn.demo import run_demo
 
     run_demo(console, workdir, premises)
@@ -135,10 +139,14 @@ def run_once(
 
     Reads the feeds, detects, maps, updates incidents, dispatches what is due and
     publishes the site; then keeps promised updates and warns before estimates pass.
+    With PREFECT_API_URL set the two run as Prefect flows (in its UI); without it they
+    run in this process, as a drill does, with no Prefect server to start. For
+    continuous operation run `forewarn serve` instead.
     """
+    from forewarn import pipeline
     from forewarn.context import Context
-    from forewarn.flows import detection_cycle, follow_up_cycle, given_context
     from forewarn.report import print_cycle
+    from forewarn.store import now_utc
 
     moment = None
     if at is not None:
@@ -150,10 +158,21 @@ def run_once(
             fail(f"--at: give the offset too, e.g. {at}+00:00")
     settings = Settings()
     _site_is_ours(settings)
-    with given_context(Context.build(settings)) as ctx:
-        print_cycle(console, detection_cycle(now=moment))
-        done = follow_up_cycle(now=moment)
-    ctx.close()
+    ctx = Context.build(settings)
+    try:
+        if os.environ.get("PREFECT_API_URL"):
+            from forewarn.flows import detection_cycle, follow_up_cycle, given_context
+
+            with given_context(ctx):
+                print_cycle(console, detection_cycle(now=moment))
+                done = follow_up_cycle(now=moment)
+        else:
+            # Prefect's temporary server would cost 10-15 s to start, for runs nobody
+            # could watch once it stops: the same composition runs without it.
+            print_cycle(console, pipeline.cycle(ctx, moment or now_utc()))
+            done = pipeline.follow_up(ctx, moment or now_utc())
+    finally:
+        ctx.close()
     if done.changed:
         console.print(
             f"follow-ups: {len(done.reminded)} promised updates, {len(done.warned)} estimate "

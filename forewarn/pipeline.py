@@ -9,6 +9,7 @@ feeds the Prefect UI. A step takes a whole batch, never one message."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -91,6 +92,8 @@ class Steps:
 
 def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """The Prefect run's logger inside a flow or task run, else forewarn's own."""
+    if "prefect" not in sys.modules:  # no run without Prefect; and importing it costs seconds
+        return logging.getLogger("forewarn.pipeline")
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 

@@ -1,53 +1,214 @@
-"""`forewarn demo` itself, as a newcomer runs it."""
+"""`forewarn demo` itself, as a newcomer runs it: a sealed rehearsal that tells the same
+story, line for line, at any hour and whatever channels the environment names."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+import pytest
+from rich.console import Console
 
-def test_the_demo_runs_end_to_end_and_tells_only_the_right_customers(tmp_path: Path) -> None:
-    command = shutil.which("forewarn") or str(Path(sys.executable).parent / "forewarn")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-    env["COLUMNS"] = "200"  # rich wraps at the terminal width; keep lines whole
-    result = subprocess.run(
-        [command, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "fault at ex0-olt0-pon3-cab2 (inferred, area" in out
-    assert "incidents opened" in out and "incidents resolved" in out
-    assert "not told: their line was fine" in out
+from forewarn.demo import run_demo
+from tests.servers import Mailbox, TwilioState, fake_twilio, free_port, smtp_server
+
+# What the demo prints, rules (the lines of ─) reduced to their titles.
+STORY = """\
+forewarn demo: Riverside Fibre, a town of 3,000 premises
+A rehearsal on a simulated clock (Tuesday 24 November 2026, America/Chicago time); nothing is sent: every message goes to the demo's outbox.
+Imported 3,237 network elements (exchange > OLTs > PON ports > cabinets > CPEs), 2,911 premises, 2,911 customers.
+Scripted: at 10:01 cabinet ex0-olt0-pon3-cab2 loses power (16 CPEs go silent); cpe901 bounces for 30 s; cpe1500 goes down alone; a feed line is garbled.
+Then at 11:50 cabinet ex0-olt0-pon12-cab0 loses power too, and at 12:00 ex0-olt0-pon3-cab2's power is back.
+
+10:00 a quiet network
+  signals read 0, rejected 0; elements waiting out damping 0
+
+10:02 the CPEs go silent; damping holds everything back for two minutes
+  signals read 19, rejected 1; elements waiting out damping 17
+  the garbled line was refused (line 20: 'state' must be one of down, up, degraded) and kept in quarantine; the rest of the batch went on
+
+10:04 still down after damping: the incidents open, customers are told
+  signals read 0, rejected 0; elements waiting out damping 0
+  incident #1 opened at ex0-olt0-pon3-cab2 (Cabinet 3, Park Avenue, Ward 1): 14 premises, 14 customers told; on the page
+  incident #2 opened at cpe1500: one premise, kept private: not on the page (one home is too small an area to show) and nobody messaged (a lone dead router is usually the customer's own)
+  messages: 12 texts, 13 emails, 1 public post
+
+12:01 ex0-olt0-pon3-cab2 is back, waiting ten minutes to be sure; ex0-olt0-pon12-cab0 is still down
+  signals read 33, rejected 0; elements waiting out damping 0
+  incident #3 opened at ex0-olt0-pon12-cab0 (Cabinet 1, Hawthorn Drive, Ward 1): 16 premises, 16 customers told; on the page
+  messages: 14 texts, 14 emails, 1 public post
+
+12:11 ex0-olt0-pon3-cab2 stayed up: restored
+  signals read 0, rejected 0; elements waiting out damping 0
+  incident #1 resolved
+  incident #2 resolved
+  messages: 12 texts, 13 emails, 1 public post
+where to look
+Messages: ./forewarn-demo/outbox/ (38 texts, 40 emails, 3 public posts), one JSON line each.
+The neighbour (premise p223, next door but on another cabinet) was not told: their line was fine.
+The page: ./forewarn-demo/site/index.html (#1 resolved, #3 in progress; past incidents in ./forewarn-demo/site/history.html).
+To browse it: FOREWARN_DB_URL=sqlite:///forewarn-demo/forewarn.db FOREWARN_SITE_DIR=forewarn-demo/site forewarn serve --no-flows (then http://127.0.0.1:8000)
+""".splitlines()  # noqa: E501
+
+
+def lines(output: str) -> list[str]:
+    """The printed lines, each rule reduced to its title."""
+    return [line.strip("─ ") if "─" in line else line.rstrip() for line in output.splitlines()]
+
+
+@dataclass
+class Demo:
+    """A demo run in its own folder, with real channels named in the environment."""
+
+    folder: Path
+    stdout: str
+    mailbox: Mailbox
+    twilio: TwilioState
+
+
+def demo_command() -> list[str]:
+    """The installed `forewarn` command (this checkout's code: PYTHONPATH leads)."""
+    return [shutil.which("forewarn") or str(Path(sys.executable).parent / "forewarn")]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`forewarn demo` where an operator's real SMTP server and Twilio account are set,
+    in the environment and in a `.env`, and no quiet hours to hold a message back."""
+    folder = tmp_path_factory.mktemp("demo")
+    with smtp_server() as (smtp_url, mailbox), fake_twilio() as (twilio_url, twilio):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FOREWARN_", "TWILIO_"))}
+        env.update(
+            COLUMNS="200",  # rich wraps at the terminal width; keep lines whole
+            FOREWARN_SMTP_URL=smtp_url,
+            FOREWARN_EMAIL_FROM="noc@riverside.example",
+            TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+            TWILIO_AUTH_TOKEN="secret",
+            FOREWARN_SMS_FROM="+15005550006",
+            FOREWARN_TWILIO_API_URL=twilio_url,
+            FOREWARN_QUIET_HOURS="",  # the operator's would hold messages: here none do
+            FOREWARN_DB_URL=f"sqlite:///{folder / 'production.db'}",
+            FOREWARN_SITE_DIR=str(folder / "production-site"),
+        )
+        (folder / ".env").write_text(
+            f"FOREWARN_SMTP_URL={smtp_url}\nFOREWARN_MASTODON_URL=http://127.0.0.1:{free_port()}\n"
+            "FOREWARN_MASTODON_TOKEN=secret\n"
+        )
+        result = subprocess.run(
+            [*demo_command(), "demo"], cwd=folder, env=env, capture_output=True, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        time.sleep(0.2)  # let a stray SMTP session (there should be none) finish
+        yield Demo(folder, result.stdout, mailbox, twilio)
+
+
+def test_the_demo_prints_its_story_line_for_line(demo: Demo) -> None:
+    assert lines(demo.stdout) == STORY
+
+
+def test_the_demo_sends_nothing_whatever_channels_the_environment_names(demo: Demo) -> None:
+    assert demo.mailbox.received == []
+    assert demo.twilio.messages == []
+    counts = {
+        p.stem: len(p.read_text().splitlines())
+        for p in (demo.folder / "forewarn-demo/outbox").glob("*.jsonl")
+    }
+    assert counts == {"sms": 38, "email": 40, "social": 3}
+    # Nothing of the operator's own store or site was touched.
+    assert not (demo.folder / "production.db").exists()
+    assert not (demo.folder / "production-site").exists()
+
+
+def test_the_demo_tells_only_the_right_customers_and_the_page_names_nobody(demo: Demo) -> None:
     messages = [
         json.loads(line)
-        for path in (tmp_path / "outbox").glob("*.jsonl")
+        for path in (demo.folder / "forewarn-demo/outbox").glob("*.jsonl")
         for line in path.read_text().splitlines()
     ]
-    # 16 premises behind the cabinet; every message is for one of them
     personal = [m for m in messages if "customer_id" in m]
-    premises = {int(m["customer_id"][1:]) for m in personal}
-    assert premises and all(224 <= p < 240 for p in premises)
-    assert {m["update_seq"] for m in personal} == {1, 2}
-    # The public thread: one post per update, area-level words only.
-    public = [m for m in messages if "customer_id" not in m]
-    assert [(m["channel"], m["update_seq"]) for m in public] == [("social", 1), ("social", 2)]
-    assert "cpe901" not in out.split("fault at")[-1]  # the flapping CPE never became a fault
-    # No personal data anywhere on the published site.
-    with (tmp_path / "forewarn-demo/customers.csv").open() as handle:
+    # Cabinet A serves premises 224-239 (two empty houses), cabinet B 768-783.
+    told: dict[int, set[int]] = {m["incident_id"]: set() for m in personal}
+    for m in personal:
+        told[m["incident_id"]].add(int(m["customer_id"][1:]))
+    assert sorted(told) == [1, 3]
+    assert len(told[1]) == 14 and all(224 <= p < 240 for p in told[1])
+    assert len(told[3]) == 16 and all(768 <= p < 784 for p in told[3])
+    public = [(m["incident_id"], m["update_seq"]) for m in messages if "customer_id" not in m]
+    assert sorted(public) == [(1, 1), (1, 2), (3, 1)]
+    assert "cpe901" not in demo.stdout.split("10:04")[-1]  # the flapping CPE never became a fault
+    with (demo.folder / "forewarn-demo/customers.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     private = {r[k] for r in rows for k in ("phone", "email", "address") if r[k]}
-    for post in public:
-        assert not [p for p in private if p in post["body"]], post
-    for path in (tmp_path / "site").rglob("*"):
+    for path in (demo.folder / "forewarn-demo/site").rglob("*"):
         if path.is_file():
             text = path.read_text(errors="replace")
             assert not [p for p in private if p in text], path
-    summary = json.loads((tmp_path / "site/api/v2/summary.json").read_text())
-    assert summary["status"]["indicator"] == "none"  # all restored at the end
-    assert (tmp_path / "site/index.html").exists()
+    summary = json.loads((demo.folder / "forewarn-demo/site/api/v2/summary.json").read_text())
+    assert [i["id"] for i in summary["incidents"]] == ["3"]  # still in progress at the end
+
+
+def test_the_suggested_command_serves_the_demos_page(demo: Demo) -> None:
+    suggested = lines(demo.stdout)[-1].removeprefix("To browse it: ").split(" (then")[0]
+    words = shlex.split(suggested)
+    settings = dict(word.split("=", 1) for word in words if "=" in word)
+    command = [word for word in words if "=" not in word]
+    assert command == ["forewarn", "serve", "--no-flows"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOREWARN_", "TWILIO_"))}
+    port = free_port()
+    server = subprocess.Popen(
+        [*demo_command(), *command[1:], "--port", str(port)], cwd=demo.folder,
+        env={**env, **settings}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                page = httpx.get(f"{base}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the receiver did not start"
+                time.sleep(0.3)
+        assert page.status_code == 200 and "Hawthorn Drive" in page.text
+        for incident in (1, 3):
+            assert httpx.get(f"{base}/incidents/{incident}.html").status_code == 200
+        assert "Park Avenue" in httpx.get(f"{base}/history.html").text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_readme_tells_the_demos_story_number_for_number(demo: Demo) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    paragraph = readme.split("The demo is a sealed rehearsal")[1].split("\n\n")[0]
+    paragraph = " ".join(paragraph.split())
+    # Counts with what they count ("14 premises"), clock times and incident numbers.
+    claims = re.findall(r"(?<![\w-])(?:\d+ \w+|\d\d:\d\d|#\d+)", paragraph)
+    assert len(claims) > 15
+    assert [c for c in claims if c not in demo.stdout] == []
+
+
+def test_the_story_is_the_same_at_night(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real clock at 03:00 in the town (its quiet hours) changes nothing."""
+    night = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 03:00 in America/Chicago
+    monkeypatch.setattr("forewarn.store.now_utc", lambda: night)
+    monkeypatch.setenv("FOREWARN_QUIET_HOURS", "00:00-23:59")
+    monkeypatch.chdir(tmp_path)
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))  # noqa: SIM115
+    run_demo(console, Path("forewarn-demo"), 3000)
+    console.file.close()
+    assert lines(console.export_text()) == STORY
