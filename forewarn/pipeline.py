@@ -27,6 +27,7 @@ from forewarn.incidents import Changes, conversation, queue_deliveries, reconcil
 from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger import Queued
+from forewarn.incidents.ledger.waiting import Waiting, waiting
 from forewarn.incidents.mentions import answer_mentions
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, running_clock
 from forewarn.notifiers.social import MastodonClient
@@ -102,9 +103,16 @@ def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 @dataclass(slots=True)
 class DispatchReport(BatchReport):
-    """What the batches of one delivery run did, added up."""
+    """What the batches of one delivery run did, added up, and what the ledger still
+    holds back once the run has settled (why, and until when)."""
 
     batches: int = 0
+    waiting: list[Waiting] = field(default_factory=list)
+
+    @property
+    def waiting_count(self) -> int:
+        """Deliveries still queued after the run, whatever the reason."""
+        return sum(w.count for w in self.waiting)
 
     def merge(self, other: DispatchReport) -> None:
         """Add another run's batches and counts to this one."""
@@ -154,6 +162,14 @@ class CycleReport:
         return self.sensed.feed_errors
 
 
+@dataclass(slots=True)
+class FollowedUp(FollowUps):
+    """What one follow-up pass changed, and what sending its messages did (None: it
+    changed nothing, so nothing was sent)."""
+
+    dispatch: DispatchReport | None = None
+
+
 INLINE = Steps()
 
 
@@ -201,17 +217,20 @@ def deliver(
     writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
     steps.delivered(ctx, report.incidents)
+    with ctx.engine.connect() as conn:
+        report.waiting = waiting(conn, now)
     return report
 
 
-def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
+def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowedUp:
     """One pass of the follow-up cadence (promised updates, warnings before estimates,
     planned work, at-risk incidents), then send and publish what it changed."""
     done = steps.call(keep_promises, ctx, now, steps)
+    followed = FollowedUp(done.reminded, done.warned, done.maintenance, done.at_risk)
     if done.changed:
-        deliver(ctx, now, steps)
+        followed.dispatch = deliver(ctx, now, steps)
         steps.call(publish_site, ctx, now)
-    return done
+    return followed
 
 
 def queue(ctx: Context, now: datetime) -> int:
