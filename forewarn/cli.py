@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -14,12 +14,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from forewarn.cli_health import nothing_to_watch, print_health, quarantine, read_health
 from forewarn.cli_ops import build_context, customer, incident_app, maintenance_app
 from forewarn.config import Settings
-from forewarn.terminal import console, fail, progress, utc
+from forewarn.terminal import console, fail, progress
 
 if TYPE_CHECKING:
-    from forewarn.context import Context
+    pass
 
 app = typer.Typer(
     help=(
@@ -125,7 +126,7 @@ def run_once(
     settings = Settings()
     _site_is_ours(settings)
     with given_context(build_context(settings)) as ctx:
-        for gap in _nothing_to_watch(ctx):
+        for gap in nothing_to_watch(ctx):
             console.print(f"[yellow]warning:[/yellow] {gap}", highlight=False)
         print_cycle(console, detection_cycle(now=moment))
         done = follow_up_cycle(now=moment)
@@ -138,31 +139,6 @@ def run_once(
         )
         if isinstance(done, FollowedUp) and done.dispatch is not None:
             print_delivery(console, 0, done.dispatch, "  ")
-
-
-def _nothing_to_watch(ctx: Context) -> list[str]:
-    """What keeps a cycle from detecting anything: no network to map faults onto, or no
-    feed to read. Not errors (the cycle still sends what is due and publishes), but a
-    cycle that cannot see a fault must say so."""
-    from sqlalchemy import exists, select
-
-    from forewarn.store import elements
-
-    gaps = []
-    with ctx.engine.connect() as conn:
-        if not conn.execute(select(exists().select_from(elements))).scalar():
-            gaps.append(
-                "no network imported: faults cannot be mapped to customers; run "
-                "`forewarn import-network TOPOLOGY CUSTOMERS` first"
-            )
-    s = ctx.settings
-    if not (s.alertmanager_url or s.jsonl_feed or s.webhook_token):
-        gaps.append(
-            "no feed configured: nothing can be detected; set FOREWARN_ALERTMANAGER_URL or "
-            "FOREWARN_JSONL_FEED (or FOREWARN_WEBHOOK_TOKEN, with `forewarn serve` taking "
-            "Alertmanager's webhooks)"
-        )
-    return gaps
 
 
 @app.command()
@@ -301,20 +277,14 @@ def _keep_beat(run: Callable[[], object], every: float, once: bool = False) -> N
         time.sleep(max(every - (time.monotonic() - started), 0.5))
 
 
-# How far back `forewarn status` looks for failures for good: a channel that failed
-# yesterday and has sent since is not failing now.
-FAILING_WINDOW = timedelta(hours=24)
-
-
 @app.command()
 def status() -> None:
     """What is going on now: open incidents, deliveries by state, queue age, last feed read,
     channels failing now and quarantined input."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
-    from forewarn.incidents.ledger.waiting import failing_channels
-    from forewarn.store import get_meta, incidents, make_engine, now_utc, quarantine
+    from forewarn.store import get_meta, incidents, make_engine, now_utc
 
     settings = Settings()
     engine = make_engine(settings.db_url)
@@ -327,8 +297,7 @@ def status() -> None:
         failures = failure_reasons(conn)
         waiting_since = oldest_due(conn, now)
         last_read = get_meta(conn, "last_feed_read") or "never"
-        failing = failing_channels(conn, now - FAILING_WINDOW)
-        held, latest_held = conn.execute(select(func.count(), func.max(quarantine.c.at))).one()
+        health = read_health(conn, now)
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
         table.add_row(
@@ -343,57 +312,13 @@ def status() -> None:
         minutes = (now - waiting_since).total_seconds() / 60
         console.print(f"oldest due message has waited {minutes:,.1f} min")
     console.print(f"last feed read: {last_read}")
-    if failing:
-        console.print("[red]channels failing now:[/red]")
-    for f in failing:
-        console.print(
-            f"  {f.channel}: {f.retrying:,} waiting to retry, {f.failed:,} failed for good in "
-            f"the last 24 h; latest at {utc(f.latest_at)}: {f.latest}",
-            markup=False, highlight=False, style="red",
-        )  # fmt: skip
-    if held:
-        console.print(
-            f"quarantined input: {held:,}, the latest at {utc(latest_held)} "
-            "(`forewarn quarantine` lists them)",
-            markup=False, highlight=False, style="yellow",
-        )  # fmt: skip
-
-
-@app.command("quarantine")
-def quarantine_command(
-    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 20,
-) -> None:
-    """Input set aside as unusable (malformed feed lines, alerts naming unknown elements),
-    newest first, each with its reason."""
-    from sqlalchemy import func, select
-
-    from forewarn.store import make_engine, quarantine
-
-    if limit < 1:
-        fail(f"--limit: at least 1, not {limit}")
-    engine = make_engine(Settings().db_url)
-    q = quarantine.c
-    with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(quarantine)).scalar_one()
-        rows = conn.execute(
-            select(q.at, q.source, q.reason, q.raw).order_by(q.at.desc(), q.id.desc()).limit(limit)
-        ).all()
-    if not rows:
-        console.print("Nothing quarantined.")
-        return
-    # Lines, not a table: a raw input line is long, and ops grep and paste these.
-    for row in rows:
-        console.print(
-            f"{utc(row.at)}  {row.source}: {row.reason}\n    {row.raw}",
-            markup=False, highlight=False, soft_wrap=True,
-        )  # fmt: skip
-    if total > len(rows):
-        console.print(f"{len(rows):,} of {total:,} shown (use --limit)")
+    print_health(health)
 
 
 app.add_typer(incident_app, name="incident")
 app.add_typer(maintenance_app, name="maintenance")
 app.command()(customer)
+app.command()(quarantine)
 
 
 @app.command()
