@@ -10,15 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.config import Settings
 from forewarn.context import Context
+from forewarn.incidents.ledger.waiting import failing_channels
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
-from tests.conftest import NOW, run_cycle
+from tests.conftest import NOW, fresh_postgres_database, run_cycle
 from tests.servers import free_port, smtp_server
-from tests.town import customer_rows, report_cabinet, topology_rows, write_csv
+from tests.town import Town, customer_rows, report_cabinet, topology_rows, write_csv
 
 CHANNEL_SETTINGS = (
     "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "FOREWARN_SMS_FROM", "FOREWARN_SMTP_URL",
@@ -188,3 +190,46 @@ def test_a_half_configured_channel_stops_every_command_that_sends(
     assert "No incidents." in run(street, "incident", "list")
     assert run(street, "run-once", code=2) == [line]
     assert run(street, "incident", "open", "--element", "cabA", "--title", "Cut", code=2) == [line]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ledger's grouped reads, on both stores."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'forewarn.db'}"
+    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+def test_the_cycle_report_carries_what_waits_and_why_on_either_store(
+    town: Town, settings: Settings
+) -> None:
+    refused = f"smtp://127.0.0.1:{free_port()}"
+    ctx = Context.build(
+        settings.model_copy(
+            update={"smtp_url": SecretStr(refused), "email_from": "alerts@millroad.example"}
+        )
+    )
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    day = run_cycle(ctx, NOW + timedelta(minutes=3)).dispatch
+    reason = f"smtp connection failed: connection refused by {refused[7:]}"
+    assert [(w.channel, w.kind, w.count, w.reason) for w in day.waiting] == [
+        ("email", "retrying", 4, reason)
+    ]
+    assert day.waiting[0].next_at > NOW + timedelta(minutes=3)
+    night = NOW.replace(hour=23)
+    report_cabinet(settings.jsonl_feed, "cabB", "down", night)
+    later = run_cycle(ctx, night + timedelta(minutes=3)).dispatch
+    held = [
+        (w.channel, w.count, w.zone, w.next_at) for w in later.waiting if w.kind == "quiet hours"
+    ]
+    morning = (NOW + timedelta(days=1)).replace(hour=6)
+    assert held == [("email", 4, "Europe/London", morning), ("sms", 4, "Europe/London", morning)]
+    with ctx.engine.connect() as conn:
+        [failing] = failing_channels(conn, NOW)
+    ctx.close()
+    assert (failing.channel, failing.retrying, failing.failed, failing.latest) == (
+        "email",
+        4,
+        0,
+        reason,
+    )
