@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
+from forewarn.terminal import utc
+
 if TYPE_CHECKING:
     from forewarn.incidents.ledger.waiting import Waiting
     from forewarn.pipeline import CycleReport, DispatchReport
@@ -42,23 +44,19 @@ def _why(wait: Waiting) -> str:
         return f"held for quiet hours until {_local(wait.next_at, wait.zone)}"
     if wait.kind == "retrying":
         others = f" ({wait.others:,} for other reasons)" if wait.others else ""
-        return f"retrying after: {wait.reason}{others}; next try {_utc(wait.next_at)}"
+        return f"retrying after: {wait.reason}{others}; next try {utc(wait.next_at)}"
     return "due, not sent yet"
-
-
-def _utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _local(moment: datetime, zone: str | None) -> str:
     """The customers' own clock, and UTC beside it: '06:00 Europe/London (... UTC)'."""
     if not zone or zone == "UTC":
-        return _utc(moment)
+        return utc(moment)
     try:
         local = moment.astimezone(ZoneInfo(zone))
     except (KeyError, ValueError):  # an unknown zone counts as UTC, as quiet hours do
-        return _utc(moment)
-    return f"{local:%H:%M} {zone} ({_utc(moment)})"
+        return utc(moment)
+    return f"{local:%H:%M} {zone} ({utc(moment)})"
 
 
 def print_delivery(console: Console, queued: int, report: DispatchReport, indent: str = "") -> None:
