@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.store import customers, deliveries
@@ -37,38 +37,64 @@ class Waiting:
 
 
 def waiting(conn: Connection, now: datetime) -> list[Waiting]:
-    """Every queued delivery, grouped by channel and why it waits, in one query."""
+    """Every queued delivery, grouped by channel and why it waits: two grouped reads of
+    the ledger's queued rows, and one lookup of a customer per held group for its zone."""
     d = deliveries.c
-    # One labelled expression, grouped by its label: PostgreSQL would not match two copies.
-    later = (d.next_attempt_at > now).label("later")
-    rows = conn.execute(
-        select(
-            d.channel, d.error, customers.c.timezone, later, func.count(),
-            func.min(d.next_attempt_at),
+    queued = d.status == "queued"
+    found = [
+        Waiting(str(channel), "retrying", int(n), first, None, str(error))
+        for channel, error, n, first in conn.execute(
+            select(d.channel, d.error, func.count(), func.min(d.next_attempt_at))
+            .where(queued, d.error.is_not(None))
+            .group_by(d.channel, d.error)
         )
-        .select_from(deliveries.outerjoin(customers, customers.c.customer_id == d.customer_id))
-        .where(d.status == "queued")
-        .group_by(d.channel, d.error, customers.c.timezone, later)
-    ).all()  # fmt: skip
-    groups: dict[tuple[str, WaitKind, str | None], list[tuple[str | None, int, datetime]]]
-    groups = defaultdict(list)
-    for channel, error, zone, later, n, first in rows:
-        kind: WaitKind = "retrying" if error else ("quiet hours" if later else "due")
-        key = (str(channel), kind, str(zone or "UTC") if kind == "quiet hours" else None)
-        groups[key].append((error, int(n), first))
-    found = []
-    for (channel, kind, zone), parts in groups.items():
-        total = sum(n for _, n, _ in parts)
-        reasons: dict[str, int] = defaultdict(int)
-        for error, n, _ in parts:
-            if error:
-                reasons[str(error)] += n
-        reason = max(reasons, key=lambda r: (reasons[r], r)) if reasons else None
-        others = total - reasons[reason] if reason is not None else 0
-        first = min(at for _, _, at in parts)
-        found.append(Waiting(channel, kind, total, first, zone, reason, others))
+    ]
+    found = _one_per_channel(found)
+    # Deferred rows keep no error and wait until their customer's quiet hours end: one
+    # moment per time zone, so grouping by it finds the zones without joining customers.
+    until = case((d.next_attempt_at > now, d.next_attempt_at)).label("held_until")
+    groups = conn.execute(
+        select(d.channel, until, func.count(), func.min(d.next_attempt_at), func.min(d.customer_id))
+        .where(queued, d.error.is_(None))
+        .group_by(d.channel, until)
+    ).all()
+    samples = {str(sample) for _, later, _, _, sample in groups if later is not None}
+    zones = dict(
+        conn.execute(
+            select(customers.c.customer_id, customers.c.timezone).where(
+                customers.c.customer_id.in_(samples)
+            )
+        ).all()
+    ) if samples else {}  # fmt: skip
+    held: dict[tuple[str, str], Waiting] = {}
+    for channel, later, n, first, sample in groups:
+        if later is None:
+            found.append(Waiting(str(channel), "due", int(n), first))
+            continue
+        zone = str(zones.get(sample) or "UTC")
+        known = held.get((channel, zone))
+        if known is not None:
+            n, first = known.count + n, min(known.next_at, first)
+        held[(channel, zone)] = Waiting(str(channel), "quiet hours", int(n), first, zone)
+    found += held.values()
     order = {"retrying": 0, "quiet hours": 1, "due": 2}
     return sorted(found, key=lambda w: (order[w.kind], w.channel, w.zone or ""))
+
+
+def _one_per_channel(retries: list[Waiting]) -> list[Waiting]:
+    """A channel's retries as one group: the most common reason, and how many gave another."""
+    by_channel: dict[str, list[Waiting]] = defaultdict(list)
+    for w in retries:
+        by_channel[w.channel].append(w)
+    merged = []
+    for channel, groups in by_channel.items():
+        top = max(groups, key=lambda w: (w.count, w.reason or ""))
+        total = sum(w.count for w in groups)
+        first = min(w.next_at for w in groups)
+        merged.append(
+            Waiting(channel, "retrying", total, first, None, top.reason, total - top.count)
+        )
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
