@@ -336,8 +336,9 @@ def dispatch_channel(
         report.batches += 1
         report.add(batch)
         steps.batch_done(ctx, batch)
-        if batch.claimed:
-            logger().info(
+        if batch.claimed:  # a batch with failures is a warning: `serve`'s console shows it
+            logger().log(
+                logging.WARNING if batch.retrying or batch.failed else logging.INFO,
                 "batch: claimed=%d sent=%d retrying=%d failed=%d reconciled=%d",
                 batch.claimed, batch.sent, batch.retrying, batch.failed, batch.reconciled,
             )  # fmt: skip

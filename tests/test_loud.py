@@ -201,7 +201,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_the_cycle_report_carries_what_waits_and_why_on_either_store(
-    town: Town, settings: Settings
+    town: Town, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     refused = f"smtp://127.0.0.1:{free_port()}"
     ctx = Context.build(
@@ -216,6 +216,9 @@ def test_the_cycle_report_carries_what_waits_and_why_on_either_store(
         ("email", "retrying", 4, reason)
     ]
     assert day.waiting[0].next_at > NOW + timedelta(minutes=3)
+    # A batch with failures is logged as a warning (what `serve` shows as it goes).
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("batch: claimed=") and "retrying=4" in m for m in warned), warned
     night = NOW.replace(hour=23)
     report_cabinet(settings.jsonl_feed, "cabB", "down", night)
     later = run_cycle(ctx, night + timedelta(minutes=3)).dispatch
