@@ -72,13 +72,13 @@ def print_health(health: Health) -> None:
         console.print(
             f"  {f.channel}: {f.retrying:,} waiting to retry, {f.failed:,} failed for good in "
             f"the last 24 h; latest at {utc(f.latest_at)}: {f.latest}",
-            markup=False, highlight=False, style="red",
+            markup=False, highlight=False, style="red", soft_wrap=True,
         )  # fmt: skip
     if health.quarantined:
         console.print(
             f"quarantined input: {health.quarantined:,}, the latest at "
             f"{utc(health.latest_quarantined)} (`forewarn quarantine` lists them)",
-            markup=False, highlight=False, style="yellow",
+            markup=False, highlight=False, style="yellow", soft_wrap=True,
         )  # fmt: skip
 
 

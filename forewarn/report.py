@@ -62,7 +62,10 @@ def _local(moment: datetime, zone: str | None) -> str:
 def print_delivery(console: Console, queued: int, report: DispatchReport, indent: str = "") -> None:
     """Print `delivery_lines`, each in its colour, the text as it is (no markup)."""
     for style, line in delivery_lines(queued, report):
-        console.print(indent + line, style=style or None, markup=False, highlight=False)
+        # Not wrapped: a provider's reason is pasted whole into a ticket or a search.
+        console.print(
+            indent + line, style=style or None, markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def print_cycle(console: Console, report: CycleReport) -> None:
