@@ -28,11 +28,22 @@ maintenance_app = typer.Typer(
 )
 
 
-def _ops() -> tuple[Settings, Context]:
-    from forewarn.context import Context
+def build_context(settings: Settings, sending: bool = True) -> Context:
+    """The command's context; a channel given only part of its settings stops a command
+    that sends (status 2), naming what is set and what is missing."""
+    from forewarn.context import ChannelSettingsError, Context
 
+    try:
+        return Context.build(settings, sending)
+    except ChannelSettingsError as err:
+        for line in err.lines[:-1]:
+            console.print(f"[red]error:[/red] {escape(line)}")
+        fail(err.lines[-1])
+
+
+def _ops(sending: bool = True) -> tuple[Settings, Context]:
     settings = Settings()
-    return settings, Context.build(settings)
+    return settings, build_context(settings, sending)
 
 
 def _when(text: str | None, settings: Settings, now: datetime) -> datetime | None:
@@ -100,16 +111,15 @@ def _metres(text: str) -> float:
 def _after_change(ctx: Context, now: datetime) -> None:
     """Queue the messages of what just changed, send them, and rebuild the page."""
     from forewarn import pipeline
+    from forewarn.report import print_delivery
 
     messages = pipeline.queue(ctx, now)
     with progress() as bar:
         task = bar.add_task("sending", total=messages)
         steps = pipeline.Steps(on_batch=lambda done: bar.update(task, completed=done.handled))
         report = pipeline.settle(ctx, now, steps)
-    console.print(
-        f"messages queued {messages:,}; sent {report.sent:,}, held for quiet hours "
-        f"{report.deferred:,}, cancelled {report.cancelled:,}; page rebuilt"
-    )
+    print_delivery(console, messages, report)
+    console.print("page rebuilt")
 
 
 # Where an incident or planned work is: exactly one of these (with --radius for --near).
@@ -156,7 +166,7 @@ def incident_list(
 
     from forewarn.store import incidents
 
-    _, ctx = _ops()
+    _, ctx = _ops(sending=False)
     query = select(incidents).order_by(incidents.c.id.desc()).limit(50)
     if not all_:
         query = query.where(incidents.c.status != "resolved")
@@ -180,7 +190,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     from forewarn.incidents.ops import OpsError, get
     from forewarn.store import etr_history, incident_updates
 
-    _, ctx = _ops()
+    _, ctx = _ops(sending=False)
     with ctx.engine.connect() as conn:
         try:
             row = get(conn, incident_id)
@@ -337,7 +347,7 @@ def customer(
     """One customer's incidents and every message out and reply in, newest first."""
     from forewarn.incidents.history import find_customers, history, incidents_of
 
-    settings, ctx = _ops()
+    settings, ctx = _ops(sending=False)
     with ctx.engine.connect() as conn:
         found = find_customers(conn, lookup, settings.phone_region)
         if not found:

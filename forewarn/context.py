@@ -19,7 +19,7 @@ from forewarn.incidents.cadence import Cadence
 from forewarn.incidents.ledger import Rules
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
-from forewarn.notifiers.registry import Registry, build
+from forewarn.notifiers.registry import Registry, build, half_configured
 from forewarn.quiet import QuietHours
 from forewarn.status_page import PageConfig
 from forewarn.store import get_meta, make_engine, secret_key
@@ -51,18 +51,29 @@ class Context:
         return (_rebuilt, (_public(self.settings),))
 
     @classmethod
-    def build(cls, settings: Settings) -> Context:
+    def build(cls, settings: Settings, sending: bool = True) -> Context:
         """A context for these settings: the store's engine, an HTTP client, the channels.
         Built once by an entrypoint and passed down; says once which channels fall back
-        to the outbox."""
+        to the outbox.
+
+        A channel given only part of its settings stops a context that sends
+        (`ChannelSettingsError`): its customers' messages would quietly go to the outbox.
+        One that only reads (`sending=False`) warns instead."""
+        misconfigured = half_configured(settings)
+        if misconfigured and sending:
+            raise ChannelSettingsError(misconfigured)
         engine = make_engine(settings.db_url)
         with engine.begin() as conn:
             signing_key = secret_key(conn, "unsubscribe")
         registry = build(settings, signing_key, engine)
-        if registry.to_outbox:
-            logging.getLogger("forewarn").warning(
+        log = logging.getLogger("forewarn")
+        for line in misconfigured:
+            log.warning(line)
+        named = {line.partition(":")[0] for line in misconfigured}
+        if unset := [channel for channel in registry.to_outbox if channel not in named]:
+            log.warning(
                 "no credentials for %s: those messages are written to %s",
-                ", ".join(registry.to_outbox),
+                ", ".join(unset),
                 settings.outbox / "<channel>.jsonl",
             )
         http = httpx.Client(headers={"User-Agent": "forewarn"})
@@ -142,6 +153,14 @@ class Context:
         return PageConfig(
             s.operator_name, s.site_url, s.privacy_floor, s.brand_colour, time_zone=s.time_zone
         )
+
+
+class ChannelSettingsError(ValueError):
+    """Channels given only part of their settings, one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
 
 
 class SettingsDiffer(RuntimeError):

@@ -4,7 +4,8 @@ Prefect's flows, `run-once`, `serve`, the demo, drills, the ops commands and the
 all call these functions, so a rehearsal runs exactly what production runs. How each
 step runs is the caller's choice: `Steps` runs them in this process (side-by-side steps
 in threads); the flows pass their own `Steps`, which runs each as a Prefect task and
-feeds the Prefect UI. A step takes a whole batch, never one message."""
+feeds the Prefect UI. A step takes a whole batch, never one message. Long because the
+composition and the reports it returns belong together: what a cycle did is read here."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from forewarn.incidents import Changes, conversation, queue_deliveries, reconcil
 from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger import Queued
+from forewarn.incidents.ledger.waiting import Waiting, waiting
 from forewarn.incidents.mentions import answer_mentions
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, running_clock
 from forewarn.notifiers.social import MastodonClient
@@ -105,9 +107,16 @@ def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 @dataclass(slots=True)
 class DispatchReport(BatchReport):
-    """What the batches of one delivery run did, added up."""
+    """What the batches of one delivery run did, added up, and what the ledger still
+    holds back once the run has settled (why, and until when)."""
 
     batches: int = 0
+    waiting: list[Waiting] = field(default_factory=list)
+
+    @property
+    def waiting_count(self) -> int:
+        """Deliveries still queued after the run, whatever the reason."""
+        return sum(w.count for w in self.waiting)
 
     def merge(self, other: DispatchReport) -> None:
         """Add another run's batches and counts to this one."""
@@ -157,6 +166,14 @@ class CycleReport:
         return self.sensed.feed_errors
 
 
+@dataclass(slots=True)
+class FollowedUp(FollowUps):
+    """What one follow-up pass changed, and what sending its messages did (None: it
+    changed nothing, so nothing was sent)."""
+
+    dispatch: DispatchReport | None = None
+
+
 INLINE = Steps()
 
 
@@ -204,17 +221,20 @@ def deliver(
     writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
     steps.delivered(ctx, report.incidents)
+    with ctx.engine.connect() as conn:
+        report.waiting = waiting(conn, now)
     return report
 
 
-def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowUps:
+def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowedUp:
     """One pass of the follow-up cadence (promised updates, warnings before estimates,
     planned work, at-risk incidents), then send and publish what it changed."""
     done = steps.call(keep_promises, ctx, now, steps)
+    followed = FollowedUp(done.reminded, done.warned, done.maintenance, done.at_risk)
     if done.changed:
-        deliver(ctx, now, steps)
+        followed.dispatch = deliver(ctx, now, steps)
         steps.call(publish_site, ctx, now)
-    return done
+    return followed
 
 
 def queue(ctx: Context, now: datetime) -> int:
@@ -320,8 +340,9 @@ def dispatch_channel(
         report.batches += 1
         report.add(batch)
         steps.batch_done(ctx, batch)
-        if batch.claimed:
-            logger().info(
+        if batch.claimed:  # a batch with failures is a warning: `serve`'s console shows it
+            logger().log(
+                logging.WARNING if batch.retrying or batch.failed else logging.INFO,
                 "batch: claimed=%d sent=%d retrying=%d failed=%d reconciled=%d",
                 batch.claimed, batch.sent, batch.retrying, batch.failed, batch.reconciled,
             )  # fmt: skip

@@ -1,14 +1,71 @@
-"""Print what a cycle did, for people: the CLI and the demo."""
+"""Print what a cycle or a delivery run did, for people: the CLI and the demo.
+
+Every command that sends prints its messages through `print_delivery`: what was sent,
+what failed for good and why, and what waits and why (quiet hours until when, a retry
+after which failure and when next)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.markup import escape
 
+from forewarn.terminal import utc
+
 if TYPE_CHECKING:
-    from forewarn.pipeline import CycleReport
+    from forewarn.incidents.ledger.waiting import Waiting
+    from forewarn.pipeline import CycleReport, DispatchReport
+
+
+def delivery_lines(queued: int, report: DispatchReport) -> list[tuple[str, str]]:
+    """What a delivery run did and what the ledger still holds back, as (style, line)
+    pairs; nothing when nothing was queued, sent, failed or is waiting."""
+    if not (queued or report.sent or report.failed or report.cancelled or report.waiting):
+        return []
+    lines = [
+        (
+            "",
+            f"messages queued {queued:,}, sent {report.sent:,}, failed for good "
+            f"{report.failed:,}, cancelled {report.cancelled:,}, waiting {report.waiting_count:,}",
+        )
+    ]
+    for (channel, reason), n in sorted(report.failures.items(), key=lambda f: -f[1]):
+        lines.append(("red", f"  {channel}: {n:,} failed for good: {reason}"))
+    for wait in report.waiting:
+        lines.append(("yellow", f"  {wait.channel}: {wait.count:,} {_why(wait)}"))
+    return lines
+
+
+def _why(wait: Waiting) -> str:
+    if wait.kind == "quiet hours":
+        return f"held for quiet hours until {_local(wait.next_at, wait.zone)}"
+    if wait.kind == "retrying":
+        others = f" ({wait.others:,} for other reasons)" if wait.others else ""
+        return f"retrying after: {wait.reason}{others}; next try {utc(wait.next_at)}"
+    return "due, not sent yet"
+
+
+def _local(moment: datetime, zone: str | None) -> str:
+    """The customers' own clock, and UTC beside it: '06:00 Europe/London (... UTC)'."""
+    if not zone or zone == "UTC":
+        return utc(moment)
+    try:
+        local = moment.astimezone(ZoneInfo(zone))
+    except (KeyError, ValueError):  # an unknown zone counts as UTC, as quiet hours do
+        return utc(moment)
+    return f"{local:%H:%M} {zone} ({utc(moment)})"
+
+
+def print_delivery(console: Console, queued: int, report: DispatchReport, indent: str = "") -> None:
+    """Print `delivery_lines`, each in its colour, the text as it is (no markup)."""
+    for style, line in delivery_lines(queued, report):
+        # Not wrapped: a provider's reason is pasted whole into a ticket or a search.
+        console.print(
+            indent + line, style=style or None, markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def print_cycle(console: Console, report: CycleReport) -> None:
@@ -32,11 +89,7 @@ def print_cycle(console: Console, report: CycleReport) -> None:
     ):  # fmt: skip
         if ids:
             console.print(f"  incidents {label}: {', '.join(map(str, ids))}")
-    if report.queued or report.dispatch.sent or report.dispatch.failed:
-        console.print(
-            f"  messages queued {report.queued:,}, handed over {report.dispatch.sent:,}, "
-            f"retrying {report.dispatch.retrying:,}, failed {report.dispatch.failed:,}"
-        )
+    print_delivery(console, report.queued, report.dispatch, "  ")
     for sample in report.dispatch.samples:
         text = sample.body if sample.subject is None else f"(subject) {sample.subject}"
         console.print(

@@ -41,6 +41,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> 
         "FOREWARN_SMS_FROM": "+15005550006",
         "FOREWARN_SMTP_URL": "smtp://mail:SMTPSECRET@smtp.example:25",
         "FOREWARN_EMAIL_FROM": "noc@example.net",
+        "FOREWARN_MASTODON_URL": "https://social.example",
         "FOREWARN_MASTODON_TOKEN": "MASTODONSECRET",
         "FOREWARN_WEBHOOK_URLS": "https://partner.example/hook?token=HOOKSECRET",
     }.items():

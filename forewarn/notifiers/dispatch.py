@@ -73,6 +73,8 @@ class BatchReport:
     samples: list[Message] = field(default_factory=list)
     # The incidents whose messages this batch sent or settled.
     incidents: set[int] = field(default_factory=set)
+    # Failed for good, as the providers said why: (channel, reason) -> rows.
+    failures: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, other: BatchReport) -> None:
         """Add another batch's counts (and samples, up to three) to this one."""
@@ -81,6 +83,8 @@ class BatchReport:
         for name in counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.incidents |= other.incidents
+        for key, n in other.failures.items():
+            self.failures[key] = self.failures.get(key, 0) + n
         self.samples.extend(other.samples[: max(3 - len(self.samples), 0)])
 
     @property
@@ -185,6 +189,7 @@ def dispatch_batch(
     with _heartbeat(engine, holder.token or "", clock, rules.lease):
         results = _send(notifiers, messages, report, journal.record if journal else ignore)
     attempts = [_attempt(r) for r in results]
+    _note_failures(report, results, stale.resend + fresh.due)
     # Sent already: the outcome must reach the ledger, however long other writers hold it.
     recorded = writing(engine, lambda conn: record(conn, attempts, now, holder.token), "record")
     report.recorded(recorded)
@@ -194,6 +199,20 @@ def dispatch_batch(
 
 
 logger = logging.getLogger("forewarn.dispatch")
+
+
+def _note_failures(report: BatchReport, results: list[Result], due: list[DueDelivery]) -> None:
+    """Count what failed for good, by channel and the provider's reason: permanent
+    failures, and retryable ones with no attempt left (as the ledger records them)."""
+    by_id = {d.delivery_id: d for d in due}
+    for result in results:
+        row = by_id.get(result.delivery_id)
+        if result.outcome is Outcome.DELIVERED or row is None:
+            continue
+        if result.outcome is Outcome.RETRYABLE and row.attempts < MAX_ATTEMPTS:
+            continue  # queued again: the ledger's waiting rows say why and until when
+        key = (row.channel, result.detail[:500])
+        report.failures[key] = report.failures.get(key, 0) + 1
 
 
 @contextmanager

@@ -191,7 +191,7 @@ class EmailNotifier:
                         smtp = self._connect()
                     except (OSError, smtplib.SMTPException) as err:
                         # No connection: the rest of this share waits for the next try.
-                        detail = f"smtp connection failed: {_reason(err)}"
+                        detail = _connect_failure(err, self.server)
                         pending = share[len(results) :]
                         results += [
                             Result(m.delivery_id, Outcome.RETRYABLE, detail) for m in pending
@@ -273,6 +273,16 @@ def _by_code(code: int) -> Outcome:
 def _text(raw: bytes | str) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     return text[:200]
+
+
+def _connect_failure(err: BaseException, server: SmtpServer) -> str:
+    """Why no connection was made, naming the server (never its credentials)."""
+    where = f"{server.host}:{server.port}"
+    if isinstance(err, ConnectionRefusedError):
+        return f"smtp connection failed: connection refused by {where}"
+    if isinstance(err, TimeoutError):
+        return f"smtp connection failed: no answer from {where}"
+    return f"smtp connection failed: {_reason(err)} ({where})"
 
 
 def _reason(err: BaseException) -> str:

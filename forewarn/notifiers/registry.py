@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from forewarn.config import Settings
@@ -29,6 +30,41 @@ class Registry:
     journal: Journal
     to_outbox: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
+
+
+def half_configured(settings: Settings) -> list[str]:
+    """One line for each channel given some of its settings but not all: it would fall
+    back to the outbox, and its customers would quietly not hear."""
+    s = settings
+    channels = {
+        "sms": {"TWILIO_ACCOUNT_SID": s.twilio_account_sid,
+                "TWILIO_AUTH_TOKEN": s.twilio_auth_token, "FOREWARN_SMS_FROM": s.sms_from},
+        "email": {"FOREWARN_SMTP_URL": s.smtp_url, "FOREWARN_EMAIL_FROM": s.email_from},
+        "social": {"FOREWARN_MASTODON_URL": s.mastodon_url,
+                   "FOREWARN_MASTODON_TOKEN": s.mastodon_token},
+    }  # fmt: skip
+    lines = []
+    for channel, values in channels.items():
+        have = [name for name, value in values.items() if _present(value)]
+        lack = [name for name in values if name not in have]
+        if have and lack:
+            every, none = ("both", "neither") if len(values) == 2 else ("all three", "none")
+            lines.append(
+                f"{channel}: {_names(have)} set but {_names(lack)} not; set {every} to send "
+                f"{channel}, or {none} to write it to the outbox"
+            )
+    return lines
+
+
+def _present(value: str | SecretStr | None) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return bool(value and value.strip())
+
+
+def _names(names: list[str]) -> str:
+    """'A is' or 'A and B are'."""
+    return f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'}"
 
 
 def build(settings: Settings, signing_key: bytes = b"", engine: Engine | None = None) -> Registry:

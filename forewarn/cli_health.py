@@ -1,0 +1,110 @@
+"""What keeps forewarn from seeing a fault or telling a customer, for the command line:
+a cycle with nothing to watch, channels failing now, and input set aside
+(`forewarn quarantine`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from sqlalchemy import exists, func, select
+from sqlalchemy.engine import Connection
+
+from forewarn.config import Settings
+from forewarn.store import elements, make_engine
+from forewarn.store import quarantine as quarantined
+from forewarn.terminal import console, fail, utc
+
+if TYPE_CHECKING:
+    from forewarn.context import Context
+    from forewarn.incidents.ledger.waiting import Failing
+
+# How far back `forewarn status` looks for failures for good: a channel that failed
+# yesterday and has sent since is not failing now.
+FAILING_WINDOW = timedelta(hours=24)
+
+
+def nothing_to_watch(ctx: Context) -> list[str]:
+    """What keeps a cycle from detecting anything: no network to map faults onto, or no
+    feed to read. Not errors (the cycle still sends what is due and publishes), but a
+    cycle that cannot see a fault must say so."""
+    gaps = []
+    with ctx.engine.connect() as conn:
+        if not conn.execute(select(exists().select_from(elements))).scalar():
+            gaps.append(
+                "no network imported: faults cannot be mapped to customers; run "
+                "`forewarn import-network TOPOLOGY CUSTOMERS` first"
+            )
+    s = ctx.settings
+    if not (s.alertmanager_url or s.jsonl_feed or s.webhook_token):
+        gaps.append(
+            "no feed configured: nothing can be detected; set FOREWARN_ALERTMANAGER_URL or "
+            "FOREWARN_JSONL_FEED (or FOREWARN_WEBHOOK_TOKEN, with `forewarn serve` taking "
+            "Alertmanager's webhooks)"
+        )
+    return gaps
+
+
+@dataclass(slots=True)
+class Health:
+    """The channels failing now, and how much input is quarantined (the latest when)."""
+
+    failing: list[Failing] = field(default_factory=list)
+    quarantined: int = 0
+    latest_quarantined: datetime | None = None
+
+
+def read_health(conn: Connection, now: datetime) -> Health:
+    """Failing channels and quarantined input, in two grouped queries."""
+    from forewarn.incidents.ledger.waiting import failing_channels
+
+    held, latest = conn.execute(select(func.count(), func.max(quarantined.c.at))).one()
+    return Health(failing_channels(conn, now - FAILING_WINDOW), int(held), latest)
+
+
+def print_health(health: Health) -> None:
+    """`forewarn status`'s last lines: what is failing, what was set aside."""
+    if health.failing:
+        console.print("[red]channels failing now:[/red]")
+    for f in health.failing:
+        console.print(
+            f"  {f.channel}: {f.retrying:,} waiting to retry, {f.failed:,} failed for good in "
+            f"the last 24 h; latest at {utc(f.latest_at)}: {f.latest}",
+            markup=False, highlight=False, style="red", soft_wrap=True,
+        )  # fmt: skip
+    if health.quarantined:
+        console.print(
+            f"quarantined input: {health.quarantined:,}, the latest at "
+            f"{utc(health.latest_quarantined)} (`forewarn quarantine` lists them)",
+            markup=False, highlight=False, style="yellow", soft_wrap=True,
+        )  # fmt: skip
+
+
+def quarantine(
+    limit: Annotated[int, typer.Option(help="How many to list, newest first.")] = 20,
+) -> None:
+    """Input set aside as unusable (malformed feed lines, unknown states), newest first,
+    each with its reason."""
+    if limit < 1:
+        fail(f"--limit: at least 1, not {limit}")
+    engine = make_engine(Settings().db_url)
+    q = quarantined.c
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(quarantined)).scalar_one()
+        rows = conn.execute(
+            select(q.at, q.source, q.reason, q.raw).order_by(q.at.desc(), q.id.desc()).limit(limit)
+        ).all()
+    engine.dispose()
+    if not rows:
+        console.print("Nothing quarantined.")
+        return
+    # Lines, not a table: a raw input line is long, and ops grep and paste these.
+    for row in rows:
+        console.print(
+            f"{utc(row.at)}  {row.source}: {row.reason}\n    {row.raw}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    if total > len(rows):
+        console.print(f"{len(rows):,} of {total:,} shown (use --limit)")
