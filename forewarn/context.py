@@ -139,7 +139,10 @@ class Context:
     def page(self) -> PageConfig:
         """The public page's settings."""
         s = self.settings
-        return PageConfig(s.operator_name, s.site_url, s.privacy_floor, s.brand_colour)
+        return PageConfig(
+            s.operator_name, s.site_url, s.privacy_floor, s.brand_colour,
+            major_share=s.impact_major_share, critical_share=s.impact_critical_share,
+        )  # fmt: skip
 
 
 class SettingsDiffer(RuntimeError):

@@ -4,7 +4,6 @@ elements of the network, from a JSON file (or one per top-level element by defau
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +81,15 @@ def coverage(index: NetworkIndex, component: Component, root: str) -> float:
     return hit / total if total else 0.0
 
 
-def component_status(shares: Sequence[float]) -> str:
-    """Statuspage's component status from the shares open faults reach."""
-    worst = max(shares, default=0.0)
-    if worst <= 0:
+def component_status(share: float, major: float, critical: float) -> str:
+    """Statuspage's component status from the share (0..1) of its premises that open
+    faults reach together: below `major` degraded, from it a partial outage, from
+    `critical` a major outage."""
+    if share <= 0:
         return "operational"
-    return "major_outage" if worst >= 0.5 else "partial_outage"
+    if share >= critical:
+        return "major_outage"
+    return "partial_outage" if share >= major else "degraded_performance"
 
 
 def _one(node: int) -> IntArray:

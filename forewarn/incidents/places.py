@@ -1,0 +1,172 @@
+"""Public names of affected areas: places built from the affected premises' addresses,
+never equipment. The name is the street (or up to three streets), else the postcode
+district (or up to three), else the town (or up to three), else everywhere: the smallest
+where every place named has at least the privacy floor of premises in the network, so no
+name points at fewer homes than the floor. Two open faults that would share a name are
+told apart by a number ("Mill Road (2)"), which reads the same in every language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from forewarn.network import NetworkIndex
+from forewarn.network.address import district
+from forewarn.store import incidents, premises
+from forewarn.texts import FALLBACK_LOCALE, say
+
+MAX_LISTED = 3  # "A, B & C" still reads as a place; four names read as a list
+JOIN = " & "  # the same in English and Spanish, unlike "and"/"y"
+CHUNK = 5_000  # premise ids per query
+
+_HOUSE = re.compile(r"^\s*(?:flat\s+\w+,?\s*)?\d+[a-z]?\s*,?\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Spot:
+    """Some affected premises that share a street and postcode (never one by one)."""
+
+    street_key: str  # the stored, lower-case street (what the network is counted by)
+    street: str  # as written in the address, e.g. "Mill Road"
+    postcode: str
+    town: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How many premises the network holds in a street, district or town."""
+
+    street: Callable[[str], int]
+    district: Callable[[str], int]
+    town: Callable[[str], int]
+
+
+def everywhere() -> str:
+    """The name of an area too spread out to name any smaller."""
+    return say("place_everywhere", FALLBACK_LOCALE)
+
+
+def place_name(spots: Sequence[Spot], sizes: Sizes, floor: int) -> str:
+    """The smallest place, from street up to town, whose every named part clears `floor`."""
+    levels: list[tuple[Callable[[Spot], str | None], Callable[[Spot], str], Callable[[str], int]]]
+    levels = [
+        (lambda s: s.street_key, lambda s: s.street, sizes.street),
+        (lambda s: district(s.postcode), lambda s: district(s.postcode), sizes.district),
+        (lambda s: s.town, lambda s: s.town or "", sizes.town),
+    ]
+    for key_of, label_of, size_of in levels:
+        weight: Counter[str] = Counter()
+        labels: dict[str, str] = {}
+        for spot in spots:
+            key = key_of(spot)
+            if not key:
+                weight.clear()
+                break  # a premise this level cannot place: try a coarser one
+            weight[key] += spot.count
+            labels.setdefault(key, label_of(spot))
+        if not weight or len(weight) > MAX_LISTED:
+            continue
+        if all(size_of(key) >= floor for key in weight):
+            # The place with most of the fault first; ties by name, so names are stable.
+            ordered = sorted(weight, key=lambda k: (-weight[k], labels[k]))
+            return _joined([labels[k] for k in ordered])
+    return everywhere()
+
+
+def _joined(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + JOIN + names[-1]
+
+
+def parts_of(address: str) -> tuple[str, str | None]:
+    """The street as written and the town (the last comma part, when there is one)."""
+    parts = [p.strip() for p in _HOUSE.sub("", address).split(",") if p.strip()]
+    if not parts:
+        return address.strip(), None
+    return parts[0], parts[-1] if len(parts) > 1 else None
+
+
+def spots_of(conn: Connection, premise_ids: Sequence[str]) -> list[Spot]:
+    """The premises grouped by street and postcode, in one query per CHUNK premises."""
+    counts: Counter[tuple[str, str]] = Counter()
+    sample: dict[tuple[str, str], str] = {}
+    for start in range(0, len(premise_ids), CHUNK):
+        chunk = premise_ids[start : start + CHUNK]
+        query = (
+            select(
+                premises.c.street, premises.c.postcode, func.min(premises.c.address), func.count()
+            )
+            .where(premises.c.premise_id.in_(chunk))
+            .group_by(premises.c.street, premises.c.postcode)
+        )
+        for street, postcode, address, n in conn.execute(query):
+            counts[(street, postcode)] += int(n)
+            sample.setdefault((street, postcode), str(address))
+    spots = []
+    for (street, postcode), n in sorted(counts.items()):
+        written, town = parts_of(sample[(street, postcode)])
+        spots.append(Spot(street, written, postcode, town, n))
+    return spots
+
+
+def network_sizes(conn: Connection) -> Sizes:
+    """Sizes read from the premises table on demand (a few indexed counts per name)."""
+
+    def street(key: str) -> int:
+        return int(conn.execute(select(func.count()).where(premises.c.street == key)).scalar_one())
+
+    def district_size(code: str) -> int:
+        # A UK outward code is followed by a space; a ZIP's first three digits are not.
+        pattern = f"{code} %" if not code.isdigit() else f"{code}%"
+        found = select(func.count()).where(premises.c.postcode.like(pattern))
+        return int(conn.execute(found).scalar_one())
+
+    def town(name: str) -> int:
+        found = select(func.count()).where(premises.c.address.like(f"%, {name}"))
+        return int(conn.execute(found).scalar_one())
+
+    return Sizes(street, district_size, town)
+
+
+def distinct(conn: Connection, name: str, own: int | None = None) -> str:
+    """`name`, numbered when another open public incident already goes by it."""
+    taken = set(
+        conn.execute(
+            select(incidents.c.area_name).where(
+                incidents.c.status != "resolved",
+                incidents.c.public.is_(True),
+                (incidents.c.area_name == name) | incidents.c.area_name.like(f"{name} (%)"),
+                incidents.c.id != (own if own is not None else -1),
+            )
+        ).scalars()
+    )
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name} ({n})" in taken:
+        n += 1
+    return f"{name} ({n})"
+
+
+def public_place(
+    conn: Connection, index: NetworkIndex, root: str, floor: int, own: int | None = None
+) -> str:
+    """The public name of the area a fault at `root` reaches (distinct among open ones)."""
+    rows = index.premises_under(root)
+    ids = [index.premise_ids[int(r)] for r in rows]
+    return distinct(conn, place_name(spots_of(conn, ids), network_sizes(conn), floor), own)
+
+
+def sizes_from(
+    streets: Mapping[str, int], districts: Mapping[str, int], towns: Mapping[str, int]
+) -> Sizes:
+    """Sizes from tables (for tests and callers that counted already)."""
+    return Sizes(
+        lambda k: streets.get(k, 0), lambda k: districts.get(k, 0), lambda k: towns.get(k, 0)
+    )
