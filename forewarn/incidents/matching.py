@@ -182,11 +182,16 @@ def _open_below(index: NetworkIndex, rows: Any, node: int) -> list[int]:
 
 
 def area_of(
-    conn: Connection, index: NetworkIndex, root: str, floor: int, own: int | None = None
+    conn: Connection,
+    index: NetworkIndex,
+    root: str,
+    floor: int,
+    own: int | None = None,
+    numbered: bool = True,
 ) -> str:
     """The public name of the place a fault at `root` reaches (places.py): built from the
     premises' addresses, never from equipment, distinct among open incidents (`own` aside)."""
-    return public_place(conn, index, root, floor, own)
+    return public_place(conn, index, root, floor, own, numbered)
 
 
 def _open(
@@ -198,8 +203,8 @@ def _open(
     planned: IntArray,
 ) -> int:
     rows = _reached(index, fault.root, planned)
-    area = area_of(conn, index, fault.root, policy.privacy_floor)
     is_area = fault.scope == "area"
+    area = area_of(conn, index, fault.root, policy.privacy_floor, numbered=is_area)
     floor = policy.privacy_floor
     return open_incident(
         conn, index, NewIncident(

@@ -155,12 +155,19 @@ def distinct(conn: Connection, name: str, own: int | None = None) -> str:
 
 
 def public_place(
-    conn: Connection, index: NetworkIndex, root: str, floor: int, own: int | None = None
+    conn: Connection,
+    index: NetworkIndex,
+    root: str,
+    floor: int,
+    own: int | None = None,
+    numbered: bool = True,
 ) -> str:
-    """The public name of the area a fault at `root` reaches (distinct among open ones)."""
+    """The public name of the area a fault at `root` reaches; `numbered`: distinct among
+    the open public incidents (a lone line, never public, needs no number)."""
     rows = index.premises_under(root)
     ids = [index.premise_ids[int(r)] for r in rows]
-    return distinct(conn, place_name(spots_of(conn, ids), network_sizes(conn), floor), own)
+    name = place_name(spots_of(conn, ids), network_sizes(conn), floor)
+    return distinct(conn, name, own) if numbered else name
 
 
 def sizes_from(
