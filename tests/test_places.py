@@ -241,3 +241,28 @@ def test_critical_share_below_major_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="FOREWARN_IMPACT_MAJOR_SHARE"):
         Settings(impact_major_share=0.6, impact_critical_share=0.4, _env_file=None)  # type: ignore[call-arg]
+
+
+def test_every_way_of_reading_the_premises_finds_the_same_places(
+    storm: tuple[DrillResult, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forewarn.incidents import places
+    from forewarn.network import NetworkIndex
+    from forewarn.store import make_engine
+
+    _, out = storm
+    engine = make_engine(f"sqlite:///{out / 'drill.db'}")
+    with engine.connect() as conn:
+        index = NetworkIndex.load(conn)
+        every = list(index.premise_ids)
+        some = [index.premise_ids[int(r)] for r in index.premises_under("olt1")]
+        by_chunks = {n: places.spots_of(conn, ids) for n, ids in (("every", every), ("some", some))}
+        assert places.spots_of(conn, every, len(every)) == by_chunks["every"]  # one grouped count
+        monkeypatch.setattr(places, "CHUNK", 10)
+        assert places.spots_of(conn, some, len(every)) == by_chunks["some"]  # one pass over all
+        assert places.spots_of(conn, some) == by_chunks["some"]  # chunks of 10
+    engine.dispose()
+    streets = {s.street_key for s in by_chunks["some"]}
+    assert streets == {f"{s} road, cambridge" for s in ("mill", "hills", "tenison", "station")}
+    # Four streets are too many to name: only the town is read as written, once.
+    assert {s.town for s in by_chunks["some"]} == {"Cambridge"}
