@@ -91,6 +91,21 @@ def test_no_equipment_name_in_anything_public(storm: tuple[DrillResult, Path]) -
     assert posts and all(any(p in body for p in STORM_PLACES) for body in posts)
 
 
+def test_the_site_in_the_storm_reads_as_one_in_both_languages(tmp_path: Path) -> None:
+    scenario = load_scenario(EXAMPLE / "storm.yaml").model_copy(update={"until": "+30m"})
+    run_drill(scenario, Settings(), tmp_path / "out")
+    site = tmp_path / "out" / "site"
+    summary = json.loads((site / "api/v2/summary.json").read_text())
+    assert summary["status"]["indicator"] == "critical"
+    # 59 of the service's 99 premises are out: the component is in a major outage.
+    assert [(c["name"], c["status"]) for c in summary["components"]] == [
+        ("Broadband", "major_outage")
+    ]
+    index_es = (site / "es/index.html").read_text()
+    assert "Corte: Mill Road (2)" in index_es and "Corte: CB4" in index_es
+    assert "Outage: Hills Road" in (site / "history.atom").read_text()
+
+
 def test_lone_failures_are_told_only_to_their_customer(storm: tuple[DrillResult, Path]) -> None:
     result, out = storm
     by_incident: dict[int, set[str | None]] = {}
