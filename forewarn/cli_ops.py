@@ -188,7 +188,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
 
     from forewarn.incidents.ledger import failure_reasons, progress
     from forewarn.incidents.ops import OpsError, get
-    from forewarn.store import etr_history, incident_updates
+    from forewarn.store import elements, etr_history, incident_updates
 
     _, ctx = _ops(sending=False)
     with ctx.engine.connect() as conn:
@@ -196,6 +196,12 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
             row = get(conn, incident_id)
         except OpsError as err:
             fail(str(err))
+        # Ops see the equipment detection blamed (the cabinet, not the OLT above it).
+        root = conn.execute(
+            select(elements.c.name, elements.c.kind).where(
+                elements.c.element_id == row.root_element
+            )
+        ).one_or_none()
         updates = conn.execute(
             select(incident_updates)
             .where(incident_updates.c.incident_id == incident_id)
@@ -214,6 +220,9 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
         f"{row.customers_count:,} customers; since {utc(row.started_at)}; "
         f"estimate {utc(row.etr)}; next update {utc(row.next_update_at)}"
     )
+    if row.root_element:
+        named = f"{root.name} ({root.kind}, {row.root_element})" if root else row.root_element
+        console.print(f"root: {escape(named)}")
     if row.cause:
         console.print(f"cause: {escape(row.cause)}")
     table = Table("#", "at", "event", "status", "told", "next update", "text")

@@ -7,7 +7,14 @@ from typing import Any, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -65,6 +72,10 @@ class Settings(BaseSettings):
     # Notices of planned work, this long before it starts (then at start and at end).
     maintenance_notices: str = "72h,24h"
     privacy_floor: int = Field(default=10, ge=1)
+    # Impact by the share of premises out (of a component or of the network): from a fifth
+    # "major" (more than a few streets), from a half "critical" (most of the service).
+    impact_major_share: float = Field(default=0.2, gt=0, le=1)
+    impact_critical_share: float = Field(default=0.5, gt=0, le=1)
     # The public page: components (JSON, see README) and the operator's colour.
     components_file: Path | None = None
     brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
@@ -157,6 +168,14 @@ class Settings(BaseSettings):
     @classmethod
     def _quiet_hours_parse(cls, value: str) -> str:
         QuietHours.from_setting(value)
+        return value
+
+    @field_validator("impact_critical_share")
+    @classmethod
+    def _critical_above_major(cls, value: float, info: ValidationInfo) -> float:
+        major = info.data.get("impact_major_share")
+        if major is not None and value < major:
+            raise ValueError(f"must be at least FOREWARN_IMPACT_MAJOR_SHARE ({major})")
         return value
 
     @field_validator("follow_up_cadence")

@@ -151,8 +151,10 @@ class Context:
         """The public page's settings."""
         s = self.settings
         return PageConfig(
-            s.operator_name, s.site_url, s.privacy_floor, s.brand_colour, time_zone=s.time_zone
-        )
+            s.operator_name, s.site_url, s.privacy_floor, s.brand_colour,
+            time_zone=s.time_zone,
+            major_share=s.impact_major_share, critical_share=s.impact_critical_share,
+        )  # fmt: skip
 
 
 class ChannelSettingsError(ValueError):

@@ -86,8 +86,10 @@ def test_a_known_customer_is_answered_with_their_own_incident_in_private(
     assert len(direct) == 1 and len(public) == 1
     assert "41 Mill Road" in direct[0]["content"]
     assert "We last told you by" in direct[0]["content"]  # what they already know
-    # The public reply names the area (as the page does) and nothing personal.
-    assert "PON 1" in public[0]["content"] or "OLT 1" in public[0]["content"]
+    # The public reply points at the page and says nothing personal: not even the place,
+    # which beside the customer's handle would tell the world their street.
+    assert "working on a fault: <a" in public[0]["content"]
+    assert "PON" not in public[0]["content"] and "OLT" not in public[0]["content"]
     for personal in ("41 Mill Road", "Mill Road", "07911", "house41", "c41"):
         assert personal not in public[0]["content"]
     (to_stranger,) = replies_to(mastodon, stranger["id"])

@@ -145,15 +145,16 @@ def test_the_site_is_published_in_statuspage_shape(town: Town, settings: Setting
     run_cycle(ctx, NOW + timedelta(minutes=3))
     summary = json.loads((settings.site_dir / "api/v2/summary.json").read_text())
     assert set(summary) == {"page", "status", "components", "incidents", "scheduled_maintenances"}
-    assert summary["status"] == {"indicator": "minor", "description": "Minor Service Outage"}
+    # 4 of the street's 12 premises: a third of the network is out, a "major" impact
+    assert summary["status"] == {"indicator": "major", "description": "Partial System Outage"}
     (incident,) = summary["incidents"]
-    assert incident["status"] == "investigating" and incident["impact"] == "minor"
+    assert incident["status"] == "investigating" and incident["impact"] == "major"
     assert incident["x_premises_affected"] is None  # 4 premises: below the privacy floor
     assert incident["components"][0]["status"] == "partial_outage"
     html = (settings.site_dir / "index.html").read_text()
-    assert "Minor Service Outage" in html
-    # 4 premises are below the floor of 10: the area named is the OLT's, with 12
-    assert incident["name"] == "Outage: OLT 1"
+    assert "Partial System Outage" in html
+    # 4 premises are below the floor of 10: the place named is the street, with 12
+    assert incident["name"] == "Outage: Mill Road"
     assert (settings.site_dir / "incidents/1.html").exists()
     for text in [html, json.dumps(summary)]:
         assert "45 Mill Road" not in text and "07911" not in text and "house45" not in text

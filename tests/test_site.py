@@ -80,11 +80,14 @@ def test_summary_carries_the_incidents_with_extras_only_in_x_fields(site: Site) 
     summary = json.loads((site.root / "api/v2/summary.json").read_text())
     assert summary["status"] == {"indicator": "minor", "description": "Minor Service Outage"}
     names = sorted(i["name"] for i in summary["incidents"])
-    assert names == ["Outage: Cabinet 4, Station Road, Ward 2", "Outage: PON port 6 of ex0-olt0"]
-    pon = next(i for i in summary["incidents"] if "PON" in i["name"])
-    assert pon["x_premises_affected"] == "62" and pon["x_etr"] is None
-    assert pon["components"][0]["status"] == "partial_outage"
-    assert summary["components"][0]["status"] == "partial_outage"
+    # Places from the premises' addresses, not the PON port and the cabinet they hang off.
+    assert names == ["Outage: Chapel Row & Victoria Street", "Outage: Station Road"]
+    pon = next(i for i in summary["incidents"] if "Chapel Row" in i["name"])
+    assert pon["x_premises_affected"] == "60" and pon["x_etr"] is None
+    assert pon["impact"] == "minor"  # 62 of 2,000 premises: a few streets
+    # Together 78 premises of 2,000 are out: the service is degraded, not down.
+    assert pon["components"][0]["status"] == "degraded_performance"
+    assert summary["components"][0]["status"] == "degraded_performance"
 
 
 def test_no_personal_data_anywhere_on_the_site(site: Site) -> None:
@@ -101,7 +104,7 @@ def test_no_personal_data_anywhere_on_the_site(site: Site) -> None:
 
 def test_areas_are_drawn_only_at_or_above_the_floor(site: Site) -> None:
     areas = json.loads((site.root / "areas.geojson").read_text())
-    assert sorted(f["properties"]["premises_affected"] for f in areas["features"]) == ["16", "62"]
+    assert sorted(f["properties"]["premises_affected"] for f in areas["features"]) == ["20", "60"]
     for feature in areas["features"]:
         ring = feature["geometry"]["coordinates"][0]
         assert ring[0] == ring[-1] and len(ring) >= 4
@@ -248,7 +251,7 @@ def test_the_atom_feed_is_well_formed_and_lists_the_incidents(site: Site) -> Non
     ns = {"a": "http://www.w3.org/2005/Atom"}
     feed = ElementTree.fromstring((site.root / "history.atom").read_bytes())
     titles = sorted(e.findtext("a:title", namespaces=ns) or "" for e in feed.findall("a:entry", ns))
-    assert titles == ["Outage: Cabinet 4, Station Road, Ward 2", "Outage: PON port 6 of ex0-olt0"]
+    assert titles == ["Outage: Chapel Row & Victoria Street", "Outage: Station Road"]
     assert feed.findtext("a:author/a:name", namespaces=ns) == "Riverside Fibre"
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 
 from forewarn.detection import Fault
 from forewarn.incidents.lock import incidents_lock
+from forewarn.incidents.places import public_place
 from forewarn.incidents.restoration import resolve, restore_partly
 from forewarn.incidents.updates import (
     CLEAR,
@@ -34,7 +35,6 @@ from forewarn.incidents.updates import (
 from forewarn.network import NetworkIndex
 from forewarn.network.tree import IntArray
 from forewarn.store import (
-    elements,
     etr_history,
     incident_premises,
     incident_updates,
@@ -181,16 +181,17 @@ def _open_below(index: NetworkIndex, rows: Any, node: int) -> list[int]:
     return [incident_id for _, incident_id in ordered[lo:hi]]
 
 
-def area_of(conn: Connection, index: NetworkIndex, root: str, floor: int) -> str:
-    """The name of the smallest element at or above `root` serving at least `floor` premises."""
-    tree = index.tree
-    node = tree.index[root]
-    while tree.parent[node] >= 0 and tree.leaf_count[node] < floor:
-        node = int(tree.parent[node])
-    name = conn.execute(
-        select(elements.c.name).where(elements.c.element_id == tree.ids[node])
-    ).scalar_one()
-    return str(name)
+def area_of(
+    conn: Connection,
+    index: NetworkIndex,
+    root: str,
+    floor: int,
+    own: int | None = None,
+    numbered: bool = True,
+) -> str:
+    """The public name of the place a fault at `root` reaches (places.py): built from the
+    premises' addresses, never from equipment, distinct among open incidents (`own` aside)."""
+    return public_place(conn, index, root, floor, own, numbered)
 
 
 def _open(
@@ -202,8 +203,9 @@ def _open(
     planned: IntArray,
 ) -> int:
     rows = _reached(index, fault.root, planned)
-    area = area_of(conn, index, fault.root, policy.privacy_floor)
     is_area = fault.scope == "area"
+    area = area_of(conn, index, fault.root, policy.privacy_floor, numbered=is_area)
+    floor = policy.privacy_floor
     return open_incident(
         conn, index, NewIncident(
             rows=rows,
@@ -214,7 +216,8 @@ def _open(
             ),
             source="detected", root_element=fault.root,
             notify=is_area or policy.notify_single_premise, public=is_area, started=fault.since,
-            body=update_words("opened", premises=rounded(len(rows)), area=area),
+            body=update_words("opened", premises=rounded(len(rows), floor), floor=floor, area=area),
+            area=area,
         ), now, policy,
     )  # fmt: skip
 
@@ -238,6 +241,8 @@ class NewIncident:
     event: str = "opened"
     # Planned work: (from, until); its notices promise no follow-ups.
     scheduled: tuple[datetime, datetime] | None = None
+    # The public place name, when the caller has named it already (None: named here).
+    area: str | None = None
 
 
 def open_incident(
@@ -246,7 +251,7 @@ def open_incident(
     """Open an incident over these premise rows (detected, by ops, at risk or planned)."""
     incidents_lock(conn)
     rows, public, scheduled = new.rows, new.public, new.scheduled
-    area = area_of(conn, index, new.root_element, policy.privacy_floor)
+    area = new.area or area_of(conn, index, new.root_element, policy.privacy_floor)
     is_area = len(rows) > 1
     values = {
         **title_columns(new.title),
@@ -300,10 +305,12 @@ def _expand(
     )
     seq = next_seq(conn, row.id)
     add_premises(conn, row.id, [p for p in ids if p not in have], seq)
-    area = area_of(conn, index, fault.root, policy.privacy_floor)
+    # Named as it will be: public, and apart from the others open (its old name aside).
+    area = area_of(conn, index, fault.root, policy.privacy_floor, own=row.id)
     # An incident nobody was told about (a lone line) becomes news for everyone now.
     event = "expanded" if row.notify else "opened"
-    body = update_words("expanded", premises=rounded(len(rows)), area=area)
+    floor = policy.privacy_floor
+    body = update_words("expanded", premises=rounded(len(rows), floor), floor=floor, area=area)
     started = min(row.started_at, fault.since)
     news = NewUpdate(event, row.status, body, True, next_update=OnCadence(started))
     add_update(conn, row.id, news, now, policy)

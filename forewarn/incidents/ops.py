@@ -127,8 +127,9 @@ def open_by_ops(
 ) -> int:
     """Open an incident for a fault the monitoring has not seen; customers hear at once."""
     title = _clean(title, "title", 200)
-    count = rounded(len(target.rows))
-    body = update_words("opened_ops", title=title, premises=count)
+    floor = policy.privacy_floor
+    count = rounded(len(target.rows), floor)
+    body = update_words("opened_ops", title=title, premises=count, floor=floor)
     new = NewIncident(
         target.rows, title, source="ops", root_element=target.element, notify=True, body=body,
         started=started,

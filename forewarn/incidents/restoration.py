@@ -51,7 +51,9 @@ def resolve(
     seq = next_seq(conn, incident_id)
     set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
     set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
-    body = update_words("restored", still_down=rounded(len(still_down)) if still_down else None)
+    # A count under the privacy floor is not said at all (the page names no few homes).
+    count = rounded(len(still_down), policy.privacy_floor) if still_down else None
+    body = update_words("restored", still_down=count)
     notify = bool(row.notify)
     news = NewUpdate("restored", "resolved", body, notify, next_update=CLEAR)
     add_update(conn, incident_id, news, now, policy)
@@ -138,8 +140,10 @@ def restore_partly(
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
     seq = next_seq(conn, incident_id)
     set_state(conn, incident_id, back, "restored", seq)
+    floor = policy.privacy_floor
+    left = len(members) - len(back)
     body = update_words(
-        "restored_partly", back=rounded(len(back)), left=rounded(len(members) - len(back))
+        "restored_partly", back=rounded(len(back), floor), left=rounded(left, floor), floor=floor
     )
     # A partial restoration promises nothing new to those still waiting: only the restored
     # hear of it, so the incident's promised update stays as it was.

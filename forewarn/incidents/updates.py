@@ -183,9 +183,11 @@ def set_state(
         )
 
 
-def rounded(count: int) -> str:
-    """Counts on the page and in messages are rounded: no single premise stands out."""
-    if count < 10:
-        return str(count)
-    magnitude = 10 ** max(len(str(count)) - 2, 0)
-    return f"{round(count / magnitude) * magnitude:,}"
+def rounded(count: int, floor: int) -> str | None:
+    """A count as the public may see it: none below the privacy floor (the words then say
+    "fewer than" the floor), to the nearest ten below 100, two significant figures above."""
+    if count < floor:
+        return None
+    keep = 1 if count < 100 else 2
+    magnitude = 10 ** max(len(str(count)) - keep, 0)
+    return f"{max(round(count / magnitude) * magnitude, magnitude):,}"

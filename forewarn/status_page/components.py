@@ -1,10 +1,9 @@
 """The page's components: the operator's services and regions, each covering some
-elements of the network, from a JSON file (or one per top-level element by default)."""
+elements of the network, from a JSON file (or one for the whole service by default)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,9 @@ from sqlalchemy.engine import Connection
 from forewarn.network import NetworkIndex
 from forewarn.network.tree import IntArray
 from forewarn.store import elements
+from forewarn.texts import say
+
+DEFAULT_ID = "broadband"
 
 
 class ComponentConfigError(ValueError):
@@ -34,14 +36,17 @@ class Component:
 
 def load_components(path: Path | None, conn: Connection) -> list[Component]:
     """Components from `path` (JSON: {"components": [{id, name, elements, ...}]}), or one
-    per top-level element of the network when no file is configured."""
+    component, the service, over the whole network when no file is configured (named as
+    a service, never after the equipment at the top of the tree)."""
     if path is None:
-        rows = conn.execute(
-            select(elements.c.element_id, elements.c.name)
+        roots = conn.execute(
+            select(elements.c.element_id)
             .where(elements.c.parent_id.is_(None))
             .order_by(elements.c.element_id)
-        )
-        return [Component(id=e, name=name, elements=(e,)) for e, name in rows]
+        ).scalars()
+        return [
+            Component(id=DEFAULT_ID, name=say("component_default", None), elements=tuple(roots))
+        ]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         items = data["components"]
@@ -82,12 +87,15 @@ def coverage(index: NetworkIndex, component: Component, root: str) -> float:
     return hit / total if total else 0.0
 
 
-def component_status(shares: Sequence[float]) -> str:
-    """Statuspage's component status from the shares open faults reach."""
-    worst = max(shares, default=0.0)
-    if worst <= 0:
+def component_status(share: float, major: float, critical: float) -> str:
+    """Statuspage's component status from the share (0..1) of its premises that open
+    faults reach together: below `major` degraded, from it a partial outage, from
+    `critical` a major outage."""
+    if share <= 0:
         return "operational"
-    return "major_outage" if worst >= 0.5 else "partial_outage"
+    if share >= critical:
+        return "major_outage"
+    return "partial_outage" if share >= major else "degraded_performance"
 
 
 def _one(node: int) -> IntArray:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.network import NetworkIndex
 from forewarn.status_page.components import Component, coverage
-from forewarn.status_page.statuspage import SEVERITY, impact
+from forewarn.status_page.statuspage import SEVERITY, PageConfig, impact
 from forewarn.store import incidents
 
 DAYS = 90
@@ -66,14 +66,23 @@ def recent_public_incidents(conn: Connection, now: datetime) -> list[Any]:
 
 
 def component_histories(
-    index: NetworkIndex, components: Sequence[Component], rows: Sequence[Any], now: datetime
+    index: NetworkIndex,
+    components: Sequence[Component],
+    rows: Sequence[Any],
+    now: datetime,
+    page: PageConfig,
 ) -> list[ComponentHistory]:
     """Bars for every component from the incidents of the last DAYS days."""
+    total = max(len(index.premise_ids), 1)
     today = now.date()
     first = today - timedelta(days=DAYS - 1)
     worst = {c.id: [0] * DAYS for c in components}
     for row in rows:
-        severity = SEVERITY.index(impact(row.premises_count))
+        share = max(
+            [row.premises_count / total]
+            + [coverage(index, c, row.root_element) for c in components]
+        )
+        severity = SEVERITY.index(impact(share, page))
         start = max(row.started_at.date(), first)
         end = min((row.resolved_at or now).date(), today)
         if end < start:

@@ -26,6 +26,7 @@ from forewarn.status_page.lookup import build_lookup
 from forewarn.status_page.statuspage import (
     PageConfig,
     component_object,
+    impact,
     incident_objects,
     iso,
     page_object,
@@ -101,11 +102,22 @@ def collect(
         for row in rows.values()
         for c in components
     }
+    total = max(len(index.premise_ids), 1)
+    impacts = {
+        row_id: impact(
+            max([row.premises_count / total] + [shares[(row_id, c.id)] for c in components]),
+            page,
+        )
+        for row_id, row in rows.items()
+    }
+    # What the open faults reach together, per component and over the whole network.
+    out_of = {c.id: min(sum(shares[(r.id, c.id)] for r in active_rows), 1.0) for c in components}
+    out_overall = min(sum(r.premises_count for r in active_rows) / total, 1.0)
     component_objects = [
         component_object(
             c.id,
             c.name,
-            component_status([shares[(r.id, c.id)] for r in active_rows]),
+            component_status(out_of[c.id], page.major_share, page.critical_share),
             position,
             now,
             c.description,
@@ -116,7 +128,10 @@ def collect(
     components_of = {
         row_id: [by_id[c.id] for c in components if shares[(row_id, c.id)] > 0] for row_id in rows
     }
-    objects = {o["id"]: o for o in incident_objects(conn, list(rows.values()), page, components_of)}
+    objects = {
+        o["id"]: o
+        for o in incident_objects(conn, list(rows.values()), page, components_of, impacts)
+    }
     active = [objects[str(r.id)] for r in active_rows]
     history_rows = recent_public_incidents(conn, now)
     affected = affected_premises(conn, active)
@@ -124,7 +139,7 @@ def collect(
         page=page,
         now=now,
         page_object=page_object(page, now),
-        status=status_object(active),
+        status=status_object(active, max([out_overall, *out_of.values()]), page),
         components=component_objects,
         active=active,
         recent=[objects[str(r.id)] for r in recent_rows],
@@ -132,7 +147,7 @@ def collect(
         with_pages=[
             objects[str(i)] for i in dict.fromkeys(r.id for r in [*active_rows, *page_rows])
         ],
-        history=component_histories(index, components, history_rows, now),
+        history=component_histories(index, components, history_rows, now, page),
         history_rows=history_rows,
         areas=area_maps.incident_areas(active, affected, page.privacy_floor),
         lookup=build_lookup(conn, active, affected, page.privacy_floor),

@@ -1,5 +1,7 @@
 """Statuspage's v2 JSON shapes (FACTS.md) with its exact status words; forewarn's extras
-only in `x_` fields. Counts are rounded and areas named only above the privacy floor."""
+only in `x_` fields. Counts are rounded and shown only at or above the privacy floor;
+areas are places that clear the floor (incidents/places.py). Impact follows the share of
+premises out, not a head count."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ DESCRIPTIONS = {
 
 @dataclass(frozen=True, slots=True)
 class PageConfig:
-    """The page's name, public URL, colour and privacy floor."""
+    """The page's name, public URL, colour, privacy floor and impact thresholds."""
 
     name: str
     url: str
@@ -35,6 +37,10 @@ class PageConfig:
     colour: str = "#1f5fa8"
     # The operator's zone: the page tells its times there, with the zone's name.
     time_zone: str = "UTC"
+    # Shares of premises out (of a component, or of the network) that make an impact
+    # "major" and "critical" (FOREWARN_IMPACT_MAJOR_SHARE, _CRITICAL_SHARE).
+    major_share: float = 0.2
+    critical_share: float = 0.5
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -42,11 +48,12 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def impact(premises: int) -> str:
-    """Statuspage impact from the number of premises affected."""
-    if premises >= 10_000:
+def impact(share: float, page: PageConfig) -> str:
+    """Statuspage impact from the share (0..1) of premises out: a few streets are "minor",
+    a large share "major", most of the service "critical"."""
+    if share >= page.critical_share:
         return "critical"
-    if premises >= 500:
+    if share >= page.major_share:
         return "major"
     return "minor"
 
@@ -62,9 +69,15 @@ def page_object(page: PageConfig, now: datetime) -> dict[str, Any]:
     }
 
 
-def status_object(open_incidents: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """The overall indicator and its description."""
+def status_object(
+    open_incidents: Iterable[dict[str, Any]], share: float, page: PageConfig
+) -> dict[str, str]:
+    """The overall indicator and its description: the worst open incident's impact, and
+    at least what the share of premises out across all of them says (a storm of many
+    small faults is as bad as one big one)."""
     worst = max((SEVERITY.index(i["impact"]) for i in open_incidents), default=0)
+    if share > 0:
+        worst = max(worst, SEVERITY.index(impact(share, page)))
     return {"indicator": SEVERITY[worst], "description": DESCRIPTIONS[SEVERITY[worst]]}
 
 
@@ -99,8 +112,10 @@ def incident_objects(
     rows: Sequence[Row[Any]],
     page: PageConfig,
     components_of: dict[int, list[dict[str, Any]]],
+    impacts: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Incidents in Statuspage's shape, updates newest first (two queries for all)."""
+    """Incidents in Statuspage's shape, updates newest first (two queries for all), with
+    their `impacts` by id ("minor" when not given)."""
     ids = [row.id for row in rows]
     updates: dict[int, list[Row[Any]]] = {i: [] for i in ids}
     estimates: dict[int, list[Row[Any]]] = {i: [] for i in ids}
@@ -116,7 +131,14 @@ def incident_objects(
         ):
             estimates[e.incident_id].append(e)
     return [
-        _incident(row, page, updates[row.id], estimates[row.id], components_of.get(row.id, []))
+        _incident(
+            row,
+            page,
+            updates[row.id],
+            estimates[row.id],
+            components_of.get(row.id, []),
+            (impacts or {}).get(row.id, "minor"),
+        )
         for row in rows
     ]
 
@@ -127,6 +149,7 @@ def _incident(
     updates: list[Row[Any]],
     estimates: list[Row[Any]],
     components: list[dict[str, Any]],
+    impact_word: str,
 ) -> dict[str, Any]:
     shown = row.premises_count >= page.privacy_floor
     return {
@@ -137,7 +160,7 @@ def _incident(
         "updated_at": iso(row.updated_at),
         "monitoring_at": None,
         "resolved_at": iso(row.resolved_at),
-        "impact": impact(row.premises_count),
+        "impact": impact_word,
         "shortlink": f"{page.url.rstrip('/')}/incidents/{row.id}.html",
         "started_at": iso(row.started_at),
         "page_id": PAGE_ID,
@@ -168,8 +191,9 @@ def _incident(
             # The page shows the estimates customers were told, never a kept wobble.
             if e.announced
         ],
-        "x_premises_affected": rounded(row.premises_count) if shown else None,
-        "x_area": row.area_name if shown else None,
+        "x_premises_affected": rounded(row.premises_count, page.privacy_floor) if shown else None,
+        # A place that clears the floor by construction, so named whatever the count.
+        "x_area": row.area_name,
         "x_next_update_at": iso(row.next_update_at),
         # What the name says, for the page's other locales (None: a title ops wrote).
         "x_name_kind": row.title_kind,
