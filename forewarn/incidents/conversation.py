@@ -4,6 +4,7 @@ elements. Run on a schedule (the follow-up flow); every step is safe to repeat."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,14 @@ from sqlalchemy.engine import Connection
 
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, area_of, open_incident
-from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, Set, add_update
+from forewarn.incidents.updates import (
+    CLEAR,
+    NewUpdate,
+    Policy,
+    Set,
+    add_update,
+    incident_zones,
+)
 from forewarn.network import NetworkIndex
 from forewarn.store import element_states, etr_history, incident_updates, incidents
 from forewarn.texts import title_words, update_words
@@ -63,25 +71,33 @@ def _open_conversations(conn: Connection) -> list[Any]:
     )
 
 
-def warning_time(row: Any, policy: Policy) -> datetime | None:
-    """When customers must hear that the announced estimate will be missed: a set time
-    before it, or at the start of the quiet hours it falls in (the last time they are
-    awake to hear it), if the estimate was given before those quiet hours began."""
+def warning_time(row: Any, policy: Policy, zones: Sequence[str] = ()) -> datetime | None:
+    """When customers (in `zones`) must hear that the announced estimate will be missed.
+
+    A set time before it; but if that falls in the night, before the evening's quiet
+    hours when the estimate was given before they began, or else before sleep hours
+    (at once, if the estimate was given too close to them). An estimate given during the
+    night is warned of with the morning's news: its announcement waited for the morning
+    too, and the warning supersedes it, so no customer is left holding an estimate that
+    passed without word."""
     etr: datetime | None = row.etr
     if etr is None or row.etr_warned == etr:
         return None
     warn_at = etr - policy.etr_warning
-    began = policy.cadence.quiet_starts_before(warn_at)
-    if began is not None and began - policy.etr_warning > row.updated_at:
-        # Said before the quiet hours start, or it would wait for the morning.
-        warn_at = min(warn_at, began - policy.etr_warning)
-    return warn_at
+    evening = policy.cadence.held_since(warn_at, zones, routine=True)
+    if evening is not None and evening - policy.etr_warning > row.updated_at:
+        return min(warn_at, evening - policy.etr_warning)
+    sleep = policy.cadence.held_since(warn_at, zones, routine=False)
+    if sleep is None or row.updated_at >= sleep:
+        return warn_at
+    updated: datetime = row.updated_at
+    return max(updated, sleep - policy.etr_warning)
 
 
 def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy) -> list[int]:
     warned = []
     for row in _open_conversations(conn):
-        warn_at = warning_time(row, policy)
+        warn_at = warning_time(row, policy, incident_zones(conn, row.id))
         if warn_at is None or now < warn_at:
             continue
         latest = conn.execute(

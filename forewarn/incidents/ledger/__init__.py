@@ -3,8 +3,9 @@ written before anything is sent) and its state machine (claim, reclaim, record),
 hands the channels typed `DueDelivery` values."""
 
 from forewarn.incidents.ledger.claims import (
+    AFTERWORDS,
     MAX_ATTEMPTS,
-    UNCAPPED,
+    NEWS,
     Check,
     Claimed,
     Compose,
@@ -15,6 +16,7 @@ from forewarn.incidents.ledger.claims import (
     Told,
     backoff,
     claim,
+    is_routine,
     reclaim_stale,
     record,
     renew,
@@ -33,9 +35,10 @@ from forewarn.incidents.ledger.queue import (
 )
 
 __all__ = [
+    "AFTERWORDS",
     "MAX_ATTEMPTS",
+    "NEWS",
     "PUBLIC",
-    "UNCAPPED",
     "Attempt",
     "Check",
     "Claimed",
@@ -54,6 +57,7 @@ __all__ = [
     "claim",
     "counts_by_status",
     "failure_reasons",
+    "is_routine",
     "oldest_due",
     "progress",
     "queue_deliveries",

@@ -8,8 +8,11 @@ The holder renews its lease while it sends. A worker killed between the two leav
 in `sending`; once their lease has passed without renewal, or at once when the holder
 was a process of this host that is gone, they are reclaimed: what the journal or the
 provider already knows is recorded, the rest go again with the same text. Before anything
-is claimed, the customer's state decides: opted out or over the cap (cancelled),
-superseded by a later update (cancelled), or inside quiet hours (deferred to the morning).
+is claimed, the customer's state decides: opted out (cancelled), superseded by a later
+update (cancelled: several changes due together become one message), held by the night
+(deferred to the morning), or over the day's ceiling of routine messages (deferred, but
+never past the update or the estimate warning the customer was promised). No limit
+cancels a message: what was promised is always said.
 """
 
 from __future__ import annotations
@@ -27,21 +30,39 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.incidents.ledger.holders import is_dead
-from forewarn.quiet import NIGHT, QuietHours
-from forewarn.store import deliveries
+from forewarn.quiet import NIGHT, Night
+from forewarn.store import deliveries, incident_updates
 
 MAX_ATTEMPTS = 8
-# The last words of an incident always go, whatever the cap: "restored" and the summary.
-UNCAPPED = frozenset({"restored", "summary"})
 BACKOFF_BASE = timedelta(seconds=30)
+DAY = timedelta(days=1)
+# News a customer who was told of the outage is waiting for: quiet hours do not hold it
+# (sleep hours do), and it does not count against the day's ceiling of routine messages.
+NEWS = frozenset({"opened", "expanded", "restored", "still_down", "etr_missed"})
+# What may wait even as a customer's first word of an incident: nobody is woken to hear
+# that something they never knew of is over, or of planned work.
+AFTERWORDS = frozenset({
+    "restored", "summary", "cleared", "maintenance_notice", "maintenance_start",
+    "maintenance_end",
+})  # fmt: skip
+
+
+def is_routine(event: str, told_before: bool) -> bool:
+    """Whether a message is routine (quiet hours hold it; the day's ceiling counts it):
+    anything but news, except that a customer's first word of an outage is news."""
+    return event not in NEWS if told_before else event in AFTERWORDS
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """What a customer has asked of us, and the operator's limits."""
+    """The night policy, the day's ceiling of routine messages, and the claim lease."""
 
-    quiet: QuietHours | None = NIGHT
-    max_per_incident: int = 8
+    night: Night = NIGHT
+    # Routine messages per customer and channel in any 24 hours, unless a promise is due.
+    routine_per_day: int = 4
+    # Customers hear this long before an estimate passes that it will be missed: a held
+    # routine message never waits past the warning of the estimate the customer holds.
+    etr_warning: timedelta = timedelta(minutes=30)
     lease: timedelta = timedelta(minutes=5)
 
 
@@ -101,21 +122,38 @@ Check = Callable[[Sequence[DueDelivery]], Mapping[int, Attempt | None]]
 class Told:
     """What one customer's ledger holds for one incident, as the claim needs it."""
 
-    rows: tuple[tuple[str, int, str], ...]  # (channel, update_seq, status)
-
-    def sent_on(self, channel: str) -> int:
-        """Messages of this incident already sent to them on `channel`."""
-        return sum(1 for c, _, status in self.rows if c == channel and status == "sent")
+    rows: tuple[Row, ...]
 
     @property
     def anything(self) -> bool:
         """Whether they were told anything of this incident, on any channel."""
-        return any(status == "sent" for _, _, status in self.rows)
+        return any(r.status == "sent" for r in self.rows)
 
     def later_than(self, channel: str, seq: int) -> bool:
         """Whether a later update of the incident is on its way to them on `channel`."""
         live = ("queued", "sending", "sent")
-        return any(c == channel and s > seq and status in live for c, s, status in self.rows)
+        return any(r.channel == channel and r.seq > seq and r.status in live for r in self.rows)
+
+    def owed_by(self, channel: str, warning: timedelta) -> datetime | None:
+        """The latest the customer must hear from us again on `channel`: the update the
+        last message sent promised, or the warning of the estimate it gave."""
+        sent = [r for r in self.rows if r.channel == channel and r.status == "sent"]
+        if not sent:
+            return None
+        last = max(sent, key=lambda r: r.seq)
+        owed = [m for m in (last.promise, last.etr and last.etr - warning) if m is not None]
+        return min(owed, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One ledger row of a customer's, with what its update said."""
+
+    channel: str
+    seq: int
+    status: str
+    promise: datetime | None = None
+    etr: datetime | None = None
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
@@ -148,16 +186,18 @@ def claim(
     cancels: list[dict[str, Any]] = []
     defers: list[dict[str, Any]] = []
     claimed: list[DueDelivery] = []
-    history = _told(conn, [r for r in rows if not r.public and r.channel != "webhook"])
+    personal = [r for r in rows if not r.public and r.channel != "webhook"]
+    history = _told(conn, personal)
+    today = _routine_sent(conn, personal, now)
     for row in rows:
         told = history.get((row.incident_id, row.customer_id))
-        reason = _cancel_reason(row, told, rules) if told is not None else None
+        reason = _cancel_reason(row, told) if told is not None else None
         if reason is not None:
             cancels.append({"b_id": row.delivery_id, "b_error": reason})
             continue
-        routine = row.event != "restored" or (told is not None and not told.anything)
-        if told is not None and rules.quiet is not None and routine:
-            resume = rules.quiet.until(now, row.time_zone or "UTC")
+        if told is not None:
+            resume = _held_until(row, told, today.get((row.customer_id, row.channel), []), now,
+                                 rules)  # fmt: skip
             if resume is not None:
                 defers.append({"b_id": row.delivery_id, "b_next": resume})
                 continue
@@ -339,7 +379,7 @@ def record(
     return Recorded(len(sent), len(retry), len(failed), refused)
 
 
-def _cancel_reason(row: DueDelivery, told: Told, rules: Rules) -> str | None:
+def _cancel_reason(row: DueDelivery, told: Told) -> str | None:
     """Why a customer's queued message must not go at all, or None."""
     if row.opted_out is None:
         return "customer no longer exists"
@@ -347,9 +387,27 @@ def _cancel_reason(row: DueDelivery, told: Told, rules: Rules) -> str | None:
         return "customer opted out"
     if told.later_than(row.channel, row.update_seq) and row.event != "restored":
         return "superseded by a later update"
-    if told.sent_on(row.channel) >= rules.max_per_incident and row.event not in UNCAPPED:
-        return f"cap of {rules.max_per_incident} messages for this incident reached"
     return None
+
+
+def _held_until(
+    row: DueDelivery, told: Told, sent_today: list[datetime], now: datetime, rules: Rules
+) -> datetime | None:
+    """Until when a customer's message waits, or None to send it now: the night holds it
+    (sleep hours everything, quiet hours routine), and a routine message over the day's
+    ceiling waits until the ceiling frees or the customer is owed word, whichever is first."""
+    routine = is_routine(row.event, told.anything)
+    zone = row.time_zone or "UTC"
+    resume = rules.night.held_until(now, zone, routine)
+    if resume is not None or not routine or len(sent_today) < rules.routine_per_day:
+        return resume
+    frees = sorted(sent_today)[-rules.routine_per_day] + DAY
+    owed = told.owed_by(row.channel, rules.etr_warning)
+    wait = min(frees, owed) if owed is not None else frees
+    if wait <= now:
+        return None
+    # Held past the evening, it goes when the night allows it, not later.
+    return rules.night.held_until(wait, zone, routine) or wait
 
 
 def _address(row: DueDelivery) -> str | None:
@@ -368,30 +426,56 @@ def _told(conn: Connection, rows: Sequence[DueDelivery]) -> dict[tuple[int, str]
     incidents_ = {r.incident_id for r in rows}
     if not customers_:
         return {}
-    d = deliveries.c
-    found: dict[tuple[int, str], list[tuple[str, int, str]]] = defaultdict(list)
-    for incident_id, customer_id, channel, seq, status in conn.execute(
-        select(d.incident_id, d.customer_id, d.channel, d.update_seq, d.status).where(
-            d.customer_id.in_(customers_), d.incident_id.in_(incidents_)
+    d, u = deliveries.c, incident_updates.c
+    found: dict[tuple[int, str], list[Row]] = defaultdict(list)
+    for incident_id, customer_id, channel, seq, status, promise, etr in conn.execute(
+        select(
+            d.incident_id, d.customer_id, d.channel, d.update_seq, d.status, u.next_update_at, u.etr
         )
+        .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
+        .where(d.customer_id.in_(customers_), d.incident_id.in_(incidents_))
     ):
-        found[(int(incident_id), str(customer_id))].append((str(channel), int(seq), str(status)))
+        row = Row(str(channel), int(seq), str(status), promise, etr)
+        found[(int(incident_id), str(customer_id))].append(row)
     return {key: Told(tuple(value)) for key, value in found.items()}
 
 
+def _routine_sent(
+    conn: Connection, rows: Sequence[DueDelivery], now: datetime
+) -> dict[tuple[str, str], list[datetime]]:
+    """When each batch customer was sent routine messages in the last day, by channel, in
+    every incident (one query for the batch)."""
+    customers_ = {r.customer_id for r in rows}
+    if not customers_:
+        return {}
+    d, u = deliveries.c, incident_updates.c
+    found: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for customer_id, channel, sent_at, event in conn.execute(
+        select(d.customer_id, d.channel, d.sent_at, u.event)
+        .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
+        .where(d.customer_id.in_(customers_), d.status == "sent", d.sent_at > now - DAY)
+    ):
+        if is_routine(str(event), True):
+            found[(str(customer_id), str(channel))].append(sent_at)
+    return found
+
+
 __all__ = [
+    "AFTERWORDS",
     "MAX_ATTEMPTS",
-    "UNCAPPED",
+    "NEWS",
     "Check",
     "Claimed",
     "Compose",
     "Holder",
     "Reclaimed",
     "Recorded",
+    "Row",
     "Rules",
     "Told",
     "backoff",
     "claim",
+    "is_routine",
     "reclaim_stale",
     "record",
     "renew",
