@@ -13,7 +13,7 @@ import jinja2
 
 from forewarn.incidents.ledger import DueDelivery
 from forewarn.notifiers.webhook import payload
-from forewarn.texts import day_time, duration, environment, said_in
+from forewarn.texts import day_time, duration, environment, said_in, say
 
 # Which template each kind of update is told with.
 EVENT_TEMPLATES = {
@@ -80,6 +80,9 @@ def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = 
     return day_time(local, locale)
 
 
+# A "restored" sent this long after it happened says when it happened.
+HELD = timedelta(minutes=15)
+
 # Updates that may carry the operator's offer to customers of a long outage.
 OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down", "summary"})
 
@@ -108,6 +111,7 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "event": row.event,
         "status": row.update_status,
         "missed": local_time(row.etr_warned, zone, now, locale),
+        "restored_at": _restored_at(row, zone, now, locale),
         # An ops note is the update's own text; other updates' texts are for the page.
         "note": _note(row, locale) if row.event in ("note", "at_risk") else None,
         "duration": duration((row.resolved_at or now) - row.started_at, locale),
@@ -120,6 +124,15 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
     if row.channel == "email":
         subject = template_for("email", locale, row.event, "subject").render(context).strip()
     return body, subject
+
+
+def _restored_at(row: DueDelivery, zone: str, now: datetime, locale: str) -> str | None:
+    """When a "restored" held by the night actually happened, with the zone shown
+    ("restored at 02:04 GMT"); None when it goes out as it happens."""
+    if row.event != "restored" or now - row.update_at < HELD:
+        return None
+    when = local_time(row.update_at, zone, now, locale)
+    return say("restored_at", locale, time=f"{when} {row.update_at.astimezone(ZoneInfo(zone)):%Z}")
 
 
 def _webhook_body(row: DueDelivery, brand: Brand, url: str) -> str:
