@@ -90,7 +90,7 @@ class Heard(logging.Handler):
 def test_the_flows_logs_name_incidents_never_people(
     town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_settings(monkeypatch, settings.model_copy(update={"quiet_hours": ""}))
+    use_settings(monkeypatch, settings.model_copy(update={"quiet_hours": "", "sleep_hours": ""}))
     # Every line forewarn's flows log goes through get_run_logger (Prefect's run logger,
     # which Prefect configures afresh per run): listen to what they are given.
     heard = Heard()

@@ -32,6 +32,7 @@ def ops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
         "DB_URL": f"sqlite:///{tmp_path / 'ops.db'}", "SITE_DIR": str(tmp_path / "site"),
         "OUTBOX": str(tmp_path / "outbox"), "JOURNAL_DIR": str(tmp_path / "journal"),
         "OPERATOR_NAME": "Mill Road Fibre", "PHONE_REGION": "GB", "QUIET_HOURS": "",
+        "SLEEP_HOURS": "",
     }.items():  # fmt: skip
         monkeypatch.setenv(f"FOREWARN_{name}", value)
     monkeypatch.setenv("COLUMNS", "250")

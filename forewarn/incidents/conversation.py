@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents.ledger import PUBLIC
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, area_of, open_incident
 from forewarn.incidents.updates import (
@@ -23,7 +24,7 @@ from forewarn.incidents.updates import (
     incident_zones,
 )
 from forewarn.network import NetworkIndex
-from forewarn.store import element_states, etr_history, incident_updates, incidents
+from forewarn.store import deliveries, element_states, etr_history, incident_updates, incidents
 from forewarn.texts import title_words, update_words
 
 # Incidents whose customers are owed updates on the cadence.
@@ -112,14 +113,16 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
         if later is not None and later < now + policy.etr_warning:
             later = None
         missed = f"{row.etr:%Y-%m-%d %H:%M}"
+        heard = _anyone_heard(conn, row.id, row.etr)
         if later is None:
             body = update_words("etr_missed", missed=missed, later=None)
+            reason = "about to pass" if heard else "passing before any customer heard it"
             conn.execute(
                 etr_history.insert().values(
                     incident_id=row.id,
                     etr=None,
                     set_at=now,
-                    reason=f"estimate of {missed} UTC about to pass",
+                    reason=f"estimate of {missed} UTC {reason}",
                     announced=True,
                 )
             )
@@ -130,12 +133,32 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
                 update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
             )
         conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=row.etr))
-        news = NewUpdate(
-            "etr_missed", row.status, body, True, etr=CLEAR if later is None else Set(later)
-        )
+        event = "etr_missed"
+        if not heard:
+            # Given in the night and still held for the morning: nobody is told that an
+            # estimate they never heard will be missed; the morning says what stands now
+            # (and replaces the held message that would hand them a passed estimate).
+            event = "followup"
+            body = update_words("followup", etr=f"{later:%Y-%m-%d %H:%M}" if later else None)
+        news = NewUpdate(event, row.status, body, True, etr=CLEAR if later is None else Set(later))
         add_update(conn, row.id, news, now, policy)
         warned.append(int(row.id))
     return warned
+
+
+def _anyone_heard(conn: Connection, incident_id: int, etr: datetime) -> bool:
+    """Whether any customer was sent an update of the incident carrying this estimate."""
+    d, u = deliveries.c, incident_updates.c
+    found = conn.execute(
+        select(d.id)
+        .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
+        .where(
+            d.incident_id == incident_id, u.etr == etr, d.status == "sent",
+            d.customer_id != PUBLIC, d.channel != "webhook",
+        )
+        .limit(1)
+    ).first()  # fmt: skip
+    return found is not None
 
 
 def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]:

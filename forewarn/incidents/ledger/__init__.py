@@ -3,9 +3,7 @@ written before anything is sent) and its state machine (claim, reclaim, record),
 hands the channels typed `DueDelivery` values."""
 
 from forewarn.incidents.ledger.claims import (
-    AFTERWORDS,
     MAX_ATTEMPTS,
-    NEWS,
     Check,
     Claimed,
     Compose,
@@ -13,10 +11,8 @@ from forewarn.incidents.ledger.claims import (
     Reclaimed,
     Recorded,
     Rules,
-    Told,
     backoff,
     claim,
-    is_routine,
     reclaim_stale,
     record,
     renew,
@@ -33,6 +29,7 @@ from forewarn.incidents.ledger.queue import (
     progress,
     queue_deliveries,
 )
+from forewarn.incidents.ledger.told import AFTERWORDS, NEWS, Told, is_routine
 
 __all__ = [
     "AFTERWORDS",

@@ -18,7 +18,6 @@ cancels a message: what was promised is always said.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,27 +29,13 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.incidents.ledger.holders import is_dead
+from forewarn.incidents.ledger.told import Told, held_until, routine_sent
+from forewarn.incidents.ledger.told import told as told_of
 from forewarn.quiet import NIGHT, Night
-from forewarn.store import deliveries, incident_updates
+from forewarn.store import deliveries
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
-DAY = timedelta(days=1)
-# News a customer who was told of the outage is waiting for: quiet hours do not hold it
-# (sleep hours do), and it does not count against the day's ceiling of routine messages.
-NEWS = frozenset({"opened", "expanded", "restored", "still_down", "etr_missed"})
-# What may wait even as a customer's first word of an incident: nobody is woken to hear
-# that something they never knew of is over, or of planned work.
-AFTERWORDS = frozenset({
-    "restored", "summary", "cleared", "maintenance_notice", "maintenance_start",
-    "maintenance_end",
-})  # fmt: skip
-
-
-def is_routine(event: str, told_before: bool) -> bool:
-    """Whether a message is routine (quiet hours hold it; the day's ceiling counts it):
-    anything but news, except that a customer's first word of an outage is news."""
-    return event not in NEWS if told_before else event in AFTERWORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,44 +103,6 @@ Compose = Callable[[DueDelivery], tuple[str, str | None]]
 Check = Callable[[Sequence[DueDelivery]], Mapping[int, Attempt | None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Told:
-    """What one customer's ledger holds for one incident, as the claim needs it."""
-
-    rows: tuple[Row, ...]
-
-    @property
-    def anything(self) -> bool:
-        """Whether they were told anything of this incident, on any channel."""
-        return any(r.status == "sent" for r in self.rows)
-
-    def later_than(self, channel: str, seq: int) -> bool:
-        """Whether a later update of the incident is on its way to them on `channel`."""
-        live = ("queued", "sending", "sent")
-        return any(r.channel == channel and r.seq > seq and r.status in live for r in self.rows)
-
-    def owed_by(self, channel: str, warning: timedelta) -> datetime | None:
-        """The latest the customer must hear from us again on `channel`: the update the
-        last message sent promised, or the warning of the estimate it gave."""
-        sent = [r for r in self.rows if r.channel == channel and r.status == "sent"]
-        if not sent:
-            return None
-        last = max(sent, key=lambda r: r.seq)
-        owed = [m for m in (last.promise, last.etr and last.etr - warning) if m is not None]
-        return min(owed, default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One ledger row of a customer's, with what its update said."""
-
-    channel: str
-    seq: int
-    status: str
-    promise: datetime | None = None
-    etr: datetime | None = None
-
-
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
     """Exponential backoff (30 s, 60 s, 120 s, ...) with up to 50% jitter."""
     delay: timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
@@ -187,8 +134,8 @@ def claim(
     defers: list[dict[str, Any]] = []
     claimed: list[DueDelivery] = []
     personal = [r for r in rows if not r.public and r.channel != "webhook"]
-    history = _told(conn, personal)
-    today = _routine_sent(conn, personal, now)
+    history = told_of(conn, personal)
+    today = routine_sent(conn, personal, now)
     for row in rows:
         told = history.get((row.incident_id, row.customer_id))
         reason = _cancel_reason(row, told) if told is not None else None
@@ -196,8 +143,10 @@ def claim(
             cancels.append({"b_id": row.delivery_id, "b_error": reason})
             continue
         if told is not None:
-            resume = _held_until(row, told, today.get((row.customer_id, row.channel), []), now,
-                                 rules)  # fmt: skip
+            sent_today = today.get((row.customer_id, row.channel), [])
+            resume = held_until(
+                row, told, sent_today, now, rules.night, rules.routine_per_day, rules.etr_warning
+            )
             if resume is not None:
                 defers.append({"b_id": row.delivery_id, "b_next": resume})
                 continue
@@ -390,26 +339,6 @@ def _cancel_reason(row: DueDelivery, told: Told) -> str | None:
     return None
 
 
-def _held_until(
-    row: DueDelivery, told: Told, sent_today: list[datetime], now: datetime, rules: Rules
-) -> datetime | None:
-    """Until when a customer's message waits, or None to send it now: the night holds it
-    (sleep hours everything, quiet hours routine), and a routine message over the day's
-    ceiling waits until the ceiling frees or the customer is owed word, whichever is first."""
-    routine = is_routine(row.event, told.anything)
-    zone = row.time_zone or "UTC"
-    resume = rules.night.held_until(now, zone, routine)
-    if resume is not None or not routine or len(sent_today) < rules.routine_per_day:
-        return resume
-    frees = sorted(sent_today)[-rules.routine_per_day] + DAY
-    owed = told.owed_by(row.channel, rules.etr_warning)
-    wait = min(frees, owed) if owed is not None else frees
-    if wait <= now:
-        return None
-    # Held past the evening, it goes when the night allows it, not later.
-    return rules.night.held_until(wait, zone, routine) or wait
-
-
 def _address(row: DueDelivery) -> str | None:
     if row.channel == "webhook":
         return row.customer_id
@@ -419,63 +348,17 @@ def _address(row: DueDelivery) -> str | None:
     return value or None
 
 
-def _told(conn: Connection, rows: Sequence[DueDelivery]) -> dict[tuple[int, str], Told]:
-    """Each batch customer's ledger for the batch's incidents, in one indexed query (a
-    lookup per row inside the claim query let SQLite pick a status index and scan)."""
-    customers_ = {r.customer_id for r in rows}
-    incidents_ = {r.incident_id for r in rows}
-    if not customers_:
-        return {}
-    d, u = deliveries.c, incident_updates.c
-    found: dict[tuple[int, str], list[Row]] = defaultdict(list)
-    for incident_id, customer_id, channel, seq, status, promise, etr in conn.execute(
-        select(
-            d.incident_id, d.customer_id, d.channel, d.update_seq, d.status, u.next_update_at, u.etr
-        )
-        .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
-        .where(d.customer_id.in_(customers_), d.incident_id.in_(incidents_))
-    ):
-        row = Row(str(channel), int(seq), str(status), promise, etr)
-        found[(int(incident_id), str(customer_id))].append(row)
-    return {key: Told(tuple(value)) for key, value in found.items()}
-
-
-def _routine_sent(
-    conn: Connection, rows: Sequence[DueDelivery], now: datetime
-) -> dict[tuple[str, str], list[datetime]]:
-    """When each batch customer was sent routine messages in the last day, by channel, in
-    every incident (one query for the batch)."""
-    customers_ = {r.customer_id for r in rows}
-    if not customers_:
-        return {}
-    d, u = deliveries.c, incident_updates.c
-    found: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for customer_id, channel, sent_at, event in conn.execute(
-        select(d.customer_id, d.channel, d.sent_at, u.event)
-        .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
-        .where(d.customer_id.in_(customers_), d.status == "sent", d.sent_at > now - DAY)
-    ):
-        if is_routine(str(event), True):
-            found[(str(customer_id), str(channel))].append(sent_at)
-    return found
-
-
 __all__ = [
-    "AFTERWORDS",
     "MAX_ATTEMPTS",
-    "NEWS",
     "Check",
     "Claimed",
     "Compose",
     "Holder",
     "Reclaimed",
     "Recorded",
-    "Row",
     "Rules",
-    "Told",
     "backoff",
     "claim",
-    "is_routine",
     "reclaim_stale",
     "record",
     "renew",
