@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 NEWS = {"opened", "expanded", "restored", "still_down", "etr_missed"}
 # The last words of an incident repeat its last estimate, which no longer stands.
 LAST = {"restored", "summary"}
+# As a customer's first word of an incident, only these may wait: nobody is woken to
+# hear that something they never knew of is over, or of planned work.
+AFTERWORDS = LAST | {"cleared", "maintenance_notice", "maintenance_start", "maintenance_end"}
 TICK = timedelta(minutes=1)
 
 
@@ -87,7 +90,7 @@ def night_breaches(messages: list[dict[str, Any]], zones: dict[str, str]) -> lis
                 continue
             if _inside(moment, zone, time(23), time(7)):
                 found.append(f"{customer}: {event} at {m['at']} in sleep hours")
-            routine = event not in NEWS and not (first and event not in LAST)
+            routine = event in AFTERWORDS if first else event not in NEWS
             if routine and _inside(moment, zone, time(21), time(8)):
                 found.append(f"{customer}: {event} at {m['at']} in quiet hours")
     return found

@@ -68,7 +68,7 @@ def test_the_dispatch_flow_sends_what_waited_for_the_morning(
     report_cabinet(settings.jsonl_feed, "cabB", "down", night)
     cycle = detection_cycle(now=night + timedelta(minutes=5))
     assert cycle.queued == 9 and cycle.dispatch.deferred == 8 and cycle.dispatch.sent == 1
-    morning = dispatch(now=night + timedelta(hours=7, minutes=5))  # 06:05 in London
+    morning = dispatch(now=night + timedelta(hours=8, minutes=5))  # 07:05 in London
     assert morning.sent == 8 and morning.batches >= 1
     with town.engine.connect() as conn:
         statuses = set(conn.execute(select(deliveries.c.status)).scalars())

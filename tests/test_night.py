@@ -15,6 +15,8 @@ import yaml
 
 from forewarn.config import Settings
 from forewarn.drill import DrillResult, load_scenario, run_drill
+from forewarn.incidents.cadence import Cadence
+from forewarn.quiet import AWAKE, Night, QuietHours
 from tests.promises import (
     at,
     broken_promises,
@@ -102,7 +104,8 @@ def test_an_estimate_in_the_night_is_warned_of_before_the_evening(tmp_path: Path
 
 def test_an_estimate_given_in_the_night_cannot_pass_unannounced(tmp_path: Path) -> None:
     # Ops say at 00:30 that it will be fixed by 05:00; nobody hears it in the night. In
-    # the morning customers must not be handed an estimate that has already passed.
+    # the morning customers must not be handed an estimate that has already passed, nor
+    # be told that one they never heard "will be missed": they hear what stands now.
     result = _drill(tmp_path, [
         {"at": "+0m", "feed": {"under": "cabA", "state": "down"}},
         {"at": "2026-11-24T00:30:00+00:00",
@@ -113,9 +116,45 @@ def test_an_estimate_given_in_the_night_cannot_pass_unannounced(tmp_path: Path) 
     assert estimates_passed_unannounced(result.messages, until) == []
     assert result.summary["estimates_missed_without_warning"] == 0
     assert night_breaches(result.messages, {c: "Europe/London" for c in CABINET_A}) == []
+    to_c41 = [m for m in outgoing(result.messages) if m["customer_id"] == "c41"]
     morning = [
         m
         for m in updates_to(result.messages, "c41")
         if "2026-11-24T07" <= m["at"] < "2026-11-24T09"
     ]
-    assert [m["event"] for m in morning] == ["etr_missed"]
+    assert [m["event"] for m in morning] == ["followup"]
+    assert not [m for m in to_c41 if "05:00" in m["body"]]
+
+
+def test_the_night_holds_routine_in_quiet_hours_and_everything_in_sleep_hours() -> None:
+    night = Night()  # quiet 21:00-08:00, sleep 23:00-07:00
+    evening = datetime.fromisoformat("2026-11-23T21:30:00+00:00")  # London: GMT
+    assert night.held_until(evening, "Europe/London", routine=False) is None
+    assert night.held_until(evening, "Europe/London", routine=True) == at("2026-11-24T08:00:00Z")
+    small_hours = at("2026-11-24T02:04:00Z")
+    assert night.held_until(small_hours, "Europe/London", routine=False) == at(
+        "2026-11-24T07:00:00Z"
+    )
+    assert night.began(small_hours, "Europe/London", routine=True) == at("2026-11-23T21:00:00Z")
+    assert night.began(small_hours, "Europe/London", routine=False) == at("2026-11-23T23:00:00Z")
+    # Windows that follow each other are held through as one.
+    split = Night(QuietHours.parse("20:00-22:00"), QuietHours.parse("22:00-06:00"))
+    assert split.held_until(at("2026-11-23T20:30:00Z"), "UTC", True) == at("2026-11-24T06:00:00Z")
+    assert split.began(at("2026-11-24T01:00:00Z"), "UTC", True) == at("2026-11-23T20:00:00Z")
+    assert AWAKE.held_until(small_hours, "UTC", True) is None
+
+
+def test_a_promise_falls_when_every_affected_customer_is_awake() -> None:
+    cadence = Cadence.parse("0h=6h", Night(), "Europe/London")
+    started = at("2026-11-23T15:30:00Z")
+    # 21:30 in London is quiet; 08:00 in London is 09:00 in Madrid: both awake.
+    assert cadence.next_update(started, started, ["Europe/London"]) == at("2026-11-24T08:00:00Z")
+    both = cadence.next_update(started, started, ["Europe/London", "Europe/Madrid"])
+    assert both == at("2026-11-24T08:00:00Z")
+    # New York wakes at 13:00 London time: the promise waits for it too.
+    far = cadence.next_update(started, started, ["Europe/London", "America/New_York"])
+    assert far == at("2026-11-24T13:00:00Z")
+    # Planned within the day's ceiling: never more often than a day's share of it.
+    assert Cadence.parse("0h=1h", AWAKE, "UTC", per_day=4).interval(timedelta(0)) == timedelta(
+        hours=6
+    )
