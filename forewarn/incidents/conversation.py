@@ -98,6 +98,8 @@ def warning_time(row: Any, policy: Policy, zones: Sequence[str] = ()) -> datetim
 def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy) -> list[int]:
     warned = []
     for row in _open_conversations(conn):
+        if row.etr is None or row.etr_warned == row.etr:
+            continue  # nothing to warn of: no need to look up the customers' zones
         warn_at = warning_time(row, policy, incident_zones(conn, row.id))
         if warn_at is None or now < warn_at:
             continue
