@@ -114,6 +114,7 @@ def measure(args: argparse.Namespace, run: Path, url: str) -> None:
             "FOREWARN_JOURNAL_DIR": str(run / "journal"),
             "FOREWARN_DOWN_AFTER_S": str(DAMPING_S),
             "FOREWARN_QUIET_HOURS": "",
+            "FOREWARN_SLEEP_HOURS": "",
             "TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
             "TWILIO_AUTH_TOKEN": "benchtoken",
             "FOREWARN_SMS_FROM": "+15005550006",

@@ -171,6 +171,7 @@ def worker_env(
         "FOREWARN_JOURNAL_DIR": str(directory / "journal"),
         "FOREWARN_DISPATCH_BATCH": str(batch),
         "FOREWARN_QUIET_HOURS": "",
+        "FOREWARN_SLEEP_HOURS": "",
         "FOREWARN_CLAIM_LEASE_S": str(lease),
     }
 

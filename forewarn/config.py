@@ -125,10 +125,14 @@ class Settings(BaseSettings):
     # and reconciled with the provider before anything is resent.
     claim_lease_s: float = Field(default=300.0, gt=0)
 
-    # Routine updates wait out the night in the customer's own time zone ("restored" never).
-    quiet_hours: str = "21:00-06:00"
-    # At most this many messages per customer per incident and channel.
-    max_messages_per_incident: int = Field(default=8, ge=1)
+    # The night, in each customer's own time zone (README "The conversation"): quiet hours
+    # hold routine messages; sleep hours hold everything but an answer to a customer who
+    # just wrote. Empty: no such window.
+    quiet_hours: str = "21:00-08:00"
+    sleep_hours: str = "23:00-07:00"
+    # Routine messages per customer and channel in any 24 hours: the cadence is planned
+    # within it, and a promised update or estimate warning is never held by it.
+    routine_per_day: int = Field(default=4, ge=1, le=24)
     # What HELP answers (after the operator's name); empty: the words of
     # templates/words/<locale>/reply_help.txt, in the customer's language.
     help_text: str = ""
@@ -164,7 +168,7 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("quiet_hours")
+    @field_validator("quiet_hours", "sleep_hours")
     @classmethod
     def _quiet_hours_parse(cls, value: str) -> str:
         QuietHours.from_setting(value)

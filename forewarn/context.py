@@ -20,7 +20,7 @@ from forewarn.incidents.ledger import Rules
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.registry import Registry, build, half_configured
-from forewarn.quiet import QuietHours
+from forewarn.quiet import Night, QuietHours
 from forewarn.status_page import PageConfig
 from forewarn.store import get_meta, make_engine, secret_key
 
@@ -109,9 +109,7 @@ class Context:
         """Incident policy from settings."""
         s = self.settings
         return Policy(
-            cadence=Cadence.parse(
-                s.follow_up_cadence, QuietHours.from_setting(s.quiet_hours), s.time_zone
-            ),
+            cadence=Cadence.parse(s.follow_up_cadence, self.night, s.time_zone, s.routine_per_day),
             privacy_floor=s.privacy_floor,
             notify_single_premise=s.notify_single_premise,
             etr_threshold=timedelta(seconds=s.etr_change_threshold_s),
@@ -137,12 +135,19 @@ class Context:
         return Brand(s.operator_name, s.site_url, s.time_zone, parse_steps(s.outage_offers, "|"))
 
     @property
+    def night(self) -> Night:
+        """Quiet hours and sleep hours from settings."""
+        s = self.settings
+        return Night(QuietHours.from_setting(s.quiet_hours), QuietHours.from_setting(s.sleep_hours))
+
+    @property
     def rules(self) -> Rules:
-        """Quiet hours, the per-incident cap and the claim lease."""
+        """The night, the day's ceiling of routine messages and the claim lease."""
         s = self.settings
         return Rules(
-            quiet=QuietHours.from_setting(s.quiet_hours),
-            max_per_incident=s.max_messages_per_incident,
+            night=self.night,
+            routine_per_day=s.routine_per_day,
+            etr_warning=timedelta(seconds=s.etr_warning_s),
             lease=timedelta(seconds=s.claim_lease_s),
         )
 

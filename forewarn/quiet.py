@@ -1,5 +1,6 @@
-"""Quiet hours: a daily window of local clock time ("21:00-06:00", across midnight or
-not) in which routine messages wait and promised updates are not due."""
+"""The night policy: quiet hours (a daily window of local clock time, "21:00-08:00")
+hold routine messages, sleep hours ("23:00-07:00") hold everything but an answer to a
+customer who just wrote; promised updates are never due inside a window that holds them."""
 
 from __future__ import annotations
 
@@ -70,7 +71,57 @@ class QuietHours:
         return datetime.combine(day, self.start, tzinfo=local.tzinfo).astimezone(moment.tzinfo)
 
 
-# The default: from nine in the evening until six in the morning.
-NIGHT = QuietHours(time(21, 0), time(6, 0))
+# The defaults: routine waits from nine in the evening until eight in the morning;
+# nothing but an answer goes from eleven at night until seven in the morning.
+QUIET_HOURS = QuietHours(time(21, 0), time(8, 0))
+SLEEP_HOURS = QuietHours(time(23, 0), time(7, 0))
 
-__all__ = ["NIGHT", "QuietHours"]
+
+@dataclass(frozen=True, slots=True)
+class Night:
+    """Quiet hours hold routine messages; sleep hours hold every message (answers to a
+    customer who just wrote are not held: they are not queued at all)."""
+
+    quiet: QuietHours | None = QUIET_HOURS
+    sleep: QuietHours | None = SLEEP_HOURS
+
+    def _windows(self, routine: bool) -> tuple[QuietHours, ...]:
+        chosen = (self.quiet, self.sleep) if routine else (self.sleep,)
+        return tuple(w for w in chosen if w is not None)
+
+    def held_until(self, moment: datetime, zone: str | None, routine: bool) -> datetime | None:
+        """When a message due at `moment` may go, if the night holds it; else None. The
+        windows may overlap or follow each other: the answer is outside all of them."""
+        resume, held = moment, False
+        for _ in range(8):  # two windows a day: a few rounds reach a free moment
+            moved = False
+            for window in self._windows(routine):
+                end = window.until(resume, zone)
+                if end is not None:
+                    resume, moved, held = end, True, True
+            if not moved:
+                break
+        return resume if held else None
+
+    def holds(self, moment: datetime, zone: str | None, routine: bool) -> bool:
+        """Whether a message (routine or not) may not go at `moment` in the zone `zone`."""
+        return any(w.contains(moment, zone) for w in self._windows(routine))
+
+    def began(self, moment: datetime, zone: str | None, routine: bool) -> datetime | None:
+        """If `moment` is held, when the stretch of held time it falls in began; else None."""
+        start = None
+        probe = moment
+        for _ in range(8):
+            starts = [s for w in self._windows(routine) if (s := w.since(probe, zone)) is not None]
+            if not starts:
+                break
+            start = min(starts)
+            probe = start - timedelta(microseconds=1)
+        return start
+
+
+NIGHT = Night()
+# No night at all: every message goes when it is due.
+AWAKE = Night(None, None)
+
+__all__ = ["AWAKE", "NIGHT", "QUIET_HOURS", "SLEEP_HOURS", "Night", "QuietHours"]

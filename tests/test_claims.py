@@ -17,6 +17,7 @@ from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_sta
 from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.dispatch import BatchReport, claim_size, dispatch_batch
 from forewarn.notifiers.sms import SmsNotifier
+from forewarn.quiet import AWAKE
 from forewarn.store import deliveries, make_engine
 from tests.servers import fake_twilio
 
@@ -31,7 +32,7 @@ def test_two_dispatchers_at_a_long_codes_pace_text_every_phone_once(tmp_path: Pa
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     customers = 60
     fill_ledger(engine, customers, ("sms",), datetime.now(UTC))
-    rules = Rules(quiet=None, lease=timedelta(seconds=1))
+    rules = Rules(night=AWAKE, lease=timedelta(seconds=1))
     reports: list[BatchReport] = []
     errors: list[BaseException] = []
     with fake_twilio() as (twilio_url, twilio):
@@ -76,7 +77,7 @@ def test_a_record_from_a_stale_claim_is_refused(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     start = datetime.now(UTC)
     fill_ledger(engine, 3, ("sms",), start)
-    rules = Rules(quiet=None, lease=timedelta(seconds=30))
+    rules = Rules(night=AWAKE, lease=timedelta(seconds=30))
     first, second = Holder("elsewhere:1:1", "first"), Holder("elsewhere:2:2", "second")
     with engine.begin() as conn:
         claimed = claim(conn, start, 10, rules, lambda due: ("text", None), ("sms",), first)
@@ -109,7 +110,7 @@ def test_a_live_claim_is_not_taken_over_and_a_dead_ones_is_at_once(tmp_path: Pat
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     start = datetime.now(UTC)
     fill_ledger(engine, 4, ("sms",), start)
-    rules = Rules(quiet=None, lease=timedelta(minutes=5))
+    rules = Rules(night=AWAKE, lease=timedelta(minutes=5))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     host = me().rsplit(":", 2)[0]

@@ -19,7 +19,7 @@ from forewarn.incidents.ledger import DueDelivery, Rules, channel_order, claim
 from forewarn.notifiers.compose import EVENT_TEMPLATES, Brand, render
 from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.pipeline import detect_faults, update_incidents
-from forewarn.quiet import NIGHT, QuietHours
+from forewarn.quiet import AWAKE, NIGHT, QuietHours
 from forewarn.store import customers, deliveries, incident_updates
 from forewarn.texts import shipped_templates
 from tests.conftest import NOW, run_cycle
@@ -120,7 +120,8 @@ def test_public_posts_and_webhooks_name_the_area_never_the_address() -> None:
 
 def test_quiet_hours_in_the_customers_own_time_zone() -> None:
     quiet = QuietHours.parse("21:00-06:00")
-    assert quiet == NIGHT == Rules().quiet
+    assert Rules().night == NIGHT and NIGHT.quiet == QuietHours.parse("21:00-08:00")
+    assert NIGHT.sleep == QuietHours.parse("23:00-07:00")
     late = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
     assert quiet.until(late, "Europe/London") == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
     early = datetime(2026, 11, 24, 5, 59, tzinfo=UTC)
@@ -196,7 +197,7 @@ def test_the_claim_hands_out_due_deliveries(town: Town, settings: Settings) -> N
 
     later = NOW + timedelta(minutes=4)
     with town.engine.begin() as conn:
-        claimed = claim(conn, later, 100, Rules(quiet=None), compose, channels=["sms"])
+        claimed = claim(conn, later, 100, Rules(night=AWAKE), compose, channels=["sms"])
     assert claimed.due and claimed.cancelled == claimed.deferred == 0
     assert len(composed) == len(claimed.due)
     for due in claimed.due:
@@ -210,19 +211,48 @@ def test_the_claim_hands_out_due_deliveries(town: Town, settings: Settings) -> N
         assert set(statuses) == {"sending"}
 
 
-def test_a_fault_at_night_waits_for_morning_but_the_public_post_does_not(
+def test_a_fault_in_sleep_hours_waits_for_morning_but_the_public_post_does_not(
     town: Town, settings: Settings
 ) -> None:
     ctx = Context.build(settings)
-    night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
+    night = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
     report_cabinet(settings.jsonl_feed, "cabA", "down", night)
     report = run_cycle(ctx, night + timedelta(minutes=3))
     assert report.dispatch.deferred == 7  # 3 by SMS and email, no. 45 by email
     assert [m.get("customer_id") for m in outbox(settings)] == [None]  # the public post
-    run_cycle(ctx, night + timedelta(hours=7, minutes=59))  # 05:59 London
+    run_cycle(ctx, night + timedelta(hours=7, minutes=29))  # 06:59 London
     assert len(outbox(settings)) == 1
-    run_cycle(ctx, night + timedelta(hours=8, minutes=1))  # 06:01
+    run_cycle(ctx, night + timedelta(hours=7, minutes=31))  # 07:01: the end of sleep hours
     assert len(outbox(settings)) == 8
+
+
+def test_an_evening_fault_is_told_at_once_but_a_routine_update_waits(
+    town: Town, settings: Settings
+) -> None:
+    # 21:30 in London: quiet hours, not yet sleep hours. People are online and notice.
+    ctx = Context.build(settings)
+    evening = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", evening)
+    report = run_cycle(ctx, evening + timedelta(minutes=3))
+    assert report.dispatch.deferred == 0 and len(outbox(settings)) == 8
+    with town.engine.begin() as conn:  # a routine update, half an hour later
+        conn.execute(
+            insert(incident_updates).values(
+                incident_id=1, seq=2, event="note", status="identified", body="Still on it.",
+                created_at=evening + timedelta(minutes=30), notify=True, deliveries_queued=False,
+            )
+        )  # fmt: skip
+    report = run_cycle(ctx, evening + timedelta(minutes=31))
+    assert report.dispatch.deferred == 7 and len(outbox(settings)) == 9  # the public post
+    with town.engine.connect() as conn:
+        held = set(
+            conn.execute(
+                select(deliveries.c.next_attempt_at).where(
+                    deliveries.c.update_seq == 2, deliveries.c.status == "queued"
+                )
+            ).scalars()
+        )
+    assert held == {datetime(2026, 11, 24, 8, 0, tzinfo=UTC)}  # the end of quiet hours
 
 
 def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_opening(
@@ -232,9 +262,9 @@ def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_ope
     evening = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
     report_cabinet(settings.jsonl_feed, "cabA", "down", evening)
     run_cycle(ctx, evening + timedelta(minutes=3))  # 20:03: told
-    report_cabinet(settings.jsonl_feed, "cabA", "up", evening + timedelta(hours=3))
-    run_cycle(ctx, evening + timedelta(hours=3, minutes=1))
-    run_cycle(ctx, evening + timedelta(hours=3, minutes=11))  # 23:11: restored, at night
+    report_cabinet(settings.jsonl_feed, "cabA", "up", evening + timedelta(hours=2))
+    run_cycle(ctx, evening + timedelta(hours=2, minutes=1))
+    run_cycle(ctx, evening + timedelta(hours=2, minutes=11))  # 22:11: restored, in quiet hours
     restored = [m for m in outbox(settings) if m["update_seq"] == 2 and "customer_id" in m]
     assert len(restored) == 7
     # The same outage overnight, never told: the opening is dropped, "restored" waits.
@@ -244,7 +274,7 @@ def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_ope
     report_cabinet(settings.jsonl_feed, "cabB", "up", night + timedelta(hours=1))
     run_cycle(ctx, night + timedelta(hours=1, minutes=1))
     run_cycle(ctx, night + timedelta(hours=1, minutes=11))
-    morning = night + timedelta(hours=5, minutes=30)
+    morning = night + timedelta(hours=7, minutes=1)  # 08:01: the end of quiet hours
     run_cycle(ctx, morning)
     cab_b = [m for m in outbox(settings) if m.get("customer_id") == "c47"]
     assert [m["update_seq"] for m in cab_b] == [2, 2]  # restored by SMS and email, no opening
@@ -257,26 +287,36 @@ def test_restored_goes_at_night_to_those_already_told_and_replaces_an_unsent_ope
         assert set(dropped) == {"superseded by a later update"}
 
 
-def test_a_customer_hears_at_most_the_cap_per_incident_but_always_restored(
+def test_over_the_days_ceiling_a_routine_update_waits_for_the_promise_never_cancelled(
     town: Town, settings: Settings
 ) -> None:
-    ctx = Context.build(settings.model_copy(update={"max_messages_per_incident": 1}))
+    # Before: a cap of messages per incident cancelled everything after it, promises too.
+    ctx = Context.build(settings.model_copy(update={"routine_per_day": 1}))
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
     run_cycle(ctx, NOW + timedelta(minutes=3))
-    with town.engine.begin() as conn:  # a second routine update for everyone affected
-        conn.execute(
-            insert(incident_updates).values(
-                incident_id=1, seq=2, event="opened", status="identified", body="Still on it.",
-                created_at=NOW + timedelta(minutes=30), notify=True, deliveries_queued=False,
-            )
-        )  # fmt: skip
-    report = run_cycle(ctx, NOW + timedelta(minutes=31))
-    assert report.dispatch.cancelled == 7 and report.dispatch.sent == 1  # only the public post
+    promise = NOW + timedelta(hours=6)
+    for seq, minutes in ((2, 30), (3, 40)):  # two routine updates for everyone affected
+        with town.engine.begin() as conn:
+            conn.execute(
+                insert(incident_updates).values(
+                    incident_id=1, seq=seq, event="note", status="identified", body="On it.",
+                    created_at=NOW + timedelta(minutes=minutes), next_update_at=promise,
+                    notify=True, deliveries_queued=False,
+                )
+            )  # fmt: skip
+        report = run_cycle(ctx, NOW + timedelta(minutes=minutes + 1))
+        assert report.dispatch.cancelled == 0
+    assert report.dispatch.deferred == 7 and report.dispatch.sent == 1  # the public post
     with town.engine.connect() as conn:
-        errors = set(
-            conn.execute(select(deliveries.c.error).where(deliveries.c.update_seq == 2)).scalars()
-        )
-    assert errors == {"cap of 1 messages for this incident reached", None}
+        held = set(
+            conn.execute(
+                select(deliveries.c.next_attempt_at).where(deliveries.c.update_seq == 3)
+                .where(deliveries.c.status == "queued")
+            ).scalars()
+        )  # fmt: skip
+    assert held == {promise}  # the ceiling frees in a day; the promise comes first
+    report = run_cycle(ctx, promise + timedelta(minutes=1))
+    assert report.dispatch.cancelled == 0 and report.dispatch.sent >= 7
 
 
 def test_channel_order_puts_text_first_while_the_line_is_down() -> None:

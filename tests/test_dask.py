@@ -32,6 +32,7 @@ def test_the_dispatch_flow_runs_its_tasks_on_dask_worker_processes(tmp_path: Pat
         "FOREWARN_OUTBOX": str(tmp_path / "outbox"),
         "FOREWARN_JOURNAL_DIR": str(tmp_path / "journal"),
         "FOREWARN_QUIET_HOURS": "",
+        "FOREWARN_SLEEP_HOURS": "",
         "FOREWARN_DASK_ADDRESS": "local",
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",

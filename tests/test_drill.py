@@ -63,28 +63,31 @@ def test_every_promise_is_kept_and_no_estimate_passes_unwarned(long_outage: Dril
                 assert n + 1 < len(own) and own[n + 1][0] <= etr, (customer, sent, etr)
 
 
-def test_nothing_routine_at_night_but_restored_always(long_outage: DrillResult) -> None:
+def test_nothing_in_sleep_hours_and_restored_is_told_in_the_morning(
+    long_outage: DrillResult,
+) -> None:
     london = ZoneInfo("Europe/London")
-    night = [
-        m
-        for m in long_outage.messages
-        if m.get("customer_id") and m["direction"] == "out"
-        and not 6 <= at(m["at"]).astimezone(london).hour < 21
-    ]  # fmt: skip
-    assert night, "the scenario brings no. 45 back at 02:00"
-    assert {m["event"] for m in night} == {"restored"}
+    out = [m for m in long_outage.messages if m.get("customer_id") and m["direction"] == "out"]
+    asleep = [m for m in out if not 7 <= at(m["at"]).astimezone(london).hour < 23]
+    assert asleep == []
+    # No. 45's line came back at 02:00 on Thursday: told at 07:00, with the time it came back.
+    (back,) = [m for m in to(long_outage, "c45") if m["event"] == "restored"]
+    assert at(back["at"]).astimezone(london).hour == 7
+    assert "restored at 02:10 GMT" in back["body"]
+    assert long_outage.summary["messages_in_sleep_hours"] == 0
     assert long_outage.summary["routine_messages_in_quiet_hours"] == 0
 
 
-def test_the_cap_holds_and_the_neighbours_hear_nothing(long_outage: DrillResult) -> None:
-    per = Counter(
-        (m["customer_id"], m["incident_id"], m["channel"])
+def test_the_days_stay_bounded_and_the_neighbours_hear_nothing(long_outage: DrillResult) -> None:
+    london = ZoneInfo("Europe/London")
+    per_day = Counter(
+        (m["customer_id"], m["channel"], at(m["at"]).astimezone(london).date())
         for m in long_outage.messages
         if m.get("customer_id") and m["direction"] == "out"
-        and m["event"] not in ("restored", "summary", "answer")
+        and m["event"] not in ("opened", "restored", "still_down", "etr_missed", "answer")
     )  # fmt: skip
-    assert max(per.values()) <= Settings().max_messages_per_incident
-    assert long_outage.summary["over_cap"] == 0
+    assert max(per_day.values()) <= Settings().routine_per_day
+    assert long_outage.summary["days_over_routine_ceiling"] == 0
     messaged = {m["customer_id"] for m in long_outage.messages if m.get("customer_id")}
     assert messaged == CABINET_A and not messaged & ELSEWHERE
 

@@ -68,7 +68,7 @@ def test_the_dispatch_flow_sends_what_waited_for_the_morning(
     report_cabinet(settings.jsonl_feed, "cabB", "down", night)
     cycle = detection_cycle(now=night + timedelta(minutes=5))
     assert cycle.queued == 9 and cycle.dispatch.deferred == 8 and cycle.dispatch.sent == 1
-    morning = dispatch(now=night + timedelta(hours=7, minutes=5))  # 06:05 in London
+    morning = dispatch(now=night + timedelta(hours=8, minutes=5))  # 07:05 in London
     assert morning.sent == 8 and morning.batches >= 1
     with town.engine.connect() as conn:
         statuses = set(conn.execute(select(deliveries.c.status)).scalars())
@@ -90,7 +90,7 @@ class Heard(logging.Handler):
 def test_the_flows_logs_name_incidents_never_people(
     town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_settings(monkeypatch, settings.model_copy(update={"quiet_hours": ""}))
+    use_settings(monkeypatch, settings.model_copy(update={"quiet_hours": "", "sleep_hours": ""}))
     # Every line forewarn's flows log goes through get_run_logger (Prefect's run logger,
     # which Prefect configures afresh per run): listen to what they are given.
     heard = Heard()

@@ -18,7 +18,7 @@ from forewarn.incidents.cadence import Cadence
 from forewarn.incidents.ops import _meaningful
 from forewarn.incidents.updates import Policy
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
-from forewarn.quiet import QuietHours
+from forewarn.quiet import AWAKE, Night, QuietHours
 from forewarn.store import etr_history, make_engine
 from tests.conftest import NOW
 from tests.servers import FakeNominatim, nominatim_server
@@ -32,6 +32,7 @@ def ops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
         "DB_URL": f"sqlite:///{tmp_path / 'ops.db'}", "SITE_DIR": str(tmp_path / "site"),
         "OUTBOX": str(tmp_path / "outbox"), "JOURNAL_DIR": str(tmp_path / "journal"),
         "OPERATOR_NAME": "Mill Road Fibre", "PHONE_REGION": "GB", "QUIET_HOURS": "",
+        "SLEEP_HOURS": "",
     }.items():  # fmt: skip
         monkeypatch.setenv(f"FOREWARN_{name}", value)
     monkeypatch.setenv("COLUMNS", "250")
@@ -209,19 +210,19 @@ def test_contact_history_shows_every_message_and_reply_newest_first(
 
 
 def test_cadence_lengthens_and_keeps_out_of_the_night() -> None:
-    cadence = Cadence.parse("0h=2h,6h=6h,24h=24h", None, "Europe/London")
+    cadence = Cadence.parse("0h=2h,6h=6h,24h=24h", AWAKE, "Europe/London", per_day=12)
     start = NOW  # 14:00 UTC, also 14:00 in London in November
     assert cadence.next_update(start, start) == start + timedelta(hours=2)
     assert cadence.next_update(start, start + timedelta(hours=7)) == start + timedelta(hours=13)
     assert cadence.next_update(start, start + timedelta(days=2)) == start + timedelta(days=3)
-    quiet = Cadence.parse("0h=6h", QuietHours.parse("21:00-06:00"), "Europe/London")
+    quiet = Cadence.parse("0h=6h", Night(QuietHours.parse("21:00-06:00"), None), "Europe/London")
     # 14:00 + 6 h would be 20:00 (fine); 18:00 + 6 h is midnight: moved to 06:00.
     assert quiet.next_update(start, start) == start + timedelta(hours=6)
     night = quiet.next_update(start, start + timedelta(hours=4))
     assert night == start + timedelta(hours=16)  # 06:00 the next morning
     for bad in ["", "6h", "0h=1m", "0h=6h,x=1h", "0h="]:
         with pytest.raises(ValueError):
-            Cadence.parse(bad, None, "UTC")
+            Cadence.parse(bad, AWAKE, "UTC")
 
 
 def test_an_estimate_change_is_meaningful_only_past_the_threshold() -> None:

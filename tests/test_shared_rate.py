@@ -57,6 +57,7 @@ def three_workers_send(db_url: str, tmp_path: Path) -> list[float]:
             send_concurrency=2,
             dispatch_batch=20,
             quiet_hours="",
+            sleep_hours="",
             _env_file=None,  # type: ignore[call-arg]
         )
         workers = [Context.build(settings) for _ in range(WORKERS)]

@@ -37,6 +37,7 @@ from forewarn.incidents.ops import (
     update_by_ops,
 )
 from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.incidents.updates import incident_zones
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
 from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
@@ -358,7 +359,9 @@ def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:
         for row in conn.execute(select(incidents).where(incidents.c.status != "resolved")):
             candidates += [m for m in (row.next_update_at, row.scheduled_for, row.scheduled_until)
                            if m is not None]  # fmt: skip
-            candidates += [m for m in (warning_time(row, ctx.policy),) if m is not None]
+            if row.etr is not None and row.etr_warned != row.etr:
+                zones = incident_zones(conn, row.id)
+                candidates += [m for m in (warning_time(row, ctx.policy, zones),) if m]
             candidates += [row.scheduled_for - n for n in ctx.policy.notices if row.scheduled_for]
         held = conn.execute(
             select(deliveries.c.next_attempt_at).where(deliveries.c.status == "queued")

@@ -1,20 +1,25 @@
 """A drill's record: every captured message as written, and the figures computed from
-those messages (per customer, promises kept, estimates missed without warning, routine
-messages in quiet hours)."""
+those messages (per customer and day, promises kept, estimates missed without warning,
+messages the night should have held)."""
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from forewarn.context import Context
+from forewarn.incidents.ledger import is_routine
 from forewarn.notifiers.base import Message
-from forewarn.notifiers.dispatch import UNCAPPED, Rules
+from forewarn.quiet import Night
 from forewarn.store import customers, incident_updates, incidents
+
+# The last words of an incident carry its last estimate, which no longer stands.
+LAST = ("restored", "summary")
 
 
 def messages_sent(ctx: Context, sent: list[tuple[datetime, Message]]) -> list[dict[str, Any]]:
@@ -60,23 +65,28 @@ def summarise(
             r.id: r.opened_at for r in conn.execute(select(incidents.c.id, incidents.c.opened_at))
         }
     rules = ctx.rules
-    kept = broken = warned_missing = quiet = 0
+    kept = broken = warned_missing = 0
+    night = _Night()
     broken_list: list[str] = []
-    per_incident: dict[tuple[str, int, str], int] = defaultdict(int)
+    per_day: dict[tuple[str, str, date], int] = defaultdict(int)
+    routine_per_day: dict[tuple[str, str, date], int] = defaultdict(int)
     for customer_id, own in by_customer.items():
-        own.sort(key=lambda m: m["at"])
+        own.sort(key=lambda m: (m["at"], m.get("update_seq") or 0))
+        zone = zones.get(customer_id) or "UTC"
+        heard: set[int] = set()  # incidents this customer was told of, so far
+        for m in own:
+            day = parse_iso(m["at"]).astimezone(ZoneInfo(zone)).date()
+            per_day[(customer_id, "all", day)] += 1
+            if is_routine(m["event"], True) and m["event"] != "answer":
+                routine_per_day[(customer_id, m["channel"], day)] += 1
+            night.judge(m, m["incident_id"] in heard, zone, rules.night)
+            if m["event"] != "answer":
+                heard.add(m["incident_id"])
         # One update reaches a customer on several channels: judge each update once.
         updates = list(
             {(m["incident_id"], m.get("update_seq"), m["event"]): m for m in own}.values()
         )
         updates.sort(key=lambda m: m["at"])
-        for m in own:
-            if m["event"] not in UNCAPPED:
-                per_incident[(customer_id, m["incident_id"], m["channel"])] += 1
-            if m["event"] not in ("restored", "answer") and _in_quiet(
-                m["at"], zones.get(customer_id), rules
-            ):
-                quiet += 1
         for n, m in enumerate(updates):
             later = updates[n + 1]["at"] if n + 1 < len(updates) else None
             promise = m.get("next_update_at")
@@ -86,7 +96,7 @@ def summarise(
                 else:
                     broken += 1
                     broken_list.append(f"{customer_id}: promised {promise} after {m['at']}")
-            estimate = parse_iso(m["etr"]) if m.get("etr") and m["event"] not in UNCAPPED else None
+            estimate = parse_iso(m["etr"]) if m.get("etr") and m["event"] not in LAST else None
             if estimate and estimate <= until and (later is None or parse_iso(later) > estimate):
                 warned_missing += 1
     firsts: dict[int, datetime] = {}
@@ -94,7 +104,6 @@ def summarise(
         if m["incident_id"] is not None:
             firsts.setdefault(m["incident_id"], parse_iso(m["at"]))
     waits = [(at - opened[i]).total_seconds() / 60 for i, at in firsts.items() if i in opened]
-    cap = rules.max_per_incident
     return {
         "messages": len(to_customers),
         "public_posts": sum(
@@ -106,22 +115,41 @@ def summarise(
         "median_messages_per_customer": statistics.median(
             [len(v) for v in by_customer.values()] or [0]
         ),
-        # Per customer, incident and channel, as the cap counts ("restored" and the
-        # summary are never capped).
-        "max_messages_per_customer_incident_channel": max(per_incident.values(), default=0),
-        "over_cap": sum(1 for n in per_incident.values() if n > cap),
+        # Per customer and day in their zone, every channel together.
+        "most_messages_to_one_customer_in_a_day": max(per_day.values(), default=0),
+        # Routine messages per customer, channel and day in their zone, and how many such
+        # days went over the ceiling (only a promise due may take a day over it).
+        "most_routine_messages_per_customer_channel_day": max(routine_per_day.values(), default=0),
+        "days_over_routine_ceiling": sum(
+            1 for n in routine_per_day.values() if n > rules.routine_per_day
+        ),
         "minutes_to_first_message": round(max(waits), 1) if waits else None,
         "promised_updates_kept": kept,
         "promised_updates_broken": broken,
         "broken_promises": broken_list[:20],
         "estimates_missed_without_warning": warned_missing,
-        "routine_messages_in_quiet_hours": quiet,
+        "messages_in_sleep_hours": night.asleep,
+        "routine_messages_in_quiet_hours": night.quiet,
         "replies": sum(1 for m in messages if m["direction"] == "in"),
     }
 
 
-def _in_quiet(at: str, zone: str | None, rules: Rules) -> bool:
-    return rules.quiet is not None and rules.quiet.contains(parse_iso(at), zone)
+class _Night:
+    """Counts messages the night should have held: any but an answer in sleep hours, a
+    routine one in quiet hours."""
+
+    def __init__(self) -> None:
+        self.asleep = 0
+        self.quiet = 0
+
+    def judge(self, m: dict[str, Any], told_before: bool, zone: str, night: Night) -> None:
+        if m["event"] == "answer":
+            return
+        at = parse_iso(m["at"])
+        if night.holds(at, zone, routine=False):
+            self.asleep += 1
+        elif is_routine(m["event"], told_before) and night.holds(at, zone, routine=True):
+            self.quiet += 1
 
 
 def iso(moment: datetime) -> str:

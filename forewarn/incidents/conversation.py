@@ -4,18 +4,27 @@ elements. Run on a schedule (the follow-up flow); every step is safe to repeat."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents.ledger import PUBLIC
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, area_of, open_incident
-from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, Set, add_update
+from forewarn.incidents.updates import (
+    CLEAR,
+    NewUpdate,
+    Policy,
+    Set,
+    add_update,
+    incident_zones,
+)
 from forewarn.network import NetworkIndex
-from forewarn.store import element_states, etr_history, incident_updates, incidents
+from forewarn.store import deliveries, element_states, etr_history, incident_updates, incidents
 from forewarn.texts import stamp, title_words, update_words
 
 # Incidents whose customers are owed updates on the cadence.
@@ -63,25 +72,35 @@ def _open_conversations(conn: Connection) -> list[Any]:
     )
 
 
-def warning_time(row: Any, policy: Policy) -> datetime | None:
-    """When customers must hear that the announced estimate will be missed: a set time
-    before it, or at the start of the quiet hours it falls in (the last time they are
-    awake to hear it), if the estimate was given before those quiet hours began."""
+def warning_time(row: Any, policy: Policy, zones: Sequence[str] = ()) -> datetime | None:
+    """When customers (in `zones`) must hear that the announced estimate will be missed.
+
+    A set time before it; but if that falls in the night, before the evening's quiet
+    hours when the estimate was given before they began, or else before sleep hours
+    (at once, if the estimate was given too close to them). An estimate given during the
+    night is warned of with the morning's news: its announcement waited for the morning
+    too, and the warning supersedes it, so no customer is left holding an estimate that
+    passed without word."""
     etr: datetime | None = row.etr
     if etr is None or row.etr_warned == etr:
         return None
     warn_at = etr - policy.etr_warning
-    began = policy.cadence.quiet_starts_before(warn_at)
-    if began is not None and began - policy.etr_warning > row.updated_at:
-        # Said before the quiet hours start, or it would wait for the morning.
-        warn_at = min(warn_at, began - policy.etr_warning)
-    return warn_at
+    evening = policy.cadence.held_since(warn_at, zones, routine=True)
+    if evening is not None and evening - policy.etr_warning > row.updated_at:
+        return min(warn_at, evening - policy.etr_warning)
+    sleep = policy.cadence.held_since(warn_at, zones, routine=False)
+    if sleep is None or row.updated_at >= sleep:
+        return warn_at
+    updated: datetime = row.updated_at
+    return max(updated, sleep - policy.etr_warning)
 
 
 def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy) -> list[int]:
     warned = []
     for row in _open_conversations(conn):
-        warn_at = warning_time(row, policy)
+        if row.etr is None or row.etr_warned == row.etr:
+            continue  # nothing to warn of: no need to look up the customers' zones
+        warn_at = warning_time(row, policy, incident_zones(conn, row.id))
         if warn_at is None or now < warn_at:
             continue
         latest = conn.execute(
@@ -96,14 +115,16 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
         if later is not None and later < now + policy.etr_warning:
             later = None
         missed = f"{row.etr:%Y-%m-%d %H:%M}"
+        heard = _anyone_heard(conn, row.id, row.etr)
         if later is None:
             body = update_words("etr_missed", missed=stamp(row.etr), later=None)
+            reason = "about to pass" if heard else "passing before any customer heard it"
             conn.execute(
                 etr_history.insert().values(
                     incident_id=row.id,
                     etr=None,
                     set_at=now,
-                    reason=f"estimate of {missed} UTC about to pass",
+                    reason=f"estimate of {missed} UTC {reason}",
                     announced=True,
                 )
             )
@@ -114,12 +135,32 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
                 update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
             )
         conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=row.etr))
-        news = NewUpdate(
-            "etr_missed", row.status, body, True, etr=CLEAR if later is None else Set(later)
-        )
+        event = "etr_missed"
+        if not heard:
+            # Given in the night and still held for the morning: nobody is told that an
+            # estimate they never heard will be missed; the morning says what stands now
+            # (and replaces the held message that would hand them a passed estimate).
+            event = "followup"
+            body = update_words("followup", etr=stamp(later) if later else None)
+        news = NewUpdate(event, row.status, body, True, etr=CLEAR if later is None else Set(later))
         add_update(conn, row.id, news, now, policy)
         warned.append(int(row.id))
     return warned
+
+
+def _anyone_heard(conn: Connection, incident_id: int, etr: datetime) -> bool:
+    """Whether any customer was sent an update of the incident carrying this estimate."""
+    d, u = deliveries.c, incident_updates.c
+    found = conn.execute(
+        select(d.id)
+        .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
+        .where(
+            d.incident_id == incident_id, u.etr == etr, d.status == "sent",
+            d.customer_id != PUBLIC, d.channel != "webhook",
+        )
+        .limit(1)
+    ).first()  # fmt: skip
+    return found is not None
 
 
 def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]:

@@ -27,6 +27,7 @@ from forewarn.incidents.updates import (
     Policy,
     Set,
     add_update,
+    incident_zones,
     rounded,
 )
 from forewarn.network import NetworkIndex
@@ -332,7 +333,7 @@ def reopen_for_customer(
     case = open_case(
         conn, premise.premise_id, premise.element_id, parent, "reopened", now, policy, False
     )
-    promise = policy.cadence.next_update(now, now)
+    promise = policy.cadence.next_update(now, now, incident_zones(conn, case))
     conn.execute(
         update(incidents).where(incidents.c.id == case).values(notify=True, next_update_at=promise)
     )

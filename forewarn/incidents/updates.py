@@ -17,7 +17,13 @@ from sqlalchemy.engine import Connection
 
 from forewarn.incidents.cadence import Cadence
 from forewarn.incidents.lock import incidents_lock
-from forewarn.store import incident_premises, incident_updates, incidents, insert_ignoring_conflicts
+from forewarn.store import (
+    customers,
+    incident_premises,
+    incident_updates,
+    incidents,
+    insert_ignoring_conflicts,
+)
 from forewarn.texts import update_columns
 
 T = TypeVar("T")
@@ -115,7 +121,8 @@ def add_update(
     ).one()
     if isinstance(new.next_update, OnCadence):
         since = new.next_update.since or row.started_at
-        promise = policy.cadence.next_update(since, now) if new.notify else None
+        zones = incident_zones(conn, incident_id) if new.notify else []
+        promise = policy.cadence.next_update(since, now, zones) if new.notify else None
     else:
         promise = applied(new.next_update, row.next_update_at)
     estimate = applied(new.etr, row.etr)
@@ -142,6 +149,19 @@ def add_update(
         values["next_update_at"] = promise
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
     return seq
+
+
+def incident_zones(conn: Connection, incident_id: int) -> list[str]:
+    """The time zones of an incident's customers (one query): a promise is kept in each."""
+    return [
+        str(zone)
+        for zone in conn.execute(
+            select(customers.c.timezone)
+            .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
+            .where(incident_premises.c.incident_id == incident_id)
+            .distinct()
+        ).scalars()
+    ]
 
 
 def next_seq(conn: Connection, incident_id: int) -> int:

@@ -16,7 +16,7 @@ from forewarn.incidents.ledger import DueDelivery
 from forewarn.notifiers.sms import fits_one, fold_gsm7, is_gsm7, septets
 from forewarn.notifiers.social import MAX_CHARS
 from forewarn.notifiers.webhook import payload
-from forewarn.texts import duration, environment, said_in, when
+from forewarn.texts import duration, environment, said_in, say, when
 
 # Which template each kind of update is told with.
 EVENT_TEMPLATES = {
@@ -86,6 +86,9 @@ def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = 
     return None if moment is None else when(moment, zone, locale, now)
 
 
+# A "restored" sent this long after it happened says when it happened.
+HELD = timedelta(minutes=15)
+
 # Updates that may carry the operator's offer to customers of a long outage.
 OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down", "summary"})
 
@@ -117,6 +120,7 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "event": row.event,
         "status": row.update_status,
         "missed": local_time(row.etr_warned, zone, now, locale),
+        "restored_at": _restored_at(row, zone, now, locale),
         # What ops wrote for readers; other updates' texts are for the page.
         "note": _note(row, locale, zone),
         # Where a note too long for the channel is read in full (see _fitted).
@@ -197,6 +201,14 @@ def _known_zone(name: str | None) -> str | None:
     except (ValueError, KeyError):
         return None
     return name
+
+
+def _restored_at(row: DueDelivery, zone: str, now: datetime, locale: str) -> str | None:
+    """When a "restored" held by the night actually happened, with the zone shown
+    ("restored at 02:04 GMT"); None when it goes out as it happens."""
+    if row.event != "restored" or now - row.update_at < HELD:
+        return None
+    return say("restored_at", locale, time=local_time(row.update_at, zone, now, locale))
 
 
 def _webhook_body(row: DueDelivery, brand: Brand, url: str) -> str:

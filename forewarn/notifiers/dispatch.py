@@ -28,7 +28,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from forewarn.incidents.ledger import (
     MAX_ATTEMPTS,
-    UNCAPPED,
     Attempt,
     Check,
     Claimed,
@@ -309,7 +308,6 @@ def _message(due: DueDelivery) -> Message:
 
 __all__ = [
     "MAX_ATTEMPTS",
-    "UNCAPPED",
     "BatchReport",
     "Clock",
     "Rules",

@@ -4,7 +4,6 @@ hands the channels typed `DueDelivery` values."""
 
 from forewarn.incidents.ledger.claims import (
     MAX_ATTEMPTS,
-    UNCAPPED,
     Check,
     Claimed,
     Compose,
@@ -12,7 +11,6 @@ from forewarn.incidents.ledger.claims import (
     Reclaimed,
     Recorded,
     Rules,
-    Told,
     backoff,
     claim,
     reclaim_stale,
@@ -31,11 +29,13 @@ from forewarn.incidents.ledger.queue import (
     progress,
     queue_deliveries,
 )
+from forewarn.incidents.ledger.told import AFTERWORDS, NEWS, Told, is_routine
 
 __all__ = [
+    "AFTERWORDS",
     "MAX_ATTEMPTS",
+    "NEWS",
     "PUBLIC",
-    "UNCAPPED",
     "Attempt",
     "Check",
     "Claimed",
@@ -54,6 +54,7 @@ __all__ = [
     "claim",
     "counts_by_status",
     "failure_reasons",
+    "is_routine",
     "oldest_due",
     "progress",
     "queue_deliveries",

@@ -8,14 +8,16 @@ The holder renews its lease while it sends. A worker killed between the two leav
 in `sending`; once their lease has passed without renewal, or at once when the holder
 was a process of this host that is gone, they are reclaimed: what the journal or the
 provider already knows is recorded, the rest go again with the same text. Before anything
-is claimed, the customer's state decides: opted out or over the cap (cancelled),
-superseded by a later update (cancelled), or inside quiet hours (deferred to the morning).
+is claimed, the customer's state decides: opted out (cancelled), superseded by a later
+update (cancelled: several changes due together become one message), held by the night
+(deferred to the morning), or over the day's ceiling of routine messages (deferred, but
+never past the update or the estimate warning the customer was promised). No limit
+cancels a message: what was promised is always said.
 """
 
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -27,21 +29,25 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.incidents.ledger.holders import is_dead
-from forewarn.quiet import NIGHT, QuietHours
+from forewarn.incidents.ledger.told import Told, held_until, routine_sent
+from forewarn.incidents.ledger.told import told as told_of
+from forewarn.quiet import NIGHT, Night
 from forewarn.store import deliveries
 
 MAX_ATTEMPTS = 8
-# The last words of an incident always go, whatever the cap: "restored" and the summary.
-UNCAPPED = frozenset({"restored", "summary"})
 BACKOFF_BASE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """What a customer has asked of us, and the operator's limits."""
+    """The night policy, the day's ceiling of routine messages, and the claim lease."""
 
-    quiet: QuietHours | None = NIGHT
-    max_per_incident: int = 8
+    night: Night = NIGHT
+    # Routine messages per customer and channel in any 24 hours, unless a promise is due.
+    routine_per_day: int = 4
+    # Customers hear this long before an estimate passes that it will be missed: a held
+    # routine message never waits past the warning of the estimate the customer holds.
+    etr_warning: timedelta = timedelta(minutes=30)
     lease: timedelta = timedelta(minutes=5)
 
 
@@ -97,27 +103,6 @@ Compose = Callable[[DueDelivery], tuple[str, str | None]]
 Check = Callable[[Sequence[DueDelivery]], Mapping[int, Attempt | None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Told:
-    """What one customer's ledger holds for one incident, as the claim needs it."""
-
-    rows: tuple[tuple[str, int, str], ...]  # (channel, update_seq, status)
-
-    def sent_on(self, channel: str) -> int:
-        """Messages of this incident already sent to them on `channel`."""
-        return sum(1 for c, _, status in self.rows if c == channel and status == "sent")
-
-    @property
-    def anything(self) -> bool:
-        """Whether they were told anything of this incident, on any channel."""
-        return any(status == "sent" for _, _, status in self.rows)
-
-    def later_than(self, channel: str, seq: int) -> bool:
-        """Whether a later update of the incident is on its way to them on `channel`."""
-        live = ("queued", "sending", "sent")
-        return any(c == channel and s > seq and status in live for c, s, status in self.rows)
-
-
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
     """Exponential backoff (30 s, 60 s, 120 s, ...) with up to 50% jitter."""
     delay: timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
@@ -148,16 +133,20 @@ def claim(
     cancels: list[dict[str, Any]] = []
     defers: list[dict[str, Any]] = []
     claimed: list[DueDelivery] = []
-    history = _told(conn, [r for r in rows if not r.public and r.channel != "webhook"])
+    personal = [r for r in rows if not r.public and r.channel != "webhook"]
+    history = told_of(conn, personal)
+    today = routine_sent(conn, personal, now)
     for row in rows:
         told = history.get((row.incident_id, row.customer_id))
-        reason = _cancel_reason(row, told, rules) if told is not None else None
+        reason = _cancel_reason(row, told) if told is not None else None
         if reason is not None:
             cancels.append({"b_id": row.delivery_id, "b_error": reason})
             continue
-        routine = row.event != "restored" or (told is not None and not told.anything)
-        if told is not None and rules.quiet is not None and routine:
-            resume = rules.quiet.until(now, row.time_zone or "UTC")
+        if told is not None:
+            sent_today = today.get((row.customer_id, row.channel), [])
+            resume = held_until(
+                row, told, sent_today, now, rules.night, rules.routine_per_day, rules.etr_warning
+            )
             if resume is not None:
                 defers.append({"b_id": row.delivery_id, "b_next": resume})
                 continue
@@ -339,7 +328,7 @@ def record(
     return Recorded(len(sent), len(retry), len(failed), refused)
 
 
-def _cancel_reason(row: DueDelivery, told: Told, rules: Rules) -> str | None:
+def _cancel_reason(row: DueDelivery, told: Told) -> str | None:
     """Why a customer's queued message must not go at all, or None."""
     if row.opted_out is None:
         return "customer no longer exists"
@@ -347,8 +336,6 @@ def _cancel_reason(row: DueDelivery, told: Told, rules: Rules) -> str | None:
         return "customer opted out"
     if told.later_than(row.channel, row.update_seq) and row.event != "restored":
         return "superseded by a later update"
-    if told.sent_on(row.channel) >= rules.max_per_incident and row.event not in UNCAPPED:
-        return f"cap of {rules.max_per_incident} messages for this incident reached"
     return None
 
 
@@ -361,27 +348,8 @@ def _address(row: DueDelivery) -> str | None:
     return value or None
 
 
-def _told(conn: Connection, rows: Sequence[DueDelivery]) -> dict[tuple[int, str], Told]:
-    """Each batch customer's ledger for the batch's incidents, in one indexed query (a
-    lookup per row inside the claim query let SQLite pick a status index and scan)."""
-    customers_ = {r.customer_id for r in rows}
-    incidents_ = {r.incident_id for r in rows}
-    if not customers_:
-        return {}
-    d = deliveries.c
-    found: dict[tuple[int, str], list[tuple[str, int, str]]] = defaultdict(list)
-    for incident_id, customer_id, channel, seq, status in conn.execute(
-        select(d.incident_id, d.customer_id, d.channel, d.update_seq, d.status).where(
-            d.customer_id.in_(customers_), d.incident_id.in_(incidents_)
-        )
-    ):
-        found[(int(incident_id), str(customer_id))].append((str(channel), int(seq), str(status)))
-    return {key: Told(tuple(value)) for key, value in found.items()}
-
-
 __all__ = [
     "MAX_ATTEMPTS",
-    "UNCAPPED",
     "Check",
     "Claimed",
     "Compose",
@@ -389,7 +357,6 @@ __all__ = [
     "Reclaimed",
     "Recorded",
     "Rules",
-    "Told",
     "backoff",
     "claim",
     "reclaim_stale",
