@@ -131,8 +131,10 @@ def test_the_cause_reaches_everyone_afterwards_and_figures_match(long_outage: Dr
     each = Counter(m["customer_id"] for m in outgoing)
     assert s["most_messages_to_one_customer"] == max(each.values())
     assert s["replies"] == 1
-    # The offer after 24 hours reaches customers of this long outage.
+    # The offer after 24 hours reaches customers of this long outage while it lasts, and
+    # no one is told "while you wait" once it is over.
     assert any("mobile hotspot" in m["body"] for m in outgoing)
+    assert not [m for m in summaries if "mobile hotspot" in m["body"]]
 
 
 def test_the_page_over_time_follows_the_incident(long_outage: DrillResult) -> None:

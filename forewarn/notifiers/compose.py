@@ -89,8 +89,9 @@ def local_time(moment: datetime | None, zone: str, now: datetime, locale: str = 
 # A "restored" sent this long after it happened says when it happened.
 HELD = timedelta(minutes=15)
 
-# Updates that may carry the operator's offer to customers of a long outage.
-OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down", "summary"})
+# Updates that may carry the operator's offer to customers of a long outage: those sent
+# while it lasts (an offer to someone waiting reads wrong in the summary after the fix).
+OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down"})
 
 
 def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | None]:
