@@ -1,4 +1,4 @@
-"""Import rate and peak memory: `python bench/bench_import.py bench/data/1m`."""
+"""Import rate and peak memory: `python bench/bench_import.py bench/data/1m [--region GB]`."""
 
 from __future__ import annotations
 
@@ -18,13 +18,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
     parser.add_argument("--db", help="SQLAlchemy URL (default: a temporary SQLite file)")
+    parser.add_argument("--region", default="US", help="country of numbers written without +")
     args = parser.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='forewarn-bench-')}/bench.db"
     engine = make_engine(url)
     for label in ("first import", "re-import"):
         started = time.perf_counter()
         report = import_network(
-            engine, args.data / "topology.csv", args.data / "customers.csv", None, datetime.now(UTC)
+            engine,
+            args.data / "topology.csv",
+            args.data / "customers.csv",
+            None,
+            datetime.now(UTC),
+            args.region,
         )
         took = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
