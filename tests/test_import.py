@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -20,6 +22,7 @@ from forewarn.network.csvfile import (
     Problem,
 )
 from forewarn.network.geocode import nominatim
+from forewarn.network.phones import Shortcut, normalise_phones
 from forewarn.store import customers, elements, geocode_cache, make_engine, premises
 from tests.conftest import NOW
 from tests.servers import FakeNominatim, nominatim_server
@@ -365,3 +368,66 @@ def test_the_bundled_example_imports_with_the_readmes_commands_as_written(
         phones = conn.execute(select(customers.c.phone)).scalars().all()
     engine.dispose()
     assert len(phones) == 12 and all(p and p.startswith("+447911") for p in phones)
+
+
+def spellings(region: str, rng: random.Random) -> Iterator[str]:
+    """Numbers as people write them: each type's example, changed a digit at a time, in
+    national, international and unprefixed form, with and without separators."""
+    code = phonenumbers.country_code_for_region(region)
+    for kind in phonenumbers.PhoneNumberType.values():
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is None:
+            continue
+        national = phonenumbers.national_significant_number(example)
+        for _ in range(40):
+            digits = list(national)
+            digits[rng.randrange(len(digits))] = rng.choice("0123456789")
+            if rng.random() < 0.2:
+                digits.insert(rng.randrange(len(digits)), rng.choice("0123456789"))
+            changed = "".join(digits)
+            for text in (f"0{changed}", f"+{code}{changed}", changed, f"00{code}{changed}"):
+                yield text
+                yield f"{text[:4]} {text[4:7]}-{text[7:]}"
+
+
+@pytest.mark.parametrize("region", ["GB", "US", "DE", "FR", "AU", "IN", "IT", "ES", "CA", "BR"])
+def test_the_phone_shortcut_agrees_with_phonenumbers(region: str) -> None:
+    rng = random.Random(region)
+    texts = list(dict.fromkeys(spellings(region, rng)))
+    shortcut = Shortcut.for_region(region)
+    vouched = {t: e for t in texts if (e := shortcut.e164(t)) is not None}
+    slow = {t: r for t, r in zip(texts, slow_phones(texts, region), strict=True)}
+    assert {t: slow[t] for t in vouched} == vouched
+    assert normalise_phones(texts, region) == [slow[t] for t in texts]
+    if region not in ("CA", "BR"):  # not a main region / a prefix rewrite: no shortcut
+        assert len(vouched) > len(texts) / 10  # the shortcut does real work
+
+
+def slow_phones(texts: list[str], region: str) -> list[str]:
+    """What phonenumbers alone says of each text (the import's answer before the shortcut)."""
+    out = []
+    for text in texts:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            out.append(f"phone {text[:32]!r} cannot be parsed")
+            continue
+        valid = phonenumbers.is_valid_number(number)
+        format_ = phonenumbers.PhoneNumberFormat.E164
+        out.append(
+            phonenumbers.format_number(number, format_)
+            if valid
+            else f"phone {text[:32]!r} is not a valid number"
+        )
+    return out
+
+
+def test_the_shortcut_takes_the_numbers_a_crm_exports() -> None:
+    texts = ["07400 123456", "07400123456", "+44 7400 123456", "(0)7400 123456", "7400123456"]
+    assert [Shortcut.for_region("GB").e164(t) for t in texts] == ["+447400123456"] * 5
+    assert slow_phones(texts, "GB") == ["+447400123456"] * 5
+    # 07911 1... is Guernsey's (same country code): valid, but left to phonenumbers
+    assert Shortcut.for_region("GB").e164("07911 123456") is None
+    assert Shortcut.for_region("US").e164("(651) 123-4567") is None  # no exchange starts with 1
+    assert slow_phones(["(651) 123-4567"], "US") == ["phone '(651) 123-4567' is not a valid number"]
+    assert Shortcut.for_region("US").e164("(651) 222-0123") == "+16512220123"

@@ -27,7 +27,8 @@ from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem
 from forewarn.network.fields import ContactFields
 from forewarn.network.geocode import Geocoder, geocode_all
 
-# Re-exported: the customer look-up normalises a typed number the same way.
+# normalise_phones is re-exported: the customer look-up normalises a number the same way.
+from forewarn.network.phones import Shortcut, normalise_slowly
 from forewarn.network.phones import normalise_phones as normalise_phones
 from forewarn.network.tree import unrooted
 from forewarn.store import customers, elements, premises, set_meta, upsert
@@ -348,17 +349,26 @@ def _coordinates(raw: dict[str, str]) -> tuple[float | None, float | None]:
 def _phones_of(
     chunk: list[tuple[int, dict[str, str]] | Problem], region: str, pool: Executor
 ) -> dict[str, str]:
-    """Normalise a chunk's phone numbers, spread over the cores: it is the import's hot spot."""
-    texts = list({item[1]["phone"] for item in chunk if not isinstance(item, Problem)} - {""})
-    if len(texts) < 2000:
-        return dict(zip(texts, normalise_phones(texts, region), strict=True))
-    parts = [texts[i::PHONE_WORKERS] for i in range(PHONE_WORKERS)]
-    results = pool.map(normalise_phones, parts, [region] * len(parts))
-    return {
-        t: r
-        for part, result in zip(parts, results, strict=True)
-        for t, r in zip(part, result, strict=True)
-    }
+    """Normalise a chunk's phone numbers: the home country's plain ones by the shortcut,
+    the rest through phonenumbers, spread over the cores when there are many."""
+    texts = {item[1]["phone"] for item in chunk if not isinstance(item, Problem)} - {""}
+    shortcut = Shortcut.for_region(region)
+    found: dict[str, str] = {}
+    slow: list[str] = []
+    for text in texts:
+        e164 = shortcut.e164(text)
+        if e164 is None:
+            slow.append(text)
+        else:
+            found[text] = e164
+    if len(slow) < 2000:
+        found.update(zip(slow, normalise_slowly(slow, region), strict=True))
+        return found
+    parts = [slow[i::PHONE_WORKERS] for i in range(PHONE_WORKERS)]
+    results = pool.map(normalise_slowly, parts, [region] * len(parts))
+    for part, result in zip(parts, results, strict=True):
+        found.update(zip(part, result, strict=True))
+    return found
 
 
 def _geocode(
