@@ -81,50 +81,66 @@ class ContactFields:
 
     def priority(self, text: str) -> int:
         """A whole number or one of PRIORITY_WORDS; 0 (normal) when missing or unknown."""
-        if not text:
-            return 0
-        word = PRIORITY_WORDS.get(text.lower())
-        if word is not None:
-            return word
-        try:
-            number = float(text)
-        except ValueError:
-            number = float("nan")
-        if number.is_integer() and abs(number) <= MAX_PRIORITY:
-            return int(number)
+        value = _priority(text)
+        if value is not None:
+            return value
         words = "/".join(PRIORITY_WORDS)
         self.drop("priority", f"priority {text[:16]!r} is not a whole number or {words}")
         return 0
 
     def channels(
-        self, text: str, reachable: dict[str, str | None], given: dict[str, str]
+        self, text: str, reachable: tuple[str | None, ...], given: tuple[str, ...]
     ) -> list[str]:
         """The preferred channels that can reach the customer, in order; when none of
-        them can, every channel that can (out of band first), so nobody is left untold."""
-        wanted = []
-        for name in dict.fromkeys(c.strip().lower() for c in text.split(";") if c.strip()):
-            if name not in CUSTOMER_CHANNELS:
-                self.warnings.append(
-                    f"customer {self.customer_id!r}: unknown channel {name[:16]!r} "
-                    "ignored (use sms, email, social)"
-                )
-            elif reachable[name]:
-                wanted.append(name)
-            elif not given[name]:  # a bad value was already reported when it was dropped
-                self.warnings.append(
-                    f"customer {self.customer_id!r}: channel {name} dropped, no address for it"
-                )
-        if wanted:
-            return wanted
-        fallback = [c for c in ("sms", "email") if reachable[c]] or [
-            c for c in ("social",) if reachable[c]
-        ]
-        if text.strip():
-            self.warnings.append(
-                f"customer {self.customer_id!r}: no preferred channel can reach them, "
-                f"using {';'.join(fallback)}"
-            )
-        return fallback
+        them can, every channel that can (out of band first), so nobody is left untold.
+        `reachable` and `given` hold the kept and the written address of each channel,
+        in CUSTOMER_CHANNELS order."""
+        usable = (bool(reachable[0]), bool(reachable[1]), bool(reachable[2]))
+        stated = (bool(given[0]), bool(given[1]), bool(given[2]))
+        chosen, notes = _channels(text, usable, stated)
+        self.warnings.extend(f"customer {self.customer_id!r}: {note}" for note in notes)
+        return list(chosen)
+
+
+@lru_cache(maxsize=4096)
+def _priority(text: str) -> int | None:
+    if not text:
+        return 0
+    word = PRIORITY_WORDS.get(text.lower())
+    if word is not None:
+        return word
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() and abs(number) <= MAX_PRIORITY else None
+
+
+# A million rows hold a handful of distinct channel lists: each is worked out once.
+@lru_cache(maxsize=4096)
+def _channels(
+    text: str, usable: tuple[bool, ...], stated: tuple[bool, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The channels chosen from a preference list, and notes on what was left out."""
+    reachable = dict(zip(CUSTOMER_CHANNELS, usable, strict=True))
+    given = dict(zip(CUSTOMER_CHANNELS, stated, strict=True))
+    wanted: list[str] = []
+    notes: list[str] = []
+    for name in dict.fromkeys(c.strip().lower() for c in text.split(";") if c.strip()):
+        if name not in CUSTOMER_CHANNELS:
+            notes.append(f"unknown channel {name[:16]!r} ignored (use sms, email, social)")
+        elif reachable[name]:
+            wanted.append(name)
+        elif not given[name]:  # a bad value was already reported when it was dropped
+            notes.append(f"channel {name} dropped, no address for it")
+    if wanted:
+        return tuple(wanted), tuple(notes)
+    fallback = [c for c in ("sms", "email") if reachable[c]] or [
+        c for c in ("social",) if reachable[c]
+    ]
+    if text.strip():
+        notes.append(f"no preferred channel can reach them, using {';'.join(fallback)}")
+    return tuple(fallback), tuple(notes)
 
 
 @lru_cache(maxsize=1024)

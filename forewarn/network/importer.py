@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -290,9 +291,8 @@ def _customer_rows(
     if phone is None and email is None and social is None:
         reasons = "; ".join(fields.dropped) or "no phone, email or social handle"
         raise RowError(f"customer {customer_id!r} cannot be reached: {reasons}")
-    reachable = {"sms": phone, "email": email, "social": social}
-    given = {"sms": raw["phone"], "email": raw["email"], "social": raw["social"]}
-    channels = fields.channels(raw["channels"], reachable, given)
+    given = (raw["phone"], raw["email"], raw["social"])
+    channels = fields.channels(raw["channels"], (phone, email, social), given)
     try:
         lat, lon = _coordinates(raw)
     except RowError as err:
@@ -304,7 +304,7 @@ def _customer_rows(
         "premise_id": premise_id,
         "element_id": element_id,
         "address": raw["address"][:512],
-        "postcode": normalise_postcode(raw["postcode"])[:32],
+        "postcode": _postcode(raw["postcode"]),
         "street": street_of(raw["address"])[:512],
         "lat": lat,
         "lon": lon,
@@ -321,6 +321,12 @@ def _customer_rows(
         "priority": fields.priority(raw["priority"]),
     }
     return premise, customer, fields.warnings
+
+
+@lru_cache(maxsize=65536)
+def _postcode(text: str) -> str:
+    """The stored form of a postcode (a street's houses share one: worked out once)."""
+    return normalise_postcode(text)[:32]
 
 
 def _identifier(raw: dict[str, str], column: str) -> str:
