@@ -258,8 +258,21 @@ def test_priority_takes_numbers_and_the_words_crms_export(
         ("timezone", "Mars/Olympus", "UTC", "kept without its time zone: unknown timezone"),
         ("social", "grace at social", None, "kept without its social handle: social 'grace at"),
         ("lat", "north", None, "kept without its coordinates: lat/lon must both be numbers"),
+        ("phone", "9" * 5000, None, "kept without its phone: phone '9999"),
+        ("email", f"a@{'b' * 400}.org", None, "kept without its email: email 'a@bbb"),
+        ("social", "@" + "g" * 300, None, "kept without its social handle"),
     ],
-    ids=["priority-word", "priority-huge", "locale", "timezone", "social", "coordinates"],
+    ids=[
+        "priority-word",
+        "priority-huge",
+        "locale",
+        "timezone",
+        "social",
+        "coordinates",
+        "phone-huge",
+        "email-huge",
+        "social-huge",
+    ],
 )
 def test_a_bad_field_is_dropped_with_a_warning_naming_line_and_customer(
     tmp_path: Path, engine: Engine, column: str, value: str, stored: object, warning: str
