@@ -87,8 +87,11 @@ def import_network_command(
         Path, typer.Argument(help="Customers CSV (see README).", exists=True, dir_okay=False)
     ],
     region: Annotated[
-        str, typer.Option(help="Country for phone numbers written without +.")
-    ] = "US",
+        str | None,
+        typer.Option(
+            help="Country for phone numbers written without + (default: FOREWARN_PHONE_REGION)."
+        ),
+    ] = None,
     show: Annotated[int, typer.Option(help="How many problems to list.")] = 50,
 ) -> None:
     """Load or update topology and customers; geocode rows without coordinates."""
@@ -106,7 +109,7 @@ def import_network_command(
         with progress() as bar:
             task = bar.add_task("customers", total=rows)
             report = import_network(
-                engine, topology, customers, geocoder, now_utc(), region,
+                engine, topology, customers, geocoder, now_utc(), region or settings.phone_region,
                 progress=lambda done: bar.update(task, completed=done),
             )  # fmt: skip
     except CsvFormatError as err:

@@ -29,8 +29,11 @@ def test_import_network_reports_counts_and_bad_rows(runner: CliRunner, tmp_path:
     customers = write_csv(tmp_path / "c.csv", CUSTOMER_COLUMNS, rows)
     result = runner.invoke(app, ["import-network", str(topology), str(customers), "--region", "GB"])
     assert result.exit_code == 0, result.output
-    assert "elements 19, premises 11, customers 11" in result.output
-    assert "c.csv:2: phone '12345' is not a valid number" in result.output
+    assert "elements 19, premises 12, customers 12" in result.output  # kept on email
+    assert (
+        "c.csv:2: customer 'c39' kept without its phone: phone '12345' is not a valid number"
+        in (result.output)
+    )
 
 
 def test_import_network_refuses_a_file_without_its_columns(

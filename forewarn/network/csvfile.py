@@ -45,7 +45,9 @@ def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[st
         if missing:
             raise CsvFormatError(f"{name}: missing columns {', '.join(missing)}")
         positions = [header.index(c) for c in columns]
+        in_order = positions == list(range(len(columns)))  # the usual case: no picking
         width = len(header)
+        split = _Splitter()
         line_no = 1
         while True:
             line_no += 1
@@ -64,20 +66,45 @@ def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[st
                 yield Problem(name, line_no, f"line longer than {MAX_LINE_CHARS} characters")
                 continue
             try:
-                fields = _split(line)
+                fields = split(line)
             except csv.Error as err:
                 yield Problem(name, line_no, f"broken CSV quoting: {err}")
                 continue
             if len(fields) != width:
                 yield Problem(name, line_no, f"expected {width} fields, found {len(fields)}")
                 continue
-            yield line_no, {c: fields[p].strip() for c, p in zip(columns, positions, strict=True)}
+            picked = fields if in_order else [fields[p] for p in positions]
+            yield line_no, dict(zip(columns, map(str.strip, picked), strict=False))
 
 
 def _split(line: str) -> list[str]:
-    if '"' not in line:
-        return line.split(",")  # the common case, and much faster than the csv module
     return next(csv.reader([line], strict=True))
+
+
+class _Splitter:
+    """Splits one line at a time through one csv reader: a reader per line costs more
+    than the parsing. The reader asks its feed for a second line only when a quoted field
+    runs past the end of the first, and then finds none: "unexpected end of data", so a
+    broken line costs only itself, as with a reader of its own."""
+
+    def __init__(self) -> None:
+        self._line: str | None = None
+        self._reader = csv.reader(self, strict=True)
+
+    def __iter__(self) -> _Splitter:
+        return self
+
+    def __next__(self) -> str:
+        line, self._line = self._line, None
+        if line is None:
+            raise StopIteration
+        return line
+
+    def __call__(self, line: str) -> list[str]:
+        if '"' not in line:
+            return line.split(",")  # the common case, and much faster than the csv module
+        self._line = line
+        return next(self._reader)
 
 
 def write_rows(path: Path, columns: Sequence[str], rows: Iterator[Sequence[object]]) -> None:

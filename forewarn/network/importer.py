@@ -1,6 +1,8 @@
 """`forewarn import-network`: load or update topology and customers from CSV, idempotently.
 
 Every bad row is reported with its line number and reason and skipped; the rest loads.
+A customer row is skipped only when nothing in it can reach the customer: a bad contact
+detail, priority, locale or zone is dropped with a warning (forewarn.network.fields).
 
 Long because one import pass is read best whole: each column's check sits next to the
 loader that reports its line and reason, for both CSV files.
@@ -9,32 +11,32 @@ loader that reports its line and reason, for both CSV files.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from forewarn.network.address import normalise_postcode, street_of
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem, read_rows
+from forewarn.network.fields import ContactFields
 from forewarn.network.geocode import Geocoder, geocode_all
+
+# normalise_phones is re-exported: the customer look-up normalises a number the same way.
+from forewarn.network.phones import Shortcut, normalise_slowly
+from forewarn.network.phones import normalise_phones as normalise_phones
 from forewarn.network.tree import unrooted
 from forewarn.store import customers, elements, premises, set_meta, upsert
 
-CUSTOMER_CHANNELS = ("sms", "email", "social")
 CHUNK_ROWS = 50_000
 PHONE_WORKERS = max(os.cpu_count() or 1, 1)
 MAX_ID = 128
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
-_LOCALE = re.compile(r"^[a-z]{2}(?:[-_][A-Za-z]{2})?$")
 
 
 class RowError(ValueError):
@@ -103,7 +105,9 @@ def _import_topology(conn: Connection, path: Path, report: ImportReport) -> None
     report.elements = len(batch)
 
 
-def _element_row(raw: dict[str, str]) -> dict[str, Any]:
+def _element_row(raw: dict[str, Any]) -> dict[str, Any]:
+    """The row to store, made from the one read (each row is read into a dict of its own,
+    and reusing it saves a million dicts on a large network)."""
     element_id = _identifier(raw, "element_id")
     parent = raw["parent_id"] or None
     if parent is not None and len(parent) > MAX_ID:
@@ -112,15 +116,11 @@ def _element_row(raw: dict[str, str]) -> dict[str, Any]:
         raise RowError("element is its own parent")
     if not raw["kind"]:
         raise RowError("kind is empty")
-    lat, lon = _coordinates(raw)
-    return {
-        "element_id": element_id,
-        "parent_id": parent,
-        "kind": raw["kind"][:64].lower(),
-        "name": (raw["name"] or element_id)[:256],
-        "lat": lat,
-        "lon": lon,
-    }
+    raw["lat"], raw["lon"] = _coordinates(raw)
+    raw["parent_id"] = parent
+    raw["kind"] = raw["kind"][:64].lower()
+    raw["name"] = (raw["name"] or element_id)[:256]
+    return raw
 
 
 def _drop_orphans(
@@ -229,7 +229,12 @@ class _CustomerLoader:
             customer_rows.append(customer)
             if premise["lat"] is None:
                 query = f"{premise['address']}, {premise['postcode']}".strip(", ")
-                to_geocode.setdefault(query, []).append((line, premise))
+                if query:
+                    to_geocode.setdefault(query, []).append((line, premise))
+                else:
+                    problems.append(
+                        Problem(self.name, line, "kept without coordinates: no address")
+                    )
         if to_geocode:
             _geocode(self.conn, to_geocode, self.geocoder, self.now, self.name, self.report)
         upsert(self.conn, premises, list(premise_rows.values()))
@@ -270,42 +275,36 @@ def _check_unique(
 def _customer_rows(
     raw: dict[str, str], known: set[str], phones: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    warnings: list[str] = []
+    """The premise and customer of one row, and warnings for the fields it dropped.
+
+    The row is skipped (RowError) only when it cannot name a customer on the network or
+    nothing in it can reach them; a bad contact detail costs only that detail."""
     customer_id = _identifier(raw, "customer_id")
     premise_id = _identifier(raw, "premise_id")
     element_id = raw["element_id"]
     if element_id not in known:
         raise RowError(f"unknown element_id {element_id[:MAX_ID]!r}")
+    fields = ContactFields(customer_id)
+    phone = fields.phone(raw["phone"], phones)
+    email = fields.email(raw["email"])
+    social = fields.social(raw["social"])
+    if phone is None and email is None and social is None:
+        reasons = "; ".join(fields.dropped) or "no phone, email or social handle"
+        raise RowError(f"customer {customer_id!r} cannot be reached: {reasons}")
+    given = (raw["phone"], raw["email"], raw["social"])
+    channels = fields.channels(raw["channels"], (phone, email, social), given)
+    try:
+        lat, lon = _coordinates(raw)
+    except RowError as err:
+        fields.drop("coordinates", f"{err}; geocoding the address instead")
+        lat = lon = None
     if not raw["address"]:
-        raise RowError("address is empty")
-    lat, lon = _coordinates(raw)
-    phone = None
-    if raw["phone"]:
-        phone = phones[raw["phone"]]
-        if not phone.startswith("+"):
-            raise RowError(phone)
-    email = raw["email"] or None
-    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
-        raise RowError(f"email {email[:64]!r} is not an address")
-    channels = _channels(raw["channels"], phone, email, raw["social"], warnings)
-    locale = raw["locale"] or "en"
-    if not _LOCALE.match(locale):
-        raise RowError(f"locale {locale[:16]!r} is not a language code like en or en-GB")
-    zone = raw["timezone"] or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        warnings.append(f"kept: unknown timezone {zone[:64]!r}, using UTC")
-        zone = "UTC"
-    try:
-        priority = int(raw["priority"] or 0)
-    except ValueError:
-        raise RowError(f"priority {raw['priority'][:16]!r} is not a whole number") from None
+        fields.warnings.append(f"customer {customer_id!r}: address is empty")
     premise = {
         "premise_id": premise_id,
         "element_id": element_id,
         "address": raw["address"][:512],
-        "postcode": normalise_postcode(raw["postcode"])[:32],
+        "postcode": _postcode(raw["postcode"]),
         "street": street_of(raw["address"])[:512],
         "lat": lat,
         "lon": lon,
@@ -315,13 +314,19 @@ def _customer_rows(
         "premise_id": premise_id,
         "phone": phone,
         "email": email,
-        "social": raw["social"][:320] or None,
+        "social": social,
         "channels": ";".join(channels),
-        "locale": locale.replace("_", "-"),
-        "timezone": zone,
-        "priority": priority,
+        "locale": fields.locale(raw["locale"]),
+        "timezone": fields.timezone(raw["timezone"]),
+        "priority": fields.priority(raw["priority"]),
     }
-    return premise, customer, warnings
+    return premise, customer, fields.warnings
+
+
+@lru_cache(maxsize=65536)
+def _postcode(text: str) -> str:
+    """The stored form of a postcode (a street's houses share one: worked out once)."""
+    return normalise_postcode(text)[:32]
 
 
 def _identifier(raw: dict[str, str], column: str) -> str:
@@ -345,55 +350,29 @@ def _coordinates(raw: dict[str, str]) -> tuple[float | None, float | None]:
     return lat, lon
 
 
-def normalise_phones(texts: list[str], region: str) -> list[str]:
-    """E.164 for each valid number; for the others the reason, which never starts with +."""
-    out = []
-    for text in texts:
-        try:
-            number = phonenumbers.parse(text, region)
-        except phonenumbers.NumberParseException:
-            out.append(f"phone {text[:32]!r} cannot be parsed")
-            continue
-        if phonenumbers.is_valid_number(number):
-            out.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-        else:
-            out.append(f"phone {text[:32]!r} is not a valid number")
-    return out
-
-
 def _phones_of(
     chunk: list[tuple[int, dict[str, str]] | Problem], region: str, pool: Executor
 ) -> dict[str, str]:
-    """Normalise a chunk's phone numbers, spread over the cores: it is the import's hot spot."""
-    texts = list({item[1]["phone"] for item in chunk if not isinstance(item, Problem)} - {""})
-    if len(texts) < 2000:
-        return dict(zip(texts, normalise_phones(texts, region), strict=True))
-    parts = [texts[i::PHONE_WORKERS] for i in range(PHONE_WORKERS)]
-    results = pool.map(normalise_phones, parts, [region] * len(parts))
-    return {
-        t: r
-        for part, result in zip(parts, results, strict=True)
-        for t, r in zip(part, result, strict=True)
-    }
-
-
-def _channels(
-    text: str, phone: str | None, email: str | None, social: str, warnings: list[str]
-) -> list[str]:
-    wanted = [c.strip().lower() for c in text.split(";") if c.strip()]
-    if not wanted:  # no stated preference: out of band first
-        wanted = [c for c, ok in (("sms", phone), ("email", email)) if ok]
-    unknown = [c for c in wanted if c not in CUSTOMER_CHANNELS]
-    if unknown:
-        raise RowError(f"unknown channel {unknown[0][:16]!r} (use sms, email, social)")
-    reachable = {"sms": phone, "email": email, "social": social}
-    chosen = []
-    for channel in dict.fromkeys(wanted):
-        if reachable[channel]:
-            chosen.append(channel)
+    """Normalise a chunk's phone numbers: the home country's plain ones by the shortcut,
+    the rest through phonenumbers, spread over the cores when there are many."""
+    texts = {item[1]["phone"] for item in chunk if not isinstance(item, Problem)} - {""}
+    shortcut = Shortcut.for_region(region)
+    found: dict[str, str] = {}
+    slow: list[str] = []
+    for text in texts:
+        e164 = shortcut.e164(text)
+        if e164 is None:
+            slow.append(text)
         else:
-            warnings.append(f"kept: channel {channel} dropped, no address for it")
-    return chosen
+            found[text] = e164
+    if len(slow) < 2000:
+        found.update(zip(slow, normalise_slowly(slow, region), strict=True))
+        return found
+    parts = [slow[i::PHONE_WORKERS] for i in range(PHONE_WORKERS)]
+    results = pool.map(normalise_slowly, parts, [region] * len(parts))
+    for part, result in zip(parts, results, strict=True):
+        found.update(zip(part, result, strict=True))
+    return found
 
 
 def _geocode(
