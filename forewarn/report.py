@@ -1,8 +1,9 @@
 """Print what a cycle or a delivery run did, for people: the CLI and the demo.
 
 Every command that sends prints its messages through `print_delivery`: what was sent,
-what failed for good and why, and what waits and why (quiet hours until when, a retry
-after which failure and when next)."""
+what failed for good and why, and what waits and why (held for the customers' night or
+their day's ceiling of routine messages, until when; a retry after which failure and when
+next)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ def delivery_lines(queued: int, report: DispatchReport) -> list[tuple[str, str]]
 
 
 def _why(wait: Waiting) -> str:
-    if wait.kind == "quiet hours":
-        return f"held for quiet hours until {_local(wait.next_at, wait.zone)}"
+    if wait.kind == "held":
+        return f"held (night or daily ceiling) until {_local(wait.next_at, wait.zone)}"
     if wait.kind == "retrying":
         others = f" ({wait.others:,} for other reasons)" if wait.others else ""
         return f"retrying after: {wait.reason}{others}; next try {utc(wait.next_at)}"

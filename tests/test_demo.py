@@ -41,13 +41,13 @@ Then at 11:50 cabinet ex0-olt0-pon12-cab0 loses power too, and at 12:00 ex0-olt0
 
 10:04 still down after damping: the incidents open, customers are told
   signals read 0, rejected 0; elements waiting out damping 0
-  incident #1 opened at ex0-olt0-pon3-cab2 (Cabinet 3, Park Avenue, Ward 1): 14 premises, 14 customers told; on the page
+  incident #1 opened at ex0-olt0-pon3-cab2 (Park Avenue): 14 premises, 14 customers told; on the page
   incident #2 opened at cpe1500: one premise, kept private: not on the page (one home is too small an area to show) and nobody messaged (a lone dead router is usually the customer's own)
   messages: 12 texts, 13 emails, 1 public post
 
 12:01 ex0-olt0-pon3-cab2 is back, waiting ten minutes to be sure; ex0-olt0-pon12-cab0 is still down
   signals read 33, rejected 0; elements waiting out damping 0
-  incident #3 opened at ex0-olt0-pon12-cab0 (Cabinet 1, Hawthorn Drive, Ward 1): 16 premises, 16 customers told; on the page
+  incident #3 opened at ex0-olt0-pon12-cab0 (Hawthorn Drive): 16 premises, 16 customers told; on the page
   messages: 14 texts, 14 emails, 1 public post
 
 12:11 ex0-olt0-pon3-cab2 stayed up: restored

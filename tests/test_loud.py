@@ -107,14 +107,14 @@ def test_a_quiet_night_says_how_many_wait_and_until_when(
     feed = tmp_path / "feed.jsonl"
     report_cabinet(feed, "cabA", "down", night)
     monkeypatch.setenv("FOREWARN_JSONL_FEED", str(feed))
-    monkeypatch.setenv("FOREWARN_QUIET_HOURS", "21:00-06:00")
     started = (night + timedelta(minutes=3)).isoformat()
     out = run(street, "run-once", "--at", started)
-    # The public post goes out at night; the customers' messages wait for the morning.
+    # The public post goes out at night; the customers' first word waits out their sleep
+    # hours (23:00 to 07:00 by default).
     assert "  messages queued 8, sent 1, failed for good 0, cancelled 0, waiting 7" in out
-    until = "until 06:00 Europe/London (2026-11-24 06:00 UTC)"
-    assert f"    email: 4 held for quiet hours {until}" in out
-    assert f"    sms: 3 held for quiet hours {until}" in out
+    until = "until 07:00 Europe/London (2026-11-24 07:00 UTC)"
+    assert f"    email: 4 held (night or daily ceiling) {until}" in out
+    assert f"    sms: 3 held (night or daily ceiling) {until}" in out
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -222,10 +222,8 @@ def test_the_cycle_report_carries_what_waits_and_why_on_either_store(
     night = NOW.replace(hour=23)
     report_cabinet(settings.jsonl_feed, "cabB", "down", night)
     later = run_cycle(ctx, night + timedelta(minutes=3)).dispatch
-    held = [
-        (w.channel, w.count, w.zone, w.next_at) for w in later.waiting if w.kind == "quiet hours"
-    ]
-    morning = (NOW + timedelta(days=1)).replace(hour=6)
+    held = [(w.channel, w.count, w.zone, w.next_at) for w in later.waiting if w.kind == "held"]
+    morning = (NOW + timedelta(days=1)).replace(hour=7)  # the end of sleep hours
     assert held == [("email", 4, "Europe/London", morning), ("sms", 4, "Europe/London", morning)]
     with ctx.engine.connect() as conn:
         [failing] = failing_channels(conn, NOW)

@@ -1,5 +1,5 @@
 """What the ledger holds back and why, read in one grouped query each: the deliveries
-waiting (held for quiet hours, retrying after a failure, due), and the channels failing
+waiting (held for the night, retrying after a failure, due), and the channels failing
 now. Every command that sends, and `forewarn status`, print these."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection
 
 from forewarn.store import customers, deliveries
 
-# Why a queued delivery has not gone: inside its customer's quiet hours (deferred rows
-# keep no error), after a failure worth retrying (the row keeps the provider's reason),
-# or due and not yet claimed.
-WaitKind = Literal["quiet hours", "retrying", "due"]
+# Why a queued delivery has not gone: held for its customer's night or over their daily
+# ceiling of routine messages (deferred rows keep no error), after a failure worth
+# retrying (the row keeps the provider's reason), or due and not yet claimed.
+WaitKind = Literal["held", "retrying", "due"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +75,9 @@ def waiting(conn: Connection, now: datetime) -> list[Waiting]:
         known = held.get((channel, zone))
         if known is not None:
             n, first = known.count + n, min(known.next_at, first)
-        held[(channel, zone)] = Waiting(str(channel), "quiet hours", int(n), first, zone)
+        held[(channel, zone)] = Waiting(str(channel), "held", int(n), first, zone)
     found += held.values()
-    order = {"retrying": 0, "quiet hours": 1, "due": 2}
+    order = {"retrying": 0, "held": 1, "due": 2}
     return sorted(found, key=lambda w: (order[w.kind], w.channel, w.zone or ""))
 
 
