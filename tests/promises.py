@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
+
+from forewarn.config import Settings
+from forewarn.drill import DrillResult, load_scenario, run_drill
 
 # Told to a customer who knew of the outage, these are news, not routine.
 NEWS = {"opened", "expanded", "restored", "still_down", "etr_missed"}
@@ -17,6 +23,15 @@ LAST = {"restored", "summary"}
 # hear that something they never knew of is over, or of planned work.
 AFTERWORDS = LAST | {"cleared", "maintenance_notice", "maintenance_start", "maintenance_end"}
 TICK = timedelta(minutes=1)
+# The drills' scenarios, and the four homes behind cabinet A on the test street.
+EXAMPLE = Path(__file__).parent.parent / "examples" / "drill"
+CABINET_A = {"c39", "c41", "c43", "c45"}
+
+
+def drill(tmp_path_factory: pytest.TempPathFactory, scenario: str) -> DrillResult:
+    """Run one of examples/drill/ with the default settings."""
+    out = tmp_path_factory.mktemp(scenario.split(".")[0])
+    return run_drill(load_scenario(EXAMPLE / scenario), Settings(), out)
 
 
 def at(text: str) -> datetime:

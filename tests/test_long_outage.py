@@ -6,16 +6,17 @@ silences a long outage (a cap of 8 messages per incident used to, from day 4 on)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from forewarn.config import Settings
-from forewarn.drill import DrillResult, load_scenario, run_drill
+from forewarn.drill import DrillResult
 from tests.promises import (
+    CABINET_A,
     at,
     broken_promises,
+    drill,
     estimates_passed_unannounced,
     night_breaches,
     outgoing,
@@ -23,8 +24,6 @@ from tests.promises import (
     updates_to,
 )
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "drill"
-CABINET_A = {"c39", "c41", "c43", "c45"}
 LONDON = {c: "Europe/London" for c in CABINET_A}
 START = datetime.fromisoformat("2026-11-23T08:00:00+00:00")
 UNTIL = START + timedelta(days=15)
@@ -33,8 +32,7 @@ FIXED = datetime.fromisoformat("2026-12-06T11:00:00+00:00")
 
 @pytest.fixture(scope="module")
 def fortnight(tmp_path_factory: pytest.TempPathFactory) -> DrillResult:
-    out = tmp_path_factory.mktemp("fortnight")
-    return run_drill(load_scenario(EXAMPLE / "fourteen-days.yaml"), Settings(), out)
+    return drill(tmp_path_factory, "fourteen-days.yaml")
 
 
 def test_every_promise_is_kept_to_the_end(fortnight: DrillResult) -> None:

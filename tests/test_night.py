@@ -18,16 +18,17 @@ from forewarn.drill import DrillResult, load_scenario, run_drill
 from forewarn.incidents.cadence import Cadence
 from forewarn.quiet import AWAKE, Night, QuietHours
 from tests.promises import (
+    CABINET_A,
+    EXAMPLE,
     at,
     broken_promises,
+    drill,
     estimates_passed_unannounced,
     night_breaches,
     outgoing,
     updates_to,
 )
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "drill"
-CABINET_A = {"c39", "c41", "c43", "c45"}
 ZONES = {"c39": "Europe/London", "c41": "Europe/London", "c43": "Europe/Madrid",
          "c45": "Europe/London"}  # fmt: skip
 DOWN = datetime.fromisoformat("2026-11-23T21:30:00+00:00")
@@ -35,8 +36,7 @@ DOWN = datetime.fromisoformat("2026-11-23T21:30:00+00:00")
 
 @pytest.fixture(scope="module")
 def evening(tmp_path_factory: pytest.TempPathFactory) -> DrillResult:
-    out = tmp_path_factory.mktemp("evening")
-    return run_drill(load_scenario(EXAMPLE / "evening-outage.yaml"), Settings(), out)
+    return drill(tmp_path_factory, "evening-outage.yaml")
 
 
 def test_an_evening_outage_is_told_at_once(evening: DrillResult) -> None:

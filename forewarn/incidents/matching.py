@@ -181,17 +181,9 @@ def _open_below(index: NetworkIndex, rows: Any, node: int) -> list[int]:
     return [incident_id for _, incident_id in ordered[lo:hi]]
 
 
-def area_of(
-    conn: Connection,
-    index: NetworkIndex,
-    root: str,
-    floor: int,
-    own: int | None = None,
-    numbered: bool = True,
-) -> str:
-    """The public name of the place a fault at `root` reaches (places.py): built from the
-    premises' addresses, never from equipment, distinct among open incidents (`own` aside)."""
-    return public_place(conn, index, root, floor, own, numbered)
+# The public name of the place a fault reaches (places.py): from the premises' addresses,
+# never from equipment, distinct among open incidents.
+area_of = public_place
 
 
 def _open(
