@@ -39,6 +39,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
         "DB_URL": f"sqlite:///{tmp_path / 'loud.db'}", "SITE_DIR": str(tmp_path / "site"),
         "OUTBOX": str(tmp_path / "outbox"), "JOURNAL_DIR": str(tmp_path / "journal"),
         "OPERATOR_NAME": "Mill Road Fibre", "PHONE_REGION": "GB", "QUIET_HOURS": "",
+        "SLEEP_HOURS": "",  # the real clock may be at night: no window holds anything
     }.items():  # fmt: skip
         monkeypatch.setenv(f"FOREWARN_{name}", value)
     monkeypatch.setenv("COLUMNS", "300")
@@ -107,6 +108,8 @@ def test_a_quiet_night_says_how_many_wait_and_until_when(
     feed = tmp_path / "feed.jsonl"
     report_cabinet(feed, "cabA", "down", night)
     monkeypatch.setenv("FOREWARN_JSONL_FEED", str(feed))
+    monkeypatch.setenv("FOREWARN_QUIET_HOURS", "21:00-08:00")  # the defaults
+    monkeypatch.setenv("FOREWARN_SLEEP_HOURS", "23:00-07:00")
     started = (night + timedelta(minutes=3)).isoformat()
     out = run(street, "run-once", "--at", started)
     # The public post goes out at night; the customers' first word waits out their sleep
