@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -276,6 +277,10 @@ def test_every_way_of_reading_the_premises_finds_the_same_places(
         monkeypatch.setattr(places, "CHUNK", 10)
         assert places.spots_of(conn, some, len(every)) == by_chunks["some"]  # one pass over all
         assert places.spots_of(conn, some) == by_chunks["some"]  # chunks of 10
+        # Counted in memory from the index, as naming an incident does: the same places.
+        assert places.spots_in(conn, index, index.premises_under("olt1")) == by_chunks["some"]
+        every_row = np.arange(len(every))
+        assert places.spots_in(conn, index, every_row) == by_chunks["every"]
     engine.dispose()
     streets = {s.street_key for s in by_chunks["some"]}
     assert streets == {f"{s} road, cambridge" for s in ("mill", "hills", "tenison", "station")}

@@ -31,6 +31,10 @@ class NetworkIndex:
     lon: FloatArray
     customer_ids: list[str]
     customer_start: IntArray  # customers of premise p: customer_ids[start[p]:start[p + 1]]
+    # Each premise's (street, postcode) as a number into `streets`: naming the place a
+    # fault reaches is then a count in memory, not a read of its premises from the store.
+    street_code: IntArray
+    streets: tuple[tuple[str, str], ...]
 
     @classmethod
     def load(cls, conn: Connection) -> NetworkIndex:
@@ -39,8 +43,11 @@ class NetworkIndex:
         tree = Tree.build([r[0] for r in rows], [r[1] for r in rows])
         del rows
         prem = conn.execute(
-            select(premises.c.premise_id, premises.c.element_id, premises.c.lat, premises.c.lon)
-        ).all()
+            select(
+                premises.c.premise_id, premises.c.element_id, premises.c.lat, premises.c.lon,
+                premises.c.street, premises.c.postcode,
+            )
+        ).all()  # fmt: skip
         index = tree.index
         position = np.fromiter(
             (tree.order[index[r[1]]] if r[1] in index else -1 for r in prem),
@@ -52,6 +59,12 @@ class NetworkIndex:
         premise_ids = [prem[int(i)][0] for i in sort]
         lat = np.array([np.nan if prem[int(i)][2] is None else prem[int(i)][2] for i in sort])
         lon = np.array([np.nan if prem[int(i)][3] is None else prem[int(i)][3] for i in sort])
+        codes: dict[tuple[str, str], int] = {}
+        street_code = np.fromiter(
+            (codes.setdefault((prem[int(i)][4], prem[int(i)][5]), len(codes)) for i in sort),
+            dtype=np.int64,
+            count=len(sort),
+        )
         del prem
         row_of = {p: i for i, p in enumerate(premise_ids)}
         cust = conn.execute(select(customers.c.customer_id, customers.c.premise_id)).all()
@@ -70,6 +83,8 @@ class NetworkIndex:
             lon=lon.astype(np.float64),
             customer_ids=customer_ids,
             customer_start=customer_start,
+            street_code=street_code,
+            streets=tuple(codes),
         )
 
     def premises_under(self, element_id: str) -> IntArray:
