@@ -167,15 +167,19 @@ def run_once(
             from forewarn.flows import detection_cycle, follow_up_cycle, given_context
 
             with given_context(ctx):
-                print_cycle(console, detection_cycle(now=moment))
+                cycled = detection_cycle(now=moment)
                 done = follow_up_cycle(now=moment)
         else:
             # Prefect's temporary server would cost 10-15 s to start, for runs nobody
             # could watch once it stops: the same composition runs without it.
-            print_cycle(console, pipeline.cycle(ctx, moment or now_utc()))
+            cycled = pipeline.cycle(ctx, moment or now_utc())
             done = pipeline.follow_up(ctx, moment or now_utc())
+        pipeline.note_waiting(ctx, cycled.dispatch, cycled.now)
+        if isinstance(done, FollowedUp) and done.dispatch is not None:
+            pipeline.note_waiting(ctx, done.dispatch, cycled.now)
     finally:
         ctx.close()
+    print_cycle(console, cycled)
     if done.changed:
         console.print(
             f"follow-ups: {len(done.reminded)} promised updates, {len(done.warned)} estimate "

@@ -118,7 +118,7 @@ def _after_change(ctx: Context, now: datetime) -> None:
         task = bar.add_task("sending", total=messages)
         steps = pipeline.Steps(on_batch=lambda done: bar.update(task, completed=done.handled))
         report = pipeline.settle(ctx, now, steps)
-    print_delivery(console, messages, report)
+    print_delivery(console, messages, pipeline.note_waiting(ctx, report, now))
     console.print("page rebuilt")
 
 

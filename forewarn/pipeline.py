@@ -107,8 +107,8 @@ def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 @dataclass(slots=True)
 class DispatchReport(BatchReport):
-    """What the batches of one delivery run did, added up, and what the ledger still
-    holds back once the run has settled (why, and until when)."""
+    """What the batches of one delivery run did, added up, and (for a command that prints
+    it, `note_waiting`) what the ledger still holds back once the run has settled."""
 
     batches: int = 0
     waiting: list[Waiting] = field(default_factory=list)
@@ -221,6 +221,13 @@ def deliver(
     writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
     steps.delivered(ctx, report.incidents)
+    return report
+
+
+def note_waiting(ctx: Context, report: DispatchReport, now: datetime) -> DispatchReport:
+    """Write into `report` what the ledger still holds back after it, and why: for the
+    commands that tell a person (a grouped read of the whole queue, which the flows'
+    delivery runs, every few seconds in a big outage, do not pay for nobody to read)."""
     with ctx.engine.connect() as conn:
         report.waiting = waiting(conn, now)
     return report

@@ -18,6 +18,7 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents.ledger.waiting import failing_channels
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+from forewarn.pipeline import note_waiting
 from tests.conftest import NOW, fresh_postgres_database, run_cycle
 from tests.servers import free_port, smtp_server
 from tests.town import Town, customer_rows, report_cabinet, topology_rows, write_csv
@@ -213,7 +214,9 @@ def test_the_cycle_report_carries_what_waits_and_why_on_either_store(
         )
     )
     report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
-    day = run_cycle(ctx, NOW + timedelta(minutes=3)).dispatch
+    day = note_waiting(
+        ctx, run_cycle(ctx, NOW + timedelta(minutes=3)).dispatch, NOW + timedelta(minutes=3)
+    )
     reason = f"smtp connection failed: connection refused by {refused[7:]}"
     assert [(w.channel, w.kind, w.count, w.reason) for w in day.waiting] == [
         ("email", "retrying", 4, reason)
@@ -224,7 +227,8 @@ def test_the_cycle_report_carries_what_waits_and_why_on_either_store(
     assert any(m.startswith("batch: claimed=") and "retrying=4" in m for m in warned), warned
     night = NOW.replace(hour=23)
     report_cabinet(settings.jsonl_feed, "cabB", "down", night)
-    later = run_cycle(ctx, night + timedelta(minutes=3)).dispatch
+    at_night = night + timedelta(minutes=3)
+    later = note_waiting(ctx, run_cycle(ctx, at_night).dispatch, at_night)
     held = [(w.channel, w.count, w.zone, w.next_at) for w in later.waiting if w.kind == "held"]
     morning = (NOW + timedelta(days=1)).replace(hour=7)  # the end of sleep hours
     assert held == [("email", 4, "Europe/London", morning), ("sms", 4, "Europe/London", morning)]
