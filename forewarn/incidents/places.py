@@ -25,7 +25,6 @@ from forewarn.texts import FALLBACK_LOCALE, say
 
 MAX_LISTED = 3  # "A, B & C" still reads as a place; four names read as a list
 JOIN = " & "  # the same in English and Spanish, unlike "and"/"y"
-CHUNK = 5_000  # premise ids per query
 
 _HOUSE = re.compile(r"^\s*(?:flat\s+\w+,?\s*)?\d+[a-z]?\s*,?\s+", re.IGNORECASE)
 
@@ -92,30 +91,6 @@ def parts_of(address: str) -> tuple[str, str | None]:
     if not parts:
         return address.strip(), None
     return parts[0], parts[-1] if len(parts) > 1 else None
-
-
-def spots_of(conn: Connection, premise_ids: Sequence[str], network: int = 0) -> list[Spot]:
-    """The premises grouped by street and postcode, read from the store: one query per
-    CHUNK premises; for a fault reaching more than a tenth of the `network`'s premises,
-    one pass over them all (binding long IN lists cost about 20 us a premise, a scan about
-    3 us a row, measured on 100,000); for the whole network, one grouped count."""
-    counts: Counter[tuple[str, str]] = Counter()
-    key = (premises.c.street, premises.c.postcode)
-    if premise_ids and len(premise_ids) == network:  # everything: no need to say which
-        query = select(*key, func.count()).group_by(*key)
-        counts.update({(street, code): int(n) for street, code, n in conn.execute(query)})
-    elif len(premise_ids) > CHUNK and len(premise_ids) * 10 > network:
-        wanted = set(premise_ids)
-        scan = conn.execution_options(yield_per=50_000).execute(select(premises.c.premise_id, *key))
-        for part in scan.partitions():
-            counts.update((street, code) for pid, street, code in part if pid in wanted)
-    else:
-        for start in range(0, len(premise_ids), CHUNK):
-            chunk = premise_ids[start : start + CHUNK]
-            query = select(*key, func.count()).where(premises.c.premise_id.in_(chunk))
-            for street, code, n in conn.execute(query.group_by(*key)):
-                counts[(street, code)] += int(n)
-    return spots_from(conn, counts)
 
 
 def spots_in(conn: Connection, index: NetworkIndex, rows: IntArray) -> list[Spot]:
