@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 _WINDOW = re.compile(r"^\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*$")
 
 
-def _zone(name: str | None) -> ZoneInfo:
-    """The zone `name`; an unknown or missing one counts as UTC."""
+def zone_info(name: str | None) -> ZoneInfo:
+    """The zone `name`; an unknown or missing one (the importer warns of it) counts as UTC."""
     try:
         return ZoneInfo(name or "UTC")
     except (KeyError, ValueError):
@@ -49,12 +49,12 @@ class QuietHours:
 
     def contains(self, moment: datetime, zone: str | None) -> bool:
         """Whether `moment` falls inside quiet hours in the zone `zone`."""
-        return self._inside(moment.astimezone(_zone(zone)).time())
+        return self._inside(moment.astimezone(zone_info(zone)).time())
 
     def until(self, moment: datetime, zone: str | None) -> datetime | None:
         """When quiet hours end, if `moment` falls inside them in the zone `zone`; else
         None. The answer is in `moment`'s own time zone."""
-        local = moment.astimezone(_zone(zone))
+        local = moment.astimezone(zone_info(zone))
         clock = local.time()
         if not self._inside(clock):
             return None
@@ -64,7 +64,7 @@ class QuietHours:
     def since(self, moment: datetime, zone: str | None) -> datetime | None:
         """When the quiet hours that `moment` falls in began (in `moment`'s time zone);
         None outside them."""
-        local = moment.astimezone(_zone(zone))
+        local = moment.astimezone(zone_info(zone))
         if not self._inside(local.time()):
             return None
         day = local.date() if local.time() >= self.start else local.date() - timedelta(days=1)
@@ -124,4 +124,4 @@ NIGHT = Night()
 # No night at all: every message goes when it is due.
 AWAKE = Night(None, None)
 
-__all__ = ["AWAKE", "NIGHT", "QUIET_HOURS", "SLEEP_HOURS", "Night", "QuietHours"]
+__all__ = ["AWAKE", "NIGHT", "QUIET_HOURS", "SLEEP_HOURS", "Night", "QuietHours", "zone_info"]

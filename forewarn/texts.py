@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
+
+from forewarn.quiet import zone_info
 
 _PACKAGE = Path(__file__).parent
 
@@ -165,14 +166,6 @@ def when(
         if abs(local - now) < WEEK:
             return day_time(local, locale, zone=label)
     return day_time(local, locale, day=f"{local.day}/{local.month}", zone=label)
-
-
-def zone_info(name: str | None) -> ZoneInfo:
-    """The zone `name`; an unknown or missing one counts as UTC."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ValueError, KeyError):  # an unknown zone (the importer warns of it) counts as UTC
-        return ZoneInfo("UTC")
 
 
 @jinja2.pass_context

@@ -15,8 +15,9 @@ from sqlalchemy.engine import Connection
 
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
+from forewarn.quiet import zone_info
 from forewarn.store import customers, replies
-from forewarn.texts import day_time, say, zone_info, zone_name
+from forewarn.texts import day_time, say, zone_name
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from forewarn.network import NetworkIndex
+from forewarn.quiet import zone_info
 from forewarn.status_page import areas as area_maps
 from forewarn.status_page.affected import affected_premises
 from forewarn.status_page.components import Component, component_status, coverage
@@ -33,7 +34,7 @@ from forewarn.status_page.statuspage import (
     status_object,
 )
 from forewarn.store import incidents
-from forewarn.texts import environment, said_in, zone_info, zone_name
+from forewarn.texts import environment, said_in, zone_name
 
 LOCALES = ("en", "es")  # the first is the default, at the site's root
 RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
