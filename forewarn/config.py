@@ -122,8 +122,9 @@ class Settings(BaseSettings):
     # How many sends are in flight at once, per channel.
     send_concurrency: int = Field(default=8, ge=1, le=256)
     # A claimed delivery not recorded within this long is presumed lost with its worker
-    # and reconciled with the provider before anything is resent.
-    claim_lease_s: float = Field(default=300.0, gt=0)
+    # and reconciled with the provider before anything is resent. A worker sends under a
+    # claim only while it holds the lease, so it must outlast a send or two (>= 1 s).
+    claim_lease_s: float = Field(default=300.0, ge=1)
 
     # The night, in each customer's own time zone (README "The conversation"): quiet hours
     # hold routine messages; sleep hours hold everything but an answer to a customer who

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash import run_paced_trial, run_trial
+from bench.crash import run_paced_trial, run_stalled_trial, run_trial
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -38,3 +38,19 @@ def test_a_paced_dispatcher_killed_beside_another_is_taken_over_within_seconds(
     assert trial.raw_email_duplicates <= 4
     assert trial.resumed_s < 20  # taken over without waiting out the lease
     assert trial.finished_s < 60  # every owed message handed over within a minute
+
+
+def test_a_dispatcher_stalled_past_its_lease_sends_nothing_more_of_its_claim(
+    tmp_path: Path,
+) -> None:
+    # One of two paced dispatchers is stopped (SIGSTOP) for 8 s with a 3 s lease; the other
+    # takes its claim over and sends it. Before the worker asked whether its claim was
+    # still held, the woken one sent the rest of its claim again (31 to 40 phones texted
+    # twice of 300).
+    trial = run_stalled_trial(random.Random(31), customers=300, directory=tmp_path)
+    assert trial.in_flight_at_kill > 0  # it was holding a claim when it stopped
+    assert trial.unsent_rows == 0
+    assert trial.sms_copies == {1: 300}
+    assert trial.email_copies == {1: 300}
+    # Only a message already on its way when the process stopped can go twice.
+    assert trial.raw_email_duplicates <= 2

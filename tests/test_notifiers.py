@@ -51,8 +51,17 @@ def http_answer(channel: str, behaviour: Behaviour) -> Callable[[httpx.Request],
     return handle
 
 
-def http_notifier(channel: str, behaviour: Behaviour) -> Notifier:
-    transport = httpx.MockTransport(http_answer(channel, behaviour))
+def http_notifier(
+    channel: str, behaviour: Behaviour, seen: list[httpx.Request] | None = None
+) -> Notifier:
+    answer = http_answer(channel, behaviour)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return answer(request)
+
+    transport = httpx.MockTransport(handle)
     if channel == "sms":
         return SmsNotifier("AC" + "1" * 32, SECRET, "+15005550006", rate=1000, transport=transport)
     if channel == "social":
@@ -93,6 +102,36 @@ def test_http_channels_keep_the_contract(
         assert result.ref
     for text in (result.detail, repr(notifier), repr(result), caplog.text):
         assert SECRET not in text
+
+
+def held_for(asks: int) -> Callable[[], bool]:
+    """A claim held for the first `asks` questions, lapsed after (a worker that stalled)."""
+    lock, left = threading.Lock(), [asks]
+
+    def held() -> bool:
+        with lock:
+            left[0] -= 1
+            return left[0] >= 0
+
+    return held
+
+
+@pytest.mark.parametrize("channel", ["sms", "social", "webhook"])
+def test_http_channels_send_nothing_once_the_claim_has_lapsed(channel: str) -> None:
+    requests: list[httpx.Request] = []
+    notifier = http_notifier(channel, 200, requests)
+    results = notifier.send([message(channel, n) for n in range(5)], held=held_for(2))
+    outcomes = sorted(r.outcome.value for r in results)
+    assert outcomes == ["delivered"] * 2 + ["unsent"] * 3
+    assert len(requests) == 2  # the provider never saw the other three
+
+
+def test_email_sends_nothing_once_the_claim_has_lapsed() -> None:
+    with smtp_server() as (url, mailbox):
+        notifier = EmailNotifier(SmtpServer.from_url(url), "alerts@isp.example", rate=1000)
+        results = notifier.send([message("email", n) for n in range(4)], held=held_for(1))
+    assert sorted(r.outcome.value for r in results) == ["delivered"] + ["unsent"] * 3
+    assert len(mailbox.received) == 1
 
 
 SMTP_EXPECTED = [("250", Outcome.DELIVERED), ("421 4.3.2 try later", Outcome.RETRYABLE),

@@ -40,7 +40,7 @@ from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.incidents.updates import incident_zones
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
-from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
+from forewarn.notifiers.base import Done, Held, Message, Outcome, Result, always, ignore, unsent
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
 from forewarn.store import (
@@ -71,10 +71,15 @@ class Capture:
     clock: list[datetime]
     sent: list[tuple[datetime, Message]]
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
-        """Record the messages as delivered."""
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """Record the messages as delivered (while the claim is `held`)."""
         results = []
         for message in messages:
+            if not held():
+                results.append(unsent(message))
+                continue
             self.sent.append((self.clock[0], message))
             result = Result(message.delivery_id, Outcome.DELIVERED, ref=f"drill-{message.key}")
             done(result)

@@ -16,6 +16,9 @@ class Outcome(Enum):
     DELIVERED = "delivered"
     RETRYABLE = "retryable"
     PERMANENT = "permanent"
+    # Never handed to the provider: the claim behind the batch lapsed first (a stalled
+    # worker), so another may be sending it; the ledger's reconciliation settles it.
+    UNSENT = "unsent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +69,32 @@ def ignore(result: Result) -> None:
     """A `Done` that keeps nothing."""
 
 
+# Asked just before each message goes to the provider: False once the claim behind the
+# batch has lapsed, so a worker that stalled past its lease sends no more of it.
+Held = Callable[[], bool]
+
+
+def always() -> bool:
+    """A `Held` for sends no claim stands behind."""
+    return True
+
+
+def unsent(message: Message) -> Result:
+    """The result of a message left unsent because its claim lapsed."""
+    return Result(message.delivery_id, Outcome.UNSENT, "not sent: the claim lapsed")
+
+
 class Notifier(Protocol):
     """A channel: sends a batch, reusing its connection, and reports every message."""
 
     channel: str
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
         """Send the messages, telling `done` of each outcome as it comes; never raise for
-        one message's failure."""
+        one message's failure. A message is sent only while `held()` (asked after its
+        turn at the rate limit), else it comes back UNSENT."""
         ...
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:

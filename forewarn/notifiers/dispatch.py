@@ -8,7 +8,9 @@ before the ledger sends them again.
 
 A claim never outlives its worker: it is sized to what the channel sends well inside the
 lease at its rate, renewed every few seconds while the sends run (a heartbeat), and its
-outcomes are recorded only for rows still carrying its token.
+outcomes are recorded only for rows still carrying its token. A worker that stalls past
+its lease (a paused VM, a stopped process) sends nothing more of it once it wakes: each
+message goes only while this worker's own clock says the claim is still held.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from forewarn.incidents.ledger import (
     renew,
 )
 from forewarn.incidents.ledger.holders import me
-from forewarn.notifiers.base import Done, Message, Notifier, Outcome, Result, ignore
+from forewarn.notifiers.base import Done, Held, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
 from forewarn.store import serialize, writing
@@ -69,6 +71,9 @@ class BatchReport:
     reconciled: int = 0
     # Outcomes not recorded: the rows had been taken over by another worker meanwhile.
     refused: int = 0
+    # Left unsent because the claim lapsed while this worker stalled: the next claim
+    # reconciles them (with the journal and the provider) and sends what never went.
+    unsent: int = 0
     samples: list[Message] = field(default_factory=list)
     # The incidents whose messages this batch sent or settled.
     incidents: set[int] = field(default_factory=set)
@@ -78,7 +83,7 @@ class BatchReport:
     def add(self, other: BatchReport) -> None:
         """Add another batch's counts (and samples, up to three) to this one."""
         counts = ("claimed", "sent", "retrying", "failed", "cancelled", "deferred",
-                  "reconciled", "refused")  # fmt: skip
+                  "reconciled", "refused", "unsent")  # fmt: skip
         for name in counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.incidents |= other.incidents
@@ -162,6 +167,7 @@ def dispatch_batch(
     holder = Holder(me(), uuid.uuid4().hex)
     limit = claim_size(notifiers, channels, limit, rules.lease)
     report = BatchReport()
+    lease = Lease(rules.lease.total_seconds())  # begins before the claim's own clock reading
     at = clock()
 
     def claiming(conn: Connection) -> tuple[Reclaimed, Claimed]:
@@ -185,9 +191,14 @@ def dispatch_batch(
     report.incidents = {m.incident_id for m in messages}
     if not messages:
         return report
-    with _heartbeat(engine, holder.token or "", clock, rules.lease):
-        results = _send(notifiers, messages, report, journal.record if journal else ignore)
-    attempts = [_attempt(r) for r in results]
+    with _heartbeat(engine, holder.token or "", clock, rules.lease, lease, len(messages)):
+        results = _send(
+            notifiers, messages, report, journal.record if journal else ignore, lease.held
+        )
+    report.unsent = sum(r.outcome is Outcome.UNSENT for r in results)
+    if report.unsent:
+        logger.warning("claim lapsed: %d messages left for the next claim", report.unsent)
+    attempts = [_attempt(r) for r in results if r.outcome is not Outcome.UNSENT]
     _note_failures(report, results, stale.resend + fresh.due)
     # Sent already: the outcome must reach the ledger, however long other writers hold it.
     recorded = writing(engine, lambda conn: record(conn, attempts, now, holder.token), "record")
@@ -206,7 +217,7 @@ def _note_failures(report: BatchReport, results: list[Result], due: list[DueDeli
     by_id = {d.delivery_id: d for d in due}
     for result in results:
         row = by_id.get(result.delivery_id)
-        if result.outcome is Outcome.DELIVERED or row is None:
+        if result.outcome in (Outcome.DELIVERED, Outcome.UNSENT) or row is None:
             continue
         if result.outcome is Outcome.RETRYABLE and row.attempts < MAX_ATTEMPTS:
             continue  # queued again: the ledger's waiting rows say why and until when
@@ -214,20 +225,49 @@ def _note_failures(report: BatchReport, results: list[Result], due: list[DueDeli
         report.failures[key] = report.failures.get(key, 0) + 1
 
 
+class Lease:
+    """A claim's lease as its own worker sees it, on its own monotonic clock: held until
+    a little before the last renewal's lease runs out (others judge it by the store's
+    clock), and no longer once a renewal finds the rows taken over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        # Room for the clocks of the worker and of those judging its lease to differ.
+        self.margin = min(seconds / 10, 5.0)
+        self.until = time.monotonic() + seconds - self.margin
+        self.lost = False
+
+    def held(self) -> bool:
+        """Whether a message may still go under this claim."""
+        return not self.lost and time.monotonic() < self.until
+
+    def renewed(self, began: float) -> None:
+        """A renewal that began at `began` (monotonic) extended the lease in the store."""
+        self.until = max(self.until, began + self.seconds - self.margin)
+
+
 @contextmanager
-def _heartbeat(engine: Engine, token: str, clock: Clock, lease: timedelta) -> Iterator[None]:
+def _heartbeat(
+    engine: Engine, token: str, clock: Clock, lease: timedelta, view: Lease, rows: int
+) -> Iterator[None]:
     """Renew the claim's lease every few seconds (a sixth of it, at most 5 s) while the
-    block runs, each time in a short transaction of its own."""
+    block runs, each time in a short transaction of its own; keep `view` up to date."""
     every = min(max(lease.total_seconds() / 6, 0.05), 5.0)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(every):
+            began = time.monotonic()
             try:
                 with engine.begin() as conn:
-                    renew(conn, token, clock() + lease)
+                    held = renew(conn, token, clock() + lease)
             except Exception:  # a busy store: the next beat tries again
                 logger.warning("claim renewal failed", exc_info=True)
+                continue
+            if held < rows:  # taken over (its lease ran out while this worker stalled)
+                view.lost = True
+                return
+            view.renewed(began)
 
     thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
     thread.start()
@@ -239,7 +279,11 @@ def _heartbeat(engine: Engine, token: str, clock: Clock, lease: timedelta) -> It
 
 
 def _send(
-    notifiers: Mapping[str, Notifier], messages: list[Message], report: BatchReport, done: Done
+    notifiers: Mapping[str, Notifier],
+    messages: list[Message],
+    report: BatchReport,
+    done: Done,
+    held: Held,
 ) -> list[Result]:
     by_channel: dict[str, list[Message]] = defaultdict(list)
     results: list[Result] = []
@@ -250,12 +294,25 @@ def _send(
             results.append(Result(message.delivery_id, Outcome.PERMANENT, "no such channel"))
     # Channels go side by side: a slow SMS rate must not hold back the emails.
     with ThreadPoolExecutor(max(len(by_channel), 1), thread_name_prefix="channel") as pool:
-        sent = pool.map(lambda item: notifiers[item[0]].send(item[1], done), by_channel.items())
+        sent = pool.map(
+            lambda item: notifiers[item[0]].send(item[1], _journaled(done), held),
+            by_channel.items(),
+        )
         for part in sent:
             results += part
     for channel_messages in by_channel.values():
         report.samples.extend(channel_messages[:1])
     return results
+
+
+def _journaled(done: Done) -> Done:
+    """`done` for what reached the provider: an unsent message has no outcome to keep."""
+
+    def keep(result: Result) -> None:
+        if result.outcome is not Outcome.UNSENT:
+            done(result)
+
+    return keep
 
 
 def _checker(notifiers: Mapping[str, Notifier], journal: Journal | None) -> Check:
@@ -310,6 +367,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "BatchReport",
     "Clock",
+    "Lease",
     "Rules",
     "backoff",
     "claim_size",

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup, escape
 
-from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
+from forewarn.notifiers.base import Done, Held, Message, Outcome, Result, always, ignore, unsent
 from forewarn.notifiers.rate import RateLimiter
 from forewarn.notifiers.unsubscribe import Links, no_links
 from forewarn.texts import environment
@@ -144,14 +144,17 @@ class EmailNotifier:
         ]
         return "\r\n".join(parts).encode("ascii")
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
-        """Split the batch over the connections; each sends its share in order."""
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """Split the batch over the connections; each sends its share in order, while
+        `held`."""
         if not messages:
             return []
         shares = [list(messages[i :: self.concurrency]) for i in range(self.concurrency)]
         shares = [share for share in shares if share]
         with ThreadPoolExecutor(len(shares), thread_name_prefix="smtp") as pool:
-            parts = list(pool.map(lambda share: self._send_share(share, done), shares))
+            parts = list(pool.map(lambda share: self._send_share(share, done, held), shares))
         by_id = {r.delivery_id: r for part in parts for r in part}
         return [by_id[m.delivery_id] for m in messages]
 
@@ -175,7 +178,7 @@ class EmailNotifier:
             smtp.login(server.username, server.password)
         return smtp
 
-    def _send_share(self, share: list[Message], done: Done) -> list[Result]:
+    def _send_share(self, share: list[Message], done: Done, held: Held) -> list[Result]:
         results: list[Result] = []
         smtp: smtplib.SMTP | None = None
         try:
@@ -197,7 +200,7 @@ class EmailNotifier:
                             Result(m.delivery_id, Outcome.RETRYABLE, detail) for m in pending
                         ]
                         break
-                result = self._send_one(smtp, message)
+                result = self._send_one(smtp, message, held)
                 done(result)
                 if result.outcome is Outcome.RETRYABLE and "disconnected" in result.detail:
                     smtp = None
@@ -210,8 +213,10 @@ class EmailNotifier:
                     smtp.close()
         return results
 
-    def _send_one(self, smtp: smtplib.SMTP, message: Message) -> Result:
+    def _send_one(self, smtp: smtplib.SMTP, message: Message, held: Held) -> Result:
         self.limiter.acquire()
+        if not held():
+            return unsent(message)
         ref = message_id(message.key, self.sender)
         try:
             refused = smtp.sendmail(self.sender, [message.to], self.compose(message))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore
+from forewarn.notifiers.base import Done, Held, Message, Outcome, Result, always, ignore, unsent
 
 
 class Notifier:
@@ -19,8 +19,13 @@ class Notifier:
         self.channel = channel
         self.path = directory / f"{channel}.jsonl"
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
-        """Write the batch; a disk error fails the whole batch as retryable."""
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """Write the batch in one go (if `held`); a disk error fails the whole batch as
+        retryable."""
+        if not held():
+            return [unsent(m) for m in messages]
         lines = []
         for message in messages:
             record = {

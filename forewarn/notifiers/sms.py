@@ -21,7 +21,17 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
+from forewarn.notifiers.base import (
+    Done,
+    Held,
+    Message,
+    Outcome,
+    Result,
+    always,
+    ignore,
+    status_outcome,
+    unsent,
+)
 from forewarn.notifiers.rate import RateLimiter
 
 # Twilio error codes that no retry will fix: invalid number, replied STOP, not a mobile,
@@ -160,11 +170,13 @@ class SmsNotifier:
     def __repr__(self) -> str:
         return f"SmsNotifier(sender={self.sender!r}, api={self._client.api.base_url!r})"
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
-        """Send every message; one failure never stops the others."""
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """Send every message while the claim is `held`; one failure never stops the others."""
 
         def send_one(message: Message) -> Result:
-            result = self._send_one(message)
+            result = self._send_one(message, held)
             done(result)
             return result
 
@@ -173,8 +185,10 @@ class SmsNotifier:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sms") as pool:
             return list(pool.map(send_one, messages))
 
-    def _send_one(self, message: Message) -> Result:
+    def _send_one(self, message: Message, held: Held) -> Result:
         self.limiter.acquire(segments(message.body))
+        if not held():
+            return unsent(message)
         params: dict[str, Any] = {
             "to": message.to,
             "body": message.body,

@@ -13,7 +13,17 @@ from collections.abc import Sequence
 import httpx
 
 from forewarn.incidents.mentions import Mention
-from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
+from forewarn.notifiers.base import (
+    Done,
+    Held,
+    Message,
+    Outcome,
+    Result,
+    always,
+    ignore,
+    status_outcome,
+    unsent,
+)
 from forewarn.notifiers.rate import RateLimiter
 
 # Mastodon's default limit for a status.
@@ -53,13 +63,16 @@ class MastodonClient:
         """Close the connection."""
         self._http.close()
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
-        """Post in order; a later update of a thread in the same batch answers the earlier."""
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """Post in order while `held`; a later update of a thread in the same batch answers
+        the earlier."""
         last_post: dict[int, str] = {}
         results = []
         for message in messages:
             reply_to = last_post.get(message.incident_id, message.reply_to)
-            result = self._post(message, reply_to)
+            result = self._post(message, reply_to, held)
             done(result)
             if result.outcome is Outcome.DELIVERED and message.customer_id is None and result.ref:
                 last_post[message.incident_id] = result.ref
@@ -70,7 +83,7 @@ class MastodonClient:
         """Resending is safe: the server answers a repeated Idempotency-Key with the first post."""
         return [None for _ in messages]
 
-    def _post(self, message: Message, reply_to: str | None) -> Result:
+    def _post(self, message: Message, reply_to: str | None, held: Held) -> Result:
         text = message.body
         if message.customer_id is not None:
             # A direct message reaches only the mentioned account.
@@ -84,6 +97,8 @@ class MastodonClient:
         if reply_to and message.customer_id is None:
             form["in_reply_to_id"] = reply_to
         self.limiter.acquire()
+        if not held():
+            return unsent(message)
         try:
             response = self._http.post(
                 "/api/v1/statuses", data=form, headers={"Idempotency-Key": message.key}

@@ -12,7 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from forewarn.notifiers.base import Done, Message, Outcome, Result, ignore, status_outcome
+from forewarn.notifiers.base import (
+    Done,
+    Held,
+    Message,
+    Outcome,
+    Result,
+    always,
+    ignore,
+    status_outcome,
+    unsent,
+)
 from forewarn.notifiers.rate import RateLimiter
 
 # httpx logs every request's full URL at INFO, and a partner's URL may carry its token:
@@ -66,11 +76,13 @@ class WebhookNotifier:
         """The ledger keys of the configured partners."""
         return list(self._urls)
 
-    def send(self, messages: Sequence[Message], done: Done = ignore) -> list[Result]:
-        """POST every message; one partner's failure never stops the others."""
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """POST every message while `held`; one partner's failure never stops the others."""
 
         def post(message: Message) -> Result:
-            result = self._post(message)
+            result = self._post(message, held)
             done(result)
             return result
 
@@ -81,11 +93,13 @@ class WebhookNotifier:
         """A partner cannot be asked; resend with the same delivery header."""
         return [None for _ in messages]
 
-    def _post(self, message: Message) -> Result:
+    def _post(self, message: Message, held: Held) -> Result:
         url = self._urls.get(message.to)
         if url is None:
             return Result(message.delivery_id, Outcome.PERMANENT, "partner no longer configured")
         self.limiter.acquire()
+        if not held():
+            return unsent(message)
         headers = {"Content-Type": "application/json", "X-Forewarn-Delivery": message.key}
         try:
             response = self._http.post(url, content=message.body.encode(), headers=headers)
