@@ -125,3 +125,41 @@ def test_a_live_claim_is_not_taken_over_and_a_dead_ones_is_at_once(tmp_path: Pat
     assert len(taken.resend) == 2  # the dead process's rows, not the live one's
     assert tokens == Counter({"alive": 2, "new": 2})
     engine.dispose()
+
+
+def _steps_to_read_routine(tmp_path: Path, customers: int) -> int:
+    """SQLite's steps to read what 10 customers were sent today, beside `customers - 10`
+    customers already sent their text."""
+    from sqlalchemy import update
+
+    from forewarn.incidents.ledger.due import due_rows
+    from forewarn.incidents.ledger.told import routine_sent
+
+    engine = make_engine(f"sqlite:///{tmp_path / f'store-{customers}.db'}")
+    now = datetime.now(UTC)
+    fill_ledger(engine, customers, ("sms",), now)
+    d = deliveries.c
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).where(d.id > 10).values(status="sent", sent_at=now))
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    with engine.connect() as conn:
+        rows = due_rows(conn, d.status == "queued", 10)
+        raw = conn.connection.driver_connection
+        raw.set_progress_handler(step, 100)  # type: ignore[union-attr]
+        found = routine_sent(conn, rows, now)
+        raw.set_progress_handler(None, 100)  # type: ignore[union-attr]
+    engine.dispose()
+    assert len(rows) == 10 and found == {}  # nothing routine sent to them yet
+    return steps[0]
+
+
+def test_reading_a_batchs_day_does_not_walk_everything_already_sent(tmp_path: Path) -> None:
+    # The daily ceiling's read looked up 'sent' rows by the queue index, walking every
+    # message sent in the outage on each claim: 0.28 s a claim at 200,000 sent.
+    few, many = _steps_to_read_routine(tmp_path, 100), _steps_to_read_routine(tmp_path, 5000)
+    assert many < 2 * few + 10, (few, many)

@@ -139,12 +139,15 @@ def routine_sent(
         return {}
     d, u = deliveries.c, incident_updates.c
     found: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for customer_id, channel, sent_at, event in conn.execute(
-        select(d.customer_id, d.channel, d.sent_at, u.event)
+    # The status is checked here, not in SQL: given `status = 'sent'`, SQLite walked the
+    # queue index through every message ever sent (0.28 s a claim at 200,000, growing
+    # with the outage) instead of looking up the batch's customers.
+    for customer_id, channel, status, sent_at, event in conn.execute(
+        select(d.customer_id, d.channel, d.status, d.sent_at, u.event)
         .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
-        .where(d.customer_id.in_(customers_), d.status == "sent", d.sent_at > now - DAY)
+        .where(d.customer_id.in_(customers_), d.sent_at > now - DAY)
     ):
-        if is_routine(str(event), True):
+        if status == "sent" and is_routine(str(event), True):
             found[(str(customer_id), str(channel))].append(sent_at)
     return found
 
