@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -277,59 +278,38 @@ def main() -> None:
         worker()
         return
     rng = random.Random(args.seed)
-    if args.paced:
-        paced(rng, args.trials, args.customers)
-        return
-    if args.stalled:
-        stalled(rng, args.trials, args.customers)
-        return
+    kind = "paced" if args.paced else "stalled" if args.stalled else "killed"
+    runs: dict[str, Callable[[random.Random, int, Path], Counted]] = {
+        "killed": run_trial, "paced": run_paced_trial, "stalled": run_stalled_trial,
+    }  # fmt: skip
+    run = runs[kind]
     passed = 0
     for n in range(args.trials):
         with tempfile.TemporaryDirectory(prefix="forewarn-crash-") as directory:
-            trial = run_trial(rng, args.customers, Path(directory))
+            trial = run(rng, args.customers, Path(directory))
         passed += trial.exactly_once
-        print(
-            f"trial {n + 1:2d}: {trial.messages} messages, killed after {trial.killed_after} "
-            f"arrived with {trial.in_flight_at_kill} in flight; "
-            f"texts held {dict(trial.sms_copies)}, "
-            f"emails held {dict(trial.email_copies)} (raw resends with the same Message-ID: "
-            f"{trial.raw_email_duplicates}); unsent rows {trial.unsent_rows}; {trial.seconds:.1f} s"
-        )
-    print(f"{passed}/{args.trials} trials: every message held exactly once")
+        print(f"{kind} trial {n + 1:2d}: {describe(trial)}")
+    print(f"{passed}/{args.trials} {kind} trials: every message held exactly once")
 
 
-def paced(rng: random.Random, trials: int, customers: int) -> None:
-    """Run the paced trials and print one line each, then the totals."""
-    passed = 0
-    for n in range(trials):
-        with tempfile.TemporaryDirectory(prefix="forewarn-crash-") as directory:
-            trial = run_paced_trial(rng, customers, Path(directory))
-        passed += trial.exactly_once
-        print(
-            f"paced trial {n + 1:2d}: {trial.messages} messages, one of two workers killed "
-            f"after {trial.killed_after} arrived holding {trial.in_flight_at_kill}; "
-            f"texts held {dict(trial.sms_copies)}, emails held {dict(trial.email_copies)} "
-            f"(raw resends: {trial.raw_email_duplicates}); unsent rows {trial.unsent_rows}; "
-            f"its rows taken over {trial.resumed_s:.1f} s and all sent "
+def describe(trial: Counted) -> str:
+    """One trial's line: where the worker was stopped, what the servers held."""
+    what = {Trial: "the worker killed", PacedTrial: "one of two workers killed"}
+    line = (
+        f"{trial.messages} messages, {what.get(type(trial), 'one of two workers stopped')} "
+        f"after {trial.killed_after} arrived holding {trial.in_flight_at_kill}; "
+        f"texts held {dict(trial.sms_copies)}, emails held {dict(trial.email_copies)} "
+        f"(raw resends with the same Message-ID: {trial.raw_email_duplicates}); "
+        f"unsent rows {trial.unsent_rows}"
+    )
+    if isinstance(trial, Trial):
+        line += f"; {trial.seconds:.1f} s"
+    if isinstance(trial, PacedTrial):
+        line += (
+            f"; its rows taken over {trial.resumed_s:.1f} s and all sent "
             f"{trial.finished_s:.1f} s after the restart"
         )
-    print(f"{passed}/{trials} paced trials: every message held exactly once")
-
-
-def stalled(rng: random.Random, trials: int, customers: int) -> None:
-    """Run the stalled trials and print one line each, then the totals."""
-    passed = 0
-    for n in range(trials):
-        with tempfile.TemporaryDirectory(prefix="forewarn-crash-") as directory:
-            trial = run_stalled_trial(rng, customers, Path(directory))
-        passed += trial.exactly_once
-        print(
-            f"stalled trial {n + 1:2d}: {trial.messages} messages, one of two workers stopped "
-            f"after {trial.killed_after} arrived holding {trial.in_flight_at_kill}; "
-            f"texts held {dict(trial.sms_copies)}, emails held {dict(trial.email_copies)} "
-            f"(raw resends: {trial.raw_email_duplicates}); unsent rows {trial.unsent_rows}"
-        )
-    print(f"{passed}/{trials} stalled trials: every message held exactly once")
+    return line
 
 
 if __name__ == "__main__":
