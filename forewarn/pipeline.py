@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -31,10 +31,10 @@ from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger import Queued
 from forewarn.incidents.ledger.waiting import Waiting, waiting
 from forewarn.incidents.mentions import answer_mentions
-from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, running_clock
+from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, wall_clock
 from forewarn.notifiers.social import MastodonClient
 from forewarn.status_page import SiteData, collect, load_components, publish, render
-from forewarn.store import serialize, writing
+from forewarn.store import now_utc, serialize, writing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -186,6 +186,7 @@ def cycle(
     """One detection cycle: read the feeds (or take a drill's `signals`), detect, update
     incidents, queue and deliver their messages, and publish the site if anything changed."""
     report = CycleReport(now=now)
+    skew = now - now_utc()  # zero in operation; a drill's or a rehearsal's offset
     report.sensed = steps.call(detect_faults, ctx, now, signals)
     # A big fault's first customers are queued and sent while the rest are being queued:
     # the first message does not wait for 80,000 ledger rows.
@@ -194,29 +195,35 @@ def cycle(
         update_incidents, ctx, report.detection, now, steps, head
     )
     rest = steps.submit(queue_rest, ctx, now) if report.queued else None
-    deliver(ctx, now, steps, report.dispatch)
+    deliver(ctx, now, steps, report.dispatch, skew)
     if rest is not None and (more := rest.result()):
         report.queued += more
-        deliver(ctx, now, steps, report.dispatch)  # whatever the channels had not seen
+        deliver(ctx, now, steps, report.dispatch, skew)  # whatever the channels had not seen
     if report.changes.any or not ctx.settings.site_dir.exists():
         report.site = steps.call(publish_site, ctx, now)
     return report
 
 
 def deliver(
-    ctx: Context, now: datetime, steps: Steps = INLINE, report: DispatchReport | None = None
+    ctx: Context,
+    now: datetime,
+    steps: Steps = INLINE,
+    report: DispatchReport | None = None,
+    skew: timedelta | None = None,
 ) -> DispatchReport:
     """Send everything due now, a ledger batch at a time: each channel in its own step,
     side by side, so a slow provider (a long code's text a second) never holds back the
-    others; then rows of a channel nobody serves, and Twilio news that came early."""
+    others; then rows of a channel nobody serves, and Twilio news that came early.
+    `skew` is how far `now` is from the true hour when it was taken (default: now)."""
     report = report if report is not None else DispatchReport()
+    skew = now - now_utc() if skew is None else skew
     running = [
-        steps.submit(dispatch_channel, ctx, now, steps, (channel,))
+        steps.submit(dispatch_channel, ctx, now, steps, (channel,), skew)
         for channel in ctx.registry.notifiers
     ]
     for future in running:
         report.merge(future.result())
-    report.merge(steps.call(dispatch_channel, ctx, now, steps, None))
+    report.merge(steps.call(dispatch_channel, ctx, now, steps, None, skew))
     # Twilio's news about a text can arrive before the text's SID was written down.
     writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
@@ -334,11 +341,16 @@ def queue_rest(ctx: Context, now: datetime) -> int:
 
 
 def dispatch_channel(
-    ctx: Context, now: datetime, steps: Steps = INLINE, channels: tuple[str, ...] | None = None
+    ctx: Context,
+    now: datetime,
+    steps: Steps = INLINE,
+    channels: tuple[str, ...] | None = None,
+    skew: timedelta = timedelta(0),
 ) -> DispatchReport:
-    """Send every due delivery of these channels (None: any), a ledger batch at a time."""
+    """Send every due delivery of these channels (None: any), a ledger batch at a time;
+    claims are stamped on the true hour moved by `skew` (a drill's offset)."""
     report = DispatchReport()
-    clock = running_clock(now)  # batches after a long one claim at the true hour
+    clock = wall_clock(skew)
     while True:
         batch = dispatch_batch(
             ctx.engine, ctx.registry.notifiers, ctx.brand, now, ctx.settings.dispatch_batch,

@@ -12,9 +12,11 @@ import fcntl
 import logging
 import random
 import secrets
+import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -371,21 +373,68 @@ def writing(
     """Run `work` in a transaction of its own; if the store is busy (SQLite's write lock
     held past the busy timeout by another writer, a PostgreSQL deadlock), roll back, wait
     a growing, jittered moment and run it again, up to `attempts` times, saying so in the
-    log. `work` must do nothing outside the store that cannot be done twice."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except DBAPIError as err:
-            if attempt == attempts or not is_busy(err):
-                raise
-            pause = min(0.05 * 2 ** (attempt - 1), 2.0) * (0.5 + random.random())
-            log.warning(
-                "store busy during %s (attempt %d of %d): %s; trying again in %.2f s",
-                what, attempt, attempts, err.orig, pause,
-            )  # fmt: skip
-            sleep(pause)
+    log. `work` must do nothing outside the store that cannot be done twice.
+
+    On SQLite the writers of this process take turns in the order they came."""
+    with _turns(engine):
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as err:
+                if attempt == attempts or not is_busy(err):
+                    raise
+                pause = min(0.05 * 2 ** (attempt - 1), 2.0) * (0.5 + random.random())
+                log.warning(
+                    "store busy during %s (attempt %d of %d): %s; trying again in %.2f s",
+                    what, attempt, attempts, err.orig, pause,
+                )  # fmt: skip
+                sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Turns:
+    """A reentrant lock served first come, first served. SQLite's waiters for its write
+    lock poll, so a writer that goes again at once (queueing a big outage's rows chunk
+    after chunk) kept the others (the channels' claims) waiting through all of it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._issued = self._serving = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for this thread's turn (at once if it already has it), then hold it."""
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner != me:
+                ticket, self._issued = self._issued, self._issued + 1
+                self._changed.wait_for(lambda: self._serving == ticket)
+                self._owner = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._depth -= 1
+                if not self._depth:
+                    self._owner, self._serving = None, self._serving + 1
+                    self._changed.notify_all()
+
+
+_TURNS: dict[str, Turns] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+def _turns(engine: Engine) -> AbstractContextManager[None]:
+    """The turns of this process's writers to `engine`'s SQLite file (none elsewhere)."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _TURNS_LOCK:
+        turns = _TURNS.setdefault(str(engine.url.database), Turns())
+    return turns.turn()
 
 
 def now_utc() -> datetime:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from sqlalchemy import select
 
 from bench.ledger_data import fill_ledger, phone
 from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_stale, record
+from forewarn.notifiers.base import (
+    Done,
+    Held,
+    Message,
+    Outcome,
+    Result,
+    always,
+    ignore,
+    unsent,
+)
 from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.dispatch import BatchReport, claim_size, dispatch_batch
 from forewarn.notifiers.sms import SmsNotifier
@@ -163,3 +174,96 @@ def test_reading_a_batchs_day_does_not_walk_everything_already_sent(tmp_path: Pa
     # message sent in the outage on each claim: 0.28 s a claim at 200,000 sent.
     few, many = _steps_to_read_routine(tmp_path, 100), _steps_to_read_routine(tmp_path, 5000)
     assert many < 2 * few + 10, (few, many)
+
+
+class SlowToAsk:
+    """A channel that sends at once but takes `delay` seconds to answer about lost claims
+    (as Twilio does for each text it is asked about), or leaves everything unsent."""
+
+    channel = "sms"
+
+    def __init__(self, delay: float = 0.0, lapsed: bool = False) -> None:
+        self.delay, self.lapsed = delay, lapsed
+        self.sent: list[str] = []
+
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        results = []
+        for m in messages:
+            if self.lapsed or not held():
+                results.append(unsent(m))
+                continue
+            self.sent.append(m.to)
+            results.append(Result(m.delivery_id, Outcome.DELIVERED, "ok", f"SM{m.delivery_id}"))
+            done(results[-1])
+        return results
+
+    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
+        time.sleep(self.delay)
+        return [None for _ in messages]
+
+
+def test_a_claim_that_took_longer_than_its_lease_still_sends(tmp_path: Path) -> None:
+    # Asking the provider about two lost rows took 1.5 s against a 1 s lease. Had the
+    # lease been counted from before the claim, the batch would have lapsed before its
+    # first send, and each worker's claim could lapse in turn with nothing ever sent.
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    start = datetime.now(UTC)
+    fill_ledger(engine, 5, ("sms",), start)
+    rules = Rules(night=AWAKE, lease=timedelta(seconds=1))
+    with engine.begin() as conn:
+        lost = Holder("elsewhere:1:1", "lost")
+        claim(conn, start, 2, rules, lambda due: ("text", None), ("sms",), lost)
+    sms = SlowToAsk(delay=1.5)
+    later = start + timedelta(seconds=2)  # the lost claim's lease has passed
+    batch = dispatch_batch(engine, {"sms": sms}, BRAND, later, 1000, rules)
+    assert (batch.claimed, batch.sent, batch.unsent) == (5, 5, 0)
+    assert sorted(sms.sent) == sorted(phone(i) for i in range(5))
+    engine.dispose()
+
+
+def test_what_a_lapsed_claim_never_sent_goes_back_to_the_queue_uncounted(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    now = datetime.now(UTC)
+    fill_ledger(engine, 4, ("sms",), now)
+    rules = Rules(night=AWAKE)
+    batch = dispatch_batch(engine, {"sms": SlowToAsk(lapsed=True)}, BRAND, now, 1000, rules)
+    assert (batch.claimed, batch.sent, batch.unsent, batch.retrying) == (4, 0, 4, 0)
+    with engine.connect() as conn:
+        rows = conn.execute(select(deliveries.c.status, deliveries.c.attempts)).all()
+    assert rows == [("queued", 0)] * 4  # due again at once, no attempt spent
+    again = dispatch_batch(engine, {"sms": SlowToAsk()}, BRAND, now, 1000, rules)
+    assert again.sent == 4
+    engine.dispose()
+
+
+def test_claims_are_stamped_on_the_true_hour_not_the_cycles_start(tmp_path: Path) -> None:
+    # A big outage's second delivery pass starts minutes after its cycle began; its claims
+    # were stamped on the cycle's start, so other workers saw them expire minutes early.
+    from pydantic import SecretStr
+
+    from forewarn.config import Settings
+    from forewarn.context import Context
+    from forewarn.pipeline import dispatch_channel
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    began = datetime.now(UTC) - timedelta(minutes=10)  # when the cycle started
+    fill_ledger(engine, 3, ("sms",), began)
+    settings = Settings(
+        db_url=SecretStr(url), outbox=tmp_path / "outbox", journal_dir=tmp_path / "journal",
+        site_dir=tmp_path / "site", quiet_hours="", sleep_hours="",
+        _env_file=None,  # type: ignore[call-arg]
+    )  # fmt: skip
+    ctx = Context.build(settings)
+    report = dispatch_channel(ctx, began, channels=("sms",))
+    ctx.close()
+    with engine.connect() as conn:
+        leases = conn.execute(select(deliveries.c.lease_until)).scalars().all()
+    engine.dispose()
+    assert report.sent == 3
+    soonest = datetime.now(UTC) + ctx.rules.lease - timedelta(minutes=1)
+    assert all(lease is not None and lease > soonest for lease in leases), leases

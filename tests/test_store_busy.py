@@ -78,3 +78,43 @@ def test_other_errors_are_not_retried(tmp_path: Path) -> None:
         writing(engine, broken)
     assert calls == [1]
     engine.dispose()
+
+
+def test_writers_of_one_process_take_turns_in_the_order_they_came(tmp_path: Path) -> None:
+    # One writer goes again at once, 20 times (a big outage queued chunk after chunk);
+    # another asks once, early. SQLite's waiters poll, so the second one used to wait
+    # through most of the first one's writes (a channel's claim behind the whole queue).
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    order: list[str] = []
+    started = threading.Event()
+
+    def chunk(n: int) -> None:
+        def work(conn: Connection) -> None:
+            set_meta(conn, "chunk", str(n))
+            started.set()
+            time.sleep(0.03)  # the lock held a moment, as a chunk of rows holds it
+            order.append(f"chunk {n}")
+
+        writing(engine, work, "queueing")
+
+    def queue_all() -> None:
+        for n in range(20):
+            chunk(n)
+
+    def claim() -> None:
+        def work(conn: Connection) -> None:
+            set_meta(conn, "claim", "1")
+            order.append("claim")
+
+        writing(engine, work, "claim")
+
+    queueing = threading.Thread(target=queue_all)
+    queueing.start()
+    assert started.wait(10)
+    claiming = threading.Thread(target=claim)
+    claiming.start()
+    queueing.join(30)
+    claiming.join(30)
+    engine.dispose()
+    assert len(order) == 21
+    assert order.index("claim") <= 2, order  # behind the chunk it found, not all of them

@@ -15,6 +15,7 @@ message goes only while this worker's own clock says the claim is still held.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -43,6 +44,7 @@ from forewarn.incidents.ledger import (
     claim,
     reclaim_stale,
     record,
+    release,
     renew,
 )
 from forewarn.incidents.ledger.holders import me
@@ -114,6 +116,13 @@ def running_clock(start: datetime) -> Clock:
     return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
+def wall_clock(skew: timedelta) -> Clock:
+    """The true hour moved by `skew`: zero in operation, a drill's offset in a drill. Leases
+    are judged by other workers on their own clocks, so claims are stamped on the true
+    hour, not on a cycle's start (which a big outage leaves minutes behind)."""
+    return lambda: datetime.now(UTC) + skew
+
+
 def claim_size(
     notifiers: Mapping[str, Notifier],
     channels: Collection[str] | None,
@@ -167,7 +176,6 @@ def dispatch_batch(
     holder = Holder(me(), uuid.uuid4().hex)
     limit = claim_size(notifiers, channels, limit, rules.lease)
     report = BatchReport()
-    lease = Lease(rules.lease.total_seconds())  # begins before the claim's own clock reading
     at = clock()
 
     def claiming(conn: Connection) -> tuple[Reclaimed, Claimed]:
@@ -191,17 +199,26 @@ def dispatch_batch(
     report.incidents = {m.incident_id for m in messages}
     if not messages:
         return report
-    with _heartbeat(engine, holder.token or "", clock, rules.lease, lease, len(messages)):
+    token = holder.token or ""
+    lease = _renewed_at_once(engine, token, clock, rules.lease, len(messages))
+    with _heartbeat(engine, token, clock, rules.lease, lease, len(messages)):
         results = _send(
             notifiers, messages, report, journal.record if journal else ignore, lease.held
         )
-    report.unsent = sum(r.outcome is Outcome.UNSENT for r in results)
-    if report.unsent:
-        logger.warning("claim lapsed: %d messages left for the next claim", report.unsent)
+    unsent = [r.delivery_id for r in results if r.outcome is Outcome.UNSENT]
+    report.unsent = len(unsent)
+    if unsent:
+        logger.warning("claim lapsed: %d messages not sent under it", len(unsent))
     attempts = [_attempt(r) for r in results if r.outcome is not Outcome.UNSENT]
     _note_failures(report, results, stale.resend + fresh.due)
+
+    def settle(conn: Connection) -> Recorded:
+        # What never reached a provider goes back in the queue (if still this claim's).
+        release(conn, unsent, token)
+        return record(conn, attempts, now, token)
+
     # Sent already: the outcome must reach the ledger, however long other writers hold it.
-    recorded = writing(engine, lambda conn: record(conn, attempts, now, holder.token), "record")
+    recorded = writing(engine, settle, "record")
     report.recorded(recorded)
     if report.refused:
         logger.warning("%d outcomes of a lost claim not recorded", report.refused)
@@ -225,25 +242,51 @@ def _note_failures(report: BatchReport, results: list[Result], due: list[DueDeli
         report.failures[key] = report.failures.get(key, 0) + 1
 
 
+# Seconds on a clock that never goes back and also counts time the machine spent
+# suspended (Linux's boot time), so a worker woken from a suspend sees its lease gone.
+_ticks: Callable[[], float] = (
+    functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
+    if hasattr(time, "CLOCK_BOOTTIME")
+    else time.monotonic
+)
+
+
 class Lease:
-    """A claim's lease as its own worker sees it, on its own monotonic clock: held until
-    a little before the last renewal's lease runs out (others judge it by the store's
+    """A claim's lease as its own worker sees it, on its own steady clock: held until a
+    little before the last renewal's lease runs out (others judge it by the store's
     clock), and no longer once a renewal finds the rows taken over."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         # Room for the clocks of the worker and of those judging its lease to differ.
         self.margin = min(seconds / 10, 5.0)
-        self.until = time.monotonic() + seconds - self.margin
+        self.until = _ticks() + seconds - self.margin
         self.lost = False
+
+    @staticmethod
+    def now() -> float:
+        """This worker's steady clock, in seconds."""
+        return _ticks()
 
     def held(self) -> bool:
         """Whether a message may still go under this claim."""
-        return not self.lost and time.monotonic() < self.until
+        return not self.lost and _ticks() < self.until
 
     def renewed(self, began: float) -> None:
-        """A renewal that began at `began` (monotonic) extended the lease in the store."""
+        """A renewal that began at `began` (`Lease.now()`) extended the lease in the store."""
         self.until = max(self.until, began + self.seconds - self.margin)
+
+
+def _renewed_at_once(
+    engine: Engine, token: str, clock: Clock, lease: timedelta, rows: int
+) -> Lease:
+    """The claim's lease, renewed as soon as the claim is written: a claim that waited on
+    a busy store, or on the providers' answers about stale rows, still has all of its
+    lease to send in (and one whose rows were taken meanwhile sends none)."""
+    view = Lease(lease.total_seconds())
+    held = writing(engine, lambda conn: renew(conn, token, clock() + lease), "claim renewal")
+    view.lost = held < rows
+    return view
 
 
 @contextmanager
@@ -257,7 +300,7 @@ def _heartbeat(
 
     def beat() -> None:
         while not stop.wait(every):
-            began = time.monotonic()
+            began = view.now()
             try:
                 with engine.begin() as conn:
                     held = renew(conn, token, clock() + lease)
@@ -373,4 +416,5 @@ __all__ = [
     "claim_size",
     "dispatch_batch",
     "running_clock",
+    "wall_clock",
 ]

@@ -15,6 +15,7 @@ from forewarn.incidents.ledger.claims import (
     claim,
     reclaim_stale,
     record,
+    release,
     renew,
 )
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, Verdict
@@ -60,5 +61,6 @@ __all__ = [
     "queue_deliveries",
     "reclaim_stale",
     "record",
+    "release",
     "renew",
 ]

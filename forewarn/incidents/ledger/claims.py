@@ -253,6 +253,17 @@ def renew(conn: Connection, token: str, until: datetime) -> int:
     return int(conn.execute(update(deliveries).where(held).values(lease_until=until)).rowcount)
 
 
+def release(conn: Connection, ids: Sequence[int], token: str) -> int:
+    """Put back in the queue the rows this claim still holds but never handed to a
+    provider (its lease lapsed first), their attempt not counted; how many."""
+    if not ids:
+        return 0
+    d = deliveries.c
+    held = and_(d.id.in_(ids), d.claim_token == token, d.status == "sending")
+    back = update(deliveries).where(held).values(status="queued", attempts=d.attempts - 1)
+    return int(conn.execute(back).rowcount)
+
+
 def _dead_holders(conn: Connection, channels: Collection[str] | None) -> list[str]:
     """Holders of `sending` rows that are processes of this host no longer running."""
     d = deliveries.c
