@@ -34,7 +34,7 @@ from forewarn.incidents.mentions import answer_mentions
 from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, wall_clock
 from forewarn.notifiers.social import MastodonClient
 from forewarn.status_page import SiteData, collect, load_components, publish, render
-from forewarn.store import now_utc, serialize, writing
+from forewarn.store import checkpoint, now_utc, serialize, writing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -336,6 +336,7 @@ def queue_rest(ctx: Context, now: datetime) -> int:
     while True:
         queued = writing(ctx.engine, queue_chunk, "queueing")
         total += _queued(queued)
+        checkpoint(ctx.engine)  # the log this chunk wrote, outside everyone's turn
         if all(q.complete for q in queued):
             return total
 

@@ -346,6 +346,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+    # SQLite copies the log back into the database (a checkpoint) in the commit that takes
+    # the log past this many pages: at the default 1,000 that was often a channel's claim,
+    # 0.7 s late, after the queueing of an outage had filled the log. Bulk writers
+    # checkpoint after their chunks (`checkpoint`); this is the backstop (about 40 MB).
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
@@ -435,6 +440,14 @@ def _turns(engine: Engine) -> AbstractContextManager[None]:
     with _TURNS_LOCK:
         turns = _TURNS.setdefault(str(engine.url.database), Turns())
     return turns.turn()
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy SQLite's write-ahead log back into the database now, without waiting for or
+    holding back readers and writers (a bulk writer's chore, off everyone else's commit)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def now_utc() -> datetime:

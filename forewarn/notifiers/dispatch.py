@@ -176,6 +176,7 @@ def dispatch_batch(
     holder = Holder(me(), uuid.uuid4().hex)
     limit = claim_size(notifiers, channels, limit, rules.lease)
     report = BatchReport()
+    lease = Lease(rules.lease.total_seconds())  # from before the claim's own clock reading
     at = clock()
 
     def claiming(conn: Connection) -> tuple[Reclaimed, Claimed]:
@@ -200,7 +201,10 @@ def dispatch_batch(
     if not messages:
         return report
     token = holder.token or ""
-    lease = _renewed_at_once(engine, token, clock, rules.lease, len(messages))
+    if lease.spent() > lease.seconds / 10:
+        # The claim waited (a busy store, the providers asked about lost rows): renew now,
+        # so the sends still have the whole lease (and none go if the rows were taken).
+        lease = _renewed_at_once(engine, token, clock, rules.lease, len(messages))
     with _heartbeat(engine, token, clock, rules.lease, lease, len(messages)):
         results = _send(
             notifiers, messages, report, journal.record if journal else ignore, lease.held
@@ -260,8 +264,13 @@ class Lease:
         self.seconds = seconds
         # Room for the clocks of the worker and of those judging its lease to differ.
         self.margin = min(seconds / 10, 5.0)
-        self.until = _ticks() + seconds - self.margin
+        self.began = _ticks()
+        self.until = self.began + seconds - self.margin
         self.lost = False
+
+    def spent(self) -> float:
+        """Seconds since the lease began."""
+        return _ticks() - self.began
 
     @staticmethod
     def now() -> float:
@@ -280,9 +289,7 @@ class Lease:
 def _renewed_at_once(
     engine: Engine, token: str, clock: Clock, lease: timedelta, rows: int
 ) -> Lease:
-    """The claim's lease, renewed as soon as the claim is written: a claim that waited on
-    a busy store, or on the providers' answers about stale rows, still has all of its
-    lease to send in (and one whose rows were taken meanwhile sends none)."""
+    """The claim's lease, renewed as soon as the claim is written."""
     view = Lease(lease.total_seconds())
     held = writing(engine, lambda conn: renew(conn, token, clock() + lease), "claim renewal")
     view.lost = held < rows
