@@ -118,3 +118,27 @@ def test_writers_of_one_process_take_turns_in_the_order_they_came(tmp_path: Path
     engine.dispose()
     assert len(order) == 21
     assert order.index("claim") <= 2, order  # behind the chunk it found, not all of them
+
+
+def test_the_log_is_copied_back_by_the_bulk_writer_not_by_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    # At SQLite's default (a checkpoint in the commit that takes the log past 1,000
+    # pages) a channel's claim paid 0.7 s for the log an outage's queueing had written.
+    from sqlalchemy import text
+
+    from forewarn.store import checkpoint
+
+    db = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE chunk (n INTEGER, padding TEXT)"))
+    for _ in range(3):  # three bulk chunks, ~6 MB of log: past 1,000 pages
+        with engine.begin() as conn:
+            rows = [{"n": n, "padding": "x" * 1000} for n in range(2000)]
+            conn.execute(text("INSERT INTO chunk VALUES (:n, :padding)"), rows)
+    before = db.stat().st_size  # the rows are still only in the log
+    checkpoint(engine)
+    after = db.stat().st_size
+    engine.dispose()
+    assert before < 1_000_000 < 6_000_000 < after, (before, after)
