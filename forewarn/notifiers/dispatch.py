@@ -15,15 +15,12 @@ message goes only while this worker's own clock says the claim is still held.
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -45,12 +42,12 @@ from forewarn.incidents.ledger import (
     reclaim_stale,
     record,
     release,
-    renew,
 )
 from forewarn.incidents.ledger.holders import me
 from forewarn.notifiers.base import Done, Held, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
+from forewarn.notifiers.lease import Clock, Lease, heartbeat, renewed_at_once
 from forewarn.store import serialize, writing
 
 VERDICTS: dict[Outcome, Verdict] = {
@@ -104,10 +101,6 @@ class BatchReport:
         self.retrying += counts.retrying
         self.failed += counts.failed
         self.refused += counts.refused
-
-
-# A clock: what time it is now, on the caller's clock (real or a drill's).
-Clock = Callable[[], datetime]
 
 
 def running_clock(start: datetime) -> Clock:
@@ -204,8 +197,8 @@ def dispatch_batch(
     if lease.spent() > lease.seconds / 10:
         # The claim waited (a busy store, the providers asked about lost rows): renew now,
         # so the sends still have the whole lease (and none go if the rows were taken).
-        lease = _renewed_at_once(engine, token, clock, rules.lease, len(messages))
-    with _heartbeat(engine, token, clock, rules.lease, lease, len(messages)):
+        lease = renewed_at_once(engine, token, clock, rules.lease, len(messages))
+    with heartbeat(engine, token, clock, rules.lease, lease, len(messages)):
         results = _send(
             notifiers, messages, report, journal.record if journal else ignore, lease.held
         )
@@ -244,88 +237,6 @@ def _note_failures(report: BatchReport, results: list[Result], due: list[DueDeli
             continue  # queued again: the ledger's waiting rows say why and until when
         key = (row.channel, result.detail[:500])
         report.failures[key] = report.failures.get(key, 0) + 1
-
-
-# Seconds on a clock that never goes back and also counts time the machine spent
-# suspended (Linux's boot time), so a worker woken from a suspend sees its lease gone.
-_ticks: Callable[[], float] = (
-    functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
-    if hasattr(time, "CLOCK_BOOTTIME")
-    else time.monotonic
-)
-
-
-class Lease:
-    """A claim's lease as its own worker sees it, on its own steady clock: held until a
-    little before the last renewal's lease runs out (others judge it by the store's
-    clock), and no longer once a renewal finds the rows taken over."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        # Room for the clocks of the worker and of those judging its lease to differ.
-        self.margin = min(seconds / 10, 5.0)
-        self.began = _ticks()
-        self.until = self.began + seconds - self.margin
-        self.lost = False
-
-    def spent(self) -> float:
-        """Seconds since the lease began."""
-        return _ticks() - self.began
-
-    @staticmethod
-    def now() -> float:
-        """This worker's steady clock, in seconds."""
-        return _ticks()
-
-    def held(self) -> bool:
-        """Whether a message may still go under this claim."""
-        return not self.lost and _ticks() < self.until
-
-    def renewed(self, began: float) -> None:
-        """A renewal that began at `began` (`Lease.now()`) extended the lease in the store."""
-        self.until = max(self.until, began + self.seconds - self.margin)
-
-
-def _renewed_at_once(
-    engine: Engine, token: str, clock: Clock, lease: timedelta, rows: int
-) -> Lease:
-    """The claim's lease, renewed as soon as the claim is written."""
-    view = Lease(lease.total_seconds())
-    held = writing(engine, lambda conn: renew(conn, token, clock() + lease), "claim renewal")
-    view.lost = held < rows
-    return view
-
-
-@contextmanager
-def _heartbeat(
-    engine: Engine, token: str, clock: Clock, lease: timedelta, view: Lease, rows: int
-) -> Iterator[None]:
-    """Renew the claim's lease every few seconds (a sixth of it, at most 5 s) while the
-    block runs, each time in a short transaction of its own; keep `view` up to date."""
-    every = min(max(lease.total_seconds() / 6, 0.05), 5.0)
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every):
-            began = view.now()
-            try:
-                with engine.begin() as conn:
-                    held = renew(conn, token, clock() + lease)
-            except Exception:  # a busy store: the next beat tries again
-                logger.warning("claim renewal failed", exc_info=True)
-                continue
-            if held < rows:  # taken over (its lease ran out while this worker stalled)
-                view.lost = True
-                return
-            view.renewed(began)
-
-    thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _send(

@@ -1,0 +1,103 @@
+"""A claim's lease as the worker holding it sees it: renewed by a heartbeat while its
+sends run, judged on the worker's own steady clock, and lost once a renewal finds the rows
+taken over, so a worker that stalled past its lease sends nothing more of the claim."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from forewarn.incidents.ledger import renew
+from forewarn.store import writing
+
+# What time it is on the caller's clock (real or a drill's).
+Clock = Callable[[], datetime]
+
+logger = logging.getLogger("forewarn.dispatch")
+
+
+# Seconds on a clock that never goes back and also counts time the machine spent
+# suspended (Linux's boot time), so a worker woken from a suspend sees its lease gone.
+_ticks: Callable[[], float] = (
+    functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
+    if hasattr(time, "CLOCK_BOOTTIME")
+    else time.monotonic
+)
+
+
+class Lease:
+    """A claim's lease as its own worker sees it, on its own steady clock: held until a
+    little before the last renewal's lease runs out (others judge it by the store's
+    clock), and no longer once a renewal finds the rows taken over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        # Room for the clocks of the worker and of those judging its lease to differ.
+        self.margin = min(seconds / 10, 5.0)
+        self.began = _ticks()
+        self.until = self.began + seconds - self.margin
+        self.lost = False
+
+    def spent(self) -> float:
+        """Seconds since the lease began."""
+        return _ticks() - self.began
+
+    @staticmethod
+    def now() -> float:
+        """This worker's steady clock, in seconds."""
+        return _ticks()
+
+    def held(self) -> bool:
+        """Whether a message may still go under this claim."""
+        return not self.lost and _ticks() < self.until
+
+    def renewed(self, began: float) -> None:
+        """A renewal that began at `began` (`Lease.now()`) extended the lease in the store."""
+        self.until = max(self.until, began + self.seconds - self.margin)
+
+
+def renewed_at_once(engine: Engine, token: str, clock: Clock, lease: timedelta, rows: int) -> Lease:
+    """The claim's lease, renewed as soon as the claim is written."""
+    view = Lease(lease.total_seconds())
+    held = writing(engine, lambda conn: renew(conn, token, clock() + lease), "claim renewal")
+    view.lost = held < rows
+    return view
+
+
+@contextmanager
+def heartbeat(
+    engine: Engine, token: str, clock: Clock, lease: timedelta, view: Lease, rows: int
+) -> Iterator[None]:
+    """Renew the claim's lease every few seconds (a sixth of it, at most 5 s) while the
+    block runs, each time in a short transaction of its own; keep `view` up to date."""
+    every = min(max(lease.total_seconds() / 6, 0.05), 5.0)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            began = view.now()
+            try:
+                with engine.begin() as conn:
+                    held = renew(conn, token, clock() + lease)
+            except Exception:  # a busy store: the next beat tries again
+                logger.warning("claim renewal failed", exc_info=True)
+                continue
+            if held < rows:  # taken over (its lease ran out while this worker stalled)
+                view.lost = True
+                return
+            view.renewed(began)
+
+    thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
