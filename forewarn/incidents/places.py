@@ -169,6 +169,32 @@ def network_sizes(conn: Connection) -> Sizes:
     return Sizes(street, district_size, town)
 
 
+def index_sizes(conn: Connection, index: NetworkIndex) -> Sizes:
+    """Sizes of streets and districts counted from the index in memory (a district's count
+    was a LIKE over every premise: 0.19 s on 1,000,000, on the way to a big outage's first
+    message); towns, rarely needed, from the store."""
+    per_pair = np.bincount(index.street_code, minlength=len(index.streets)).tolist()
+    tables: dict[str, Counter[str]] = {}
+
+    def table(level: str) -> Counter[str]:
+        if level not in tables:
+            counted: Counter[str] = Counter()
+            for (street, code), n in zip(index.streets, per_pair, strict=True):
+                counted[street if level == "street" else code] += n
+            if level == "district":  # each postcode's district worked out once
+                by_code, counted = counted, Counter()
+                for code, n in by_code.items():
+                    counted[district(code)] += n
+            tables[level] = counted
+        return tables[level]
+
+    return Sizes(
+        lambda key: table("street")[key],
+        lambda code: table("district")[code],
+        network_sizes(conn).town,
+    )
+
+
 def distinct(conn: Connection, name: str, own: int | None = None) -> str:
     """`name`, numbered when another open public incident already goes by it."""
     taken = set(
@@ -199,7 +225,8 @@ def public_place(
 ) -> str:
     """The public name of the area a fault at `root` reaches; `numbered`: distinct among
     the open public incidents (a lone line, never public, needs no number)."""
-    name = place_name(spots_in(conn, index, index.premises_under(root)), network_sizes(conn), floor)
+    spots = spots_in(conn, index, index.premises_under(root))
+    name = place_name(spots, index_sizes(conn, index), floor)
     return distinct(conn, name, own) if numbered else name
 
 
