@@ -21,6 +21,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,18 +88,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="forewarn serve processes")
     args = parser.parse_args()
     source = prepared_store(args.data, args.premises, args.per_exchange)
-    run = args.data / "run"
+    with run_store(source, args.data / "run", args.postgres) as url:
+        measure(args, args.data / "run", url)
+
+
+@contextmanager
+def run_store(source: Path, run: Path, postgres: bool) -> Iterator[str]:
+    """A fresh `run` folder and a copy of the imported network to work on (a throwaway
+    PostgreSQL's, or a SQLite file in `run`): its URL."""
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
-    if args.postgres:
+    if postgres:
         with throwaway_postgres() as server:
             url = f"{server}/postgres"
             copy_network(source, url)
-            measure(args, run, url)
+            yield url
     else:
-        db = run / "forewarn.db"
-        shutil.copy(source, db)
-        measure(args, run, f"sqlite:///{db}")
+        shutil.copy(source, run / "forewarn.db")
+        yield f"sqlite:///{run / 'forewarn.db'}"
 
 
 def measure(args: argparse.Namespace, run: Path, url: str) -> None:

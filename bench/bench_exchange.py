@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -25,9 +24,8 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_e2e import copy_network, prepared_store  # noqa: E402
+from bench.bench_e2e import prepared_store, run_store  # noqa: E402
 from forewarn.store import deliveries, make_engine  # noqa: E402
-from tests.servers import throwaway_postgres  # noqa: E402
 
 
 def main() -> None:
@@ -39,17 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     source = prepared_store(args.data, args.premises, args.premises)
-    run = args.data / "run"
-    shutil.rmtree(run, ignore_errors=True)
-    run.mkdir()
-    if args.postgres:
-        with throwaway_postgres() as server:
-            url = f"{server}/postgres"
-            copy_network(source, url)
-            measure(run, url)
-    else:
-        shutil.copy(source, run / "forewarn.db")
-        measure(run, f"sqlite:///{run / 'forewarn.db'}")
+    with run_store(source, args.data / "run", args.postgres) as url:
+        measure(args.data / "run", url)
 
 
 def measure(run: Path, url: str) -> None:
@@ -79,7 +68,7 @@ def measure(run: Path, url: str) -> None:
     print(done.stderr[-3000:], file=sys.stderr)
     engine = make_engine(url)
     with engine.connect() as conn:
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(
                 select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
             ).all()

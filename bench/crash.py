@@ -95,8 +95,7 @@ def run_paced_trial(
     engine = make_engine(f"sqlite:///{db}")
     total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
     with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, 1000, lease)
-        env |= {"FOREWARN_SMS_RATE": str(rate), "FOREWARN_EMAIL_RATE": str(rate)}
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, 1000, lease, rate)
         workers = [subprocess.Popen(WORKER, env=env, cwd=directory) for _ in range(2)]
         victim = rng.randrange(2)
         arrived_at(rng.randint(1, total - 1), twilio, mailbox, workers[victim])
@@ -158,8 +157,7 @@ def run_stalled_trial(
     engine = make_engine(f"sqlite:///{db}")
     total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
     with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, 1000, lease)
-        env |= {"FOREWARN_SMS_RATE": str(rate), "FOREWARN_EMAIL_RATE": str(rate)}
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, 1000, lease, rate)
         workers = [subprocess.Popen(WORKER, env=env, cwd=directory) for _ in range(2)]
         stalled = workers[rng.randrange(2)]
         arrived_at(rng.randint(total // 10, total // 3), twilio, mailbox, stalled)
@@ -204,9 +202,16 @@ WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]
 
 
 def worker_env(
-    db_url: str, twilio_url: str, smtp_url: str, directory: Path, batch: int, lease: float
+    db_url: str,
+    twilio_url: str,
+    smtp_url: str,
+    directory: Path,
+    batch: int,
+    lease: float,
+    rate: float = 100_000,
 ) -> dict[str, str]:
-    """The environment of a dispatch worker sending to the local servers as fast as they go."""
+    """The environment of a dispatch worker sending to the local servers at `rate` a second
+    on each channel (by default as fast as they go)."""
     return {
         **os.environ,
         "FOREWARN_DB_URL": db_url,
@@ -214,10 +219,10 @@ def worker_env(
         "TWILIO_AUTH_TOKEN": "crash-test",
         "FOREWARN_SMS_FROM": "+15005550006",
         "FOREWARN_TWILIO_API_URL": twilio_url,
-        "FOREWARN_SMS_RATE": "100000",
+        "FOREWARN_SMS_RATE": str(rate),
         "FOREWARN_SMTP_URL": smtp_url,
         "FOREWARN_EMAIL_FROM": SENDER,
-        "FOREWARN_EMAIL_RATE": "100000",
+        "FOREWARN_EMAIL_RATE": str(rate),
         "FOREWARN_OUTBOX": str(directory / "outbox"),
         "FOREWARN_JOURNAL_DIR": str(directory / "journal"),
         "FOREWARN_DISPATCH_BATCH": str(batch),
