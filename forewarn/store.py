@@ -348,8 +348,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -
     cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     # SQLite copies the log back into the database (a checkpoint) in the commit that takes
     # the log past this many pages: at the default 1,000 that was often a channel's claim,
-    # 0.7 s late, after the queueing of an outage had filled the log. Bulk writers
-    # checkpoint after their chunks (`checkpoint`); this is the backstop (about 40 MB).
+    # 0.7 s late, after the queueing of an outage had filled the log. The queueing now
+    # checkpoints after each chunk (`checkpoint`); this is the backstop (about 40 MB).
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 

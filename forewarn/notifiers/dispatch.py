@@ -9,8 +9,9 @@ before the ledger sends them again.
 A claim never outlives its worker: it is sized to what the channel sends well inside the
 lease at its rate, renewed every few seconds while the sends run (a heartbeat), and its
 outcomes are recorded only for rows still carrying its token. A worker that stalls past
-its lease (a paused VM, a stopped process) sends nothing more of it once it wakes: each
-message goes only while this worker's own clock says the claim is still held.
+its lease (a stopped process, a suspended machine) sends nothing more of it once it
+wakes: each message goes only while this worker's own clock says the claim is still held
+(forewarn.notifiers.lease).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from forewarn.incidents.ledger.holders import me
 from forewarn.notifiers.base import Done, Held, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
-from forewarn.notifiers.lease import Clock, Lease, heartbeat, renewed_at_once
+from forewarn.notifiers.lease import Clock, Lease, heartbeat, renew_now
 from forewarn.store import serialize, writing
 
 VERDICTS: dict[Outcome, Verdict] = {
@@ -70,8 +71,8 @@ class BatchReport:
     reconciled: int = 0
     # Outcomes not recorded: the rows had been taken over by another worker meanwhile.
     refused: int = 0
-    # Left unsent because the claim lapsed while this worker stalled: the next claim
-    # reconciles them (with the journal and the provider) and sends what never went.
+    # Left unsent because the claim lapsed while this worker stalled: back in the queue if
+    # the claim still held them, else the worker that took them over settles them.
     unsent: int = 0
     samples: list[Message] = field(default_factory=list)
     # The incidents whose messages this batch sent or settled.
@@ -197,7 +198,7 @@ def dispatch_batch(
     if lease.spent() > lease.seconds / 10:
         # The claim waited (a busy store, the providers asked about lost rows): renew now,
         # so the sends still have the whole lease (and none go if the rows were taken).
-        lease = renewed_at_once(engine, token, clock, rules.lease, len(messages))
+        renew_now(engine, token, clock, rules.lease, lease, len(messages))
     with heartbeat(engine, token, clock, rules.lease, lease, len(messages)):
         results = _send(
             notifiers, messages, report, journal.record if journal else ignore, lease.held
@@ -328,7 +329,6 @@ __all__ = [
     "MAX_ATTEMPTS",
     "BatchReport",
     "Clock",
-    "Lease",
     "Rules",
     "backoff",
     "claim_size",

@@ -49,26 +49,26 @@ class Lease:
         """Seconds since the lease began."""
         return _ticks() - self.began
 
-    @staticmethod
-    def now() -> float:
-        """This worker's steady clock, in seconds."""
-        return _ticks()
-
     def held(self) -> bool:
         """Whether a message may still go under this claim."""
         return not self.lost and _ticks() < self.until
 
-    def renewed(self, began: float) -> None:
-        """A renewal that began at `began` (`Lease.now()`) extended the lease in the store."""
-        self.until = max(self.until, began + self.seconds - self.margin)
+    def found(self, began: float, held: int, rows: int) -> None:
+        """What a renewal that began at `began` found: `held` of the claim's `rows` still
+        its own extends the lease; fewer means the claim was taken over."""
+        if held < rows:
+            self.lost = True
+        else:
+            self.until = max(self.until, began + self.seconds - self.margin)
 
 
-def renewed_at_once(engine: Engine, token: str, clock: Clock, lease: timedelta, rows: int) -> Lease:
-    """The claim's lease, renewed as soon as the claim is written."""
-    view = Lease(lease.total_seconds())
+def renew_now(
+    engine: Engine, token: str, clock: Clock, lease: timedelta, view: Lease, rows: int
+) -> None:
+    """Renew the claim's lease at once, waiting out a busy store (a claim slow to write)."""
+    began = _ticks()
     held = writing(engine, lambda conn: renew(conn, token, clock() + lease), "claim renewal")
-    view.lost = held < rows
-    return view
+    view.found(began, held, rows)
 
 
 @contextmanager
@@ -81,18 +81,15 @@ def heartbeat(
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(every):
-            began = view.now()
+        while not stop.wait(every) and not view.lost:
+            began = _ticks()
             try:
                 with engine.begin() as conn:
                     held = renew(conn, token, clock() + lease)
             except Exception:  # a busy store: the next beat tries again
                 logger.warning("claim renewal failed", exc_info=True)
                 continue
-            if held < rows:  # taken over (its lease ran out while this worker stalled)
-                view.lost = True
-                return
-            view.renewed(began)
+            view.found(began, held, rows)  # lost if taken over while this worker stalled
 
     thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
     thread.start()
