@@ -108,6 +108,21 @@ def run_store(source: Path, run: Path, postgres: bool) -> Iterator[str]:
         yield f"sqlite:///{run / 'forewarn.db'}"
 
 
+def run_settings(run: Path, url: str, feed: Path, down_after_s: float) -> dict[str, str]:
+    """forewarn's settings for a run in the folder `run`: its store, its feed, its own
+    folders, the damping, and no night (a benchmark runs at any hour)."""
+    return {
+        "FOREWARN_DB_URL": url,
+        "FOREWARN_JSONL_FEED": str(feed),
+        "FOREWARN_SITE_DIR": str(run / "site"),
+        "FOREWARN_OUTBOX": str(run / "outbox"),
+        "FOREWARN_JOURNAL_DIR": str(run / "journal"),
+        "FOREWARN_DOWN_AFTER_S": str(down_after_s),
+        "FOREWARN_QUIET_HOURS": "",
+        "FOREWARN_SLEEP_HOURS": "",
+    }
+
+
 def measure(args: argparse.Namespace, run: Path, url: str) -> None:
     """Start the workers, report the fault, wait until every message is settled."""
     feed = run / "feed.jsonl"
@@ -115,14 +130,7 @@ def measure(args: argparse.Namespace, run: Path, url: str) -> None:
     with server_process("twilio") as twilio, server_process("smtp") as smtp:
         env = {
             **os.environ,
-            "FOREWARN_DB_URL": url,
-            "FOREWARN_JSONL_FEED": str(feed),
-            "FOREWARN_SITE_DIR": str(run / "site"),
-            "FOREWARN_OUTBOX": str(run / "outbox"),
-            "FOREWARN_JOURNAL_DIR": str(run / "journal"),
-            "FOREWARN_DOWN_AFTER_S": str(DAMPING_S),
-            "FOREWARN_QUIET_HOURS": "",
-            "FOREWARN_SLEEP_HOURS": "",
+            **run_settings(run, url, feed, DAMPING_S),
             "TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
             "TWILIO_AUTH_TOKEN": "benchtoken",
             "FOREWARN_SMS_FROM": "+15005550006",

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_e2e import prepared_store, run_store  # noqa: E402
+from bench.bench_e2e import prepared_store, run_settings, run_store  # noqa: E402
 from forewarn.store import deliveries, make_engine  # noqa: E402
 
 
@@ -48,14 +48,7 @@ def measure(run: Path, url: str) -> None:
     feed.write_text(json.dumps(line) + "\n")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("FOREWARN_", "TWILIO_"))},
-        "FOREWARN_DB_URL": url,
-        "FOREWARN_JSONL_FEED": str(feed),
-        "FOREWARN_SITE_DIR": str(run / "site"),
-        "FOREWARN_OUTBOX": str(run / "outbox"),
-        "FOREWARN_JOURNAL_DIR": str(run / "journal"),
-        "FOREWARN_DOWN_AFTER_S": "0",
-        "FOREWARN_QUIET_HOURS": "",
-        "FOREWARN_SLEEP_HOURS": "",
+        **run_settings(run, url, feed, 0),
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     env.pop("PREFECT_API_URL", None)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -105,16 +106,10 @@ def run_paced_trial(
         killed_after = len(twilio.messages) + len(mailbox.received)
         workers[victim] = subprocess.Popen(WORKER, env=env, cwd=directory)
         restarted = time.monotonic()
-        held = (deliveries.c.status == "sending") & deliveries.c.claimed_by.like(f"%:{dead.pid}:%")
         resumed = finished = None
-        with engine.connect() as conn:
-            in_flight = conn.execute(select(func.count()).where(held)).scalar_one()
+        in_flight = rows(engine, held_by(dead.pid))
         while time.monotonic() - restarted < 300:
-            with engine.connect() as conn:
-                orphans = conn.execute(select(func.count()).where(held)).scalar_one()
-                unsent = conn.execute(
-                    select(func.count()).where(deliveries.c.status != "sent")
-                ).scalar_one()
+            orphans, unsent = rows(engine, held_by(dead.pid)), rows(engine, NOT_SENT)
             if resumed is None and not orphans:
                 resumed = time.monotonic() - restarted
             if finished is None and not unsent:
@@ -128,10 +123,25 @@ def run_paced_trial(
     engine.dispose()
     never = float("inf")
     return PacedTrial(
-        total, killed_after, int(in_flight), sms_copies, email_copies, raw_duplicates,
-        int(unsent), never if resumed is None else resumed,
+        total, killed_after, in_flight, sms_copies, email_copies, raw_duplicates,
+        unsent, never if resumed is None else resumed,
         never if finished is None else finished,
     )  # fmt: skip
+
+
+# Ledger rows not yet sent.
+NOT_SENT = deliveries.c.status != "sent"
+
+
+def held_by(pid: int) -> ColumnElement[bool]:
+    """Ledger rows a worker process holds in `sending`."""
+    return (deliveries.c.status == "sending") & deliveries.c.claimed_by.like(f"%:{pid}:%")
+
+
+def rows(engine: Engine, where: ColumnElement[bool]) -> int:
+    """How many ledger rows match `where` now."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(where)).scalar_one())
 
 
 def arrived_at(
@@ -163,24 +173,15 @@ def run_stalled_trial(
         arrived_at(rng.randint(total // 10, total // 3), twilio, mailbox, stalled)
         stalled.send_signal(signal.SIGSTOP)
         stopped_after = len(twilio.messages) + len(mailbox.received)
-        held = (deliveries.c.status == "sending") & deliveries.c.claimed_by.like(
-            f"%:{stalled.pid}:%"
-        )
-        with engine.connect() as conn:
-            holding = conn.execute(select(func.count()).where(held)).scalar_one()
+        holding = rows(engine, held_by(stalled.pid))
         time.sleep(stall)
         stalled.send_signal(signal.SIGCONT)
         for w in workers:
             w.wait(timeout=120)
-        with engine.connect() as conn:
-            unsent = conn.execute(
-                select(func.count()).where(deliveries.c.status != "sent")
-            ).scalar_one()
+        unsent = rows(engine, NOT_SENT)
         sms_copies, email_copies, raw_duplicates = count_held(twilio, mailbox, customers)
     engine.dispose()
-    return Counted(
-        total, stopped_after, int(holding), sms_copies, email_copies, raw_duplicates, int(unsent)
-    )
+    return Counted(total, stopped_after, holding, sms_copies, email_copies, raw_duplicates, unsent)
 
 
 def count_held(
@@ -252,20 +253,14 @@ def run_trial(rng: random.Random, customers: int, directory: Path, batch: int = 
         process.send_signal(signal.SIGKILL)
         process.wait()
         killed_after = len(twilio.messages) + len(mailbox.received)
-        with engine.connect() as conn:
-            in_flight = conn.execute(
-                select(func.count()).where(deliveries.c.status == "sending")
-            ).scalar_one()
+        in_flight = rows(engine, deliveries.c.status == "sending")
         subprocess.run(command, env=env, cwd=directory, check=True, timeout=600)
-        with engine.connect() as conn:
-            unsent = conn.execute(
-                select(func.count()).where(deliveries.c.status != "sent")
-            ).scalar_one()
+        unsent = rows(engine, NOT_SENT)
         sms_copies, email_copies, raw_duplicates = count_held(twilio, mailbox, customers)
     engine.dispose()
     return Trial(
-        total, killed_after, int(in_flight), sms_copies, email_copies, raw_duplicates,
-        int(unsent), time.monotonic() - started,
+        total, killed_after, in_flight, sms_copies, email_copies, raw_duplicates,
+        unsent, time.monotonic() - started,
     )  # fmt: skip
 
 
