@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from forewarn.cleantext import argument
 from forewarn.cli_health import nothing_to_watch, print_health, quarantine, read_health
 from forewarn.cli_help import PlainGroup
 from forewarn.cli_ops import build_context, customer, incident_app, maintenance_app
@@ -93,6 +95,13 @@ def import_network_command(
         ),
     ] = None,
     show: Annotated[int, typer.Option(help="How many problems to list.")] = 50,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="The files' encoding, e.g. cp1252 or latin-1 (default: UTF-8, or "
+            "Windows-1252 for a file that turns out not to be UTF-8)."
+        ),
+    ] = None,
 ) -> None:
     """Load or update topology and customers; geocode rows without coordinates."""
     from forewarn.network import import_network
@@ -110,7 +119,7 @@ def import_network_command(
             task = bar.add_task("customers", total=rows)
             report = import_network(
                 engine, topology, customers, geocoder, now_utc(), region or settings.phone_region,
-                progress=lambda done: bar.update(task, completed=done),
+                progress=lambda done: bar.update(task, completed=done), encoding=encoding,
             )  # fmt: skip
     except CsvFormatError as err:
         console.print(f"[red]error:[/red] {err}")
@@ -270,4 +279,7 @@ def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's temporary local server can take a while to start on a small machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    # A note typed in a Latin-1 terminal arrives as bytes that are not UTF-8: read them as
+    # text here, once, rather than fail when the note is stored or printed.
+    sys.argv = [argument(arg) for arg in sys.argv]
     app()

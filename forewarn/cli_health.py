@@ -12,6 +12,7 @@ import typer
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
+from forewarn.cleantext import for_terminal
 from forewarn.config import Settings
 from forewarn.store import elements, make_engine
 from forewarn.store import quarantine as quarantined
@@ -54,14 +55,17 @@ class Health:
     failing: list[Failing] = field(default_factory=list)
     quarantined: int = 0
     latest_quarantined: datetime | None = None
+    dropped: int = 0  # rejects the quarantine's bounds let go
 
 
 def read_health(conn: Connection, now: datetime) -> Health:
     """Failing channels and quarantined input, in two grouped queries."""
+    from forewarn.feeds.inbox import dropped_count
     from forewarn.incidents.ledger.waiting import failing_channels
 
     held, latest = conn.execute(select(func.count(), func.max(quarantined.c.at))).one()
-    return Health(failing_channels(conn, now - FAILING_WINDOW), int(held), latest)
+    failing = failing_channels(conn, now - FAILING_WINDOW)
+    return Health(failing, int(held), latest, dropped_count(conn))
 
 
 def print_health(health: Health) -> None:
@@ -75,9 +79,10 @@ def print_health(health: Health) -> None:
             markup=False, highlight=False, style="red", soft_wrap=True,
         )  # fmt: skip
     if health.quarantined:
+        dropped = f"; {health.dropped:,} older ones dropped" if health.dropped else ""
         console.print(
             f"quarantined input: {health.quarantined:,}, the latest at "
-            f"{utc(health.latest_quarantined)} (`forewarn quarantine` lists them)",
+            f"{utc(health.latest_quarantined)}{dropped} (`forewarn quarantine` lists them)",
             markup=False, highlight=False, style="yellow", soft_wrap=True,
         )  # fmt: skip
 
@@ -103,7 +108,8 @@ def quarantine(
     # Lines, not a table: a raw input line is long, and ops grep and paste these.
     for row in rows:
         console.print(
-            f"{utc(row.at)}  {row.source}: {row.reason}\n    {row.raw}",
+            f"{utc(row.at)}  {row.source}: {for_terminal(row.reason)}\n"
+            f"    {for_terminal(row.raw)}",
             markup=False, highlight=False, soft_wrap=True,
         )  # fmt: skip
     if total > len(rows):

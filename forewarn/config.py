@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from forewarn.cleantext import without_credentials
 from forewarn.durations import cadence_steps, parse_duration, parse_steps
 from forewarn.quiet import QuietHours
 
@@ -204,8 +205,9 @@ class Settings(BaseSettings):
 
     def public(self) -> dict[str, object]:
         """Every setting a log or another process may see: secrets as whether they are
-        set, the store's URL without its password."""
+        set, the store's URL without its password, no URL's credentials."""
         values = self.model_dump(mode="json")  # secrets dump as "**********"
+        values = {k: without_credentials(v) if isinstance(v, str) else v for k, v in values.items()}
         values["db_url"] = make_url(self.db_url.get_secret_value()).render_as_string(
             hide_password=True
         )
@@ -277,7 +279,7 @@ def settings_problems(err: ValidationError) -> list[str]:
 def _problem(error: Any) -> str:
     field = str(error["loc"][0]) if error["loc"] else "?"
     kind, value = error["type"], error.get("input")
-    shown = "" if field in _SECRETS else f": {value!r}"
+    shown = "" if field in _SECRETS else without_credentials(f": {value!r}")
     if kind == "value_error":
         reason, shown = str(error["ctx"]["error"]), ""  # our validators name the value
     elif kind in _REASONS:

@@ -4,14 +4,29 @@ progress bar, a time."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
-console = Console()
+from forewarn.cleantext import for_terminal
+
+
+class SafeConsole(Console):
+    """A console that never lets a string's own control characters reach the terminal:
+    a customer's text carrying ESC[2J is shown as \\x1b[2J, not obeyed. Every string
+    printed, and every table cell, passes through render_str; rich's own styling is
+    added after it."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """The string as rich renders it, its control characters made visible."""
+        return super().render_str(for_terminal(text), **kwargs)
+
+
+console = SafeConsole()
 
 
 def fail(message: str) -> NoReturn:

@@ -146,7 +146,7 @@ def test_quarantine_lists_malformed_feed_lines_newest_first_with_their_reason(
     run_cycle(ctx, NOW + timedelta(minutes=1))
     ctx.close()
     assert run(street, "quarantine") == [
-        "2026-11-23 14:01 UTC  jsonl: line 1: not JSON: Expecting value",
+        "2026-11-23 14:01 UTC  jsonl: line 1: not JSON: Expecting value at position 0",
         "    cpe43 is down",
         "2026-11-23 14:00 UTC  jsonl: line 1: 'state' must be one of down, up, degraded",
         '    {"element": "cpe41", "state": "sideways"}',

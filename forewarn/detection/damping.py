@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from forewarn.feeds import Reject, Signal
 
 REMEMBER = timedelta(days=1)
+# How far ahead of our clock a signal may be dated (clocks drift a little); beyond it the
+# signal is refused, or it would make every true signal until then look like old news.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +51,35 @@ def resolve_element(element: str, known: Callable[[str], bool]) -> str | None:
 
 
 def apply_signals(
-    states: dict[str, ElementState], signals: Iterable[Signal], known: Callable[[str], bool]
+    states: dict[str, ElementState],
+    signals: Iterable[Signal],
+    known: Callable[[str], bool],
+    now: datetime | None = None,
 ) -> tuple[set[str], list[Reject]]:
-    """Apply signals in time order; returns the elements changed and unknown-element rejects."""
+    """Apply signals in time order; returns the elements changed and the rejects (unknown
+    elements, and with `now`, signals dated beyond FUTURE_TOLERANCE ahead of it)."""
     changed: set[str] = set()
     rejects: list[Reject] = []
+    horizon = None if now is None else now + FUTURE_TOLERANCE
     for signal in sorted(signals, key=lambda s: s.observed_at):
+        if horizon is not None and signal.observed_at > horizon:
+            reason = (
+                f"dated {signal.observed_at:%Y-%m-%d %H:%M:%S} UTC, more than "
+                f"{FUTURE_TOLERANCE.seconds // 60} minutes ahead of our clock"
+            )
+            rejects.append(Reject.of(signal.source, reason, signal.raw or signal))
+            continue
         element = resolve_element(signal.element, known)
         if element is None:
             reason = f"unknown element {signal.element!r}"
             rejects.append(Reject.of(signal.source, reason, signal.raw or signal))
             continue
         current = states.get(element)
+        if current is not None and horizon is not None and current.observed_at > horizon:
+            # Stored before future dates were refused: older than any news, from now on.
+            current = replace(
+                current, since=min(current.since, signal.observed_at), observed_at=_LONG_AGO
+            )
         if current is None:
             if signal.state == "up":
                 continue  # up is the default: nothing to remember

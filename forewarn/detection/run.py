@@ -39,7 +39,7 @@ def run_detection(
 ) -> Detection:
     """Apply `signals` to the stored states, settle them at `now`, and detect faults."""
     states = state_store.load(conn)
-    changed, rejects = apply_signals(states, signals, lambda e: e in tree.index)
+    changed, rejects = apply_signals(states, signals, lambda e: e in tree.index, now)
     settled, forgettable = settle(states, now, thresholds)
     state_store.save(conn, states, changed | settled, forgettable)
     down = effective_down(states)

@@ -96,6 +96,8 @@ def load_scenario(path: Path) -> Scenario:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise DrillError(f"{path}: not YAML or JSON: {err}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise DrillError(f"{path}: nested too deeply to be a scenario") from None
     if not isinstance(raw, dict):
         raise DrillError(f"{path}: a scenario is a mapping with start and events")
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import FeedBatch, Reject, Signal, parse_timestamp
 
 SOURCE = "alertmanager"
@@ -49,6 +50,12 @@ def _alert_signal(
         return f"alert has none of the element labels {list(label_names)}"
     if len(element) > 128:
         return "element name longer than 128 characters"
+    fingerprint = alert.get("fingerprint")
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        return f"fingerprint must be a string, not {_a(fingerprint)}"
+    starts = alert.get("startsAt")
+    if starts is not None and not isinstance(starts, str):
+        return f"startsAt must be a string, not {_a(starts)}"
     status = alert.get(firing_field)
     if isinstance(status, dict):  # GET /api/v2/alerts: {"state": "active", ...}
         status = "firing"
@@ -56,7 +63,7 @@ def _alert_signal(
         return f"alert status {str(status)[:32]!r} is neither firing nor resolved"
     try:
         if status == "firing":
-            observed = parse_timestamp(alert.get("startsAt"))
+            observed = parse_timestamp(starts)
             return Signal(element, "down", observed, SOURCE, alert)
         ends = alert.get("endsAt")
         if not isinstance(ends, str) or ends.startswith(_ZERO_TIME_PREFIX):
@@ -70,12 +77,9 @@ def parse_webhook(body: bytes, label_names: Sequence[str]) -> WebhookResult:
     """Parse one webhook body; bad alerts are rejected one by one, the rest go on."""
     result = WebhookResult()
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        result.batch.rejects.append(Reject.of(SOURCE, "payload is not UTF-8", body))
-        return result
-    except json.JSONDecodeError as err:
-        result.batch.rejects.append(Reject.of(SOURCE, f"payload is not JSON: {err}", body))
+        payload = loads(body)
+    except Unreadable as err:
+        result.batch.rejects.append(Reject.of(SOURCE, f"payload is {err}", body))
         return result
     if not isinstance(payload, dict):
         reason = f"payload is a JSON {type(payload).__name__}, not an object"
@@ -111,6 +115,7 @@ def _signals_from_alerts(alerts: Iterable[object], label_names: Sequence[str]) -
             continue
         # HA pairs and retries repeat alerts: (fingerprint, startsAt) names one occurrence.
         assert isinstance(alert, dict)
+        # Both are strings or absent: _alert_signal refused anything else.
         key = (alert.get("fingerprint") or outcome.element, alert.get("startsAt"), outcome.state)
         if key in seen:
             continue
@@ -140,7 +145,10 @@ def fetch_active(client: httpx.Client, base_url: str, label_names: Sequence[str]
     """GET the active alerts (HTTP only: needs nothing from the store)."""
     response = client.get(base_url.rstrip("/") + "/api/v2/alerts", timeout=30)
     response.raise_for_status()
-    alerts = response.json()
+    try:
+        alerts = loads(response.content)
+    except Unreadable as err:
+        raise ValueError(f"GET /api/v2/alerts answered with a body that is {err}") from None
     if not isinstance(alerts, list):
         raise ValueError("GET /api/v2/alerts did not return a list")
     return _signals_from_alerts(alerts, label_names)
@@ -154,3 +162,9 @@ def recoveries(active: FeedBatch, known_down: Iterable[str], now: datetime) -> l
         Signal(element, "up", now, SOURCE, {"reason": "no longer active"})
         for element in sorted(set(known_down) - named)
     ]
+
+
+def _a(value: object) -> str:
+    """What a JSON value is, in words: 'an object', 'a number'."""
+    kinds = {dict: "an object", list: "a list", bool: "true or false", int: "a number"}
+    return kinds.get(type(value), "a number" if isinstance(value, float) else "a value")

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 from forewarn.feeds.signal import Reject
-from forewarn.store import inbox, quarantine
+from forewarn.store import get_meta, inbox, quarantine, set_meta
+
+# The quarantine is for an operator to read, so it is bounded: of one batch, the first
+# rejects of each source are kept and the rest counted in one line; of all, the newest
+# per source and in total. What is dropped is counted (`forewarn status` shows it).
+KEPT_PER_BATCH = 200
+KEPT_PER_SOURCE = 10_000
+KEPT_IN_ALL = 50_000
+DROPPED_KEY = "quarantine_dropped"
 
 
 def store_payload(conn: Connection, source: str, body: bytes, now: datetime) -> int:
@@ -38,9 +48,48 @@ def mark_processed(conn: Connection, ids: Sequence[int], now: datetime) -> None:
 
 
 def quarantine_rejects(conn: Connection, rejects: Sequence[Reject], now: datetime) -> None:
-    """Keep every rejected item with its reason, so an operator can see what was dropped."""
-    if rejects:
-        conn.execute(
-            quarantine.insert(),
-            [{"source": r.source, "at": now, "reason": r.reason, "raw": r.raw} for r in rejects],
-        )
+    """Keep rejected items with their reasons, so an operator can see what was refused;
+    within the bounds above, oldest dropped first."""
+    if not rejects:
+        return
+    kept: dict[str, list[Reject]] = defaultdict(list)
+    over: Counter[str] = Counter()
+    for reject in rejects:
+        if len(kept[reject.source]) < KEPT_PER_BATCH:
+            kept[reject.source].append(reject)
+        else:
+            over[reject.source] += 1
+    rows = [
+        {"source": r.source, "at": now, "reason": r.reason, "raw": r.raw}
+        for source_rejects in kept.values()
+        for r in source_rejects
+    ]
+    rows += [
+        {"source": source, "at": now, "raw": "",
+         "reason": f"and {count:,} more rejects in the same read (not kept)"}
+        for source, count in over.items()
+    ]  # fmt: skip
+    conn.execute(quarantine.insert(), rows)
+    dropped = sum(over.values())
+    for source in kept:
+        dropped += _keep_newest(conn, KEPT_PER_SOURCE, quarantine.c.source == source)
+    dropped += _keep_newest(conn, KEPT_IN_ALL)
+    if dropped:
+        set_meta(conn, DROPPED_KEY, str(dropped_count(conn) + dropped))
+
+
+def dropped_count(conn: Connection) -> int:
+    """How many rejects the quarantine's bounds have dropped, ever."""
+    return int(get_meta(conn, DROPPED_KEY) or 0)
+
+
+def _keep_newest(conn: Connection, most: int, *where: ColumnElement[bool]) -> int:
+    """Delete all but the newest `most` rows (matching `where`); how many went."""
+    q = quarantine.c
+    held = conn.execute(select(func.count()).select_from(quarantine).where(*where)).scalar_one()
+    if held <= most:
+        return 0
+    cutoff = conn.execute(
+        select(q.id).where(*where).order_by(q.id.desc()).offset(most).limit(1)
+    ).scalar_one()
+    return conn.execute(delete(quarantine).where(q.id <= cutoff, *where)).rowcount or 0

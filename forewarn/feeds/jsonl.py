@@ -3,12 +3,12 @@ from a file (read on from a saved byte offset) or an http(s) URL (read whole).""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import STATES, FeedBatch, Reject, Signal, parse_timestamp
 
 SOURCE = "jsonl"
@@ -31,11 +31,9 @@ def parse_line(line: bytes, line_no: int) -> Signal | Reject:
     if len(line) > MAX_LINE_BYTES:
         return Reject.of(SOURCE, f"{where}: longer than {MAX_LINE_BYTES} bytes", line)
     try:
-        item = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        return Reject.of(SOURCE, f"{where}: not UTF-8", line)
-    except json.JSONDecodeError as err:
-        return Reject.of(SOURCE, f"{where}: not JSON: {err.msg}", line)
+        item = loads(line)
+    except Unreadable as err:
+        return Reject.of(SOURCE, f"{where}: {err}", line)
     if not isinstance(item, dict):
         return Reject.of(SOURCE, f"{where}: a JSON {type(item).__name__}, not an object", line)
     element, state = item.get("element"), item.get("state")

@@ -12,9 +12,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from forewarn.cleantext import without_credentials
 from forewarn.feeds import alertmanager, jsonl
 from forewarn.feeds.inbox import mark_processed, quarantine_rejects, unprocessed
-from forewarn.feeds.signal import FeedBatch
+from forewarn.feeds.signal import FeedBatch, Reject
 from forewarn.store import feed_cursors, set_meta, upsert
 
 
@@ -55,13 +56,13 @@ def fetch_remote(config: FeedConfig, client: httpx.Client) -> Fetched:
             fetched.alerts = alertmanager.fetch_active(
                 client, config.alertmanager_url, config.element_labels
             )
-        except (httpx.HTTPError, ValueError) as err:
-            fetched.errors.append(f"alertmanager poll failed: {err}")
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
+            fetched.errors.append(without_credentials(f"alertmanager poll failed: {err}"))
     if config.jsonl_feed and _is_url(config.jsonl_feed):
         try:
             fetched.url_feed = jsonl.read_url(client, config.jsonl_feed)
-        except (httpx.HTTPError, OSError, ValueError) as err:
-            fetched.errors.append(f"JSON lines feed failed: {err}")
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as err:
+            fetched.errors.append(without_credentials(f"JSON lines feed failed: {err}"))
     return fetched
 
 
@@ -78,9 +79,14 @@ def read_all(
     read = FeedRead()
     must_poll = False
     for inbox_id, body in unprocessed(conn, alertmanager.SOURCE):
-        result = alertmanager.parse_webhook(body, config.element_labels)
+        read.inbox_ids.append(inbox_id)  # read once, whatever it holds: never retried for ever
+        try:
+            result = alertmanager.parse_webhook(body, config.element_labels)
+        except Exception as err:  # poison must cost only itself, never a later cycle
+            reason = f"inbox #{inbox_id} failed: {type(err).__name__}: {str(err)[:200]}"
+            read.batch.rejects.append(Reject.of(alertmanager.SOURCE, reason, body))
+            continue
         read.batch.extend(result.batch)
-        read.inbox_ids.append(inbox_id)
         must_poll |= result.truncated
     if fetched.alerts is not None:
         # Webhooks stored since the poll count as news too: no `up` for what they name.

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 
+from forewarn.cleantext import clean
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, open_incident
 from forewarn.incidents.restoration import lines_still_down, open_case, resolve
@@ -349,7 +350,9 @@ def get(conn: Connection, incident_id: int) -> Row[Any]:
 
 
 def _clean(text: str | None, what: str, limit: int) -> str:
-    value = " ".join((text or "").split())
+    # Whatever was typed or pasted, what is kept (and shown to customers and the public)
+    # has no control or bidi characters, and one space between words.
+    value = " ".join(clean(text or "").split())
     if not value:
         raise OpsError(f"the {what} is empty")
     if len(value) > limit:

@@ -3,6 +3,7 @@ only itself: each problem carries the file, line number and reason."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,14 +33,23 @@ class CsvFormatError(ValueError):
     """The file as a whole cannot be read (missing columns, not UTF-8 text)."""
 
 
-def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]] | Problem]:
-    """Yield (line number, row) for each good record and a Problem for each bad one."""
+# What a CSV that is not UTF-8 most likely is: a spreadsheet's or CRM's export on Windows.
+LIKELY_EXPORT = "cp1252"
+
+
+def read_rows(
+    path: Path, columns: Sequence[str], encoding: str | None = None
+) -> Iterator[tuple[int, dict[str, str]] | Problem]:
+    """Yield (line number, row) for each good record and a Problem for each bad one.
+
+    Each line is decoded on its own, so a byte that is not text costs only its line.
+    With no `encoding`, the file is UTF-8 until a line says otherwise: if the first line
+    with any non-ASCII byte is not UTF-8, the file is read as Windows-1252 (said once, as
+    a Problem on that line); later lines that still fail are refused alone."""
     name = path.name
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        try:
-            header_line = handle.readline()
-        except UnicodeDecodeError:
-            raise CsvFormatError(f"{name}: not UTF-8 text") from None
+    decoder = _Decoder(name, encoding)
+    with path.open("rb") as handle:
+        header_line = decoder.header(handle.readline())
         header = [h.strip() for h in _split(header_line.rstrip("\r\n"))]
         missing = [c for c in columns if c not in header]
         if missing:
@@ -48,18 +58,18 @@ def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[st
         in_order = positions == list(range(len(columns)))  # the usual case: no picking
         width = len(header)
         split = _Splitter()
-        line_no = 1
-        while True:
-            line_no += 1
-            try:
-                line = handle.readline()
-            except UnicodeDecodeError:
-                # the rest of the file cannot be decoded reliably
-                yield Problem(name, line_no, "not UTF-8 text; stopped reading this file here")
-                return
-            if not line:
-                return
-            line = line.rstrip("\r\n")
+        for line_no, raw in enumerate(handle, start=2):
+            if len(raw) > MAX_LINE_CHARS * 4:  # no decoding a line that is refused anyway
+                yield Problem(name, line_no, f"line longer than {MAX_LINE_CHARS} characters")
+                continue
+            decoded = decoder.line(raw, line_no)
+            if isinstance(decoded, Problem):
+                yield decoded
+                if decoder.refused:
+                    continue
+                decoded = decoder.line(raw, line_no)
+                assert isinstance(decoded, str)
+            line = decoded.rstrip("\r\n")
             if not line.strip():
                 continue
             if len(line) > MAX_LINE_CHARS:
@@ -75,6 +85,64 @@ def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[st
                 continue
             picked = fields if in_order else [fields[p] for p in positions]
             yield line_no, dict(zip(columns, map(str.strip, picked), strict=False))
+
+
+class _Decoder:
+    """Decodes a CSV line by line, settling which encoding the file is in (see read_rows).
+    After a Problem, `refused` says whether the line is lost (else: decode it again, in
+    the encoding just settled on, and the Problem was only a notice)."""
+
+    def __init__(self, name: str, encoding: str | None) -> None:
+        self.name = name
+        self.encoding = encoding or "utf-8"
+        self.settled = encoding is not None
+        self.refused = False
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise CsvFormatError(f"unknown encoding {encoding!r}") from None
+
+    def header(self, raw: bytes) -> str:
+        """The header line as text (a UTF-8 byte order mark dropped)."""
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise CsvFormatError(
+                f"{self.name}: not UTF-8 but UTF-16 text; save it as CSV (UTF-8) and import again"
+            )
+        if b"\x00" in raw:
+            raise CsvFormatError(f"{self.name}: not UTF-8 text (it holds NUL bytes)")
+        if raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+            self.encoding, self.settled = "utf-8", True
+        decoded = self.line(raw, 1)
+        if isinstance(decoded, Problem):
+            if self.refused:
+                raise CsvFormatError(f"{self.name}: the header is not {self.encoding} text")
+            decoded = self.line(raw, 1)
+        assert isinstance(decoded, str)
+        return decoded
+
+    def line(self, raw: bytes, line_no: int) -> str | Problem:
+        """The line as text, or the Problem with it."""
+        if raw.isascii():
+            return raw.decode("ascii")
+        try:
+            text = raw.decode(self.encoding)
+        except UnicodeDecodeError as err:
+            if not self.settled:
+                self.encoding, self.settled, self.refused = LIKELY_EXPORT, True, False
+                return Problem(
+                    self.name, line_no,
+                    f"not UTF-8 (byte 0x{raw[err.start]:02x}): the file is read as "
+                    f"Windows-1252 from here; use --encoding to say otherwise",
+                )  # fmt: skip
+            self.refused = True
+            return Problem(
+                self.name, line_no,
+                f"not {self.encoding} text (byte 0x{raw[err.start]:02x}); row skipped",
+            )  # fmt: skip
+        self.settled = True
+        return text
 
 
 def _split(line: str) -> list[str]:

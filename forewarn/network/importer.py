@@ -62,25 +62,31 @@ def import_network(
     now: datetime,
     default_region: str = "US",
     progress: Callable[[int], None] | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Load topology, then customers; each file in its own transaction. `progress` hears
-    how many customer rows are done after each chunk (for a progress bar)."""
+    how many customer rows are done after each chunk (for a progress bar); `encoding`
+    None reads UTF-8, or Windows-1252 where a file turns out not to be UTF-8."""
     report = ImportReport()
     if topology is not None:
         with engine.begin() as conn:
-            _import_topology(conn, topology, report)
+            _import_topology(conn, topology, report, encoding)
             set_meta(conn, "network_version", now.isoformat())
     if customer_file is not None:
         with engine.begin() as conn:
-            _import_customers(conn, customer_file, geocoder, now, default_region, report, progress)
+            _import_customers(
+                conn, customer_file, geocoder, now, default_region, report, progress, encoding
+            )
             set_meta(conn, "network_version", now.isoformat())
     return report
 
 
 # --- topology --------------------------------------------------------------
-def _import_topology(conn: Connection, path: Path, report: ImportReport) -> None:
+def _import_topology(
+    conn: Connection, path: Path, report: ImportReport, encoding: str | None = None
+) -> None:
     rows: dict[str, tuple[int, dict[str, Any]]] = {}
-    for item in read_rows(path, TOPOLOGY_COLUMNS):
+    for item in read_rows(path, TOPOLOGY_COLUMNS, encoding):
         if isinstance(item, Problem):
             report.problems.append(item)
             continue
@@ -177,12 +183,13 @@ def _import_customers(
     region: str,
     report: ImportReport,
     progress: Callable[[int], None] | None = None,
+    encoding: str | None = None,
 ) -> None:
     known = set(conn.execute(select(elements.c.element_id)).scalars())
     done = 0
     with ProcessPoolExecutor(PHONE_WORKERS) as pool:
         loader = _CustomerLoader(conn, path.name, known, pool, geocoder, now, region, report)
-        for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS)):
+        for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS, encoding)):
             loader.load(chunk)
             done += len(chunk)
             if progress is not None:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import httpx
 
+from forewarn.cleantext import clean
+from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.incidents.mentions import Mention
 from forewarn.notifiers.base import (
     Done,
@@ -84,7 +86,7 @@ class MastodonClient:
         return [None for _ in messages]
 
     def _post(self, message: Message, reply_to: str | None, held: Held) -> Result:
-        text = message.body
+        text = clean(message.body)  # a post is public: no control or bidi characters
         if message.customer_id is not None:
             # A direct message reaches only the mentioned account.
             text = f"@{message.to.lstrip('@')} {text}"
@@ -134,31 +136,44 @@ class MastodonClient:
             params.append(("since_id", since_id))
         response = self._http.get("/api/v1/notifications", params=params)
         response.raise_for_status()
-        found = []
-        for item in response.json():
-            status = item.get("status") or {}
-            account = item.get("account") or {}
-            if item.get("type") != "mention" or not status.get("id") or not account.get("acct"):
-                continue
-            text = html.unescape(_TAGS.sub(" ", str(status.get("content") or "")))
-            found.append(
-                Mention(
-                    str(item["id"]), str(status["id"]), str(account["acct"]), " ".join(text.split())
-                )
-            )
-        return sorted(
-            found, key=lambda m: int(m.notification_id) if m.notification_id.isdigit() else 0
-        )
+        try:
+            items = loads(response.content)
+        except Unreadable as err:
+            raise ValueError(f"mastodon notifications: {err}") from None
+        # Whatever the server sends, a malformed notification costs only itself.
+        found = [m for item in (items if isinstance(items, list) else []) if (m := _mention(item))]
+        # Ids are numbers written as text, of any length: by length, then digits.
+        return sorted(found, key=lambda m: (len(m.notification_id), m.notification_id))
 
     def reply(self, text: str, reply_to: str, visibility: str, key: str) -> str:
         """Answer a post; the idempotency key makes a repeat after a crash harmless."""
         response = self._http.post(
             "/api/v1/statuses",
-            data={"status": text[:MAX_CHARS], "in_reply_to_id": reply_to, "visibility": visibility},
+            data={
+                "status": clean(text)[:MAX_CHARS],
+                "in_reply_to_id": reply_to,
+                "visibility": visibility,
+            },
             headers={"Idempotency-Key": key},
         )
         response.raise_for_status()
         return str(response.json().get("id", ""))
+
+
+def _mention(item: object) -> Mention | None:
+    """One notification as a mention, or None if it is not a well-formed one."""
+    if not isinstance(item, dict) or item.get("type") != "mention":
+        return None
+    status, account = item.get("status"), item.get("account")
+    if not isinstance(status, dict) or not isinstance(account, dict):
+        return None
+    ids = (item.get("id"), status.get("id"), account.get("acct"))
+    if not all(isinstance(v, str | int) and not isinstance(v, bool) and str(v) for v in ids):
+        return None
+    notification_id, status_id, acct = (str(v)[:256] for v in ids)
+    content = status.get("content")
+    text = html.unescape(_TAGS.sub(" ", content if isinstance(content, str) else ""))
+    return Mention(notification_id, status_id, acct, " ".join(text.split()))
 
 
 def _error(response: httpx.Response) -> str:

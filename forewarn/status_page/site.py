@@ -13,6 +13,7 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from forewarn.cleantext import clean, clean_all
 from forewarn.network import NetworkIndex
 from forewarn.quiet import zone_info
 from forewarn.status_page import areas as area_maps
@@ -290,11 +291,17 @@ def _api(data: SiteData, summary: dict[str, Any]) -> dict[str, bytes]:
     }
 
 
+# Every public file passes through `clean` on its way out: whatever ops typed or a feed
+# named, no control character (which breaks XML) or bidi override (which makes a page say
+# what it does not) reaches the public. The templates add none of their own.
+
+
 def _page(template: str, context: dict[str, Any]) -> bytes:
-    return _environment().get_template(template).render(context).encode()
+    return clean(_environment().get_template(template).render(context)).encode()
 
 
 def _json(data: object, compact: bool = False) -> bytes:
+    data = clean_all(data)  # json.dumps would write a control character as \u0000
     if compact:
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return json.dumps(data, indent=2, ensure_ascii=False).encode()

@@ -1,0 +1,209 @@
+"""The receiver's OpenAPI 3.1 description, served at /openapi.json: what outside tools
+(and schemathesis, in the tests) need to call and check the endpoints `forewarn serve`
+answers. Kept beside the receiver and checked against it by tests/test_receiver_api.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forewarn import __version__
+
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+_RETRY = {
+    "description": "Busy: too many writes waiting for the store; retry after the delay.",
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    "content": {"application/json": {"schema": _ERROR}},
+}
+
+
+def _error(why: str) -> dict[str, Any]:
+    return {"description": why, "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _twilio_form(required: list[str], optional: list[str]) -> dict[str, Any]:
+    names = required + optional
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {name: {"type": "string"} for name in names},
+                    "required": required,
+                }
+            }
+        },
+    }
+
+
+_TWILIO_SIGNATURE = {
+    "name": "X-Twilio-Signature",
+    "in": "header",
+    "required": True,
+    "description": "HMAC-SHA1 of the public URL and form, keyed by TWILIO_AUTH_TOKEN.",
+    "schema": {"type": "string"},
+}
+_IDEMPOTENCY = {
+    "name": "I-Twilio-Idempotency-Token",
+    "in": "header",
+    "required": False,
+    "description": "Twilio's retry token: a request seen before is not handled again.",
+    "schema": {"type": "string"},
+}
+_UNSUBSCRIBE_PARAMS = [
+    {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}},
+    {
+        "name": "signature",
+        "in": "path",
+        "required": True,
+        "description": "The link's HMAC, as sent in the email.",
+        "schema": {"type": "string"},
+    },
+]
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def description() -> dict[str, Any]:
+    """The OpenAPI document of the receiver's own endpoints (not the static site's files)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "forewarn receiver",
+            "version": __version__,
+            "description": "Webhooks in from monitoring and Twilio, one-click unsubscribes.",
+        },
+        "paths": {
+            "/hooks/alertmanager": {
+                "post": {
+                    "summary": "Alertmanager webhook (payload version 4); stored before the 200.",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "version": {"type": "string"},
+                                        "alerts": {"type": "array", "items": {"type": "object"}},
+                                        "truncatedAlerts": {"type": "integer"},
+                                    },
+                                    "required": ["alerts"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Stored; read by the next cycle.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"stored": {"type": "integer"}},
+                                        "required": ["stored"],
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("Not an Alertmanager payload; quarantined with the reason."),
+                        "401": _error("Missing or wrong bearer token."),
+                        "404": _error("Receiver off: FOREWARN_WEBHOOK_TOKEN is not set."),
+                        "413": _error("Body larger than FOREWARN_MAX_BODY_BYTES."),
+                        "503": _RETRY,
+                    },
+                }
+            },
+            "/hooks/twilio/inbound": {
+                "post": {
+                    "summary": "An inbound text (STOP, START, HELP, STATUS, or a reply).",
+                    "parameters": [_TWILIO_SIGNATURE, _IDEMPOTENCY],
+                    "requestBody": _twilio_form(["From", "Body"], ["MessageSid", "To"]),
+                    "responses": {
+                        "200": {
+                            "description": "TwiML: the answer, if any.",
+                            "content": {"application/xml": {"schema": {"type": "string"}}},
+                        },
+                        "400": _error("Not a form, or From or Body missing."),
+                        "403": _error("Missing or wrong X-Twilio-Signature."),
+                        "404": _error("Twilio hooks off: no Twilio credentials."),
+                        "413": _error("Body too large."),
+                        "503": _RETRY,
+                    },
+                }
+            },
+            "/hooks/twilio/status": {
+                "post": {
+                    "summary": "A message status callback.",
+                    "parameters": [_TWILIO_SIGNATURE, _IDEMPOTENCY],
+                    "requestBody": _twilio_form(
+                        ["MessageSid", "MessageStatus"], ["ErrorCode", "AccountSid"]
+                    ),
+                    "responses": {
+                        "204": {"description": "Recorded."},
+                        "400": _error("Not a form, or MessageSid or MessageStatus missing."),
+                        "403": _error("Missing or wrong X-Twilio-Signature."),
+                        "404": _error("Twilio hooks off: no Twilio credentials."),
+                        "413": _error("Body too large."),
+                        "503": _RETRY,
+                    },
+                }
+            },
+            "/unsubscribe/{customer}/{signature}": {
+                "get": {
+                    "summary": "The confirmation page with a button; changes nothing.",
+                    "parameters": _UNSUBSCRIBE_PARAMS,
+                    "responses": {
+                        "200": {"description": "The page.", "content": _HTML},
+                        "403": _error("Not a valid link."),
+                        "404": _error("Unsubscribe links are off."),
+                    },
+                },
+                "post": {
+                    "summary": "Unsubscribe (RFC 8058 one-click, or the page's button).",
+                    "parameters": _UNSUBSCRIBE_PARAMS,
+                    "responses": {
+                        "200": {"description": "Unsubscribed.", "content": _HTML},
+                        "403": _error("Not a valid link."),
+                        "404": _error("No such customer, or unsubscribe links are off."),
+                        "503": _RETRY,
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "The receiver is up (asks nothing of the store).",
+                    "responses": {
+                        "200": {
+                            "description": "Up.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"status": {"const": "ok"}},
+                                        "required": ["status"],
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This description.",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
