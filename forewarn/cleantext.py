@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 # C0 (but tab and newline), DEL and C1: they move cursors, clear screens, set titles, and
 # XML 1.0 refuses most of them outright. A carriage return is a control too: it rewrites
@@ -68,3 +69,14 @@ def without_credentials(text: str) -> str:
     """`text` with the credentials of every URL in it replaced by `***`: for errors and
     logs that quote a URL an operator configured (httpx names the URL it failed on)."""
     return _USERINFO.sub(r"\1***@", text)
+
+
+def credentials_apart(url: str) -> tuple[str, tuple[str, str] | None]:
+    """`url` without its user:password, and those apart (for HTTP basic auth), so that no
+    request line, log or error built from the URL carries them."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit(parts._replace(netloc=host))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))

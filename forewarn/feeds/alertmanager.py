@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from httpx import USE_CLIENT_DEFAULT
 
+from forewarn.cleantext import credentials_apart
 from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import FeedBatch, Reject, Signal, parse_timestamp
 
@@ -143,7 +145,10 @@ def poll(
 
 def fetch_active(client: httpx.Client, base_url: str, label_names: Sequence[str]) -> FeedBatch:
     """GET the active alerts (HTTP only: needs nothing from the store)."""
-    response = client.get(base_url.rstrip("/") + "/api/v2/alerts", timeout=30)
+    url, auth = credentials_apart(base_url)
+    response = client.get(
+        url.rstrip("/") + "/api/v2/alerts", timeout=30, auth=auth or USE_CLIENT_DEFAULT
+    )
     response.raise_for_status()
     try:
         alerts = loads(response.content)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from httpx import USE_CLIENT_DEFAULT
 
+from forewarn.cleantext import credentials_apart
 from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import STATES, FeedBatch, Reject, Signal, parse_timestamp
 
@@ -83,11 +85,12 @@ def read_url(client: httpx.Client, url: str) -> FeedBatch:
     """Fetch the whole feed; repeats of lines already applied are ignored downstream."""
     chunks: list[bytes] = []
     size = 0
-    with client.stream("GET", url, timeout=30) as response:
+    bare, auth = credentials_apart(url)
+    with client.stream("GET", bare, timeout=30, auth=auth or USE_CLIENT_DEFAULT) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > MAX_READ_BYTES:
-                raise ValueError(f"feed at {url} is larger than {MAX_READ_BYTES} bytes")
+                raise ValueError(f"feed at {bare} is larger than {MAX_READ_BYTES} bytes")
             chunks.append(chunk)
     return parse_lines(b"".join(chunks))
