@@ -62,7 +62,9 @@ def argument(value: str) -> str:
 
 
 # user:password@ (or token@) in any URL, to the host: what a log or an error must not show.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*@")
+# Spaces are allowed in it (a malformed URL still hides its password): over-hiding a
+# log line's words is the safer mistake.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@'\"\n]*@")
 
 
 def without_credentials(text: str) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -38,6 +39,10 @@ from tests.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
 from tests.town import Town, report_cabinet
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+
+# Property tests keep no example database in the checkout; a failure prints its example.
+hypothesis_settings.register_profile("forewarn", database=None, print_blob=True)
+hypothesis_settings.load_profile("forewarn")
 
 
 @pytest.fixture

@@ -62,13 +62,11 @@ def read_rows(
             if len(raw) > MAX_LINE_CHARS * 4:  # no decoding a line that is refused anyway
                 yield Problem(name, line_no, f"line longer than {MAX_LINE_CHARS} characters")
                 continue
-            decoded = decoder.line(raw, line_no)
-            if isinstance(decoded, Problem):
-                yield decoded
-                if decoder.refused:
-                    continue
-                decoded = decoder.line(raw, line_no)
-                assert isinstance(decoded, str)
+            decoded, problem = decoder.line(raw, line_no)
+            if problem is not None:
+                yield problem
+            if decoded is None:
+                continue
             line = decoded.rstrip("\r\n")
             if not line.strip():
                 continue
@@ -88,15 +86,12 @@ def read_rows(
 
 
 class _Decoder:
-    """Decodes a CSV line by line, settling which encoding the file is in (see read_rows).
-    After a Problem, `refused` says whether the line is lost (else: decode it again, in
-    the encoding just settled on, and the Problem was only a notice)."""
+    """Decodes a CSV line by line, settling which encoding the file is in (see read_rows)."""
 
     def __init__(self, name: str, encoding: str | None) -> None:
         self.name = name
         self.encoding = encoding or "utf-8"
         self.settled = encoding is not None
-        self.refused = False
         if encoding is not None:
             try:
                 codecs.lookup(encoding)
@@ -114,35 +109,38 @@ class _Decoder:
         if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
             self.encoding, self.settled = "utf-8", True
-        decoded = self.line(raw, 1)
-        if isinstance(decoded, Problem):
-            if self.refused:
-                raise CsvFormatError(f"{self.name}: the header is not {self.encoding} text")
-            decoded = self.line(raw, 1)
-        assert isinstance(decoded, str)
-        return decoded
+        text, _ = self.line(raw, 1)
+        if text is None:
+            raise CsvFormatError(f"{self.name}: the header is not {self.encoding} text")
+        return text
 
-    def line(self, raw: bytes, line_no: int) -> str | Problem:
-        """The line as text, or the Problem with it."""
+    def line(self, raw: bytes, line_no: int) -> tuple[str | None, Problem | None]:
+        """The line as text (None: refused), and the Problem to report, if any."""
         if raw.isascii():
-            return raw.decode("ascii")
+            return raw.decode("ascii"), None
+        notice = None
         try:
             text = raw.decode(self.encoding)
         except UnicodeDecodeError as err:
-            if not self.settled:
-                self.encoding, self.settled, self.refused = LIKELY_EXPORT, True, False
-                return Problem(
-                    self.name, line_no,
-                    f"not UTF-8 (byte 0x{raw[err.start]:02x}): the file is read as "
-                    f"Windows-1252 from here; use --encoding to say otherwise",
-                )  # fmt: skip
-            self.refused = True
-            return Problem(
+            if self.settled:
+                return None, self._refused(raw, err, line_no)
+            self.encoding = LIKELY_EXPORT
+            notice = Problem(
                 self.name, line_no,
-                f"not {self.encoding} text (byte 0x{raw[err.start]:02x}); row skipped",
+                f"not UTF-8 (byte 0x{raw[err.start]:02x}): the file is read as "
+                f"Windows-1252 from here; use --encoding to say otherwise",
             )  # fmt: skip
+            try:
+                text = raw.decode(self.encoding)
+            except UnicodeDecodeError as again:  # five bytes mean nothing in Windows-1252
+                self.settled = True
+                return None, self._refused(raw, again, line_no)
         self.settled = True
-        return text
+        return text, notice
+
+    def _refused(self, raw: bytes, err: UnicodeDecodeError, line_no: int) -> Problem:
+        reason = f"not {self.encoding} text (byte 0x{raw[err.start]:02x}); row skipped"
+        return Problem(self.name, line_no, reason)
 
 
 def _split(line: str) -> list[str]:
