@@ -1,0 +1,71 @@
+"""The receiver's OpenAPI description: served at /openapi.json, it names every endpoint
+the receiver answers, and schemathesis, generating requests from it (well-formed and
+not), finds no server error and no answer the description does not allow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from starlette.routing import Route
+
+from forewarn.incidents.replies import Voice
+from forewarn.receiver import TwilioHooks, create_app
+from forewarn.receiver_api import description
+from forewarn.store import secret_key
+from tests.conftest import NOW, serving
+from tests.town import Town
+
+TOKEN = "s3cret-token"
+
+
+def receiver(town: Town, site: Path) -> Any:
+    site.mkdir(exist_ok=True)
+    (site / "index.html").write_text("<p>all well</p>")
+    with town.engine.begin() as conn:
+        key = secret_key(conn, "unsubscribe")
+    twilio = TwilioHooks("auth-token", "https://alerts.example", Voice("Mill Road Fibre", "Help."))
+    return create_app(
+        town.engine, TOKEN, 100_000, site_dir=site, clock=lambda: NOW, twilio=twilio,
+        unsubscribe_key=key,
+    )  # fmt: skip
+
+
+def test_the_description_is_served_and_names_every_endpoint(town: Town, tmp_path: Path) -> None:
+    app = receiver(town, tmp_path / "site")
+    with serving(app) as url:
+        served = httpx.get(url + "/openapi.json")
+    assert served.status_code == 200 and served.json() == description()
+    routes = {
+        (route.path, method.lower())
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in (route.methods or set()) - {"HEAD"}
+    }
+    described = {(path, method) for path, item in description()["paths"].items() for method in item}
+    assert routes == described
+
+
+def test_generated_requests_get_no_server_error_and_only_described_answers(
+    town: Town, tmp_path: Path
+) -> None:
+    # Each operation of the served description, driven by schemathesis' strategies through
+    # hypothesis (its pytest plugin does not run under this pytest), over real HTTP.
+    with serving(receiver(town, tmp_path / "site")) as url:
+        schema = schemathesis.openapi.from_url(url + "/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        labels = {o.label for o in operations}  # all but the description's own path
+        assert len(labels) == 6 and "POST /hooks/twilio/status" in labels
+        for operation in operations:
+
+            @given(case=operation.as_strategy())
+            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+            def call(case: Any) -> None:
+                case.call_and_validate()
+
+            call()
