@@ -108,11 +108,27 @@ def test_any_webhook_bytes_are_read_or_refused(body: bytes) -> None:
     assert result.batch.signals or result.batch.rejects or body.strip()
 
 
+NOTIFICATION = st.fixed_dictionaries(
+    {"type": st.just("mention") | JSON},
+    optional={
+        "id": st.integers() | st.text() | JSON,
+        "status": st.fixed_dictionaries(
+            {}, optional={"id": st.text() | JSON, "content": st.text() | JSON}
+        )
+        | JSON,
+        "account": st.fixed_dictionaries({}, optional={"acct": st.text() | JSON}) | JSON,
+    },
+)
+
+
 @FAST
-@given(JSON)
+@given(NOTIFICATION | JSON)
 def test_any_mastodon_notification_is_a_mention_or_nothing(item: Any) -> None:
     mention = _mention(item)
-    assert mention is None or isinstance(mention.account, str)
+    if mention is not None:
+        assert isinstance(item, dict) and item["type"] == "mention"
+        assert mention.acct and mention.status_id and mention.notification_id
+        assert "\n" not in mention.text  # markup gone, one line
 
 
 @settings(

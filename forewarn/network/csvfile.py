@@ -9,6 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from forewarn.cleantext import clean
+
 TOPOLOGY_COLUMNS = ("element_id", "parent_id", "kind", "name", "lat", "lon")
 CUSTOMER_COLUMNS = (
     "customer_id", "premise_id", "element_id", "address", "postcode", "lat", "lon",
@@ -68,6 +70,8 @@ def read_rows(
             if decoded is None:
                 continue
             line = decoded.rstrip("\r\n")
+            if not line.isprintable():  # a control or bidi character: names reach the public
+                line = clean(line)
             if not line.strip():
                 continue
             if len(line) > MAX_LINE_CHARS:
