@@ -12,7 +12,6 @@ import typer
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
-from forewarn.cleantext import for_terminal
 from forewarn.config import Settings
 from forewarn.store import elements, make_engine
 from forewarn.store import quarantine as quarantined
@@ -108,8 +107,7 @@ def quarantine(
     # Lines, not a table: a raw input line is long, and ops grep and paste these.
     for row in rows:
         console.print(
-            f"{utc(row.at)}  {row.source}: {for_terminal(row.reason)}\n"
-            f"    {for_terminal(row.raw)}",
+            f"{utc(row.at)}  {row.source}: {row.reason}\n    {row.raw}",
             markup=False, highlight=False, soft_wrap=True,
         )  # fmt: skip
     if total > len(rows):

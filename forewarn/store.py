@@ -358,6 +358,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -
 # lock timeout: the store was busy, nothing was written, the same transaction may go again.
 _BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 WRITE_ATTEMPTS = 12
+# Jitter from the system's entropy: no shared generator state touched from many threads.
+_JITTER = random.SystemRandom()
 
 
 def is_busy(err: DBAPIError) -> bool:
@@ -389,7 +391,7 @@ def writing(
             except DBAPIError as err:
                 if attempt == attempts or not is_busy(err):
                     raise
-                pause = min(0.05 * 2 ** (attempt - 1), 2.0) * (0.5 + random.random())
+                pause = min(0.05 * 2 ** (attempt - 1), 2.0) * (0.5 + _JITTER.random())
                 log.warning(
                     "store busy during %s (attempt %d of %d): %s; trying again in %.2f s",
                     what, attempt, attempts, err.orig, pause,

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +100,19 @@ def test_any_webhook_payload_is_read_alert_by_alert(alerts: list[Any], extra: An
     assert len(result.batch.signals) <= len(alerts)
     for signal in result.batch.signals:
         assert isinstance(signal.element, str) and signal.observed_at.tzinfo is not None
+
+
+@FAST
+@given(st.binary(max_size=500) | st.lists(ALERT | JSON, max_size=6).map(json.dumps).map(str.encode))
+def test_any_answer_to_the_alerts_poll_is_signals_or_one_clear_error(body: bytes) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    with httpx.Client(transport=transport) as client:
+        try:
+            batch = alertmanager.fetch_active(client, "http://am.test", LABELS)
+        except ValueError as err:
+            assert "GET /api/v2/alerts" in str(err)
+            return
+    assert all(s.source == "alertmanager" for s in batch.signals)
 
 
 @FAST

@@ -13,6 +13,7 @@ from geopy.geocoders import Nominatim
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from forewarn.cleantext import without_credentials
 from forewarn.store import geocode_cache, insert_ignoring_conflicts
 
 Point = tuple[float, float]
@@ -43,7 +44,7 @@ def nominatim(
         )
     else:
         client = Nominatim(user_agent=USER_AGENT)
-    where = base_url or "nominatim.openstreetmap.org"
+    where = without_credentials(base_url or "nominatim.openstreetmap.org")
     # No retries inside the rate limiter: it logs a traceback for each one.
     limited = RateLimiter(
         client.geocode, min_delay_seconds=1.0 / per_second, max_retries=0,
@@ -57,7 +58,9 @@ def nominatim(
                 location = limited(query, exactly_one=True, timeout=10)
             except (GeocoderTimedOut, GeocoderRateLimited) as err:
                 if attempt == retries:
-                    raise GeocodeError(f"the geocoder at {where} did not answer: {err}") from None
+                    raise GeocodeError(
+                        without_credentials(f"the geocoder at {where} did not answer: {err}")
+                    ) from None
                 time.sleep(pause)
                 continue
             except GeocoderUnavailable as err:
@@ -65,7 +68,9 @@ def nominatim(
                     f"cannot reach the geocoder at {where}: {_why(err)}"
                 ) from None
             except GeopyError as err:
-                raise GeocodeError(f"the geocoder at {where} failed: {err}") from None
+                raise GeocodeError(
+                    without_credentials(f"the geocoder at {where} failed: {err}")
+                ) from None
             if location is None:
                 return None
             return float(location.latitude), float(location.longitude)

@@ -103,7 +103,11 @@ Compose = Callable[[DueDelivery], tuple[str, str | None]]
 Check = Callable[[Sequence[DueDelivery]], Mapping[int, Attempt | None]]
 
 
-def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
+# Jitter from the system's entropy: no shared generator state touched from many threads.
+_JITTER = random.SystemRandom()
+
+
+def backoff(attempts: int, rng: Callable[[], float] = _JITTER.random) -> timedelta:
     """Exponential backoff (30 s, 60 s, 120 s, ...) with up to 50% jitter."""
     delay: timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
     return delay * (1 + 0.5 * float(rng()))
