@@ -313,6 +313,20 @@ def test_a_burst_of_callbacks_waiting_on_the_store_never_stalls_the_site(
 # --- what reaches a terminal, XML, a public page ------------------------------------
 
 
+def incident_1_for_ops(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cabinet A's outage is incident 1, and the ops commands work on its store."""
+    ctx = Context.build(settings)
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    run_cycle(ctx, NOW + timedelta(minutes=3))
+    ctx.close()
+    for name, value in {
+        "DB_URL": settings.db_url.get_secret_value(), "SITE_DIR": str(settings.site_dir),
+        "OUTBOX": str(settings.outbox), "JOURNAL_DIR": str(settings.journal_dir),
+        "QUIET_HOURS": "", "SLEEP_HOURS": "",  # the real clock may be at night
+    }.items():  # fmt: skip
+        monkeypatch.setenv(f"FOREWARN_{name}", value)
+
+
 HOSTILE = "gone \x1b[2J\x1b]0;pwned\x07 caf\u00e9 \u202eevil\u202c \x00\x0b\x7f\x9b end"
 
 
@@ -331,16 +345,7 @@ def test_customer_text_reaches_the_terminal_with_its_controls_shown_not_obeyed(
 def test_control_and_bidi_characters_never_reach_public_files_or_posts(
     town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = Context.build(settings)
-    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    ctx.close()
-    monkeypatch.setenv("FOREWARN_DB_URL", settings.db_url.get_secret_value())
-    monkeypatch.setenv("FOREWARN_SITE_DIR", str(settings.site_dir))
-    monkeypatch.setenv("FOREWARN_OUTBOX", str(settings.outbox))
-    monkeypatch.setenv("FOREWARN_JOURNAL_DIR", str(settings.journal_dir))
-    monkeypatch.setenv("FOREWARN_QUIET_HOURS", "")
-    monkeypatch.setenv("FOREWARN_SLEEP_HOURS", "")
+    incident_1_for_ops(settings, monkeypatch)
     result = CliRunner().invoke(cli.app, ["incident", "update", "1", "--note", HOSTILE])
     assert result.exit_code == 0, result.output
     files = [p for p in settings.site_dir.resolve().rglob("*") if p.is_file()]
@@ -364,14 +369,7 @@ def test_an_argument_that_is_not_utf8_is_read_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ctx = Context.build(settings)
-    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
-    run_cycle(ctx, NOW + timedelta(minutes=3))
-    ctx.close()
-    monkeypatch.setenv("FOREWARN_DB_URL", settings.db_url.get_secret_value())
-    monkeypatch.setenv("FOREWARN_SITE_DIR", str(settings.site_dir))
-    monkeypatch.setenv("FOREWARN_OUTBOX", str(settings.outbox))
-    monkeypatch.setenv("FOREWARN_JOURNAL_DIR", str(settings.journal_dir))
+    incident_1_for_ops(settings, monkeypatch)
     # What Python makes of `--note $'caf\xe9'` typed in a Latin-1 terminal.
     monkeypatch.setattr("sys.argv", ["forewarn", "incident", "update", "1", "--note", "caf\udce9"])
     with pytest.raises(SystemExit) as done:
