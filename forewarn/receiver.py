@@ -1,7 +1,10 @@
 """The HTTP receiver `forewarn serve` runs: webhooks in (stored durably before the 2xx),
 Twilio's inbound texts and status callbacks (signed, deduplicated), one-click email
 unsubscribes, and the published site for local use; its OpenAPI description is served
-at /openapi.json (`forewarn.receiver_api`)."""
+at /openapi.json (`forewarn.receiver_api`).
+
+Starlette's own shape: the endpoints are module-level functions, and what they need (the
+store, tokens, the clock, the pool that writes) is the app's `state.receiver`."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,7 +35,8 @@ from forewarn.incidents import callbacks
 from forewarn.incidents.replies import Voice, handle_reply, opt_out
 from forewarn.notifiers.unsubscribe import verify
 from forewarn.receiver_api import description
-from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests
+from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests, writing
+from forewarn.texts import environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,26 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """What the endpoints need, held on the app's state: `webhook_token` None turns the
+    Alertmanager hook off, `twilio` None the Twilio hooks, `unsubscribe_key` None the
+    unsubscribe links. The store is used synchronously, so every write happens in a
+    thread of `writers`: never on the event loop, never in the threads the site uses."""
+
+    engine: Engine
+    webhook_token: str | None
+    max_body_bytes: int
+    clock: Callable[[], datetime]
+    twilio: TwilioHooks | None
+    unsubscribe_key: bytes | None
+    writers: WritePool
+
+    def write(self, work: Callable[[Connection], Response], what: str) -> Response:
+        """Run `work` in a transaction of the store's one way of writing (busy retry)."""
+        return writing(self.engine, work, what)
+
+
 def create_app(
     engine: Engine,
     webhook_token: str | None,
@@ -109,158 +132,7 @@ def create_app(
     unsubscribe_key: bytes | None = None,
     writers: WritePool | None = None,
 ) -> Starlette:
-    """The receiver's ASGI app; `webhook_token` None turns the Alertmanager hook off,
-    `twilio` None the Twilio hooks, `unsubscribe_key` None the unsubscribe links.
-
-    The store is used synchronously, so every handler does its database work in a
-    thread of `writers` (a WritePool of its own): a webhook waiting on the store's lock
-    never holds up the event loop, nor the threads that serve the site."""
-    pool = writers if writers is not None else WritePool()
-
-    async def alertmanager_hook(request: Request) -> Response:
-        if webhook_token is None:
-            return JSONResponse({"error": "receiver off: FOREWARN_WEBHOOK_TOKEN is not set"}, 404)
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {webhook_token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return JSONResponse({"error": "missing or wrong bearer token"}, 401)
-        try:
-            body = await read_limited(request, max_body_bytes)
-        except BodyTooLarge:
-            return JSONResponse({"error": f"body larger than {max_body_bytes} bytes"}, 413)
-        return await pool.run(keep_webhook, body)
-
-    def keep_webhook(body: bytes) -> Response:
-        reason = _malformed(body)
-        now = clock()
-        with engine.begin() as conn:
-            if reason is not None:
-                quarantine_rejects(conn, [Reject.of(alertmanager.SOURCE, reason, body)], now)
-                return JSONResponse({"error": reason}, 400)
-            inbox_id = store_payload(conn, alertmanager.SOURCE, body, now)
-        return JSONResponse({"stored": inbox_id}, 200)
-
-    async def twilio_form(request: Request) -> tuple[Response | None, dict[str, str]]:
-        """Check size, form and signature; on success the caller holds the parsed form."""
-        if twilio is None:
-            return JSONResponse({"error": "Twilio hooks off: no Twilio credentials"}, 404), {}
-        try:
-            body = await read_limited(request, min(max_body_bytes, 64_000))
-        except BodyTooLarge:
-            return JSONResponse({"error": "body too large"}, 413), {}
-        try:
-            form = dict(
-                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
-            )
-        except (UnicodeDecodeError, ValueError):
-            return JSONResponse({"error": "body is not a form"}, 400), {}
-        # Twilio signs the URL it called, so rebuild it from the public URL, not the Host.
-        url = twilio.public_url.rstrip("/") + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
-        signature = request.headers.get("x-twilio-signature", "")
-        if not signature or not RequestValidator(twilio.auth_token).validate(url, form, signature):
-            return JSONResponse({"error": "missing or wrong X-Twilio-Signature"}, 403), {}
-        return None, form
-
-    def first_time(conn: Connection, request: Request, now: datetime, *names: str) -> bool:
-        """False when this request was handled before: by Twilio's idempotency token (a
-        retry), or by `names` (the message's own SID: a captured, signed request sent
-        again with a new token, since Twilio's signature carries no nonce)."""
-        given = request.headers.get("i-twilio-idempotency-token")
-        tokens = [t[:256] for t in (given, *names) if t]
-        if not tokens:
-            return True
-        before = conn.execute(
-            seen_requests.select().where(seen_requests.c.token.in_(tokens)).limit(1)
-        ).first()
-        if before is not None:
-            return False
-        insert_ignoring_conflicts(
-            conn, seen_requests, [{"token": t, "received_at": now} for t in tokens]
-        )
-        return True
-
-    async def twilio_inbound(request: Request) -> Response:
-        refused, form = await twilio_form(request)
-        if refused is not None:
-            return refused
-        if "From" not in form or "Body" not in form:
-            return JSONResponse({"error": "an inbound message needs From and Body"}, 400)
-        return await pool.run(answer_inbound, request, form)
-
-    def answer_inbound(request: Request, form: dict[str, str]) -> Response:
-        assert twilio is not None
-        now = clock()
-        reply = MessagingResponse()
-        with engine.begin() as conn:
-            sid = form.get("MessageSid")
-            if first_time(conn, request, now, f"sid:{sid}" if sid else ""):
-                inbox_id = callbacks.keep(conn, callbacks.INBOUND_SOURCE, form, now)
-                answer = handle_reply(
-                    conn, "sms", form["From"], form["Body"], form.get("MessageSid"), now,
-                    twilio.voice,
-                )  # fmt: skip
-                callbacks.handled(conn, [inbox_id], now)
-                if answer:
-                    reply.message(answer)
-        return Response(str(reply), 200, media_type="application/xml")
-
-    async def twilio_status(request: Request) -> Response:
-        refused, form = await twilio_form(request)
-        if refused is not None:
-            return refused
-        if "MessageSid" not in form or "MessageStatus" not in form:
-            return JSONResponse(
-                {"error": "a status callback needs MessageSid and MessageStatus"}, 400
-            )
-        return await pool.run(apply_status, request, form)
-
-    def apply_status(request: Request, form: dict[str, str]) -> Response:
-        now = clock()
-        with engine.begin() as conn:
-            if first_time(conn, request, now):
-                inbox_id = callbacks.keep(conn, callbacks.STATUS_SOURCE, form, now)
-                applied = callbacks.apply_status(
-                    conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
-                )
-                if applied:
-                    callbacks.handled(conn, [inbox_id], now)
-        return Response(status_code=204)
-
-    async def unsubscribe(request: Request) -> Response:
-        if unsubscribe_key is None:
-            return JSONResponse({"error": "unsubscribe links are off"}, 404)
-        customer_id = request.path_params["customer"]
-        given = request.path_params["signature"]
-        if not verify(unsubscribe_key, customer_id, given):
-            return JSONResponse({"error": "this unsubscribe link is not valid"}, 403)
-        if request.method != "POST":
-            # RFC 8058: only a POST unsubscribes. A GET or a HEAD (a mail scanner, a link
-            # preview) gets the page with the button, and changes nothing.
-            action = escape(request.url.path, quote=True)
-            page = (
-                '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-                "<title>Unsubscribe</title></head><body><main><h1>Stop outage messages?</h1>"
-                f'<form method="post" action="{action}"><button>Stop all outage messages</button>'
-                "</form></main></body></html>"
-            )
-            return HTMLResponse(page)
-        return await pool.run(opt_out_now, customer_id)
-
-    def opt_out_now(customer_id: str) -> Response:
-        with engine.begin() as conn:
-            if not opt_out(conn, customer_id, "email", clock()):
-                return JSONResponse({"error": "no such customer"}, 404)
-        return HTMLResponse("<!DOCTYPE html><title>Unsubscribed</title><p>Done: no more messages.")
-
-    async def health(request: Request) -> Response:
-        # Alive and answering; asks nothing of the store (`forewarn status` does that).
-        return JSONResponse({"status": "ok"})
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(description())
-
+    """The receiver's ASGI app (see `Receiver` for what each setting turns off)."""
     routes: list[Route | Mount] = [
         Route("/hooks/alertmanager", alertmanager_hook, methods=["POST"]),
         Route("/hooks/twilio/inbound", twilio_inbound, methods=["POST"]),
@@ -271,7 +143,193 @@ def create_app(
     ]
     if site_dir is not None:
         routes.append(Mount("/", StaticFiles(directory=site_dir, html=True, check_dir=False)))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.receiver = Receiver(
+        engine, webhook_token, max_body_bytes, clock, twilio, unsubscribe_key,
+        writers if writers is not None else WritePool(),
+    )  # fmt: skip
+    return app
+
+
+def _receiver(request: Request) -> Receiver:
+    receiver: Receiver = request.app.state.receiver
+    return receiver
+
+
+# --- Alertmanager --------------------------------------------------------------------
+
+
+async def alertmanager_hook(request: Request) -> Response:
+    """Keep a webhook payload for the next cycle (or quarantine it, with a 400)."""
+    r = _receiver(request)
+    if r.webhook_token is None:
+        return JSONResponse({"error": "receiver off: FOREWARN_WEBHOOK_TOKEN is not set"}, 404)
+    given = request.headers.get("authorization", "")
+    expected = f"Bearer {r.webhook_token}"
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return JSONResponse({"error": "missing or wrong bearer token"}, 401)
+    try:
+        body = await read_limited(request, r.max_body_bytes)
+    except BodyTooLarge:
+        return JSONResponse({"error": f"body larger than {r.max_body_bytes} bytes"}, 413)
+    return await r.writers.run(_keep_webhook, r, body)
+
+
+def _keep_webhook(r: Receiver, body: bytes) -> Response:
+    reason = _malformed(body)
+    now = r.clock()
+
+    def work(conn: Connection) -> Response:
+        if reason is not None:
+            quarantine_rejects(conn, [Reject.of(alertmanager.SOURCE, reason, body)], now)
+            return JSONResponse({"error": reason}, 400)
+        return JSONResponse({"stored": store_payload(conn, alertmanager.SOURCE, body, now)})
+
+    return r.write(work, "webhook")
+
+
+# --- Twilio ----------------------------------------------------------------------------
+
+
+async def _twilio_form(request: Request) -> tuple[Response | None, dict[str, str]]:
+    """Check size, form and signature; on success the caller holds the parsed form."""
+    r = _receiver(request)
+    if r.twilio is None:
+        return JSONResponse({"error": "Twilio hooks off: no Twilio credentials"}, 404), {}
+    try:
+        body = await read_limited(request, min(r.max_body_bytes, 64_000))
+    except BodyTooLarge:
+        return JSONResponse({"error": "body too large"}, 413), {}
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+    except (UnicodeDecodeError, ValueError):
+        return JSONResponse({"error": "body is not a form"}, 400), {}
+    # Twilio signs the URL it called, so rebuild it from the public URL, not the Host.
+    url = r.twilio.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    signature = request.headers.get("x-twilio-signature", "")
+    if not signature or not RequestValidator(r.twilio.auth_token).validate(url, form, signature):
+        return JSONResponse({"error": "missing or wrong X-Twilio-Signature"}, 403), {}
+    return None, form
+
+
+def _first_time(conn: Connection, request: Request, now: datetime, *names: str) -> bool:
+    """False when this request was handled before: by Twilio's idempotency token (a
+    retry), or by `names` (the message's own SID: a captured, signed request sent again
+    with a new token, since Twilio's signature carries no nonce)."""
+    given = request.headers.get("i-twilio-idempotency-token")
+    tokens = [t[:256] for t in (given, *names) if t]
+    if not tokens:
+        return True
+    before = conn.execute(
+        seen_requests.select().where(seen_requests.c.token.in_(tokens)).limit(1)
+    ).first()
+    if before is not None:
+        return False
+    insert_ignoring_conflicts(
+        conn, seen_requests, [{"token": t, "received_at": now} for t in tokens]
+    )
+    return True
+
+
+async def twilio_inbound(request: Request) -> Response:
+    """An inbound text: recorded, acted on (STOP, START, HELP, OUT...), answered in TwiML."""
+    refused, form = await _twilio_form(request)
+    if refused is not None:
+        return refused
+    if "From" not in form or "Body" not in form:
+        return JSONResponse({"error": "an inbound message needs From and Body"}, 400)
+    r = _receiver(request)
+    return await r.writers.run(_answer_inbound, r, request, form)
+
+
+def _answer_inbound(r: Receiver, request: Request, form: dict[str, str]) -> Response:
+    assert r.twilio is not None
+    voice = r.twilio.voice
+    now = r.clock()
+    sid = form.get("MessageSid")
+
+    def work(conn: Connection) -> Response:
+        reply = MessagingResponse()
+        if _first_time(conn, request, now, f"sid:{sid}" if sid else ""):
+            inbox_id = callbacks.keep(conn, callbacks.INBOUND_SOURCE, form, now)
+            answer = handle_reply(conn, "sms", form["From"], form["Body"], sid, now, voice)
+            callbacks.handled(conn, [inbox_id], now)
+            if answer:
+                reply.message(answer)
+        return Response(str(reply), 200, media_type="application/xml")
+
+    return r.write(work, "inbound text")
+
+
+async def twilio_status(request: Request) -> Response:
+    """A status callback: the ledger row it names is marked delivered or failed."""
+    refused, form = await _twilio_form(request)
+    if refused is not None:
+        return refused
+    if "MessageSid" not in form or "MessageStatus" not in form:
+        return JSONResponse({"error": "a status callback needs MessageSid and MessageStatus"}, 400)
+    r = _receiver(request)
+    return await r.writers.run(_apply_status, r, request, form)
+
+
+def _apply_status(r: Receiver, request: Request, form: dict[str, str]) -> Response:
+    now = r.clock()
+
+    def work(conn: Connection) -> Response:
+        if _first_time(conn, request, now):
+            inbox_id = callbacks.keep(conn, callbacks.STATUS_SOURCE, form, now)
+            applied = callbacks.apply_status(
+                conn, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode"), now
+            )
+            if applied:
+                callbacks.handled(conn, [inbox_id], now)
+        return Response(status_code=204)
+
+    return r.write(work, "status callback")
+
+
+# --- Unsubscribe links, health, the description --------------------------------------
+
+
+async def unsubscribe(request: Request) -> Response:
+    """A signed unsubscribe link: the page with its button, or (POST) the opt-out."""
+    r = _receiver(request)
+    if r.unsubscribe_key is None:
+        return JSONResponse({"error": "unsubscribe links are off"}, 404)
+    customer_id = request.path_params["customer"]
+    if not verify(r.unsubscribe_key, customer_id, request.path_params["signature"]):
+        return JSONResponse({"error": "this unsubscribe link is not valid"}, 403)
+    if request.method != "POST":
+        # RFC 8058: only a POST unsubscribes. A GET or a HEAD (a mail scanner, a link
+        # preview) gets the page with the button, and changes nothing.
+        return _page("unsubscribe", action=request.url.path)
+    return await r.writers.run(_opt_out, r, customer_id)
+
+
+def _opt_out(r: Receiver, customer_id: str) -> Response:
+    def work(conn: Connection) -> Response:
+        if not opt_out(conn, customer_id, "email", r.clock()):
+            return JSONResponse({"error": "no such customer"}, 404)
+        return _page("unsubscribed")
+
+    return r.write(work, "unsubscribe")
+
+
+def _page(name: str, **values: str) -> HTMLResponse:
+    """One of the receiver's own pages, from templates/receiver/ (escaped as HTML)."""
+    return HTMLResponse(environment().get_template(f"receiver/{name}.html.j2").render(values))
+
+
+async def health(request: Request) -> Response:
+    """Alive and answering; asks nothing of the store (`forewarn status` does that)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def openapi(request: Request) -> Response:
+    """The receiver's OpenAPI description."""
+    return JSONResponse(description())
 
 
 def _malformed(body: bytes) -> str | None:
