@@ -22,7 +22,7 @@ from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.registry import Registry, build, half_configured
 from forewarn.quiet import Night, QuietHours
 from forewarn.status_page import PageConfig
-from forewarn.store import get_meta, make_engine, secret_key
+from forewarn.store import get_meta, make_engine, secret_key, writing
 
 
 class Context:
@@ -63,8 +63,7 @@ class Context:
         if misconfigured and sending:
             raise ChannelSettingsError(misconfigured)
         engine = make_engine(settings.db_url)
-        with engine.begin() as conn:
-            signing_key = secret_key(conn, "unsubscribe")
+        signing_key = writing(engine, lambda conn: secret_key(conn, "unsubscribe"), "secret key")
         registry = build(settings, signing_key, engine)
         log = logging.getLogger("forewarn")
         for line in misconfigured:

@@ -28,7 +28,7 @@ from forewarn.context import Context
 from forewarn.network import import_network
 from forewarn.network.synthetic import Shape, generate
 from forewarn.notifiers.registry import build
-from forewarn.store import incidents, make_engine, quarantine, secret_key
+from forewarn.store import incidents, make_engine, quarantine, secret_key, writing
 
 OPERATOR = "Riverside Fibre"
 TIME_ZONE = "America/Chicago"  # where the generated town is
@@ -101,8 +101,7 @@ def run_demo(console: Console, workdir: Path, premises: int) -> None:
         f"Imported {report.elements:,} network elements (exchange > OLTs > PON ports > "
         f"cabinets > CPEs), {report.premises:,} premises, {report.customers:,} customers."
     )
-    with engine.begin() as conn:
-        signing_key = secret_key(conn, "unsubscribe")
+    signing_key = writing(engine, lambda conn: secret_key(conn, "unsubscribe"), "secret key")
     ctx = Context(settings, engine, httpx.Client(), build(settings, signing_key, engine))
     try:
         _story(console, ctx, shape)

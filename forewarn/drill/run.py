@@ -14,29 +14,19 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from forewarn import pipeline
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection import states as state_store
-from forewarn.detection.run import down_now
-from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep, Scenario, Step
+from forewarn.drill.hands import act, customer_texts
+from forewarn.drill.scenario import DrillError, Scenario, Step
 from forewarn.drill.summary import iso, messages_sent, summarise
 from forewarn.durations import parse_duration, parse_time
 from forewarn.feeds import Signal
 from forewarn.incidents.conversation import warning_time
-from forewarn.incidents.ops import (
-    OpsError,
-    add_maintenance,
-    by_area,
-    by_element,
-    by_radius,
-    heads_up,
-    open_by_ops,
-    resolve_by_ops,
-    update_by_ops,
-)
-from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.incidents.replies import Voice
 from forewarn.incidents.updates import incident_zones
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
@@ -47,17 +37,18 @@ from forewarn.store import (
     customers,
     deliveries,
     elements,
-    incident_premises,
     incidents,
     insert_ignoring_conflicts,
     make_engine,
     premises,
     set_meta,
+    writing,
 )
 
 MAX_STEPS = 200_000
 MARKER = ".forewarn-drill"  # in every --out a drill writes: the next drill may replace it
 CHANNELS = ("sms", "email", "social", "webhook")
+NETWORK_TABLES = (elements, premises, customers)  # copied in this order: parents first
 
 
 # --- capturing every channel -----------------------------------------------------------
@@ -213,12 +204,16 @@ def _load_network(
             raise DrillError("the scenario's topology has no elements")
         return
     source = make_engine(base.db_url)
-    with source.connect() as src, engine.begin() as dst:
-        for table in (elements, premises, customers):
-            rows = [dict(r._mapping) for r in src.execute(select(table))]
+    with source.connect() as src:
+        tables = {t: [dict(r._mapping) for r in src.execute(select(t))] for t in NETWORK_TABLES}
+    source.dispose()
+
+    def copy(dst: Connection) -> None:
+        for table, rows in tables.items():
             insert_ignoring_conflicts(dst, table, rows)
         set_meta(dst, "network_version", f"drill-{now.isoformat()}")
-    source.dispose()
+
+    writing(engine, copy, "drill network")
 
 
 def _step(
@@ -232,12 +227,17 @@ def _step(
     pipeline.cycle(ctx, now, signals)
     by_hand = [step for step in due if step.ops is not None or step.reply is not None]
     if by_hand:
-        with ctx.engine.begin() as conn:
+
+        def by_hand_work(conn: Connection) -> list[dict[str, Any]]:
+            answered: list[dict[str, Any]] = []
             for step in by_hand:
                 if step.ops is not None:
-                    _ops(conn, index, step.ops, now, ctx)
+                    act(conn, index, step.ops, now, ctx.policy)
                 if step.reply is not None:
-                    answers.extend(_reply(conn, step.reply, now, voice))
+                    answered.extend(customer_texts(conn, step.reply, now, voice))
+            return answered
+
+        answers.extend(writing(ctx.engine, by_hand_work, "drill ops and replies"))
         pipeline.queue(ctx, now)
         pipeline.settle(ctx, now)
     pipeline.follow_up(ctx, now)
@@ -259,93 +259,6 @@ def _signals(index: NetworkIndex, step: Step, now: datetime) -> list[Signal]:
             names += [tree.ids[int(n)] for n in tree.is_leaf.nonzero()[0][inside]]
         found += [Signal(n, feed.state, now, "drill") for n in names]
     return found
-
-
-def _ops(conn: Any, index: NetworkIndex, ops: OpsStep, now: datetime, ctx: Context) -> None:
-    from forewarn.incidents.updates import CLEAR, KEEP, Change, Set
-
-    policy = ctx.policy
-    try:
-        if ops.action in ("open", "maintenance"):
-            if ops.element:
-                target = by_element(index, ops.element)
-            elif ops.area:
-                target = by_area(index, json.dumps(ops.area))
-            elif ops.near and ops.radius_m:
-                target = by_radius(index, ops.near[0], ops.near[1], ops.radius_m)
-            else:
-                raise OpsError("open and maintenance need element, area or near + radius_m")
-            if ops.action == "open":
-                open_by_ops(conn, index, target, ops.title or "Reported fault", now, policy)
-            else:
-                if not ops.start or not ops.end:
-                    raise OpsError("maintenance needs start and end")
-                add_maintenance(
-                    conn, index, target, ops.title or "Planned work",
-                    parse_time(ops.start, now, "UTC"), parse_time(ops.end, now, "UTC"),
-                    now, policy,
-                )  # fmt: skip
-            return
-        incident_id = _incident(conn, ops.incident)
-        if ops.action == "update":
-            etr: Change[datetime] = KEEP
-            if ops.etr is not None:
-                etr = CLEAR if ops.etr == "none" else Set(parse_time(ops.etr, now, "UTC"))
-            update_by_ops(conn, incident_id, now, policy, ops.status, ops.cause,
-                          estimate=etr, note=ops.note)  # fmt: skip
-        elif ops.action == "resolve":
-            resolve_by_ops(conn, index, incident_id, down_now(conn), now, policy)
-        else:
-            heads_up(conn, incident_id, ops.note, now, policy)
-    except (OpsError, ValueError) as err:
-        raise DrillError(f"at {iso(now)}: ops {ops.action}: {err}") from None
-
-
-def _incident(conn: Any, which: int | str) -> int:
-    """An incident id, "latest" (the newest area incident), or "customer:ID" (that
-    customer's newest incident, e.g. the case an OUT reply opened)."""
-    if isinstance(which, int):
-        return which
-    query = select(incidents.c.id).order_by(incidents.c.id.desc())
-    if which.startswith("customer:"):
-        query = (
-            query.join(incident_premises, incident_premises.c.incident_id == incidents.c.id)
-            .join(customers, customers.c.premise_id == incident_premises.c.premise_id)
-            .where(customers.c.customer_id == which.removeprefix("customer:"))
-        )
-    else:
-        query = query.where(incidents.c.scope == "area")
-    found = conn.execute(query.limit(1)).scalar()
-    if found is None:
-        raise DrillError(f"ops refer to incident {which!r}, but there is none yet")
-    return int(found)
-
-
-def _reply(conn: Any, reply: ReplyStep, now: datetime, voice: Voice) -> list[dict[str, Any]]:
-    phone = conn.execute(
-        select(customers.c.phone).where(customers.c.customer_id == reply.customer)
-    ).scalar()
-    if phone is None:
-        raise DrillError(f"reply from {reply.customer!r}, who has no phone number")
-    answer = handle_reply(conn, "sms", phone, reply.body, None, now, voice)
-    heard = {"at": iso(now), "direction": "in", "channel": "sms", "customer_id": reply.customer}
-    said: list[dict[str, Any]] = [{**heard, "body": reply.body}]
-    if answer:
-        case = conn.execute(
-            select(incidents.c.id, incidents.c.next_update_at)
-            .join(premises, premises.c.element_id == incidents.c.root_element)
-            .join(customers, customers.c.premise_id == premises.c.premise_id)
-            .where(customers.c.customer_id == reply.customer, incidents.c.status != "resolved")
-            .order_by(incidents.c.id.desc())
-        ).first()
-        said.append({
-            "at": iso(now), "direction": "out", "channel": "sms", "to": phone,
-            "customer_id": reply.customer, "incident_id": case.id if case else None,
-            "event": "answer", "etr": None,
-            "next_update_at": iso(case.next_update_at) if case and case.next_update_at else None,
-            "body": answer,
-        })  # fmt: skip
-    return said
 
 
 def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:

@@ -32,7 +32,7 @@ from forewarn.network.geocode import Geocoder, geocode_all
 from forewarn.network.phones import Shortcut, normalise_slowly
 from forewarn.network.phones import normalise_phones as normalise_phones
 from forewarn.network.tree import unrooted
-from forewarn.store import customers, elements, premises, set_meta, upsert
+from forewarn.store import customers, elements, premises, set_meta, upsert, writing
 
 CHUNK_ROWS = 50_000
 PHONE_WORKERS = max(os.cpu_count() or 1, 1)
@@ -69,15 +69,22 @@ def import_network(
     None reads UTF-8, or Windows-1252 where a file turns out not to be UTF-8."""
     report = ImportReport()
     if topology is not None:
-        with engine.begin() as conn:
+
+        def topology_work(conn: Connection) -> None:
             _import_topology(conn, topology, report, encoding)
             set_meta(conn, "network_version", now.isoformat())
+
+        writing(engine, topology_work, "import topology", attempts=1)
     if customer_file is not None:
-        with engine.begin() as conn:
+
+        def customers_work(conn: Connection) -> None:
             _import_customers(
                 conn, customer_file, geocoder, now, default_region, report, progress, encoding
             )
             set_meta(conn, "network_version", now.isoformat())
+
+        # One attempt: the report fills as rows are read, so a second would count twice.
+        writing(engine, customers_work, "import customers", attempts=1)
     return report
 
 

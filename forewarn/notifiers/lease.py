@@ -83,9 +83,10 @@ def heartbeat(
     def beat() -> None:
         while not stop.wait(every) and not view.lost:
             began = _ticks()
-            try:
-                with engine.begin() as conn:
-                    held = renew(conn, token, clock() + lease)
+            try:  # one attempt: on a busy store the next beat is the retry
+                held = writing(
+                    engine, lambda conn: renew(conn, token, clock() + lease), "claim beat", 1
+                )
             except Exception:  # a busy store: the next beat tries again
                 logger.warning("claim renewal failed", exc_info=True)
                 continue

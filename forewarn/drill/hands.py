@@ -1,0 +1,120 @@
+"""What people do during a drill: ops' commands (open, update, resolve, heads-up,
+planned work) and customers' texts, done through the same functions the CLI and the
+receiver call."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from forewarn.detection.run import down_now
+from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep
+from forewarn.drill.summary import iso
+from forewarn.durations import parse_time
+from forewarn.incidents.ops import (
+    OpsError,
+    add_maintenance,
+    by_area,
+    by_element,
+    by_radius,
+    heads_up,
+    open_by_ops,
+    resolve_by_ops,
+    update_by_ops,
+)
+from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.incidents.updates import CLEAR, KEEP, Change, Policy, Set
+from forewarn.network import NetworkIndex
+from forewarn.store import customers, incident_premises, incidents, premises
+
+
+def act(conn: Connection, index: NetworkIndex, ops: OpsStep, now: datetime, policy: Policy) -> None:
+    """Do what an ops step says, as the `forewarn incident` commands would."""
+    try:
+        if ops.action in ("open", "maintenance"):
+            if ops.element:
+                target = by_element(index, ops.element)
+            elif ops.area:
+                target = by_area(index, json.dumps(ops.area))
+            elif ops.near and ops.radius_m:
+                target = by_radius(index, ops.near[0], ops.near[1], ops.radius_m)
+            else:
+                raise OpsError("open and maintenance need element, area or near + radius_m")
+            if ops.action == "open":
+                open_by_ops(conn, index, target, ops.title or "Reported fault", now, policy)
+            else:
+                if not ops.start or not ops.end:
+                    raise OpsError("maintenance needs start and end")
+                add_maintenance(
+                    conn, index, target, ops.title or "Planned work",
+                    parse_time(ops.start, now, "UTC"), parse_time(ops.end, now, "UTC"),
+                    now, policy,
+                )  # fmt: skip
+            return
+        incident_id = _incident(conn, ops.incident)
+        if ops.action == "update":
+            etr: Change[datetime] = KEEP
+            if ops.etr is not None:
+                etr = CLEAR if ops.etr == "none" else Set(parse_time(ops.etr, now, "UTC"))
+            update_by_ops(conn, incident_id, now, policy, ops.status, ops.cause,
+                          estimate=etr, note=ops.note)  # fmt: skip
+        elif ops.action == "resolve":
+            resolve_by_ops(conn, index, incident_id, down_now(conn), now, policy)
+        else:
+            heads_up(conn, incident_id, ops.note, now, policy)
+    except (OpsError, ValueError) as err:
+        raise DrillError(f"at {iso(now)}: ops {ops.action}: {err}") from None
+
+
+def _incident(conn: Connection, which: int | str) -> int:
+    """An incident id, "latest" (the newest area incident), or "customer:ID" (that
+    customer's newest incident, e.g. the case an OUT reply opened)."""
+    if isinstance(which, int):
+        return which
+    query = select(incidents.c.id).order_by(incidents.c.id.desc())
+    if which.startswith("customer:"):
+        query = (
+            query.join(incident_premises, incident_premises.c.incident_id == incidents.c.id)
+            .join(customers, customers.c.premise_id == incident_premises.c.premise_id)
+            .where(customers.c.customer_id == which.removeprefix("customer:"))
+        )
+    else:
+        query = query.where(incidents.c.scope == "area")
+    found = conn.execute(query.limit(1)).scalar()
+    if found is None:
+        raise DrillError(f"ops refer to incident {which!r}, but there is none yet")
+    return int(found)
+
+
+def customer_texts(
+    conn: Connection, step: ReplyStep, now: datetime, voice: Voice
+) -> list[dict[str, Any]]:
+    """A customer's text and the answer they get, as the drill records both."""
+    phone = conn.execute(
+        select(customers.c.phone).where(customers.c.customer_id == step.customer)
+    ).scalar()
+    if phone is None:
+        raise DrillError(f"reply from {step.customer!r}, who has no phone number")
+    answer = handle_reply(conn, "sms", phone, step.body, None, now, voice)
+    heard = {"at": iso(now), "direction": "in", "channel": "sms", "customer_id": step.customer}
+    said: list[dict[str, Any]] = [{**heard, "body": step.body}]
+    if answer:
+        case = conn.execute(
+            select(incidents.c.id, incidents.c.next_update_at)
+            .join(premises, premises.c.element_id == incidents.c.root_element)
+            .join(customers, customers.c.premise_id == premises.c.premise_id)
+            .where(customers.c.customer_id == step.customer, incidents.c.status != "resolved")
+            .order_by(incidents.c.id.desc())
+        ).first()
+        said.append({
+            "at": iso(now), "direction": "out", "channel": "sms", "to": phone,
+            "customer_id": step.customer, "incident_id": case.id if case else None,
+            "event": "answer", "etr": None,
+            "next_update_at": iso(case.next_update_at) if case and case.next_update_at else None,
+            "body": answer,
+        })  # fmt: skip
+    return said
