@@ -18,31 +18,36 @@ from forewarn.store import now_utc
 @flow(name="detection-cycle", log_prints=False, task_runner=task_runner())
 def detection_cycle(now: datetime | None = None) -> CycleReport:
     """One full cycle. `now` is for drills and the demo; by default the real time."""
-    return pipeline.cycle(flow_context(), now or now_utc(), steps=PREFECT)
+    with flow_context() as ctx:
+        return pipeline.cycle(ctx, now or now_utc(), steps=PREFECT)
 
 
 @flow(name="dispatch", log_prints=False, task_runner=task_runner())
 def dispatch(now: datetime | None = None) -> DispatchReport:
     """Send everything due now: new messages, retries whose pause is over, the morning's."""
-    return pipeline.deliver(flow_context(), now or now_utc(), PREFECT)
+    with flow_context() as ctx:
+        return pipeline.deliver(ctx, now or now_utc(), PREFECT)
 
 
 @flow(name="follow-up", log_prints=False, task_runner=task_runner())
 def follow_up_cycle(now: datetime | None = None) -> FollowUps:
     """One pass of the follow-up cadence, then send what it queued."""
-    return pipeline.follow_up(flow_context(), now or now_utc(), PREFECT)
+    with flow_context() as ctx:
+        return pipeline.follow_up(ctx, now or now_utc(), PREFECT)
 
 
 @flow(name="publication", log_prints=False)
 def publication(now: datetime | None = None) -> str:
     """Rebuild the public site now."""
-    return PREFECT.call(pipeline.publish_site, flow_context(), now or now_utc())
+    with flow_context() as ctx:
+        return PREFECT.call(pipeline.publish_site, ctx, now or now_utc())
 
 
 @flow(name="mentions", log_prints=False)
 def mentions(now: datetime | None = None) -> int:
     """Read and answer new social mentions."""
-    return PREFECT.call(pipeline.answer_new_mentions, flow_context(), now or now_utc())
+    with flow_context() as ctx:
+        return PREFECT.call(pipeline.answer_new_mentions, ctx, now or now_utc())
 
 
 # The five flows by deployment name, as prefect.yaml and `forewarn serve` run them.

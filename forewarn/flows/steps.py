@@ -92,7 +92,16 @@ def given_context(ctx: Context) -> Iterator[Context]:
         _given.remove(ctx)
 
 
-def flow_context() -> Context:
+@contextmanager
+def flow_context() -> Iterator[Context]:
     """The context an entrypoint gave; a flow run that a Prefect worker started (the run
-    is then the entrypoint) builds its own from the worker's environment."""
-    return _given[-1] if _given else Context.build(Settings())
+    is then the entrypoint) builds its own from the worker's environment, and closes it
+    when the run ends."""
+    if _given:
+        yield _given[-1]
+        return
+    own = Context.build(Settings())
+    try:
+        yield own
+    finally:
+        own.close()
