@@ -5,6 +5,7 @@ module imports itself round a circle (ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "forewarn"
@@ -213,3 +214,39 @@ def test_one_template_file_is_overridden_and_the_rest_are_shipped(tmp_path: Path
     assert env.get_template("sms/en/opened.txt").render(operator="Mill Road") == "Ours: Mill Road"
     shipped = env.get_template("sms/en/restored.txt").filename or ""
     assert Path(shipped).is_relative_to(PACKAGE.parent / "templates")
+
+
+# The incident record: incidents, their numbered updates, their premises (cases) and the
+# history of their estimates. One module writes it (forewarn/incidents/record.py).
+RECORD_TABLES = "incidents|incident_updates|incident_premises|etr_history"
+RECORD_WRITER = PACKAGE / "incidents" / "record.py"
+_WRITES = re.compile(
+    rf"\b(?:insert|update|delete)\(\s*(?:{RECORD_TABLES})\b"
+    rf"|\b(?:{RECORD_TABLES})\.(?:insert|update|delete)\("
+    rf"|\b(?:upsert|insert_ignoring_conflicts|bulk_insert)\(\s*\w+,\s*(?:{RECORD_TABLES})\b"
+    rf"|\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:{RECORD_TABLES})\b"  # SQL as text
+)
+
+
+def record_writers(root: Path) -> list[str]:
+    """The modules under `root`, other than the record's writer and the migrations (which
+    shape the tables), that write an incident record table themselves."""
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path != RECORD_WRITER and "migrations" not in path.parts
+        and _WRITES.search(path.read_text(encoding="utf-8"))
+    )  # fmt: skip
+
+
+def test_one_module_writes_incidents_updates_and_cases() -> None:
+    assert record_writers(PACKAGE) == []
+
+
+def test_the_writer_check_sees_a_write_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "reads.py").write_text("select(incidents).where(incidents.c.id == 1)\n")
+    (tmp_path / "a.py").write_text("conn.execute(update(incidents).values(status='x'))\n")
+    (tmp_path / "b.py").write_text("conn.execute(incident_updates.insert().values(seq=1))\n")
+    (tmp_path / "c.py").write_text("insert_ignoring_conflicts(conn, incident_premises, rows)\n")
+    (tmp_path / "d.py").write_text('text("UPDATE etr_history SET announced = 1")\n')
+    assert record_writers(tmp_path) == ["a.py", "b.py", "c.py", "d.py"]

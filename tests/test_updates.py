@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from forewarn.incidents.record import add_update
 from forewarn.incidents.updates import (
     CLEAR,
     KEEP,
@@ -21,7 +22,6 @@ from forewarn.incidents.updates import (
     Policy,
     Promise,
     Set,
-    add_update,
     applied,
 )
 from forewarn.store import incident_updates, incidents

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents import record
 from forewarn.incidents.ledger import PUBLIC
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, area_of, open_incident
@@ -20,7 +21,6 @@ from forewarn.incidents.updates import (
     NewUpdate,
     Policy,
     Set,
-    add_update,
     incident_zones,
 )
 from forewarn.network import NetworkIndex
@@ -119,22 +119,12 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
         if later is None:
             body = update_words("etr_missed", missed=stamp(row.etr), later=None)
             reason = "about to pass" if heard else "passing before any customer heard it"
-            conn.execute(
-                etr_history.insert().values(
-                    incident_id=row.id,
-                    etr=None,
-                    set_at=now,
-                    reason=f"estimate of {missed} UTC {reason}",
-                    announced=True,
-                )
-            )
+            record.add_estimate(conn, row.id, None, now, f"estimate of {missed} UTC {reason}", True)
         else:
             assert latest is not None
             body = update_words("etr_missed", missed=stamp(row.etr), later=stamp(later))
-            conn.execute(
-                update(etr_history).where(etr_history.c.id == latest.id).values(announced=True)
-            )
-        conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=row.etr))
+            record.estimate_announced(conn, latest.id)
+        record.change(conn, row.id, etr_warned=row.etr)
         event = "etr_missed"
         if not heard:
             # Given in the night and still held for the morning: nobody is told that an
@@ -143,7 +133,7 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
             event = "followup"
             body = update_words("followup", etr=stamp(later) if later else None)
         news = NewUpdate(event, row.status, body, True, etr=CLEAR if later is None else Set(later))
-        add_update(conn, row.id, news, now, policy)
+        record.add_update(conn, row.id, news, now, policy)
         warned.append(int(row.id))
     return warned
 
@@ -169,7 +159,7 @@ def _keep_promises(conn: Connection, now: datetime, policy: Policy) -> list[int]
         if row.next_update_at is None or row.next_update_at > now:
             continue
         body = update_words("followup", etr=stamp(row.etr))
-        add_update(conn, row.id, NewUpdate("followup", row.status, body, True), now, policy)
+        record.add_update(conn, row.id, NewUpdate("followup", row.status, body, True), now, policy)
         reminded.append(int(row.id))
     return reminded
 
@@ -189,14 +179,12 @@ def _planned_work(conn: Connection, now: datetime, policy: Policy) -> list[int]:
         elif now >= start and row.status == "scheduled":
             body = update_words("maintenance_start", end=stamp(end))
             news = NewUpdate("maintenance_start", "in_progress", body, True, next_update=CLEAR)
-            add_update(conn, row.id, news, now, policy)
-            conn.execute(
-                update(incidents).where(incidents.c.id == row.id).values(status="in_progress")
-            )
+            record.add_update(conn, row.id, news, now, policy)
+            record.change(conn, row.id, status="in_progress")
         elif row.status == "scheduled" and _notice_due(conn, row, now, policy):
             body = update_words("maintenance_notice", starts=stamp(start), ends=stamp(end))
             news = NewUpdate("maintenance_notice", "scheduled", body, True, next_update=CLEAR)
-            add_update(conn, row.id, news, now, policy)
+            record.add_update(conn, row.id, news, now, policy)
         else:
             continue
         moved.append(int(row.id))
@@ -273,9 +261,5 @@ def _close(
 ) -> None:  # fmt: skip
     """Resolve an incident with a last update (which promises nothing more)."""
     news = NewUpdate(event, "resolved", body, notify, next_update=CLEAR)
-    add_update(conn, incident_id, news, now, policy)
-    conn.execute(
-        update(incidents)
-        .where(incidents.c.id == incident_id)
-        .values(status="resolved", resolved_at=now, next_update_at=None)
-    )
+    record.add_update(conn, incident_id, news, now, policy)
+    record.change(conn, incident_id, status="resolved", resolved_at=now, next_update_at=None)

@@ -14,33 +14,22 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.detection import Fault
+from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.places import public_place
 from forewarn.incidents.restoration import resolve, restore_partly
-from forewarn.incidents.updates import (
-    CLEAR,
-    ON_CADENCE,
-    NewUpdate,
-    OnCadence,
-    Policy,
-    add_premises,
-    add_update,
-    next_seq,
-    rounded,
-)
+from forewarn.incidents.updates import CLEAR, ON_CADENCE, NewUpdate, OnCadence, Policy, rounded
 from forewarn.network import NetworkIndex
 from forewarn.network.tree import IntArray
 from forewarn.store import (
-    etr_history,
     incident_premises,
-    incident_updates,
     incidents,
 )
-from forewarn.texts import title_columns, title_words, update_columns, update_words
+from forewarn.texts import title_columns, title_words, update_words
 
 
 @dataclass(slots=True)
@@ -262,19 +251,13 @@ def open_incident(
         "scheduled_for": scheduled[0] if scheduled else None,
         "scheduled_until": scheduled[1] if scheduled else None,
     }
-    key = conn.execute(incidents.insert().values(**values)).inserted_primary_key
-    assert key is not None
-    incident_id = int(key[0])
-    add_premises(conn, incident_id, [index.premise_ids[int(r)] for r in rows], seq=1)
+    incident_id = record.create(conn, **values)
+    record.add_premises(conn, incident_id, [index.premise_ids[int(r)] for r in rows], seq=1)
     first = NewUpdate(
         new.event, new.status, new.body, new.notify, next_update=CLEAR if scheduled else ON_CADENCE
     )
-    add_update(conn, incident_id, first, now, policy)
-    conn.execute(
-        etr_history.insert().values(
-            incident_id=incident_id, etr=None, set_at=now, reason="no estimate yet"
-        )
-    )
+    record.add_update(conn, incident_id, first, now, policy)
+    record.add_estimate(conn, incident_id, None, now, "no estimate yet")
     return incident_id
 
 
@@ -295,8 +278,8 @@ def _expand(
             select(incident_premises.c.premise_id).where(incident_premises.c.incident_id == row.id)
         ).scalars()
     )
-    seq = next_seq(conn, row.id)
-    add_premises(conn, row.id, [p for p in ids if p not in have], seq)
+    seq = record.next_seq(conn, row.id)
+    record.add_premises(conn, row.id, [p for p in ids if p not in have], seq)
     # Named as it will be: public, and apart from the others open (its old name aside).
     area = area_of(conn, index, fault.root, policy.privacy_floor, own=row.id)
     # An incident nobody was told about (a lone line) becomes news for everyone now.
@@ -305,42 +288,29 @@ def _expand(
     body = update_words("expanded", premises=rounded(len(rows), floor), floor=floor, area=area)
     started = min(row.started_at, fault.since)
     news = NewUpdate(event, row.status, body, True, next_update=OnCadence(started))
-    add_update(conn, row.id, news, now, policy)
-    conn.execute(
-        update(incidents)
-        .where(incidents.c.id == row.id)
-        .values(
-            root_element=fault.root,
-            scope="area" if fault.scope == "area" else row.scope,
-            public=row.public or fault.scope == "area",
-            notify=True,
-            **title_columns(title_words("outage", area=area)),
-            area_name=area,
-            premises_count=len(rows),
-            customers_count=len(index.customers_of(rows)),
-            started_at=started,
-        )
+    record.add_update(conn, row.id, news, now, policy)
+    record.change(
+        conn,
+        row.id,
+        root_element=fault.root,
+        scope="area" if fault.scope == "area" else row.scope,
+        public=row.public or fault.scope == "area",
+        notify=True,
+        **title_columns(title_words("outage", area=area)),
+        area_name=area,
+        premises_count=len(rows),
+        customers_count=len(index.customers_of(rows)),
+        started_at=started,
     )
 
 
 def _merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None:
-    seq = next_seq(conn, incident_id)
+    seq = record.next_seq(conn, incident_id)
     body = update_words("merged", into=into)
-    conn.execute(
-        incident_updates.insert().values(
-            incident_id=incident_id,
-            seq=seq,
-            event="merged",
-            status="resolved",
-            body=body,
-            **update_columns(body),
-            created_at=now,
-            notify=False,
-            deliveries_queued=True,
-        )
-    )
-    conn.execute(
-        update(incidents)
-        .where(incidents.c.id == incident_id)
-        .values(status="resolved", resolved_at=now, updated_at=now, next_update_at=None)
+    record.insert_update(
+        conn, incident_id, seq, now, event="merged", status="resolved", body=body,
+        notify=False, deliveries_queued=True,
+    )  # fmt: skip
+    record.change(
+        conn, incident_id, status="resolved", resolved_at=now, updated_at=now, next_update_at=None
     )

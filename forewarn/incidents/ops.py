@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.cleantext import clean
+from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, open_incident
 from forewarn.incidents.restoration import lines_still_down, open_case, resolve
@@ -27,7 +28,6 @@ from forewarn.incidents.updates import (
     NewUpdate,
     Policy,
     Set,
-    add_update,
     incident_zones,
     rounded,
 )
@@ -36,7 +36,6 @@ from forewarn.network.tree import IntArray
 from forewarn.store import (
     customers,
     deliveries,
-    etr_history,
     incident_updates,
     incidents,
     premises,
@@ -167,7 +166,7 @@ def update_by_ops(
         raise OpsError(f"status must be one of {', '.join(OPS_STATUSES)}")
     if cause is not None:
         cause = _clean(cause, "cause", 1000)
-        conn.execute(update(incidents).where(incidents.c.id == row.id).values(cause=cause))
+        record.change(conn, row.id, cause=cause)
     note = _clean(note, "note", 2000) if note is not None else None
     if row.status == "resolved":
         if not isinstance(estimate, Keep) or status is not None:
@@ -175,7 +174,7 @@ def update_by_ops(
         if cause is not None:
             body = update_words("summary", cause=cause, note=note)
             summary = NewUpdate("summary", "postmortem", body, row.notify, next_update=CLEAR)
-            add_update(conn, row.id, summary, now, policy)
+            record.add_update(conn, row.id, summary, now, policy)
             outcome.said.append("summary to everyone the incident reached whose line is back")
             waiting = conn.execute(
                 select(func.count()).where(
@@ -188,8 +187,8 @@ def update_by_ops(
                     " when its line is back"
                 )
         elif note is not None:
-            add_update(conn, row.id, NewUpdate("note", "resolved", note, False, next_update=CLEAR),
-                       now, policy)  # fmt: skip
+            quiet_note = NewUpdate("note", "resolved", note, False, next_update=CLEAR)
+            record.add_update(conn, row.id, quiet_note, now, policy)
             outcome.said.append("note on the page")
         return outcome
     event = "note"
@@ -199,14 +198,9 @@ def update_by_ops(
         if etr is not None and etr <= now:
             raise OpsError("the estimate must be in the future")
         announce = _meaningful(row.etr, etr, policy)
-        conn.execute(
-            etr_history.insert().values(
-                incident_id=row.id, etr=etr, set_at=now,
-                reason=note or "set by ops", announced=announce,
-            )
-        )  # fmt: skip
+        record.add_estimate(conn, row.id, etr, now, note or "set by ops", announce)
         if announce:
-            conn.execute(update(incidents).where(incidents.c.id == row.id).values(etr_warned=None))
+            record.change(conn, row.id, etr_warned=None)
             announced = estimate
             event = "etr_changed"
             outcome.said.append(f"estimate {etr:%Y-%m-%d %H:%M} UTC" if etr else "no estimate")
@@ -216,7 +210,7 @@ def update_by_ops(
             )
     new_status = status or row.status
     if status is not None and status != row.status:
-        conn.execute(update(incidents).where(incidents.c.id == row.id).values(status=status))
+        record.change(conn, row.id, status=status)
         outcome.said.append(f"status {status}")
     if cause is not None:
         outcome.said.append("cause")
@@ -227,7 +221,7 @@ def update_by_ops(
     body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
                         etr=stamp(etr), status=new_status)  # fmt: skip
     news = NewUpdate(event, new_status, body, row.notify, etr=announced)
-    add_update(conn, row.id, news, now, policy)
+    record.add_update(conn, row.id, news, now, policy)
     return outcome
 
 
@@ -275,8 +269,8 @@ def heads_up(
     if row.source != "at_risk" or row.status == "resolved":
         raise OpsError(f"incident {incident_id} is not an open at-risk incident")
     body = _clean(note, "note", 2000) if note else update_words("at_risk")
-    conn.execute(update(incidents).where(incidents.c.id == row.id).values(notify=True))
-    add_update(conn, row.id, NewUpdate("at_risk", row.status, body, True), now, policy)
+    record.change(conn, row.id, notify=True)
+    record.add_update(conn, row.id, NewUpdate("at_risk", row.status, body, True), now, policy)
 
 
 def add_maintenance(
@@ -335,9 +329,7 @@ def reopen_for_customer(
         conn, premise.premise_id, premise.element_id, parent, "reopened", now, policy, False
     )
     promise = policy.cadence.next_update(now, now, incident_zones(conn, case))
-    conn.execute(
-        update(incidents).where(incidents.c.id == case).values(notify=True, next_update_at=promise)
-    )
+    record.change(conn, case, notify=True, next_update_at=promise)
     return get(conn, case)
 
 

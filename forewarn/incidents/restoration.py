@@ -8,20 +8,12 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
+from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
-from forewarn.incidents.updates import (
-    CLEAR,
-    NewUpdate,
-    Policy,
-    add_premises,
-    add_update,
-    next_seq,
-    rounded,
-    set_state,
-)
+from forewarn.incidents.updates import CLEAR, NewUpdate, Policy, rounded
 from forewarn.network import NetworkIndex
 from forewarn.store import (
     customers,
@@ -31,7 +23,7 @@ from forewarn.store import (
     incidents,
     premises,
 )
-from forewarn.texts import title_columns, title_words, update_columns, update_words
+from forewarn.texts import title_columns, title_words, update_words
 
 
 def resolve(
@@ -48,20 +40,16 @@ def resolve(
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
     members, down = _affected(conn, index, incident_id, down_elements)
     still_down = [(p, e) for (p, e), is_down in zip(members, down, strict=True) if is_down]
-    seq = next_seq(conn, incident_id)
-    set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
-    set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
+    seq = record.next_seq(conn, incident_id)
+    record.set_state(conn, incident_id, [p for p, _ in members], "restored", seq)
+    record.set_state(conn, incident_id, [p for p, _ in still_down], "still_down", seq)
     # A count under the privacy floor is not said at all (the page names no few homes).
     count = rounded(len(still_down), policy.privacy_floor) if still_down else None
     body = update_words("restored", still_down=count)
     notify = bool(row.notify)
     news = NewUpdate("restored", "resolved", body, notify, next_update=CLEAR)
-    add_update(conn, incident_id, news, now, policy)
-    conn.execute(
-        update(incidents)
-        .where(incidents.c.id == incident_id)
-        .values(status="resolved", resolved_at=now, next_update_at=None)
-    )
+    record.add_update(conn, incident_id, news, now, policy)
+    record.change(conn, incident_id, status="resolved", resolved_at=now, next_update_at=None)
     for premise_id, element_id in still_down:
         open_case(conn, premise_id, element_id, row, "still_down", now, policy, row.notify)
     if row.parent_id is not None and not still_down:
@@ -105,14 +93,14 @@ def _pass_on_summary(conn: Connection, case: Row[Any], now: datetime, policy: Po
     if had_it is not None:
         return
     cause = conn.execute(select(incidents.c.cause).where(incidents.c.id == case.parent_id)).scalar()
-    conn.execute(update(incidents).where(incidents.c.id == case.id).values(cause=cause))
+    record.change(conn, case.id, cause=cause)
     body = (
         update_words(summary.kind, **json.loads(summary.params or "{}"))
         if summary.kind
         else summary.body
     )
     news = NewUpdate("summary", "postmortem", body, bool(case.notify), next_update=CLEAR)
-    add_update(conn, case.id, news, now, policy)
+    record.add_update(conn, case.id, news, now, policy)
 
 
 def lines_still_down(
@@ -138,8 +126,8 @@ def restore_partly(
     if not back or len(back) == len(members):
         return False  # nothing back yet, or everything: that is the incident resolving
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
-    seq = next_seq(conn, incident_id)
-    set_state(conn, incident_id, back, "restored", seq)
+    seq = record.next_seq(conn, incident_id)
+    record.set_state(conn, incident_id, back, "restored", seq)
     floor = policy.privacy_floor
     left = len(members) - len(back)
     body = update_words(
@@ -147,21 +135,11 @@ def restore_partly(
     )
     # A partial restoration promises nothing new to those still waiting: only the restored
     # hear of it, so the incident's promised update stays as it was.
-    conn.execute(
-        incident_updates.insert().values(
-            incident_id=incident_id,
-            seq=seq,
-            event="restored",
-            status=row.status,
-            body=body,
-            **update_columns(body),
-            created_at=now,
-            etr=row.etr,
-            notify=bool(row.notify),
-            deliveries_queued=not row.notify,
-        )
-    )
-    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(updated_at=now))
+    record.insert_update(
+        conn, incident_id, seq, now, event="restored", status=row.status, body=body,
+        etr=row.etr, notify=bool(row.notify), deliveries_queued=not row.notify,
+    )  # fmt: skip
+    record.change(conn, incident_id, updated_at=now)
     return True
 
 
@@ -210,39 +188,36 @@ def open_case(
     body = update_words(event)  # still_down or reopened
     if existing is not None:
         incident_id = int(existing.id)
-        conn.execute(
-            update(incidents)
-            .where(incidents.c.id == incident_id)
-            .values(
-                notify=existing.notify or notify,
-                parent_id=parent.id if parent is not None else existing.parent_id,
-                started_at=min(existing.started_at, started),
-            )
+        record.change(
+            conn,
+            incident_id,
+            notify=existing.notify or notify,
+            parent_id=parent.id if parent is not None else existing.parent_id,
+            started_at=min(existing.started_at, started),
         )
     else:
         customer_count = conn.execute(
             select(func.count()).where(customers.c.premise_id == premise_id)
         ).scalar_one()
-        key = conn.execute(
-            incidents.insert().values(
-                **title_columns(title_words("still_down")),
-                status="investigating",
-                scope="premise",
-                source=source,
-                root_element=element_id,
-                public=False,
-                notify=notify,
-                area_name=parent.area_name if parent is not None else None,
-                premises_count=1,
-                customers_count=customer_count,
-                started_at=started,
-                opened_at=now,
-                updated_at=now,
-                parent_id=parent.id if parent is not None else None,
-            )
-        ).inserted_primary_key
-        assert key is not None
-        incident_id = int(key[0])
-        add_premises(conn, incident_id, [premise_id], seq=1)
-    add_update(conn, incident_id, NewUpdate(event, "investigating", body, notify), now, policy)
+        incident_id = record.create(
+            conn,
+            **title_columns(title_words("still_down")),
+            status="investigating",
+            scope="premise",
+            source=source,
+            root_element=element_id,
+            public=False,
+            notify=notify,
+            area_name=parent.area_name if parent is not None else None,
+            premises_count=1,
+            customers_count=customer_count,
+            started_at=started,
+            opened_at=now,
+            updated_at=now,
+            parent_id=parent.id if parent is not None else None,
+        )
+        record.add_premises(conn, incident_id, [premise_id], seq=1)
+    record.add_update(
+        conn, incident_id, NewUpdate(event, "investigating", body, notify), now, policy
+    )
     return incident_id

@@ -7,24 +7,18 @@ next update: keep it, clear it, or set it (`Change`), instead of flag values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Generic, TypeAlias, TypeVar
+from typing import Final, Generic, TypeAlias, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from forewarn.incidents.cadence import Cadence
-from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
     customers,
     incident_premises,
-    incident_updates,
-    incidents,
-    insert_ignoring_conflicts,
 )
-from forewarn.texts import update_columns
 
 T = TypeVar("T")
 
@@ -109,48 +103,6 @@ class NewUpdate:
     next_update: Promise = ON_CADENCE
 
 
-def add_update(
-    conn: Connection, incident_id: int, new: NewUpdate, now: datetime, policy: Policy
-) -> int:
-    """Add the incident's next numbered update; returns its number."""
-    incidents_lock(conn)
-    row = conn.execute(
-        select(incidents.c.etr, incidents.c.started_at, incidents.c.next_update_at).where(
-            incidents.c.id == incident_id
-        )
-    ).one()
-    if isinstance(new.next_update, OnCadence):
-        since = new.next_update.since or row.started_at
-        zones = incident_zones(conn, incident_id) if new.notify else []
-        promise = policy.cadence.next_update(since, now, zones) if new.notify else None
-    else:
-        promise = applied(new.next_update, row.next_update_at)
-    estimate = applied(new.etr, row.etr)
-    seq = next_seq(conn, incident_id)
-    conn.execute(
-        incident_updates.insert().values(
-            incident_id=incident_id,
-            seq=seq,
-            event=new.event,
-            status=new.status,
-            body=new.body,
-            **update_columns(new.body),
-            created_at=now,
-            etr=estimate,
-            next_update_at=promise,
-            notify=new.notify,
-            deliveries_queued=not new.notify,
-        )
-    )
-    values: dict[str, Any] = {"updated_at": now}
-    if not isinstance(new.etr, Keep):
-        values["etr"] = estimate
-    if new.notify and not isinstance(new.next_update, Keep):
-        values["next_update_at"] = promise
-    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
-    return seq
-
-
 def incident_zones(conn: Connection, incident_id: int) -> list[str]:
     """The time zones of an incident's customers (one query): a promise is kept in each."""
     return [
@@ -162,45 +114,6 @@ def incident_zones(conn: Connection, incident_id: int) -> list[str]:
             .distinct()
         ).scalars()
     ]
-
-
-def next_seq(conn: Connection, incident_id: int) -> int:
-    """The number the incident's next update gets (under the incidents lock: nobody else
-    numbers one until this transaction ends)."""
-    incidents_lock(conn)
-    current = conn.execute(
-        select(func.max(incident_updates.c.seq)).where(
-            incident_updates.c.incident_id == incident_id
-        )
-    ).scalar()
-    return int(current or 0) + 1
-
-
-def add_premises(conn: Connection, incident_id: int, premise_ids: list[str], seq: int) -> None:
-    """Premises join an incident, affected, at update `seq`."""
-    insert_ignoring_conflicts(
-        conn,
-        incident_premises,
-        [
-            {"incident_id": incident_id, "premise_id": p, "state": "affected", "added_seq": seq}
-            for p in premise_ids
-        ],
-    )
-
-
-def set_state(
-    conn: Connection, incident_id: int, premise_ids: Sequence[str], state: str, seq: int
-) -> None:
-    """Premises of an incident change state (restored, still down) at update `seq`."""
-    for start in range(0, len(premise_ids), 10_000):
-        conn.execute(
-            update(incident_premises)
-            .where(
-                incident_premises.c.incident_id == incident_id,
-                incident_premises.c.premise_id.in_(premise_ids[start : start + 10_000]),
-            )
-            .values(state=state, changed_seq=seq)
-        )
 
 
 def rounded(count: int, floor: int) -> str | None:

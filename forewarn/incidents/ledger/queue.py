@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
     customers,
@@ -104,11 +105,7 @@ def queue_deliveries(
         ]
         insert_ignoring_conflicts(conn, deliveries, rows)
         if complete:
-            conn.execute(
-                update(incident_updates)
-                .where(incident_updates.c.incident_id == incident_id, incident_updates.c.seq == seq)
-                .values(deliveries_queued=True)
-            )
+            record.mark_queued(conn, incident_id, seq)
         queued.append(Queued(incident_id, seq, len(rows), complete))
     return queued
 
