@@ -50,9 +50,9 @@ Grant = Callable[[float, float, float], float]
 
 class SharedRateLimiter(RateLimiter):
     """A channel's one rate however many workers send on it: the budget lives in the
-    store (forewarn.store.rate_grant), and each worker draws small grants of it, then
-    spends each grant's slots in order. Together the workers never exceed `rate` (plus
-    the `burst` a quiet channel has saved up); a worker alone gets all of it."""
+    store (forewarn.notifiers.budget.rate_grant), and each worker draws small grants of
+    it, then spends each grant's slots in order. Together the workers never exceed `rate`
+    (plus the `burst` a quiet channel has saved up); a worker alone gets all of it."""
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from forewarn.config import Settings
 from forewarn.notifiers import outbox
 from forewarn.notifiers.base import Notifier
+from forewarn.notifiers.budget import rate_grant
 from forewarn.notifiers.email import EmailNotifier, SmtpServer
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.rate import RateLimiter, SharedRateLimiter
@@ -17,7 +18,6 @@ from forewarn.notifiers.sms import SmsNotifier
 from forewarn.notifiers.social import MastodonClient
 from forewarn.notifiers.unsubscribe import unsubscribe_link
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
-from forewarn.store import rate_grant
 
 CHANNELS = ("sms", "email", "social")
 

@@ -1,0 +1,77 @@
+"""Each channel's send budget, shared by every worker on one store: what a
+SharedRateLimiter draws its grants from."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from forewarn.notifiers.rate import Grant
+from forewarn.store import get_meta, insert_ignoring_conflicts, meta, writing
+
+
+def rate_grant(engine: Engine, channel: str) -> Grant:
+    """The shared send budget of `channel` for every worker on this store: a meta row
+    holds the moment (seconds, the database's clock) the channel's next send is free.
+    A grant of `units` at `rate` moves it on by units / rate, in one short transaction
+    that holds the row (PostgreSQL) or the write lock (SQLite) for a moment; the answer
+    is how many seconds from now the grant's first unit may go. A channel quiet for a
+    while has up to `burst` units saved up, never more.
+
+    On SQLite (every worker on this host) the moment is kept in a small file beside the
+    database under an exclusive `flock` instead: the same budget, without joining the
+    queue for SQLite's one write lock (claims, records and queueing hold it in turn, and
+    a grant stuck behind them would hold up the channel's sends)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:":
+        return _file_grant(Path(f"{database}.rate-{channel}"))
+    key = f"rate:{channel}"
+    with engine.begin() as conn:
+        insert_ignoring_conflicts(conn, meta, [{"key": key, "value": "0"}])
+    hold = meta.update().where(meta.c.key == key).values(value=meta.c.value)
+
+    def grant(units: float, rate: float, burst: float) -> float:
+        def work(conn: Connection) -> float:
+            conn.execute(hold)  # the row, or SQLite's write lock, is ours until commit
+            now = _clock(conn)
+            free = float(get_meta(conn, key) or 0)
+            start = max(free, now - burst / rate)
+            conn.execute(
+                meta.update().where(meta.c.key == key), {"value": repr(start + units / rate)}
+            )
+            return start - now
+
+        return writing(engine, work, f"{channel} send budget")
+
+    return grant
+
+
+def _file_grant(path: Path) -> Grant:
+    """`rate_grant`'s budget in a file, for workers that share a host."""
+    path.touch(exist_ok=True)
+
+    def grant(units: float, rate: float, burst: float) -> float:
+        with path.open("r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            now = time.time()
+            free = float(handle.read() or 0)
+            start = max(free, now - burst / rate)
+            handle.seek(0)
+            handle.write(repr(start + units / rate).ljust(24))
+            return start - now
+
+    return grant
+
+
+def _clock(conn: Connection) -> float:
+    """Now in seconds: the database's clock on PostgreSQL (workers on several hosts agree
+    on it), this host's on SQLite (every worker is on this host)."""
+    if conn.dialect.name == "postgresql":
+        return float(
+            conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one()
+        )
+    return time.time()
