@@ -12,10 +12,10 @@ import typer
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
+from forewarn.cli.terminal import console, fail, utc
 from forewarn.config import Settings
 from forewarn.store import elements, make_engine
 from forewarn.store import quarantine as quarantined
-from forewarn.terminal import console, fail, utc
 
 if TYPE_CHECKING:
     from forewarn.context import Context

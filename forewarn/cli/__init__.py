@@ -13,13 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from forewarn.cleantext import argument
-from forewarn.cli_health import nothing_to_watch, print_health, quarantine, read_health
-from forewarn.cli_help import PlainGroup
-from forewarn.cli_ops import build_context, customer, incident_app, maintenance_app
-from forewarn.cli_serve import serve, site_is_ours
+from forewarn.cli.health import nothing_to_watch, print_health, quarantine, read_health
+from forewarn.cli.help import PlainGroup
+from forewarn.cli.ops import build_context, customer, incident_app, maintenance_app
+from forewarn.cli.serve import serve, site_is_ours
+from forewarn.cli.startup import StartupError, check_store, checked_settings
+from forewarn.cli.terminal import console, fail, fail_lines, progress
 from forewarn.config import Settings
-from forewarn.startup import StartupError, check_store, checked_settings
-from forewarn.terminal import console, fail, fail_lines, progress
 
 if TYPE_CHECKING:
     pass
@@ -154,8 +154,8 @@ def run_once(
     continuous operation run `forewarn serve` instead.
     """
     from forewarn import pipeline
+    from forewarn.cli.report import print_cycle, print_delivery
     from forewarn.pipeline import FollowedUp
-    from forewarn.report import print_cycle, print_delivery
     from forewarn.store import now_utc
 
     moment = None

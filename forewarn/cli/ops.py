@@ -11,9 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from forewarn.cli.terminal import console, fail, progress, utc
 from forewarn.config import Settings
 from forewarn.store import now_utc
-from forewarn.terminal import console, fail, progress, utc
 
 if TYPE_CHECKING:
     from forewarn.context import Context
@@ -111,7 +111,7 @@ def _metres(text: str) -> float:
 def _after_change(ctx: Context, now: datetime) -> None:
     """Queue the messages of what just changed, send them, and rebuild the page."""
     from forewarn import pipeline
-    from forewarn.report import print_delivery
+    from forewarn.cli.report import print_delivery
 
     messages = pipeline.queue(ctx, now)
     with progress() as bar:

@@ -12,9 +12,9 @@ from typing import Annotated, cast
 import typer
 from rich.markup import escape
 
-from forewarn.cli_ops import build_context
+from forewarn.cli.ops import build_context
+from forewarn.cli.terminal import console, fail
 from forewarn.config import Settings
-from forewarn.terminal import console, fail
 
 
 def serve(

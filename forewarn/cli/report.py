@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
-from forewarn.terminal import utc
+from forewarn.cli.terminal import utc
 
 if TYPE_CHECKING:
     from forewarn.incidents.ledger.waiting import Waiting
