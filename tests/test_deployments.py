@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prefect.flows import Flow, load_flow_from_entrypoint
 
-from forewarn.cli_serve import serve
+from forewarn.cli.serve import serve
 from forewarn.flows import FLOWS
 
 ROOT = Path(__file__).resolve().parents[1]

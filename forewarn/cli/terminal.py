@@ -45,9 +45,13 @@ def fail_lines(messages: list[str]) -> NoReturn:
 def progress() -> Progress:
     """A progress bar for long imports and dispatches (quiet when not on a terminal)."""
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=True,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def utc(moment: datetime | None) -> str:

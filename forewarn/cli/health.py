@@ -1,6 +1,6 @@
-"""What keeps forewarn from seeing a fault or telling a customer, for the command line:
-a cycle with nothing to watch, channels failing now, and input set aside
-(`forewarn quarantine`)."""
+"""`forewarn status` and `forewarn quarantine`: what is going on now, and what keeps
+forewarn from seeing a fault or telling a customer (a cycle with nothing to watch, channels
+failing now, input set aside)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
+from forewarn.cli.terminal import console, fail, utc
 from forewarn.config import Settings
-from forewarn.store import elements, make_engine
+from forewarn.store import elements, get_meta, incidents, make_engine, now_utc
 from forewarn.store import quarantine as quarantined
-from forewarn.terminal import console, fail, utc
 
 if TYPE_CHECKING:
     from forewarn.context import Context
@@ -84,6 +86,45 @@ def print_health(health: Health) -> None:
             f"{utc(health.latest_quarantined)}{dropped} (`forewarn quarantine` lists them)",
             markup=False, highlight=False, style="yellow", soft_wrap=True,
         )  # fmt: skip
+
+
+def status() -> None:
+    """What is going on now: open incidents, deliveries by state, queue age, last feed read,
+    channels failing now and quarantined input."""
+    from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
+
+    settings = Settings()
+    engine = make_engine(settings.db_url)
+    now = now_utc()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(incidents).where(incidents.c.status != "resolved").order_by(incidents.c.id)
+        ).all()
+        counts = counts_by_status(conn)
+        failures = failure_reasons(conn)
+        waiting_since = oldest_due(conn, now)
+        last_read = get_meta(conn, "last_feed_read") or "never"
+        health = read_health(conn, now)
+    table = Table("id", "title", "status", "scope", "premises", "customers", "started")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            escape(row.title),
+            row.status,
+            row.scope,
+            f"{row.premises_count:,}",
+            f"{row.customers_count:,}",
+            row.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    console.print(table if rows else "No open incidents.")
+    console.print("deliveries: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
+    for reason, n in failures:
+        console.print(f"  failed {n:,}: {reason}", markup=False, highlight=False)
+    if waiting_since is not None:
+        minutes = (now - waiting_since).total_seconds() / 60
+        console.print(f"oldest due message has waited {minutes:,.1f} min")
+    console.print(f"last feed read: {last_read}")
+    print_health(health)
 
 
 def quarantine(

@@ -1,4 +1,4 @@
-"""Print what a cycle or a delivery run did, for people: the CLI and the demo.
+"""Print what a cycle or a delivery run did, for people at the command line.
 
 Every command that sends prints its messages through `print_delivery`: what was sent,
 what failed for good and why, and what waits and why (held for the customers' night or
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
-from forewarn.terminal import utc
+from forewarn.cli.terminal import utc
 
 if TYPE_CHECKING:
     from forewarn.incidents.ledger.waiting import Waiting
@@ -85,9 +85,11 @@ def print_cycle(console: Console, report: CycleReport) -> None:
         )
     c = report.changes
     for label, ids in (
-        ("opened", c.opened), ("expanded", c.expanded), ("resolved", c.resolved),
+        ("opened", c.opened),
+        ("expanded", c.expanded),
+        ("resolved", c.resolved),
         ("merged", c.merged),
-    ):  # fmt: skip
+    ):
         if ids:
             console.print(f"  incidents {label}: {', '.join(map(str, ids))}")
     print_delivery(console, report.queued, report.dispatch, "  ")

@@ -1,4 +1,5 @@
-"""`forewarn serve`: the receiver and the flows' beats in one process, stopped cleanly."""
+"""`forewarn serve`: the receiver and the flows' beats in one process, stopped cleanly; and
+the check that the site folder is forewarn's (serve and run-once both publish there)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Annotated, cast
 import typer
 from rich.markup import escape
 
-from forewarn.cli_ops import build_context
+from forewarn.cli.ops import build_context
+from forewarn.cli.terminal import console, fail
 from forewarn.config import Settings
-from forewarn.terminal import console, fail
 
 
 def serve(
@@ -118,8 +119,11 @@ def serve(
     console.print("no PREFECT_API_URL: running the flows from this process (no Prefect scheduler)")
     # Each flow keeps its own beat in its own thread: a slow site rebuild or a mentions read
     # never delays the cycle that sees a fault.
-    beats = [(follow_up_cycle, follow_up_every), (mentions, mentions_every),
-             (publication, publish_every)]  # fmt: skip
+    beats = [
+        (follow_up_cycle, follow_up_every),
+        (mentions, mentions_every),
+        (publication, publish_every),
+    ]
     # The first cycle starts Prefect's temporary server; the other threads then share it
     # (started together, each would try to start its own on the same port).
     with given_context(ctx):

@@ -1,30 +1,34 @@
-"""`forewarn incident`, `forewarn maintenance` and `forewarn customer`: what ops do by
-hand, through the same updates (and so the same messages and page) as a detected fault."""
+"""`forewarn incident`: what ops do by hand, through the same updates (and so the same
+messages and page) as a detected fault; and what the commands share: their context (which
+refuses a half-configured channel) and the times ops type."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from forewarn.cli.places import (
+    AreaOption,
+    ElementOption,
+    NearOption,
+    RadiusOption,
+    check_place,
+    find_target,
+)
+from forewarn.cli.terminal import console, fail, progress, utc
 from forewarn.config import Settings
 from forewarn.store import now_utc
-from forewarn.terminal import console, fail, progress, utc
 
 if TYPE_CHECKING:
     from forewarn.context import Context
-    from forewarn.incidents.ops import Target
 
 incident_app = typer.Typer(
     help="What ops do by hand: open, list, show, update, resolve, heads-up.",
     no_args_is_help=True,
-)
-maintenance_app = typer.Typer(
-    help="Planned work, with notices to the affected premises only.", no_args_is_help=True
 )
 
 
@@ -41,12 +45,15 @@ def build_context(settings: Settings, sending: bool = True) -> Context:
         fail(err.lines[-1])
 
 
-def _ops(sending: bool = True) -> tuple[Settings, Context]:
+def ops_context(sending: bool = True) -> tuple[Settings, Context]:
+    """The settings and the context of a command ops type by hand (see build_context)."""
     settings = Settings()
     return settings, build_context(settings, sending)
 
 
-def _when(text: str | None, settings: Settings, now: datetime) -> datetime | None:
+def parse_when(text: str | None, settings: Settings, now: datetime) -> datetime | None:
+    """A time ops typed (+3h, 2026-11-24T14:00) in the operator's zone, or None for none;
+    one that does not parse stops the command (status 2)."""
     from forewarn.durations import parse_time
 
     if text is None:
@@ -57,61 +64,10 @@ def _when(text: str | None, settings: Settings, now: datetime) -> datetime | Non
         fail(str(err))
 
 
-def _place(element: str | None, area: str | None, near: str | None,
-           radius: str | None) -> float | None:  # fmt: skip
-    """Check where an incident is before anything is looked up: exactly one of --element,
-    --area or --near (with a --radius that has its unit). Returns the radius in metres."""
-    given = [x for x in (element, area, near) if x]
-    if len(given) != 1:
-        fail("give exactly one of --element, --area or --near (with --radius)")
-    if not near:
-        return None
-    if not radius:
-        fail("--near needs --radius, e.g. --radius 300m or 2km")
-    return _metres(radius)
-
-
-def _target(ctx: Context, element: str | None, area: str | None, near: str | None,
-            metres: float | None) -> Target:  # fmt: skip
-    """The premises named by one of --element, --area or --near/--radius (see _place)."""
-    from forewarn.incidents.ops import by_area, by_element, by_radius
-    from forewarn.network.geocode import GeocodeError, nominatim
-
-    index = ctx.index()
-    if element:
-        return by_element(index, element)
-    if area:
-        path = Path(area)
-        text = path.read_text(encoding="utf-8") if path.is_file() else area
-        return by_area(index, text)
-    assert near is not None and metres is not None  # _place checked them
-    geocoder = nominatim(ctx.settings.geocoder_url, ctx.settings.geocoder_rate)
-    try:
-        found = geocoder(near)
-    except GeocodeError as err:
-        fail(f"--near {near!r}: {err}")
-    if found is None:
-        fail(f"could not find the address {near!r}")
-    return by_radius(index, found[0], found[1], metres)
-
-
-def _metres(text: str) -> float:
-    """'300m' or '2km' in metres; a bare number is refused (metres or kilometres?)."""
-    value = text.strip().lower()
-    unit = "km" if value.endswith("km") else "m" if value.endswith("m") else None
-    try:
-        number = float(value.removesuffix(unit)) if unit else None
-    except ValueError:
-        number = None
-    if number is None or not number > 0:
-        fail(f"--radius: not a distance: {text!r} (write 300m or 2km)")
-    return number * 1000 if unit == "km" else number
-
-
 def _after_change(ctx: Context, now: datetime) -> None:
     """Queue the messages of what just changed, send them, and rebuild the page."""
     from forewarn import pipeline
-    from forewarn.report import print_delivery
+    from forewarn.cli.report import print_delivery
 
     messages = pipeline.queue(ctx, now)
     with progress() as bar:
@@ -120,15 +76,6 @@ def _after_change(ctx: Context, now: datetime) -> None:
         report = pipeline.settle(ctx, now, steps)
     print_delivery(console, messages, pipeline.note_waiting(ctx, report, now))
     console.print("page rebuilt")
-
-
-# Where an incident or planned work is: exactly one of these (with --radius for --near).
-ElementOption = Annotated[str | None, typer.Option(help="A network element.")]
-AreaOption = Annotated[
-    str | None, typer.Option(help="A GeoJSON Polygon (a file or the JSON itself).")
-]
-NearOption = Annotated[str | None, typer.Option(help="An address, geocoded.")]
-RadiusOption = Annotated[str | None, typer.Option(help="With --near: 300m, 2km...")]
 
 
 @incident_app.command("open")
@@ -143,13 +90,13 @@ def incident_open(
     """Open an incident the monitoring has not seen; customers hear at once."""
     from forewarn.incidents.ops import OpsError, open_by_ops
 
-    metres = _place(element, area, near, radius)
-    settings, ctx = _ops()
+    metres = check_place(element, area, near, radius)
+    settings, ctx = ops_context()
     now = now_utc()
     try:
-        target = _target(ctx, element, area, near, metres)
+        target = find_target(ctx, element, area, near, metres)
         with ctx.engine.begin() as conn:
-            started = _when(since, settings, now)
+            started = parse_when(since, settings, now)
             incident_id = open_by_ops(conn, ctx.index(), target, title, now, ctx.policy, started)
     except OpsError as err:
         fail(str(err))
@@ -166,7 +113,7 @@ def incident_list(
 
     from forewarn.store import incidents
 
-    _, ctx = _ops(sending=False)
+    _, ctx = ops_context(sending=False)
     query = select(incidents).order_by(incidents.c.id.desc()).limit(50)
     if not all_:
         query = query.where(incidents.c.status != "resolved")
@@ -175,9 +122,14 @@ def incident_list(
     table = Table("id", "title", "source", "status", "premises", "estimate", "next update")
     for row in rows:
         table.add_row(
-            str(row.id), escape(row.title), row.source, row.status, f"{row.premises_count:,}",
-            utc(row.etr), utc(row.next_update_at),
-        )  # fmt: skip
+            str(row.id),
+            escape(row.title),
+            row.source,
+            row.status,
+            f"{row.premises_count:,}",
+            utc(row.etr),
+            utc(row.next_update_at),
+        )
     console.print(table if rows else "No incidents.")
 
 
@@ -190,7 +142,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     from forewarn.incidents.ops import OpsError, get
     from forewarn.store import elements, etr_history, incident_updates
 
-    _, ctx = _ops(sending=False)
+    _, ctx = ops_context(sending=False)
     with ctx.engine.connect() as conn:
         try:
             row = get(conn, incident_id)
@@ -228,13 +180,19 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     table = Table("#", "at", "event", "status", "told", "next update", "text")
     for u in updates:
         told = "yes" if u.notify else "-"
-        table.add_row(str(u.seq), utc(u.created_at), u.event, u.status, told,
-                      utc(u.next_update_at), escape(u.body))  # fmt: skip
+        table.add_row(
+            str(u.seq),
+            utc(u.created_at),
+            u.event,
+            u.status,
+            told,
+            utc(u.next_update_at),
+            escape(u.body),
+        )
     console.print(table)
     table = Table("set at", "estimate", "announced", "why")
     for e in estimates:
-        table.add_row(utc(e.set_at), utc(e.etr), "yes" if e.announced else "no",
-                      escape(e.reason))  # fmt: skip
+        table.add_row(utc(e.set_at), utc(e.etr), "yes" if e.announced else "no", escape(e.reason))
     console.print(table)
     for p in delivery:
         console.print(p.summary(), markup=False, highlight=False)
@@ -260,17 +218,18 @@ def incident_update(
 
     if status is None and cause is None and etr is None and note is None:
         fail("nothing to change: give --status, --cause, --etr or --note")
-    settings, ctx = _ops()
+    settings, ctx = ops_context()
     now = now_utc()
     estimate: Change[datetime] = KEEP
     if etr is not None and etr.strip().lower() == "none":
         estimate = CLEAR
-    elif (when := _when(etr, settings, now)) is not None:
+    elif (when := parse_when(etr, settings, now)) is not None:
         estimate = Set(when)
     try:
         with ctx.engine.begin() as conn:
-            outcome = update_by_ops(conn, incident_id, now, ctx.policy, status, cause,
-                                    estimate=estimate, note=note)  # fmt: skip
+            outcome = update_by_ops(
+                conn, incident_id, now, ctx.policy, status, cause, estimate=estimate, note=note
+            )
     except OpsError as err:
         fail(str(err))
     for said in outcome.said:
@@ -286,7 +245,7 @@ def incident_resolve(incident_id: Annotated[int, typer.Argument(help="Incident i
     from forewarn.detection.run import down_now
     from forewarn.incidents.ops import OpsError, resolve_by_ops
 
-    _, ctx = _ops()
+    _, ctx = ops_context()
     now = now_utc()
     try:
         with ctx.engine.begin() as conn:
@@ -305,7 +264,7 @@ def incident_heads_up(
     """Warn the customers of an at-risk incident that their service may drop."""
     from forewarn.incidents.ops import OpsError, heads_up
 
-    _, ctx = _ops()
+    _, ctx = ops_context()
     now = now_utc()
     try:
         with ctx.engine.begin() as conn:
@@ -313,77 +272,3 @@ def incident_heads_up(
     except OpsError as err:
         fail(str(err))
     _after_change(ctx, now)
-
-
-@maintenance_app.command("add")
-def maintenance_add(
-    title: Annotated[str, typer.Option(help="What the work is.")],
-    start: Annotated[str, typer.Option(help="When it starts: 2026-11-30T01:00 or +3d.")],
-    end: Annotated[str, typer.Option(help="When it ends.")],
-    element: ElementOption = None,
-    area: AreaOption = None,
-    near: NearOption = None,
-    radius: RadiusOption = None,
-) -> None:
-    """Schedule planned work: notices ahead (FOREWARN_MAINTENANCE_NOTICES), at start, at end."""
-    from forewarn.incidents.ops import OpsError, add_maintenance
-
-    metres = _place(element, area, near, radius)
-    settings, ctx = _ops()
-    now = now_utc()
-    starts, ends = _when(start, settings, now), _when(end, settings, now)
-    assert starts is not None and ends is not None
-    try:
-        target = _target(ctx, element, area, near, metres)
-        with ctx.engine.begin() as conn:
-            incident_id = add_maintenance(
-                conn, ctx.index(), target, title, starts, ends, now, ctx.policy
-            )
-    except OpsError as err:
-        fail(str(err))
-    console.print(
-        f"planned work {incident_id}: {len(target.rows):,} premises, "
-        f"{utc(starts)} to {utc(ends)}; notices "
-        + ", ".join(f"{n} ahead" for n in ctx.policy.notices)
-        + ", at start and at end"
-    )
-
-
-def customer(
-    lookup: Annotated[str, typer.Argument(help="Id, phone, email, social handle or address.")],
-    limit: Annotated[int, typer.Option(help="How many history lines to show.")] = 50,
-) -> None:
-    """One customer's incidents and every message out and reply in, newest first."""
-    from forewarn.incidents.history import find_customers, history, incidents_of
-
-    settings, ctx = _ops(sending=False)
-    with ctx.engine.connect() as conn:
-        found = find_customers(conn, lookup, settings.phone_region)
-        if not found:
-            fail(f"no customer matches {lookup!r}")
-        if len(found) > 1:
-            table = Table("customer", "address", "phone", "email", "social")
-            for c in found:
-                table.add_row(escape(c.customer_id), escape(c.address), escape(c.phone or ""),
-                              escape(c.email or ""), escape(c.social or ""))  # fmt: skip
-            console.print(table)
-            console.print(f"{len(found)} customers match; look one up by id")
-            return
-        who = found[0]
-        cases = incidents_of(conn, who.premise_id)
-        lines = history(conn, who.customer_id, limit)
-    console.print(
-        f"[bold]{escape(who.customer_id)}[/bold], {escape(who.address)}; channels "
-        f"{escape(who.channels)}{' (opted out)' if who.opted_out else ''}"
-    )
-    table = Table("incident", "title", "status", "this premise", "since", "resolved")
-    for i in cases:
-        table.add_row(str(i.id), escape(i.title), i.status, i.premise_state,
-                      utc(i.started_at), utc(i.resolved_at))  # fmt: skip
-    console.print(table if cases else "No incidents.")
-    table = Table("when", "", "channel", "incident", "status", "text")
-    for e in lines:
-        text = e.text if e.answer is None else f"{e.text}\n-> {e.answer}"
-        table.add_row(utc(e.at), "out" if e.direction == "out" else "in", e.channel,
-                      str(e.incident_id or ""), escape(e.status), escape(text))  # fmt: skip
-    console.print(table if lines else "No messages yet.")

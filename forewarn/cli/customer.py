@@ -1,0 +1,69 @@
+"""`forewarn customer`: one customer's incidents and every message out and reply in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from forewarn.cli.ops import ops_context
+from forewarn.cli.terminal import console, fail, utc
+
+
+def customer(
+    lookup: Annotated[str, typer.Argument(help="Id, phone, email, social handle or address.")],
+    limit: Annotated[int, typer.Option(help="How many history lines to show.")] = 50,
+) -> None:
+    """One customer's incidents and every message out and reply in, newest first."""
+    from forewarn.incidents.history import find_customers, history, incidents_of
+
+    settings, ctx = ops_context(sending=False)
+    with ctx.engine.connect() as conn:
+        found = find_customers(conn, lookup, settings.phone_region)
+        if not found:
+            fail(f"no customer matches {lookup!r}")
+        if len(found) > 1:
+            table = Table("customer", "address", "phone", "email", "social")
+            for c in found:
+                table.add_row(
+                    escape(c.customer_id),
+                    escape(c.address),
+                    escape(c.phone or ""),
+                    escape(c.email or ""),
+                    escape(c.social or ""),
+                )
+            console.print(table)
+            console.print(f"{len(found)} customers match; look one up by id")
+            return
+        who = found[0]
+        cases = incidents_of(conn, who.premise_id)
+        lines = history(conn, who.customer_id, limit)
+    console.print(
+        f"[bold]{escape(who.customer_id)}[/bold], {escape(who.address)}; channels "
+        f"{escape(who.channels)}{' (opted out)' if who.opted_out else ''}"
+    )
+    table = Table("incident", "title", "status", "this premise", "since", "resolved")
+    for i in cases:
+        table.add_row(
+            str(i.id),
+            escape(i.title),
+            i.status,
+            i.premise_state,
+            utc(i.started_at),
+            utc(i.resolved_at),
+        )
+    console.print(table if cases else "No incidents.")
+    table = Table("when", "", "channel", "incident", "status", "text")
+    for e in lines:
+        text = e.text if e.answer is None else f"{e.text}\n-> {e.answer}"
+        table.add_row(
+            utc(e.at),
+            "out" if e.direction == "out" else "in",
+            e.channel,
+            str(e.incident_id or ""),
+            escape(e.status),
+            escape(text),
+        )
+    console.print(table if lines else "No messages yet.")
