@@ -242,3 +242,30 @@ def test_the_writer_check_sees_a_write_elsewhere(tmp_path: Path) -> None:
     (tmp_path / "c.py").write_text("insert_ignoring_conflicts(conn, incident_premises, rows)\n")
     (tmp_path / "d.py").write_text('text("UPDATE etr_history SET announced = 1")\n')
     assert record_writers(tmp_path) == ["a.py", "b.py", "c.py", "d.py"]
+
+
+# One way to write: every writer (pipeline, receiver, ops, drill, import) goes through
+# forewarn.store.writing (busy retry, writers taking turns); only the store begins one.
+_BEGINS = re.compile(r"\.begin\(\)")
+
+
+def own_transactions(root: Path) -> list[str]:
+    """The modules under `root`, outside the store package, that begin a transaction."""
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "store" not in path.relative_to(root).parts[:1]
+        and _BEGINS.search(path.read_text(encoding="utf-8"))
+    )
+
+
+def test_only_the_store_begins_a_transaction() -> None:
+    assert own_transactions(PACKAGE) == []
+    assert own_transactions(PACKAGE.parent / "flows") == []
+
+
+def test_the_transaction_check_sees_one_begun_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "transactions.py").write_text("with engine.begin() as conn: ...\n")
+    (tmp_path / "ops.py").write_text("with ctx.engine.begin() as conn: ...\n")
+    assert own_transactions(tmp_path) == ["ops.py"]

@@ -16,7 +16,7 @@ from forewarn.cli.places import (
     find_target,
 )
 from forewarn.cli.terminal import console, fail, utc
-from forewarn.store import now_utc
+from forewarn.store import now_utc, writing
 
 maintenance_app = typer.Typer(
     help="Planned work, with notices to the affected premises only.", no_args_is_help=True
@@ -43,10 +43,13 @@ def maintenance_add(
     assert starts is not None and ends is not None
     try:
         target = find_target(ctx, element, area, near, metres)
-        with ctx.engine.begin() as conn:
-            incident_id = add_maintenance(
+        incident_id = writing(
+            ctx.engine,
+            lambda conn: add_maintenance(
                 conn, ctx.index(), target, title, starts, ends, now, ctx.policy
-            )
+            ),
+            "maintenance add",
+        )
     except OpsError as err:
         fail(str(err))
     console.print(

@@ -21,7 +21,7 @@ from forewarn.cli.places import (
 )
 from forewarn.cli.terminal import console, fail, progress, utc
 from forewarn.config import Settings
-from forewarn.store import now_utc
+from forewarn.store import now_utc, writing
 
 if TYPE_CHECKING:
     from forewarn.context import Context
@@ -95,9 +95,12 @@ def incident_open(
     now = now_utc()
     try:
         target = find_target(ctx, element, area, near, metres)
-        with ctx.engine.begin() as conn:
-            started = parse_when(since, settings, now)
-            incident_id = open_by_ops(conn, ctx.index(), target, title, now, ctx.policy, started)
+        started = parse_when(since, settings, now)
+        incident_id = writing(
+            ctx.engine,
+            lambda conn: open_by_ops(conn, ctx.index(), target, title, now, ctx.policy, started),
+            "incident open",
+        )
     except OpsError as err:
         fail(str(err))
     console.print(f"incident {incident_id} opened: {len(target.rows):,} premises")
@@ -226,10 +229,13 @@ def incident_update(
     elif (when := parse_when(etr, settings, now)) is not None:
         estimate = Set(when)
     try:
-        with ctx.engine.begin() as conn:
-            outcome = update_by_ops(
+        outcome = writing(
+            ctx.engine,
+            lambda conn: update_by_ops(
                 conn, incident_id, now, ctx.policy, status, cause, estimate=estimate, note=note
-            )
+            ),
+            "incident update",
+        )
     except OpsError as err:
         fail(str(err))
     for said in outcome.said:
@@ -248,8 +254,13 @@ def incident_resolve(incident_id: Annotated[int, typer.Argument(help="Incident i
     _, ctx = ops_context()
     now = now_utc()
     try:
-        with ctx.engine.begin() as conn:
-            resolve_by_ops(conn, ctx.index(), incident_id, down_now(conn), now, ctx.policy)
+        writing(
+            ctx.engine,
+            lambda conn: resolve_by_ops(
+                conn, ctx.index(), incident_id, down_now(conn), now, ctx.policy
+            ),
+            "incident resolve",
+        )
     except OpsError as err:
         fail(str(err))
     console.print(f"incident {incident_id} resolved")
@@ -267,8 +278,9 @@ def incident_heads_up(
     _, ctx = ops_context()
     now = now_utc()
     try:
-        with ctx.engine.begin() as conn:
-            heads_up(conn, incident_id, note, now, ctx.policy)
+        writing(
+            ctx.engine, lambda conn: heads_up(conn, incident_id, note, now, ctx.policy), "heads-up"
+        )
     except OpsError as err:
         fail(str(err))
     _after_change(ctx, now)

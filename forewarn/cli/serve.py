@@ -61,7 +61,7 @@ def serve(
     )
     from forewarn.incidents.replies import Voice
     from forewarn.receiver import TwilioHooks, create_app
-    from forewarn.store import secret_key
+    from forewarn.store import secret_key, writing
 
     settings = Settings()
     site_is_ours(settings)
@@ -77,8 +77,7 @@ def serve(
         )
     else:
         console.print("TWILIO_AUTH_TOKEN or FOREWARN_PUBLIC_URL unset: Twilio hooks are off.")
-    with ctx.engine.begin() as conn:
-        unsubscribe_key = secret_key(conn, "unsubscribe")
+    unsubscribe_key = writing(ctx.engine, lambda conn: secret_key(conn, "unsubscribe"), "key")
     receiver = create_app(
         ctx.engine,
         token,

@@ -30,8 +30,11 @@ def rate_grant(engine: Engine, channel: str) -> Grant:
     if database and database != ":memory:":
         return _file_grant(Path(f"{database}.rate-{channel}"))
     key = f"rate:{channel}"
-    with engine.begin() as conn:
-        insert_ignoring_conflicts(conn, meta, [{"key": key, "value": "0"}])
+    writing(
+        engine,
+        lambda conn: insert_ignoring_conflicts(conn, meta, [{"key": key, "value": "0"}]),
+        "rate budget",
+    )
     hold = meta.update().where(meta.c.key == key).values(value=meta.c.value)
 
     def grant(units: float, rate: float, burst: float) -> float:
