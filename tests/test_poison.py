@@ -527,3 +527,13 @@ def test_status_counts_what_the_quarantine_dropped(
     monkeypatch.setenv("COLUMNS", "300")
     out = CliRunner().invoke(cli.app, ["status"]).output
     assert "quarantined input: 2," in out and "3 older ones dropped" in out
+
+
+def test_an_area_nested_too_deep_is_an_ops_error_not_a_crash(town: Town) -> None:
+    from forewarn.incidents.ops import OpsError, find_target
+
+    with pytest.raises(OpsError, match="the area is nested deeper than 32 levels"):
+        find_target(town.index, area='{"type": "Polygon", "coordinates": ' + nested(5000) + "}")
+    with pytest.raises(OpsError, match="name the place one way"):
+        find_target(town.index, element="cabA", area='{"type": "Polygon"}')
+    assert len(find_target(town.index, element="cabA").rows) == 4

@@ -41,18 +41,16 @@ def check_place(
 def find_target(
     ctx: Context, element: str | None, area: str | None, near: str | None, metres: float | None
 ) -> Target:
-    """The premises named by one of --element, --area or --near/--radius (see check_place)."""
-    from forewarn.incidents.ops import by_area, by_element, by_radius
+    """The premises named by one of --element, --area or --near/--radius (see check_place):
+    the file is read and the address geocoded here, the rest is the ops' one resolver."""
+    from forewarn.incidents.ops import find_target as resolve
     from forewarn.network.geocode import GeocodeError, nominatim
 
-    index = ctx.index()
-    if element:
-        return by_element(index, element)
-    if area:
-        path = Path(area)
-        text = path.read_text(encoding="utf-8") if path.is_file() else area
-        return by_area(index, text)
-    assert near is not None and metres is not None  # check_place checked them
+    if area and Path(area).is_file():
+        area = Path(area).read_text(encoding="utf-8")
+    if not near:
+        return resolve(ctx.index(), element or None, area or None)
+    assert metres is not None  # check_place checked it
     geocoder = nominatim(ctx.settings.geocoder_url, ctx.settings.geocoder_rate)
     try:
         found = geocoder(near)
@@ -60,7 +58,7 @@ def find_target(
         fail(f"--near {near!r}: {err}")
     if found is None:
         fail(f"could not find the address {near!r}")
-    return by_radius(index, found[0], found[1], metres)
+    return resolve(ctx.index(), point=found, radius_m=metres)
 
 
 def _metres(text: str) -> float:

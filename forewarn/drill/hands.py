@@ -18,9 +18,7 @@ from forewarn.durations import parse_time
 from forewarn.incidents.ops import (
     OpsError,
     add_maintenance,
-    by_area,
-    by_element,
-    by_radius,
+    find_target,
     heads_up,
     open_by_ops,
     resolve_by_ops,
@@ -36,14 +34,8 @@ def act(conn: Connection, index: NetworkIndex, ops: OpsStep, now: datetime, poli
     """Do what an ops step says, as the `forewarn incident` commands would."""
     try:
         if ops.action in ("open", "maintenance"):
-            if ops.element:
-                target = by_element(index, ops.element)
-            elif ops.area:
-                target = by_area(index, json.dumps(ops.area))
-            elif ops.near and ops.radius_m:
-                target = by_radius(index, ops.near[0], ops.near[1], ops.radius_m)
-            else:
-                raise OpsError("open and maintenance need element, area or near + radius_m")
+            area = json.dumps(ops.area) if ops.area else None
+            target = find_target(index, ops.element or None, area, ops.near, ops.radius_m)
             if ops.action == "open":
                 open_by_ops(conn, index, target, ops.title or "Reported fault", now, policy)
             else:

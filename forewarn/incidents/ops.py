@@ -5,7 +5,6 @@ detected fault."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.cleantext import clean
+from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, open_incident
@@ -58,6 +58,27 @@ class Target:
     element: str
 
 
+def find_target(
+    index: NetworkIndex,
+    element: str | None = None,
+    area: str | None = None,
+    point: tuple[float, float] | None = None,
+    radius_m: float | None = None,
+) -> Target:
+    """The premises ops name, one way of three: an element, a GeoJSON area, or a point
+    (lat, lon) and a radius. The one resolver behind the CLI and the drill."""
+    if sum(x is not None for x in (element, area, point)) != 1:
+        raise OpsError("name the place one way: an element, an area, or a point and a radius")
+    if element is not None:
+        return by_element(index, element)
+    if area is not None:
+        return by_area(index, area)
+    assert point is not None
+    if radius_m is None:
+        raise OpsError("a point needs a radius")
+    return by_radius(index, point[0], point[1], radius_m)
+
+
 def by_element(index: NetworkIndex, element_id: str) -> Target:
     """Every premise served by `element_id`."""
     try:
@@ -70,9 +91,9 @@ def by_element(index: NetworkIndex, element_id: str) -> Target:
 def by_area(index: NetworkIndex, geojson: str) -> Target:
     """Every premise inside a GeoJSON Polygon (or Feature/MultiPolygon of them)."""
     try:
-        shape = json.loads(geojson)
-    except json.JSONDecodeError as err:
-        raise OpsError(f"the area is not JSON: {err}") from None
+        shape = loads(geojson)
+    except Unreadable as err:
+        raise OpsError(f"the area is {err}") from None
     rings = list(_outer_rings(shape))
     found = [index.premises_in_polygon(ring) for ring in rings]
     rows = np.unique(np.concatenate(found)) if found else np.array([], dtype=np.int64)
