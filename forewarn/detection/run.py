@@ -50,3 +50,15 @@ def run_detection(
 def down_now(conn: Connection) -> set[str]:
     """Elements that count as down now (confirmed by detection)."""
     return set(effective_down(state_store.load(conn)))
+
+
+def next_due(conn: Connection, thresholds: Thresholds) -> list[datetime]:
+    """When damping next settles an element: one down long enough is confirmed, one back
+    up long enough stops counting (moments already past are due at the next cycle)."""
+    due = []
+    for st in state_store.load(conn).values():
+        if st.state == "down" and not st.confirmed:
+            due.append(st.since + thresholds.down_after)
+        elif st.state != "down" and st.confirmed:
+            due.append(st.since + thresholds.up_after)
+    return due

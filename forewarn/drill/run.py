@@ -19,15 +19,15 @@ from sqlalchemy.engine import Connection
 from forewarn import pipeline
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.detection import states as state_store
+from forewarn.detection.run import next_due as detection_due
 from forewarn.drill.hands import act, customer_texts
 from forewarn.drill.scenario import DrillError, Scenario, Step
 from forewarn.drill.summary import iso, messages_sent, summarise
 from forewarn.durations import parse_duration, parse_time
 from forewarn.feeds import Signal
-from forewarn.incidents.conversation import warning_time
+from forewarn.incidents.conversation import next_due as conversation_due
+from forewarn.incidents.ledger import next_due as ledger_due
 from forewarn.incidents.replies import Voice
-from forewarn.incidents.updates import incident_zones
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
 from forewarn.notifiers.base import Done, Held, Message, Outcome, Result, always, ignore, unsent
@@ -35,9 +35,7 @@ from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
 from forewarn.store import (
     customers,
-    deliveries,
     elements,
-    incidents,
     insert_ignoring_conflicts,
     make_engine,
     premises,
@@ -266,27 +264,11 @@ def _signals(index: NetworkIndex, step: Step, now: datetime) -> list[Signal]:
 def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:
     """The next moment anything can happen: damping settling, a promised update, a
     warning before an estimate, planned work, a message held for the morning."""
-    t = ctx.thresholds
-    candidates: list[datetime] = []
     with ctx.engine.connect() as conn:
-        for st in state_store.load(conn).values():
-            if st.state == "down" and not st.confirmed:
-                candidates.append(max(st.since + t.down_after, now + tick))
-            elif st.state != "down" and st.confirmed:
-                candidates.append(max(st.since + t.up_after, now + tick))
-            elif st.state == "degraded":
-                candidates.append(st.since + ctx.policy.degraded_after)
-        for row in conn.execute(select(incidents).where(incidents.c.status != "resolved")):
-            candidates += [m for m in (row.next_update_at, row.scheduled_for, row.scheduled_until)
-                           if m is not None]  # fmt: skip
-            if row.etr is not None and row.etr_warned != row.etr:
-                zones = incident_zones(conn, row.id)
-                candidates += [m for m in (warning_time(row, ctx.policy, zones),) if m]
-            candidates += [row.scheduled_for - n for n in ctx.policy.notices if row.scheduled_for]
-        held = conn.execute(
-            select(deliveries.c.next_attempt_at).where(deliveries.c.status == "queued")
-        ).scalars()
-        candidates += list(held)
+        # Each stage says when it next has work; damping already due settles next tick.
+        candidates = [max(m, now + tick) for m in detection_due(conn, ctx.thresholds)]
+        candidates += conversation_due(conn, ctx.policy)
+        candidates += ledger_due(conn)
     future = [c for c in candidates if c > now]
     return min(future, default=now + timedelta(days=365))
 

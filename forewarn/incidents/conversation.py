@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from forewarn.detection import states as state_store
 from forewarn.incidents import record
 from forewarn.incidents.ledger import PUBLIC
 from forewarn.incidents.lock import incidents_lock
@@ -263,3 +264,21 @@ def _close(
     news = NewUpdate(event, "resolved", body, notify, next_update=CLEAR)
     record.add_update(conn, incident_id, news, now, policy)
     record.change(conn, incident_id, status="resolved", resolved_at=now, next_update_at=None)
+
+
+def next_due(conn: Connection, policy: Policy) -> list[datetime]:
+    """When the conversation next has something to do: a promised update, a warning
+    before an estimate passes, planned work's notices, start and end, and an element
+    degraded long enough to open an at-risk incident."""
+    due = [
+        st.since + policy.degraded_after
+        for st in state_store.load(conn).values()
+        if st.state == "degraded" and not st.confirmed
+    ]
+    for row in conn.execute(select(incidents).where(incidents.c.status != "resolved")):
+        due += [m for m in (row.next_update_at, row.scheduled_for, row.scheduled_until) if m]
+        if row.etr is not None and row.etr_warned != row.etr:
+            warning = warning_time(row, policy, incident_zones(conn, row.id))
+            due += [warning] if warning else []
+        due += [row.scheduled_for - n for n in policy.notices if row.scheduled_for]
+    return due

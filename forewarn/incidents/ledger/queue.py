@@ -151,6 +151,13 @@ def oldest_due(conn: Connection, now: datetime) -> datetime | None:
     ).scalar_one_or_none()
 
 
+def next_due(conn: Connection) -> list[datetime]:
+    """When queued deliveries fall due (retries after their pause, messages held for the
+    morning or the daily ceiling)."""
+    due = select(deliveries.c.next_attempt_at).where(deliveries.c.status == "queued")
+    return list(conn.execute(due).scalars())
+
+
 def counts_by_status(conn: Connection) -> dict[str, int]:
     """Deliveries by state, for `forewarn status` and the demo."""
     rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
