@@ -114,7 +114,7 @@ def status() -> None:
             row.scope,
             f"{row.premises_count:,}",
             f"{row.customers_count:,}",
-            row.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+            utc(row.started_at),
         )
     console.print(table if rows else "No open incidents.")
     console.print("deliveries: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
