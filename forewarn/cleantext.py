@@ -61,10 +61,11 @@ def argument(value: str) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-# user:password@ (or token@) in any URL, to the host: what a log or an error must not show.
-# Spaces are allowed in it (a malformed URL still hides its password): over-hiding a
-# log line's words is the safer mistake.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@'\"\n]*@")
+# user:password@ (or token@) in any URL, to the host's last "@": what a log or an error
+# must not show. Spaces are allowed in it (a malformed URL still hides its password):
+# over-hiding a log line's words is the safer mistake. A scheme is tried only where a run
+# of scheme characters begins, possessively, so no text makes this quadratic.
+_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/?#'\"\n]*@")
 
 
 def without_credentials(text: str) -> str:

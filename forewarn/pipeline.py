@@ -438,8 +438,7 @@ def answer_new_mentions(ctx: Context, now: datetime) -> int:
         return 0
     account = MastodonClient(s.mastodon_url, s.mastodon_token.get_secret_value(), timeout=15)
     try:
-        with ctx.engine.connect() as conn:
-            answered = answer_mentions(conn, account, ctx.brand, now, s.privacy_floor)
+        answered = answer_mentions(ctx.engine, account, ctx.brand, now, s.privacy_floor)
     finally:
         account.close()
     logger().info("mentions answered=%d", answered)

@@ -69,9 +69,12 @@ class WritePool:
         self._most = threads + waiting
         self._busy = 0  # only touched on the event loop: no lock needed
 
-    async def run(self, work: Callable[..., Response], *args: Any) -> Response:
-        """Run `work(*args)` on one of the pool's threads, or answer 503 when full."""
-        if self._busy >= self._most:
+    async def run(
+        self, work: Callable[..., Response], *args: Any, refusable: bool = True
+    ) -> Response:
+        """Run `work(*args)` on one of the pool's threads, or answer 503 when full; what
+        is not `refusable` (a customer's text, an unsubscribe) waits its turn instead."""
+        if refusable and self._busy >= self._most:
             return JSONResponse(
                 {"error": "busy: try again shortly"},
                 503,
@@ -204,6 +207,9 @@ async def _twilio_form(request: Request) -> tuple[Response | None, dict[str, str
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
     except (UnicodeDecodeError, ValueError):
         return JSONResponse({"error": "body is not a form"}, 400), {}
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        # Twilio sends no NUL; PostgreSQL's text refuses one (the signature is not checked yet)
+        return JSONResponse({"error": "body holds a NUL character"}, 400), {}
     # Twilio signs the URL it called, so rebuild it from the public URL, not the Host.
     url = r.twilio.public_url.rstrip("/") + request.url.path
     if request.url.query:
@@ -241,7 +247,8 @@ async def twilio_inbound(request: Request) -> Response:
     if "From" not in form or "Body" not in form:
         return JSONResponse({"error": "an inbound message needs From and Body"}, 400)
     r = _receiver(request)
-    return await r.writers.run(_answer_inbound, r, request, form)
+    # Never refused: a STOP must not be lost, and Twilio retries only when told to.
+    return await r.writers.run(_answer_inbound, r, request, form, refusable=False)
 
 
 def _answer_inbound(r: Receiver, request: Request, form: dict[str, str]) -> Response:
@@ -305,7 +312,7 @@ async def unsubscribe(request: Request) -> Response:
         # RFC 8058: only a POST unsubscribes. A GET or a HEAD (a mail scanner, a link
         # preview) gets the page with the button, and changes nothing.
         return _page("unsubscribe", action=request.url.path)
-    return await r.writers.run(_opt_out, r, customer_id)
+    return await r.writers.run(_opt_out, r, customer_id, refusable=False)
 
 
 def _opt_out(r: Receiver, customer_id: str) -> Response:

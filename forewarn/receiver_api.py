@@ -132,7 +132,6 @@ def description() -> dict[str, Any]:
                         "403": _error("Missing or wrong X-Twilio-Signature."),
                         "404": _error("Twilio hooks off: no Twilio credentials."),
                         "413": _error("Body too large."),
-                        "503": _RETRY,
                     },
                 }
             },
@@ -170,7 +169,6 @@ def description() -> dict[str, Any]:
                         "200": {"description": "Unsubscribed.", "content": _HTML},
                         "403": _error("Not a valid link."),
                         "404": _error("No such customer, or unsubscribe links are off."),
-                        "503": _RETRY,
                     },
                 },
             },

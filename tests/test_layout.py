@@ -246,7 +246,7 @@ def test_the_writer_check_sees_a_write_elsewhere(tmp_path: Path) -> None:
 
 # One way to write: every writer (pipeline, receiver, ops, drill, import) goes through
 # forewarn.store.writing (busy retry, writers taking turns); only the store begins one.
-_BEGINS = re.compile(r"\.begin\(\)")
+_BEGINS = re.compile(r"\.begin\(\)|\.commit\(\)")  # an explicit one, or one a commit ends
 
 
 def own_transactions(root: Path) -> list[str]:
@@ -268,4 +268,5 @@ def test_the_transaction_check_sees_one_begun_elsewhere(tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
     (tmp_path / "store" / "transactions.py").write_text("with engine.begin() as conn: ...\n")
     (tmp_path / "ops.py").write_text("with ctx.engine.begin() as conn: ...\n")
-    assert own_transactions(tmp_path) == ["ops.py"]
+    (tmp_path / "auto.py").write_text("conn.execute(q)\nconn.commit()\n")
+    assert own_transactions(tmp_path) == ["auto.py", "ops.py"]

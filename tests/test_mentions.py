@@ -78,8 +78,7 @@ def test_a_known_customer_is_answered_with_their_own_incident_in_private(
     mention = post(mastodon, "bob_token", "@alice my internet is down again!")
     stranger = post(mastodon, "carol_token", "@alice is something broken in town?")
     account = MastodonClient(mastodon, "alice_token")
-    with ctx.engine.connect() as conn:
-        assert answer_mentions(conn, account, ctx.brand, NOW + timedelta(minutes=5), 4) == 2
+    assert answer_mentions(ctx.engine, account, ctx.brand, NOW + timedelta(minutes=5), 4) == 2
     answers = replies_to(mastodon, mention["id"])
     direct = [s for s in answers if s["visibility"] == "direct"]
     public = [s for s in answers if s["visibility"] == "public"]
@@ -96,8 +95,7 @@ def test_a_known_customer_is_answered_with_their_own_incident_in_private(
     assert to_stranger["visibility"] == "public" and "localhost:8000" in to_stranger["content"]
     assert "working on faults in" in to_stranger["content"]
     # Read again: nothing new, nothing answered twice.
-    with ctx.engine.connect() as conn:
-        assert answer_mentions(conn, account, ctx.brand, NOW + timedelta(minutes=6), 4) == 0
+    assert answer_mentions(ctx.engine, account, ctx.brand, NOW + timedelta(minutes=6), 4) == 0
     assert len(replies_to(mastodon, mention["id"])) == 2
 
 
@@ -110,9 +108,8 @@ def test_contact_history_after_text_email_and_social(
         (c41,) = find_customers(conn, "c41")
         handle_reply(conn, "sms", c41.phone, "HELP", "SM1", NOW + timedelta(minutes=4), voice)
     post(mastodon, "bob_token", "@alice any news?")
-    with ctx.engine.connect() as conn:
-        answer_mentions(conn, MastodonClient(mastodon, "alice_token"), ctx.brand,
-                        NOW + timedelta(minutes=5), 4)  # fmt: skip
+    account = MastodonClient(mastodon, "alice_token")
+    answer_mentions(ctx.engine, account, ctx.brand, NOW + timedelta(minutes=5), 4)
     report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
     report_cabinet(settings.jsonl_feed, "cabB", "up", NOW + timedelta(hours=1))
     run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))

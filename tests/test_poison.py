@@ -287,6 +287,9 @@ def test_a_burst_of_callbacks_waiting_on_the_store_never_stalls_the_site(
         assert http.get("/index.html").status_code == 200
         holder.execute("BEGIN IMMEDIATE")  # a cycle holding the write lock
         burst = [threading.Thread(target=callback, args=(n,)) for n in range(60)]
+        stop = {"From": PHONE_39, "To": "+441632960000", "Body": "STOP", "MessageSid": "SMs"}
+        texted: list[httpx.Response] = []
+        customer = threading.Thread(target=lambda: texted.append(text_in(http, stop, "t")))
         for thread in burst:
             thread.start()
         try:
@@ -301,13 +304,20 @@ def test_a_burst_of_callbacks_waiting_on_the_store_never_stalls_the_site(
                 took.append(time.monotonic() - started)
             assert min(took) < 0.2, took
             assert http.get("/healthz").json() == {"status": "ok"}
+            # A customer's STOP in the middle of it waits its turn: never a 503.
+            customer.start()
+            time.sleep(0.5)
+            assert texted == []  # waiting, not refused
         finally:
             holder.execute("COMMIT")
             for thread in burst:
                 thread.join(timeout=60)
+            if customer.is_alive() or texted:
+                customer.join(timeout=60)
     busy = [a for a in answers if a.status_code == 503]
     assert len(busy) == refused and all(a.headers["Retry-After"] == "5" for a in busy)
     assert [a.status_code for a in answers if a.status_code != 503] == [204] * (60 - refused)
+    assert texted[0].status_code == 200 and "no more outage messages" in texted[0].text
 
 
 # --- what reaches a terminal, XML, a public page ------------------------------------
@@ -537,3 +547,22 @@ def test_an_area_nested_too_deep_is_an_ops_error_not_a_crash(town: Town) -> None
     with pytest.raises(OpsError, match="name the place one way"):
         find_target(town.index, element="cabA", area='{"type": "Polygon"}')
     assert len(find_target(town.index, element="cabA").rows) == 4
+
+
+def test_an_old_mac_export_with_lone_carriage_returns_is_read_line_by_line(
+    town: Town, tmp_path: Path
+) -> None:
+    rows = many_customers(30)
+    lines = [",".join(CUSTOMER_COLUMNS)] + [",".join(str(v) for v in row) for row in rows]
+    path = tmp_path / "mac.csv"
+    path.write_bytes(("\r".join(lines) + "\r").encode("cp1252"))
+    assert imported(town, path) == (30, [])
+
+
+def test_a_windows_1252_header_says_so_on_line_1(town: Town, tmp_path: Path) -> None:
+    header = ",".join(CUSTOMER_COLUMNS) + ",Bemerkung für uns"  # an extra column, in German
+    rows = [",".join(str(v) for v in row) + ",x" for row in many_customers(3)]
+    path = tmp_path / "de.csv"
+    path.write_bytes(("\n".join([header, *rows]) + "\n").encode("cp1252"))
+    count, problems = imported(town, path)
+    assert count == 3 and problems[0].startswith("de.csv:1: not UTF-8 (byte 0xfc)")

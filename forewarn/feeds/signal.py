@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from forewarn.cleantext import for_terminal
+
 State = Literal["down", "up", "degraded"]
 STATES: frozenset[str] = frozenset({"down", "up", "degraded"})
 
@@ -37,12 +39,13 @@ class Reject:
 
     @classmethod
     def of(cls, source: str, reason: str, raw: object) -> Reject:
-        """Build a reject, keeping at most RAW_KEEP characters of the raw item."""
+        """Build a reject, keeping at most RAW_KEEP characters of the raw item, its control
+        characters written as escapes (PostgreSQL's text refuses a NUL; ops still see it)."""
         if isinstance(raw, bytes):
             text = raw[:RAW_KEEP].decode("utf-8", errors="replace")
         else:
             text = str(raw)[:RAW_KEEP]
-        return cls(source=source, reason=reason, raw=text)
+        return cls(source=source, reason=for_terminal(reason), raw=for_terminal(text))
 
 
 @dataclass(slots=True)

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from forewarn.incidents.history import find_customers, incidents_of, last_told, normalise_handle
-from forewarn.store import get_meta, incidents, replies, set_meta
+from forewarn.store import get_meta, incidents, replies, set_meta, writing
 from forewarn.texts import day_time, say, zone_name
 
 CURSOR = "mentions:since_id"
@@ -125,14 +126,16 @@ def compose_answer(
 
 
 def answer_mentions(
-    conn: Connection, account: Account, brand: Speaker, now: datetime, floor: int = 10
+    engine: Engine, account: Account, brand: Speaker, now: datetime, floor: int = 10
 ) -> int:
-    """Read new mentions and answer each once, committing after each (give a connection
-    outside a transaction block); returns how many were answered."""
-    mentions = account.read_mentions(get_meta(conn, CURSOR))
-    conn.commit()
+    """Read new mentions and answer each once, recording each (and moving the cursor on)
+    in a transaction of its own, outside which the posts are made; how many answered."""
+    with engine.connect() as conn:
+        cursor = get_meta(conn, CURSOR)
+    mentions = account.read_mentions(cursor)
     for mention in mentions:
-        answer = compose_answer(conn, mention, brand, now, floor)
+        with engine.connect() as conn:
+            answer = compose_answer(conn, mention, brand, now, floor)
         if answer.direct:
             account.reply(
                 answer.direct, mention.status_id, "direct", f"mention-{mention.status_id}-dm"
@@ -143,22 +146,26 @@ def answer_mentions(
         said = (
             answer.public if answer.direct is None else f"{answer.direct}\n(public) {answer.public}"
         )
-        conn.execute(
-            replies.insert().values(
-                received_at=now,
-                channel="social",
-                sender=f"@{mention.acct}"[:512],
-                customer_id=answer.customer_id,
-                body=mention.text[:2000],
-                provider_ref=mention.status_id,
-                action="mention",
-                answer=said,
-            )
-        )
         # Moved on after each one: a crash repeats at most one, and its posts carry keys.
-        set_meta(conn, CURSOR, mention.notification_id)
-        conn.commit()
+        writing(engine, partial(_remember, mention, answer, said, now), "mention")
     return len(mentions)
+
+
+def _remember(mention: Mention, answer: Answer, said: str, now: datetime, conn: Connection) -> None:
+    """Keep the mention and what it was answered against the customer; move the cursor."""
+    conn.execute(
+        replies.insert().values(
+            received_at=now,
+            channel="social",
+            sender=f"@{mention.acct}"[:512],
+            customer_id=answer.customer_id,
+            body=mention.text[:2000],
+            provider_ref=mention.status_id,
+            action="mention",
+            answer=said,
+        )
+    )
+    set_meta(conn, CURSOR, mention.notification_id)
 
 
 def _clip(text: Any, limit: int) -> str:

@@ -8,6 +8,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from forewarn.cleantext import clean
 
@@ -51,8 +52,14 @@ def read_rows(
     name = path.name
     decoder = _Decoder(name, encoding)
     with path.open("rb") as handle:
-        header_line = decoder.header(handle.readline())
-        header = [h.strip() for h in _split(header_line.rstrip("\r\n"))]
+        lines = _lines(handle)
+        header_line, notice = decoder.header(next(lines, b""))
+        if notice is not None:
+            yield notice
+        try:
+            header = [h.strip() for h in _split(header_line)]
+        except (csv.Error, StopIteration):
+            raise CsvFormatError(f"{name}: the first line is not a CSV header") from None
         missing = [c for c in columns if c not in header]
         if missing:
             raise CsvFormatError(f"{name}: missing columns {', '.join(missing)}")
@@ -60,7 +67,7 @@ def read_rows(
         in_order = positions == list(range(len(columns)))  # the usual case: no picking
         width = len(header)
         split = _Splitter()
-        for line_no, raw in enumerate(handle, start=2):
+        for line_no, raw in enumerate(lines, start=2):
             if len(raw) > MAX_LINE_CHARS * 4:  # no decoding a line that is refused anyway
                 yield Problem(name, line_no, f"line longer than {MAX_LINE_CHARS} characters")
                 continue
@@ -69,7 +76,7 @@ def read_rows(
                 yield problem
             if decoded is None:
                 continue
-            line = decoded.rstrip("\r\n")
+            line = decoded
             if not line.isprintable():  # a control or bidi character: names reach the public
                 line = clean(line)
             if not line.strip():
@@ -102,8 +109,9 @@ class _Decoder:
             except LookupError:
                 raise CsvFormatError(f"unknown encoding {encoding!r}") from None
 
-    def header(self, raw: bytes) -> str:
-        """The header line as text (a UTF-8 byte order mark dropped)."""
+    def header(self, raw: bytes) -> tuple[str, Problem | None]:
+        """The header line as text (a UTF-8 byte order mark dropped), and the notice that
+        the file is read as Windows-1252, if its header already says so."""
         if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise CsvFormatError(
                 f"{self.name}: not UTF-8 but UTF-16 text; save it as CSV (UTF-8) and import again"
@@ -113,10 +121,10 @@ class _Decoder:
         if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
             self.encoding, self.settled = "utf-8", True
-        text, _ = self.line(raw, 1)
+        text, notice = self.line(raw, 1)
         if text is None:
             raise CsvFormatError(f"{self.name}: the header is not {self.encoding} text")
-        return text
+        return text, notice
 
     def line(self, raw: bytes, line_no: int) -> tuple[str | None, Problem | None]:
         """The line as text (None: refused), and the Problem to report, if any."""
@@ -145,6 +153,17 @@ class _Decoder:
     def _refused(self, raw: bytes, err: UnicodeDecodeError, line_no: int) -> Problem:
         reason = f"not {self.encoding} text (byte 0x{raw[err.start]:02x}); row skipped"
         return Problem(self.name, line_no, reason)
+
+
+def _lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's lines without their ends: \n, \r\n, or a lone \r (Excel's "CSV
+    (Macintosh)" and other old exports end lines that way)."""
+    for raw in handle:
+        line = raw.rstrip(b"\r\n")
+        if b"\r" in line:
+            yield from line.split(b"\r")
+        else:
+            yield line
 
 
 def _split(line: str) -> list[str]:

@@ -118,9 +118,8 @@ class MastodonClient:
             return Result(
                 message.delivery_id, outcome, f"mastodon {response.status_code}: {_error(response)}"
             )
-        try:
-            status_id = str(response.json()["id"])
-        except (ValueError, KeyError, TypeError):
+        status_id = _field(response, "id")
+        if not status_id:
             return Result(
                 message.delivery_id, Outcome.RETRYABLE, "mastodon answered without a status id"
             )
@@ -157,7 +156,7 @@ class MastodonClient:
             headers={"Idempotency-Key": key},
         )
         response.raise_for_status()
-        return str(response.json().get("id", ""))
+        return _field(response, "id")
 
 
 def _mention(item: object) -> Mention | None:
@@ -173,11 +172,19 @@ def _mention(item: object) -> Mention | None:
     notification_id, status_id, acct = (str(v)[:256] for v in ids)
     content = status.get("content")
     text = html.unescape(_TAGS.sub(" ", content if isinstance(content, str) else ""))
-    return Mention(notification_id, status_id, acct, " ".join(text.split()))
+    return Mention(notification_id, status_id, acct, " ".join(clean(text).split()))
+
+
+def _field(response: httpx.Response, name: str) -> str:
+    """One field of Mastodon's JSON answer as text ("" when the answer has none: not JSON,
+    not an object, nested too deep)."""
+    try:
+        answer = loads(response.content)
+    except Unreadable:
+        return ""
+    value = answer.get(name) if isinstance(answer, dict) else None
+    return "" if value is None or isinstance(value, dict | list) else str(value)[:256]
 
 
 def _error(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("error", ""))[:200]
-    except (ValueError, AttributeError):
-        return response.reason_phrase
+    return _field(response, "error")[:200] or response.reason_phrase
