@@ -35,7 +35,7 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.pipeline import CycleReport
 from forewarn.store import make_engine
-from tests.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
+from testkit.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
 from tests.town import Town, report_cabinet
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent.parent
 SCRIPT = """
 import json, os
 from datetime import UTC, datetime
-from bench.ledger_data import fill_ledger
+from testkit.ledger_data import fill_ledger
 from forewarn.flows import dispatch
 from forewarn.store import make_engine
 

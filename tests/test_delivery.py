@@ -25,8 +25,8 @@ from forewarn.context import Context
 from forewarn.notifiers.base import Message, Outcome
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
+from testkit.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
 from tests.conftest import NOW, outage_and_restoration, run_cycle, serving
-from tests.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
 from tests.town import CABINETS, Town, report_cabinet
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2

@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from forewarn.demo import run_demo
-from tests.servers import Mailbox, TwilioState, fake_twilio, free_port, smtp_server
+from testkit.servers import Mailbox, TwilioState, fake_twilio, free_port, smtp_server
 
 # What the demo prints, rules (the lines of ─) reduced to their titles.
 STORY = """\

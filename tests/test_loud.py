@@ -19,8 +19,8 @@ from forewarn.context import Context
 from forewarn.incidents.ledger.waiting import failing_channels
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.pipeline import note_waiting
+from testkit.servers import free_port, smtp_server
 from tests.conftest import NOW, fresh_postgres_database, run_cycle
-from tests.servers import free_port, smtp_server
 from tests.town import Town, customer_rows, report_cabinet, topology_rows, write_csv
 
 CHANNEL_SETTINGS = (

@@ -21,7 +21,7 @@ from forewarn.notifiers.rate import RateLimiter
 from forewarn.notifiers.sms import SmsNotifier, default_rate, segments
 from forewarn.notifiers.social import MastodonClient
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
-from tests.servers import free_port, smtp_server
+from testkit.servers import free_port, smtp_server
 
 SECRET = "s3cr3t-Tok3n-never-shown"
 PARTNER = f"https://partner.example/hook?token={SECRET}"

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bench.ledger_data import fill_ledger, phone
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.notifiers.rate import GRANT_S, SharedRateLimiter
 from forewarn.pipeline import dispatch_channel
 from forewarn.store import make_engine
+from testkit.ledger_data import fill_ledger, phone
+from testkit.servers import fake_twilio
 from tests.conftest import fresh_postgres_database
-from tests.servers import fake_twilio
 
 RATE = 40.0
 WORKERS = 3
