@@ -11,6 +11,9 @@ import pytest
 
 from testkit.crash import run_paced_trial, run_stalled_trial, run_trial
 
+# Every trial sends to a real SMTP server (aiosmtpd).
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_a_killed_dispatch_neither_loses_nor_repeats_a_message(seed: int, tmp_path: Path) -> None:

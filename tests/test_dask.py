@@ -10,6 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The flow runs on Prefect's temporary server and a local Dask cluster.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).parent.parent
 
 SCRIPT = """

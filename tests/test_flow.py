@@ -20,6 +20,9 @@ from forewarn.store import customers, deliveries, premises
 from tests.conftest import NOW, use_settings
 from tests.town import Town, report_cabinet
 
+# Every flow here runs against a Prefect test server.
+pytestmark = pytest.mark.integration
+
 
 def latest_artifact(key: str) -> dict[str, Any]:
     """The newest artifact under `key`, read from the Prefect server's REST API (Prefect

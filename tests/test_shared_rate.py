@@ -93,6 +93,7 @@ def assert_one_rate(arrivals: list[float]) -> None:
     assert span >= (CUSTOMERS - slack) / RATE * 0.95
 
 
+@pytest.mark.integration
 def test_three_workers_on_postgresql_send_at_one_rate_together(
     postgres_server: str, tmp_path: Path
 ) -> None:

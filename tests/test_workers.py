@@ -24,6 +24,9 @@ from testkit.servers import fake_twilio, smtp_server
 from tests.conftest import NOW, fresh_postgres_database
 from tests.town import Town, report_cabinet
 
+# Every test here runs on a real PostgreSQL.
+pytestmark = pytest.mark.integration
+
 
 def test_two_dispatchers_on_postgresql_send_every_message_exactly_once(
     postgres_server: str, tmp_path: Path
