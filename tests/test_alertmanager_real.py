@@ -98,7 +98,7 @@ receivers:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # and close its stderr pipe
 
 
 @pytest.mark.usefixtures("prefect_harness")

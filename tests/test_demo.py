@@ -193,6 +193,7 @@ def test_the_suggested_command_serves_the_demos_page(demo: Demo) -> None:
         assert "Park Avenue" in httpx.get(f"{base}/history.html").text
     finally:
         server.terminate()
+        server.communicate(timeout=30)  # and close its stderr pipe
         server.wait(timeout=30)
 
 
