@@ -4,7 +4,7 @@ customers on a network of 1,000,000 premises, with the flows running under `fore
 serve`: `python bench/bench_e2e.py`.
 
 The network is generated and imported once into `--data` (reused afterwards); each run
-works on a copy. The providers are the tests' local Twilio and SMTP servers, each in its
+works on a copy. The providers are testkit's local Twilio and SMTP servers, each in its
 own process; forewarn sends at `--sms-rate` and `--email-rate`, standing in for the
 provider's limits, so the question is whether forewarn keeps up with them.
 
@@ -43,7 +43,7 @@ from forewarn.store import (  # noqa: E402
     meta,
     premises,
 )
-from tests.servers import free_port, throwaway_postgres  # noqa: E402
+from testkit.servers import free_port, throwaway_postgres  # noqa: E402
 
 DAMPING_S = 2.0
 

@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ledger_data import fill_ledger, phone  # noqa: E402
 from bench.local_servers import ServerProcess, server_process  # noqa: E402
 from forewarn.config import Settings  # noqa: E402
 from forewarn.context import Context  # noqa: E402
 from forewarn.notifiers.dispatch import Rules, dispatch_batch  # noqa: E402
 from forewarn.quiet import AWAKE  # noqa: E402
+from testkit.ledger_data import fill_ledger, phone  # noqa: E402
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 SENDER = "alerts@millroad.example"

@@ -1,4 +1,4 @@
-"""Run one of the tests' local servers in its own process, so that it does not share a
+"""Run one of testkit's local servers in its own process, so that it does not share a
 core's interpreter lock with the client being measured: `python bench/local_servers.py
 twilio|smtp`. Prints its URL; answers "count" on stdin with how many messages it holds."""
 
@@ -57,7 +57,7 @@ def server_process(kind: str) -> Iterator[ServerProcess]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from tests.servers import fake_twilio, smtp_server
+    from testkit.servers import fake_twilio, smtp_server
 
     kind = sys.argv[1]
     with fake_twilio() if kind == "twilio" else smtp_server() as (url, state):

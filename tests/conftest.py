@@ -35,7 +35,7 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.pipeline import CycleReport
 from forewarn.store import make_engine
-from tests.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
+from testkit.servers import POSTGRES_BINARIES, free_port, throwaway_postgres
 from tests.town import Town, report_cabinet
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
@@ -43,6 +43,27 @@ NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 # Property tests keep no example database in the checkout; a failure prints its example.
 hypothesis_settings.register_profile("forewarn", database=None, print_blob=True)
 hypothesis_settings.load_profile("forewarn")
+
+
+# Fixtures that start a real server; a test using one is marked `integration`, and
+# pytest_collection_modifyitems refuses one that is not. (A module whose store fixture
+# asks for PostgreSQL through getfixturevalue marks that parameter itself.)
+SERVER_FIXTURES = {"postgres_server", "prism", "prefect_harness"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse unmarked tests that start a server, so `-m "not integration"` needs none."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start a server, so mark them @pytest.mark.integration: "
+            + ", ".join(unmarked)
+        )
 
 
 @pytest.fixture

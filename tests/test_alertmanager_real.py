@@ -20,8 +20,8 @@ from forewarn.config import Settings
 from forewarn.flows import detection_cycle
 from forewarn.receiver import create_app
 from forewarn.store import inbox, incidents, make_engine, now_utc
+from testkit.servers import free_port
 from tests.conftest import NOW, serving, use_settings
-from tests.servers import free_port
 from tests.town import Town
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,7 @@ receivers:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # and close its stderr pipe
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.ledger_data import fill_ledger, phone
 from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_stale, record
 from forewarn.notifiers.base import (
     Done,
@@ -30,7 +29,8 @@ from forewarn.notifiers.dispatch import BatchReport, claim_size, dispatch_batch
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.quiet import AWAKE
 from forewarn.store import deliveries, make_engine
-from tests.servers import fake_twilio
+from testkit.ledger_data import fill_ledger, phone
+from testkit.servers import fake_twilio
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 BRAND = Brand("Mill Road Fibre", "https://status.example/")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.ledger_data import fill_ledger
 from forewarn.cli import app
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.store import make_engine
+from testkit.ledger_data import fill_ledger
 from tests.town import customer_rows, topology_rows, write_csv
 
 

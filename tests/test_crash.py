@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash import run_paced_trial, run_stalled_trial, run_trial
+from testkit.crash import run_paced_trial, run_stalled_trial, run_trial
+
+# Every trial sends to a real SMTP server (aiosmtpd).
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

@@ -10,12 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The flow runs on Prefect's temporary server and a local Dask cluster.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).parent.parent
 
 SCRIPT = """
 import json, os
 from datetime import UTC, datetime
-from bench.ledger_data import fill_ledger
+from testkit.ledger_data import fill_ledger
 from forewarn.flows import dispatch
 from forewarn.store import make_engine
 

@@ -25,8 +25,8 @@ from forewarn.context import Context
 from forewarn.notifiers.base import Message, Outcome
 from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
+from testkit.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
 from tests.conftest import NOW, outage_and_restoration, run_cycle, serving
-from tests.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
 from tests.town import CABINETS, Town, report_cabinet
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
@@ -44,6 +44,7 @@ def ledger(town: Town) -> list[Any]:
 # --- SMS -------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_sms_requests_are_valid_against_twilios_own_openapi_description(prism: str) -> None:
     sms = SmsNotifier(
         ACCOUNT, "token", "+15005550006", api_url=prism, rate=1000, validity_s=1800,
@@ -134,6 +135,7 @@ def test_429_and_5xx_back_off_and_are_sent_once_later(
 # --- email -----------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_email_reaches_a_real_smtp_server_once_per_recipient_per_update(
     town: Town, settings: Settings
 ) -> None:
@@ -173,6 +175,7 @@ def mastodon() -> Iterator[str]:
         yield server.base_url
 
 
+@pytest.mark.integration
 def test_one_public_thread_per_incident_in_area_words_and_idempotent(
     town: Town, settings: Settings, mastodon: str
 ) -> None:

@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 
 from forewarn.demo import run_demo
-from tests.servers import Mailbox, TwilioState, fake_twilio, free_port, smtp_server
+from testkit.servers import Mailbox, TwilioState, fake_twilio, free_port, smtp_server
 
 # What the demo prints, rules (the lines of ─) reduced to their titles.
 STORY = """\
@@ -114,10 +114,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(folder, result.stdout, mailbox, twilio)
 
 
+@pytest.mark.integration
 def test_the_demo_prints_its_story_line_for_line(demo: Demo) -> None:
     assert lines(demo.stdout) == STORY
 
 
+@pytest.mark.integration
 def test_the_demo_sends_nothing_whatever_channels_the_environment_names(demo: Demo) -> None:
     assert demo.mailbox.received == []
     assert demo.twilio.messages == []
@@ -131,6 +133,7 @@ def test_the_demo_sends_nothing_whatever_channels_the_environment_names(demo: De
     assert not (demo.folder / "production-site").exists()
 
 
+@pytest.mark.integration
 def test_the_demo_tells_only_the_right_customers_and_the_page_names_nobody(demo: Demo) -> None:
     messages = [
         json.loads(line)
@@ -159,6 +162,7 @@ def test_the_demo_tells_only_the_right_customers_and_the_page_names_nobody(demo:
     assert [i["id"] for i in summary["incidents"]] == ["3"]  # still in progress at the end
 
 
+@pytest.mark.integration
 def test_the_suggested_command_serves_the_demos_page(demo: Demo) -> None:
     suggested = lines(demo.stdout)[-1].removeprefix("To browse it: ").split(" (then")[0]
     words = shlex.split(suggested)
@@ -188,9 +192,11 @@ def test_the_suggested_command_serves_the_demos_page(demo: Demo) -> None:
         assert "Park Avenue" in httpx.get(f"{base}/history.html").text
     finally:
         server.terminate()
+        server.communicate(timeout=30)  # and close its stderr pipe
         server.wait(timeout=30)
 
 
+@pytest.mark.integration
 def test_the_readme_tells_the_demos_story_number_for_number(demo: Demo) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     paragraph = readme.split("The demo is a sealed rehearsal")[1].split("\n\n")[0]

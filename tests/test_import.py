@@ -24,8 +24,8 @@ from forewarn.network.csvfile import (
 from forewarn.network.geocode import nominatim
 from forewarn.network.phones import Shortcut, normalise_phones
 from forewarn.store import customers, elements, geocode_cache, make_engine, premises
+from testkit.servers import FakeNominatim, nominatim_server
 from tests.conftest import NOW
-from tests.servers import FakeNominatim, nominatim_server
 from tests.town import customer_rows, topology_rows, write_csv
 
 ROOT = Path(__file__).parent.parent

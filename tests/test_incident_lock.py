@@ -25,6 +25,9 @@ from forewarn.store import incident_updates, incidents
 from tests.conftest import NOW, fresh_postgres_database, outage_and_restoration, run_cycle
 from tests.town import Town
 
+# This module's store is a real PostgreSQL.
+pytestmark = pytest.mark.integration
+
 PHONE_39 = "+447911123039"
 ROUNDS = 12
 

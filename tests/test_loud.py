@@ -19,8 +19,8 @@ from forewarn.context import Context
 from forewarn.incidents.ledger.waiting import failing_channels
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.pipeline import note_waiting
+from testkit.servers import free_port, smtp_server
 from tests.conftest import NOW, fresh_postgres_database, run_cycle
-from tests.servers import free_port, smtp_server
 from tests.town import Town, customer_rows, report_cabinet, topology_rows, write_csv
 
 CHANNEL_SETTINGS = (
@@ -85,6 +85,7 @@ def test_an_unreachable_smtp_server_is_named_with_what_waits_and_status_lists_it
     assert failing.endswith(f": smtp connection failed: connection refused by 127.0.0.1:{port}")
 
 
+@pytest.mark.integration
 def test_a_permanent_failure_is_shown_with_the_providers_reason(
     street: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,6 +102,7 @@ def test_a_permanent_failure_is_shown_with_the_providers_reason(
     assert failing.endswith(": smtp 550: 5.1.1 no such user")
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_quiet_night_says_how_many_wait_and_until_when(
     street: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -121,6 +123,7 @@ def test_a_quiet_night_says_how_many_wait_and_until_when(
     assert f"    sms: 3 held (night or daily ceiling) {until}" in out
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_once_with_nothing_to_watch_says_what_to_do(cli: CliRunner) -> None:
     out = run(cli, "run-once")
@@ -196,7 +199,7 @@ def test_a_half_configured_channel_stops_every_command_that_sends(
     assert run(street, "incident", "open", "--element", "cabA", "--title", "Cut", code=2) == [line]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The ledger's grouped reads, on both stores."""
     if request.param == "sqlite":

@@ -24,6 +24,9 @@ from forewarn.store import customers
 from tests.conftest import NOW, run_cycle
 from tests.town import Town, report_cabinet
 
+# Every test here talks to mastodon-mock's server.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def mastodon() -> Iterator[str]:

@@ -21,7 +21,7 @@ from forewarn.notifiers.rate import RateLimiter
 from forewarn.notifiers.sms import SmsNotifier, default_rate, segments
 from forewarn.notifiers.social import MastodonClient
 from forewarn.notifiers.webhook import WebhookNotifier, partner_key
-from tests.servers import free_port, smtp_server
+from testkit.servers import free_port, smtp_server
 
 SECRET = "s3cr3t-Tok3n-never-shown"
 PARTNER = f"https://partner.example/hook?token={SECRET}"
@@ -126,6 +126,7 @@ def test_http_channels_send_nothing_once_the_claim_has_lapsed(channel: str) -> N
     assert len(requests) == 2  # the provider never saw the other three
 
 
+@pytest.mark.integration
 def test_email_sends_nothing_once_the_claim_has_lapsed() -> None:
     with smtp_server() as (url, mailbox):
         notifier = EmailNotifier(SmtpServer.from_url(url), "alerts@isp.example", rate=1000)
@@ -140,6 +141,7 @@ SMTP_EXPECTED = [("250", Outcome.DELIVERED), ("421 4.3.2 try later", Outcome.RET
                  ("553 5.1.3 bad address", Outcome.PERMANENT)]  # fmt: skip
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("reply", "outcome"), SMTP_EXPECTED)
 def test_email_keeps_the_contract(
     reply: str, outcome: Outcome, caplog: pytest.LogCaptureFixture
@@ -193,6 +195,7 @@ def test_email_timeout_is_retryable_and_no_password_shows(
         assert SECRET not in text
 
 
+@pytest.mark.integration
 def test_email_login_refused_shows_no_password(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with smtp_server() as (url, mailbox):

@@ -20,8 +20,8 @@ from forewarn.incidents.updates import Policy
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.quiet import AWAKE, Night, QuietHours
 from forewarn.store import etr_history, make_engine
+from testkit.servers import FakeNominatim, nominatim_server
 from tests.conftest import NOW
-from tests.servers import FakeNominatim, nominatim_server
 from tests.town import customer_rows, house_position, topology_rows, write_csv
 
 

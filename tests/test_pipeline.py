@@ -20,7 +20,7 @@ from tests.conftest import NOW, fresh_postgres_database, run_cycle
 from tests.town import CABINETS, Town, house_position
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every pipeline test runs on SQLite and on a real PostgreSQL."""
     if request.param == "sqlite":

@@ -21,6 +21,9 @@ from forewarn.network.importer import import_network
 from forewarn.store import make_engine
 from tests.conftest import use_settings
 
+# The rehearsal runs its flows against a Prefect test server.
+pytestmark = pytest.mark.integration
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "drill"
 CABINET_A = ["cpe39", "cpe41", "cpe43", "cpe45"]
 # Cabinet A down for nine hours on a Monday: the opening, the promised update at six

@@ -40,6 +40,7 @@ def test_run_once_without_a_prefect_server_runs_the_cycle_without_prefect(tmp_pa
     assert (tmp_path / "site" / "index.html").exists()  # and published the site
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_once_with_a_prefect_server_runs_the_flows_it_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

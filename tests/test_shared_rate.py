@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bench.ledger_data import fill_ledger, phone
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.notifiers.rate import GRANT_S, SharedRateLimiter
 from forewarn.pipeline import dispatch_channel
 from forewarn.store import make_engine
+from testkit.ledger_data import fill_ledger, phone
+from testkit.servers import fake_twilio
 from tests.conftest import fresh_postgres_database
-from tests.servers import fake_twilio
 
 RATE = 40.0
 WORKERS = 3
@@ -93,6 +93,7 @@ def assert_one_rate(arrivals: list[float]) -> None:
     assert span >= (CUSTOMERS - slack) / RATE * 0.95
 
 
+@pytest.mark.integration
 def test_three_workers_on_postgresql_send_at_one_rate_together(
     postgres_server: str, tmp_path: Path
 ) -> None:

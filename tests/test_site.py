@@ -190,6 +190,7 @@ def axe_violations(page: Any) -> list[str]:
     return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in result["violations"]]
 
 
+@pytest.mark.integration
 def test_index_renders_the_active_incident(browser: Any, base_url: str) -> None:
     page = browser.new_page(viewport={"width": 900, "height": 1200})
     page.goto(f"{base_url}/index.html")
@@ -203,6 +204,7 @@ def test_index_renders_the_active_incident(browser: Any, base_url: str) -> None:
     page.close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("query", "affected"),
     [
@@ -224,6 +226,7 @@ def test_lookup_answers(browser: Any, base_url: str, query: str, affected: bool)
     page.close()
 
 
+@pytest.mark.integration
 def test_pages_work_with_javascript_off(browser: Any, base_url: str) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
@@ -235,6 +238,7 @@ def test_pages_work_with_javascript_off(browser: Any, base_url: str) -> None:
     context.close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "path", ["index.html", "incidents/1.html", "lookup.html", "history.html", "es/index.html"]
 )

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from forewarn.cli import app
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.network.geocode import GeocoderUnreachable, geocode_all, nominatim
+from testkit.servers import FakeNominatim, free_port, nominatim_server
 from tests.conftest import NOW
-from tests.servers import FakeNominatim, free_port, nominatim_server
 from tests.town import customer_rows, topology_rows, write_csv
 
 

@@ -13,16 +13,19 @@ import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import func, select
 
-from bench.crash import WORKER, worker_env
-from bench.ledger_data import fill_ledger, phone
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.notifiers.email import message_id
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.store import deliveries, incidents, make_engine
+from testkit.crash import WORKER, worker_env
+from testkit.ledger_data import fill_ledger, phone
+from testkit.servers import fake_twilio, smtp_server
 from tests.conftest import NOW, fresh_postgres_database
-from tests.servers import fake_twilio, smtp_server
 from tests.town import Town, report_cabinet
+
+# Every test here runs on a real PostgreSQL.
+pytestmark = pytest.mark.integration
 
 
 def test_two_dispatchers_on_postgresql_send_every_message_exactly_once(
