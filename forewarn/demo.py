@@ -205,7 +205,7 @@ class _Outbox:
         """(channel, messages added since the last call), in a fixed order."""
         now: Counter[str] = Counter()
         for path in self.folder.glob("*.jsonl"):
-            now[path.stem] = sum(1 for _ in path.open())
+            now[path.stem] = _lines(path)
         added = [(c, now[c] - self.seen[c]) for c in CHANNEL_NOUNS if now[c] > self.seen[c]]
         self.seen = now
         return added
@@ -243,11 +243,11 @@ def _where_to_look(console: Console, ctx: Context, workdir: Path, shape: Shape) 
     """Where the messages and the page are, and the command that shows the page."""
     console.rule("[bold]where to look[/bold]")
     outbox = ctx.settings.outbox
-    counts = {p.stem: sum(1 for _ in p.open()) for p in sorted(outbox.glob("*.jsonl"))}
+    counts = {p.stem: _lines(p) for p in sorted(outbox.glob("*.jsonl"))}
     console.print(f"Messages: {_shown(outbox)}/ ({_counted(counts.items())}), one JSON line each.")
     first = int(_cpes(CABINET_A, shape)[0].removeprefix("cpe"))
     neighbour = f"c{first - 1}"  # next door, but wired to the previous cabinet
-    told = any(f'"{neighbour}"' in line for p in outbox.glob("*.jsonl") for line in p.open())
+    told = any(f'"{neighbour}"' in p.read_text() for p in outbox.glob("*.jsonl"))
     console.print(
         f"The neighbour (premise p{first - 1}, next door but on another cabinet) was "
         f"{'[red]told[/red]' if told else 'not told: their line was fine'}."
@@ -286,3 +286,9 @@ def _shown(path: Path) -> str:
     here = Path.cwd()
     absolute = path.absolute()
     return f"./{absolute.relative_to(here)}" if absolute.is_relative_to(here) else str(absolute)
+
+
+def _lines(path: Path) -> int:
+    """How many lines a file holds (messages in an outbox file), the file closed after."""
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)

@@ -175,7 +175,11 @@ class EmailNotifier:
                 smtp.starttls(context=context)
                 smtp.ehlo()
         if server.username and server.password:
-            smtp.login(server.username, server.password)
+            try:
+                smtp.login(server.username, server.password)
+            except BaseException:
+                smtp.close()  # a refused login must not leave the socket open
+                raise
         return smtp
 
     def _send_share(self, share: list[Message], done: Done, held: Held) -> list[Result]:
