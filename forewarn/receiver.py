@@ -207,9 +207,6 @@ async def _twilio_form(request: Request) -> tuple[Response | None, dict[str, str
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
     except (UnicodeDecodeError, ValueError):
         return JSONResponse({"error": "body is not a form"}, 400), {}
-    if any("\x00" in key or "\x00" in value for key, value in form.items()):
-        # Twilio sends no NUL; PostgreSQL's text refuses one (the signature is not checked yet)
-        return JSONResponse({"error": "body holds a NUL character"}, 400), {}
     # Twilio signs the URL it called, so rebuild it from the public URL, not the Host.
     url = r.twilio.public_url.rstrip("/") + request.url.path
     if request.url.query:
@@ -217,6 +214,9 @@ async def _twilio_form(request: Request) -> tuple[Response | None, dict[str, str
     signature = request.headers.get("x-twilio-signature", "")
     if not signature or not RequestValidator(r.twilio.auth_token).validate(url, form, signature):
         return JSONResponse({"error": "missing or wrong X-Twilio-Signature"}, 403), {}
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        # Twilio sends none, and PostgreSQL's text refuses one: refused, nothing stored
+        return JSONResponse({"error": "body holds a NUL character"}, 400), {}
     return None, form
 
 

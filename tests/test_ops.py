@@ -89,6 +89,11 @@ def test_ops_open_by_area_and_by_radius_reach_only_those_inside(
     area.write_text(json.dumps({"type": "Polygon", "coordinates": [[*south, south[0]]]}))
     run(ops, "incident", "open", "--area", str(area), "--title", "Water in the duct")
     assert told(tmp_path, 1) == {"c2", "c4", "c6", "c8"}
+    # The same area given inline, longer than a file name may be: the JSON, not a path.
+    inline = json.dumps({"type": "Polygon", "coordinates": [[*south, south[0]]] * 4})
+    assert len(inline) > 255
+    run(ops, "incident", "open", "--area", inline, "--title", "Water in the duct, inline")
+    assert told(tmp_path, 2) == {"c2", "c4", "c6", "c8"}
     # Around no. 45 with a 15 m radius: its neighbours 43 and 47, whatever their cabinet.
     with nominatim_server() as url:
         FakeNominatim.answer = house_position(45)
@@ -96,7 +101,7 @@ def test_ops_open_by_area_and_by_radius_reach_only_those_inside(
         result = ops.invoke(app, ["incident", "open", "--near", "45 Mill Road, Cambridge",
                                   "--radius", "15m", "--title", "Digger"], env=env)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert told(tmp_path, 2) == {"c43", "c45", "c47"}
+    assert told(tmp_path, 3) == {"c43", "c45", "c47"}
     assert FakeNominatim.requests == ["45 Mill Road, Cambridge"]
 
 

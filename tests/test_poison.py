@@ -343,12 +343,14 @@ HOSTILE = "gone \x1b[2J\x1b]0;pwned\x07 caf\u00e9 \u202eevil\u202c \x00\x0b\x7f\
 def test_customer_text_reaches_the_terminal_with_its_controls_shown_not_obeyed(
     receiver: httpx.Client, town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    form = {"From": PHONE_39, "To": "+441632960000", "Body": HOSTILE, "MessageSid": "SMhostile"}
+    # A NUL alone is refused at the door (400); the rest of the hostile text gets in.
+    body = HOSTILE.replace("\x00", "")
+    form = {"From": PHONE_39, "To": "+441632960000", "Body": body, "MessageSid": "SMhostile"}
     assert text_in(receiver, form, "t1").status_code == 200
     monkeypatch.setenv("FOREWARN_DB_URL", settings.db_url.get_secret_value())
     monkeypatch.setenv("COLUMNS", "400")
     out = CliRunner().invoke(cli.app, ["customer", "c39"]).output
-    assert "\x1b" not in out and "\x07" not in out and "\x00" not in out and "\u202e" not in out
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out and "\u202e" not in out
     assert "\\x1b[2J" in out and "\\u202e" in out and "café" in out
 
 

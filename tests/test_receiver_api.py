@@ -11,8 +11,10 @@ import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from starlette.routing import Route
+from twilio.request_validator import RequestValidator
 
 from forewarn.incidents.replies import Voice
+from forewarn.notifiers.unsubscribe import sign
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.receiver_api import description
 from forewarn.store import secret_key
@@ -54,16 +56,46 @@ def test_generated_requests_get_no_server_error_and_only_described_answers(
 ) -> None:
     # Each operation of the served description, driven by schemathesis' strategies through
     # hypothesis (its pytest plugin does not run under this pytest), over real HTTP.
+    with town.engine.begin() as conn:
+        key = secret_key(conn, "unsubscribe")
     with serving(receiver(town, tmp_path / "site")) as url:
         schema = schemathesis.openapi.from_url(url + "/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
         labels = {o.label for o in operations}  # all but the description's own path
         assert len(labels) == 6 and "POST /hooks/twilio/status" in labels
+        answered: set[tuple[str, int]] = set()
         for operation in operations:
 
             @given(case=operation.as_strategy())
             @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
             def call(case: Any) -> None:
-                case.call_and_validate()
+                response = case.call_and_validate(headers=credentials(case, key))
+                answered.add((case.operation.label, response.status_code))
 
             call()
+        reached = {label for label, status in answered if status not in (401, 403)}
+    # Past the door: the generated requests reached every handler, not only the checks.
+    assert {
+        "POST /hooks/alertmanager",
+        "POST /hooks/twilio/inbound",
+        "POST /hooks/twilio/status",
+        "POST /unsubscribe/{customer}/{signature}",
+    } <= reached
+
+
+def credentials(case: Any, key: bytes) -> dict[str, str]:
+    """What a real caller would carry: the bearer token, Twilio's signature over the
+    generated form, a valid link's signature; so the requests reach the handlers."""
+    if case.path == "/hooks/alertmanager":
+        return {"Authorization": f"Bearer {TOKEN}"}
+    if case.path.startswith("/hooks/twilio/") and isinstance(case.body, dict):
+        form = {str(k): str(v) for k, v in case.body.items() if isinstance(v, str)}
+        if len(form) == len(case.body):
+            url = "https://alerts.example" + case.path
+            return {
+                "X-Twilio-Signature": RequestValidator("auth-token").compute_signature(url, form)
+            }
+    if case.path.startswith("/unsubscribe/") and case.path_parameters:
+        customer = str(case.path_parameters.get("customer", ""))
+        case.path_parameters["signature"] = sign(key, customer)
+    return {}

@@ -46,7 +46,8 @@ def find_target(
     from forewarn.incidents.ops import find_target as resolve
     from forewarn.network.geocode import GeocodeError, nominatim
 
-    if area and Path(area).is_file():
+    if area and not area.lstrip().startswith("{") and Path(area).is_file():
+        # GeoJSON given inline is not a path (a long one would not even be a valid name)
         area = Path(area).read_text(encoding="utf-8")
     if not near:
         return resolve(ctx.index(), element or None, area or None)

@@ -120,7 +120,8 @@ def _warn_before_estimates_pass(conn: Connection, now: datetime, policy: Policy)
         if later is None:
             body = update_words("etr_missed", missed=stamp(row.etr), later=None)
             reason = "about to pass" if heard else "passing before any customer heard it"
-            record.add_estimate(conn, row.id, None, now, f"estimate of {missed} UTC {reason}", True)
+            why = f"estimate of {missed} UTC {reason}"
+            record.add_estimate(conn, row.id, None, now, reason=why, announced=True)
         else:
             assert latest is not None
             body = update_words("etr_missed", missed=stamp(row.etr), later=stamp(later))

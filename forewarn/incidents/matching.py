@@ -257,7 +257,7 @@ def open_incident(
         new.event, new.status, new.body, new.notify, next_update=CLEAR if scheduled else ON_CADENCE
     )
     record.add_update(conn, incident_id, first, now, policy)
-    record.add_estimate(conn, incident_id, None, now, "no estimate yet")
+    record.add_estimate(conn, incident_id, None, now, reason="no estimate yet")
     return incident_id
 
 

@@ -219,7 +219,7 @@ def update_by_ops(
         if etr is not None and etr <= now:
             raise OpsError("the estimate must be in the future")
         announce = _meaningful(row.etr, etr, policy)
-        record.add_estimate(conn, row.id, etr, now, note or "set by ops", announce)
+        record.add_estimate(conn, row.id, etr, now, reason=note or "set by ops", announced=announce)
         if announce:
             record.change(conn, row.id, etr_warned=None)
             announced = estimate
