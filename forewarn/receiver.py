@@ -194,8 +194,11 @@ def _keep_webhook(r: Receiver, body: bytes) -> Response:
 # --- Twilio ----------------------------------------------------------------------------
 
 
-async def _twilio_form(request: Request) -> tuple[Response | None, dict[str, str]]:
-    """Check size, form and signature; on success the caller holds the parsed form."""
+async def _twilio_form(
+    request: Request, what: str, required: tuple[str, str]
+) -> tuple[Response | None, dict[str, str]]:
+    """Check size, form, signature and the `required` fields of `what` Twilio sends; on
+    success the caller holds the parsed form."""
     r = _receiver(request)
     if r.twilio is None:
         return JSONResponse({"error": "Twilio hooks off: no Twilio credentials"}, 404), {}
@@ -217,6 +220,8 @@ async def _twilio_form(request: Request) -> tuple[Response | None, dict[str, str
     if any("\x00" in key or "\x00" in value for key, value in form.items()):
         # Twilio sends none, and PostgreSQL's text refuses one: refused, nothing stored
         return JSONResponse({"error": "body holds a NUL character"}, 400), {}
+    if any(name not in form for name in required):
+        return JSONResponse({"error": f"{what} needs {' and '.join(required)}"}, 400), {}
     return None, form
 
 
@@ -241,11 +246,9 @@ def _first_time(conn: Connection, request: Request, now: datetime, *names: str) 
 
 async def twilio_inbound(request: Request) -> Response:
     """An inbound text: recorded, acted on (STOP, START, HELP, OUT...), answered in TwiML."""
-    refused, form = await _twilio_form(request)
+    refused, form = await _twilio_form(request, "an inbound message", ("From", "Body"))
     if refused is not None:
         return refused
-    if "From" not in form or "Body" not in form:
-        return JSONResponse({"error": "an inbound message needs From and Body"}, 400)
     r = _receiver(request)
     # Never refused: a STOP must not be lost, and Twilio retries only when told to.
     return await r.writers.run(_answer_inbound, r, request, form, refusable=False)
@@ -272,11 +275,11 @@ def _answer_inbound(r: Receiver, request: Request, form: dict[str, str]) -> Resp
 
 async def twilio_status(request: Request) -> Response:
     """A status callback: the ledger row it names is marked delivered or failed."""
-    refused, form = await _twilio_form(request)
+    refused, form = await _twilio_form(
+        request, "a status callback", ("MessageSid", "MessageStatus")
+    )
     if refused is not None:
         return refused
-    if "MessageSid" not in form or "MessageStatus" not in form:
-        return JSONResponse({"error": "a status callback needs MessageSid and MessageStatus"}, 400)
     r = _receiver(request)
     return await r.writers.run(_apply_status, r, request, form)
 

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
@@ -86,10 +86,10 @@ def dropped_count(conn: Connection) -> int:
 def _keep_newest(conn: Connection, most: int, *where: ColumnElement[bool]) -> int:
     """Delete all but the newest `most` rows (matching `where`); how many went."""
     q = quarantine.c
-    held = conn.execute(select(func.count()).select_from(quarantine).where(*where)).scalar_one()
-    if held <= most:
-        return 0
+    # The newest row past the bound, if there is one: it and everything older go.
     cutoff = conn.execute(
         select(q.id).where(*where).order_by(q.id.desc()).offset(most).limit(1)
-    ).scalar_one()
+    ).scalar()
+    if cutoff is None:
+        return 0
     return conn.execute(delete(quarantine).where(q.id <= cutoff, *where)).rowcount or 0
