@@ -121,37 +121,53 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
     )
     ctx = Context(settings=settings, engine=engine, http=httpx.Client(), registry=registry)
     try:
-        answers: list[dict[str, Any]] = []
-        page: list[dict[str, Any]] = []
-        voice = Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone)
-        now, position, last_page = start, 0, None
-        moments: list[datetime] = []
-        for _ in range(MAX_STEPS):
-            clock[0] = now
-            moments.append(now)
-            due = []
-            while position < len(steps) and steps[position][0] <= now:
-                due.append(steps[position][2])
-                position += 1
-            _step(ctx, now, due, voice, answers)
-            state = _page_state(ctx, now)
-            if state != last_page:
-                page.append({"at": iso(now), **state})
-                last_page = state
-            if now >= until:
-                break
-            upcoming = steps[position][0] if position < len(steps) else until
-            now = min(_next_wake(ctx, now, tick), upcoming, until)
-        else:
-            raise DrillError(f"the drill did not finish within {MAX_STEPS:,} steps")
-        messages = messages_sent(ctx, sent) + answers
-        messages.sort(key=lambda m: (m["at"], m.get("customer_id") or "", m["channel"]))
-        result = DrillResult(messages, page, moments=moments)
-        result.summary = summarise(ctx, messages, until, tick)
+        result = _play(ctx, steps, start, until, tick, clock, sent)
         result.summary["scenario"] = scenario.name
-        _write(out, result)
     finally:
         ctx.close()  # the store's connections and the HTTP client
+    _write(out, result)
+    return result
+
+
+def _play(
+    ctx: Context,
+    steps: list[tuple[datetime, int, Step]],
+    start: datetime,
+    until: datetime,
+    tick: timedelta,
+    clock: list[datetime],
+    sent: list[tuple[datetime, Message]],
+) -> DrillResult:
+    """Live the scenario's moments from `start` to `until` on the simulated `clock`:
+    what was sent, the page over time, and the summary of it all."""
+    s = ctx.settings
+    answers: list[dict[str, Any]] = []
+    page: list[dict[str, Any]] = []
+    voice = Voice(s.operator_name, s.help_text, ctx.policy, s.time_zone)
+    now, position, last_page = start, 0, None
+    moments: list[datetime] = []
+    for _ in range(MAX_STEPS):
+        clock[0] = now
+        moments.append(now)
+        due = []
+        while position < len(steps) and steps[position][0] <= now:
+            due.append(steps[position][2])
+            position += 1
+        _step(ctx, now, due, voice, answers)
+        state = _page_state(ctx, now)
+        if state != last_page:
+            page.append({"at": iso(now), **state})
+            last_page = state
+        if now >= until:
+            break
+        upcoming = steps[position][0] if position < len(steps) else until
+        now = min(_next_wake(ctx, now, tick), upcoming, until)
+    else:
+        raise DrillError(f"the drill did not finish within {MAX_STEPS:,} steps")
+    messages = messages_sent(ctx, sent) + answers
+    messages.sort(key=lambda m: (m["at"], m.get("customer_id") or "", m["channel"]))
+    result = DrillResult(messages, page, moments=moments)
+    result.summary = summarise(ctx, messages, until, tick)
     return result
 
 
