@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +249,17 @@ def test_no_wcag_a_or_aa_violations(browser: Any, base_url: str, path: str) -> N
     page.goto(f"{base_url}/{path}")
     assert axe_violations(page) == []
     page.close()
+
+
+def test_no_page_skips_a_heading_level(site: Site) -> None:
+    # axe's heading-order rule (a best practice, outside the WCAG A/AA run above): an
+    # incident's page went from its h1 straight to h3.
+    pages = [p for p in site_files(site.root.resolve()) if p.suffix == ".html"]
+    assert any(p.parts[-2:] == ("incidents", "1.html") for p in pages)
+    for path in pages:
+        levels = [int(n) for n in re.findall(r"<h([1-6])[ >]", path.read_text())]
+        skips = [(a, b) for a, b in pairwise(levels) if b > a + 1]
+        assert levels and not skips, (path, levels)
 
 
 def test_the_atom_feed_is_well_formed_and_lists_the_incidents(site: Site) -> None:
