@@ -64,7 +64,7 @@ def raw_twilio_httpx(url: str, count: int) -> float:
     import httpx
     from twilio.rest import Client
 
-    from forewarn.notifiers.sms import HttpxTwilioClient
+    from forewarn.channels.sms import HttpxTwilioClient
 
     client = Client(ACCOUNT, "benchtoken", http_client=HttpxTwilioClient(httpx.Client()))
     client.api.base_url = url
@@ -76,10 +76,10 @@ def raw_twilio_httpx(url: str, count: int) -> float:
 def raw_smtp(url: str, count: int) -> float:
     """smtplib over one reused connection, sending messages of the same shape and size as
     forewarn's (text and HTML parts), built beforehand so only the sending is timed."""
-    from forewarn.notifiers.base import Message
-    from forewarn.notifiers.email import EmailNotifier, SmtpServer
+    from forewarn.channels.base import Message
+    from forewarn.channels.email import EmailSender, SmtpServer
 
-    composer = EmailNotifier(SmtpServer("127.0.0.1", 25, False, None, None), SENDER)
+    composer = EmailSender(SmtpServer("127.0.0.1", 25, False, None, None), SENDER)
     mails = [
         composer.compose(Message(i, "email", f"house{i}@example.org", f"r{i}", 9, 1, BODY, "Fault"))
         for i in range(count)
@@ -146,7 +146,7 @@ def forewarn_path(
     rules = Rules(night=AWAKE)  # the real clock may be at night: nothing waits for it
     started = time.perf_counter()
     while dispatch_batch(
-        ctx.engine, ctx.registry.notifiers, ctx.brand, now, settings.dispatch_batch, rules,
+        ctx.engine, ctx.registry.senders, ctx.brand, now, settings.dispatch_batch, rules,
         ctx.registry.journal,
     ).claimed:  # fmt: skip
         pass

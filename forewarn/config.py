@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     )
     sms_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
-    # Segments per second; unset = what Twilio documents for the sender (see notifiers/sms).
+    # Segments per second; unset = what Twilio documents for the sender (see channels/sms).
     sms_rate: float | None = Field(default=None, gt=0)
     # A text still queued at Twilio after this long expires instead of arriving late.
     sms_validity_s: int = Field(default=1800, ge=1, le=36000)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
 
+from forewarn.clock import Clock
 from forewarn.config import Settings
 from forewarn.detection import Thresholds
 from forewarn.durations import parse_duration, parse_steps
@@ -26,29 +28,38 @@ from forewarn.store import get_meta, make_engine, secret_key, writing
 
 
 class Context:
-    """Engine, HTTP client, notifiers and the cached network index for one configuration.
+    """Engine, HTTP client, senders, clock and the cached network index for one configuration.
 
     A plain class, not a dataclass, on purpose: Prefect walks dataclasses passed to a task
     (looking for futures), and walking the network index cost 1.5 s per task call on
     120,000 premises."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, http: httpx.Client, registry: Registry
+        self,
+        settings: Settings,
+        engine: Engine,
+        http: httpx.Client,
+        registry: Registry,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.http = http
         self.registry = registry
+        self.clock = clock or Clock()
+        # Set by a dispatcher once its claim is in: the rest of a big fan-out is queued
+        # after the first customers' messages are claimed (forewarn.pipeline.queue_rest).
+        self.claimed = threading.Event()
         self._index: NetworkIndex | None = None
 
     def __repr__(self) -> str:
         return f"Context({self.engine.url!r})"
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
+    def __reduce__(self) -> tuple[Any, tuple[str, timedelta]]:
         # Sent to another process (a Dask worker), a context travels as a reference: the
         # settings with no secret in them. The worker builds its own from its own
         # environment, and checks that it names the same store and the same choices.
-        return (_rebuilt, (_public(self.settings),))
+        return (_rebuilt, (_public(self.settings), self.clock.offset))
 
     @classmethod
     def build(cls, settings: Settings, sending: bool = True) -> Context:
@@ -79,8 +90,9 @@ class Context:
         return cls(settings=settings, engine=engine, http=http, registry=registry)
 
     def close(self) -> None:
-        """Release the store's connections and the HTTP client."""
+        """Release the store's connections, the HTTP client and the senders' connections."""
         self.http.close()
+        self.registry.close()
         self.engine.dispose()
 
     def index(self) -> NetworkIndex:
@@ -182,7 +194,7 @@ def _public(settings: Settings) -> str:
 _received: dict[str, Context] = {}
 
 
-def _rebuilt(expected: str) -> Context:
+def _rebuilt(expected: str, offset: timedelta) -> Context:
     if expected not in _received:
         own = Settings()
         if _public(own) != expected:
@@ -193,4 +205,6 @@ def _rebuilt(expected: str) -> Context:
                 f"{', '.join(differ)}: give every worker the same environment"
             )
         _received[expected] = Context.build(own)
-    return _received[expected]
+    context = _received[expected]
+    context.clock.offset = offset  # the hour the flow runs at (a drill's, a rehearsal's)
+    return context

@@ -23,6 +23,7 @@ from rich.markup import escape
 from sqlalchemy import select
 
 from forewarn import pipeline
+from forewarn.channels import CHANNELS
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.network import import_network
@@ -38,7 +39,8 @@ CABINET_A = "ex0-olt0-pon3-cab2"  # loses power, then comes back
 CABINET_B = "ex0-olt0-pon12-cab0"  # loses power later and is still down at the end
 FLAPPER, LONE = "cpe901", "cpe1500"
 BAD_LINE = '{"element": "cpe12", "state": "sideways", "at": "yesterday"}\n'
-CHANNEL_NOUNS = {"sms": "text", "email": "email", "social": "public post"}
+# What a customer receives on each of their channels, in the demo's words.
+CHANNEL_NOUNS = {c.name: c.noun for c in CHANNELS.values() if c.contact is not None}
 
 
 class DemoSettings(Settings):

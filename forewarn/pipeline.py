@@ -4,24 +4,19 @@ Prefect's flows, `run-once`, `serve`, the demo, drills, the ops commands and the
 all call these functions, so a rehearsal runs exactly what production runs. How each
 step runs is the caller's choice: `Steps` runs them in this process (side-by-side steps
 in threads); the flows pass their own `Steps`, which runs each as a Prefect task and
-feeds the Prefect UI. A step takes a whole batch, never one message. Long because the
-composition and the reports it returns belong together: what a cycle did is read here."""
+feeds the Prefect UI. A step takes a whole batch, never one message; what each reports is in
+forewarn.reports."""
 
 from __future__ import annotations
 
 import logging
-import sys
-import threading
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import ParamSpec, Protocol, TypeVar
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from forewarn.channels.social import SocialSender
 from forewarn.context import Context
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
 from forewarn.feeds import Signal
@@ -31,154 +26,18 @@ from forewarn.incidents import Changes, conversation, queue_deliveries, reconcil
 from forewarn.incidents.callbacks import replay_status_callbacks
 from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger import Queued
-from forewarn.incidents.ledger.waiting import Waiting, waiting
+from forewarn.incidents.ledger.waiting import waiting
 from forewarn.incidents.mentions import answer_mentions
-from forewarn.notifiers.dispatch import BatchReport, dispatch_batch, wall_clock
-from forewarn.notifiers.social import MastodonClient
+from forewarn.notifiers.dispatch import dispatch_batch
+from forewarn.reports import CycleReport, DispatchReport, FollowedUp, Sensed
 from forewarn.status_page import SiteData, collect, load_components, publish, render
-from forewarn.store import checkpoint, deliveries, now_utc, serialize, writing
-
-P = ParamSpec("P")
-R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
+from forewarn.steps import INLINE, Pending, Steps, logger
+from forewarn.store import checkpoint, deliveries, serialize, writing
 
 # Customers queued per transaction by queue_rest.
 REST_CHUNK = 5000
 # Rows in a channel's first claim of a delivery pass.
 FIRST_CLAIM = 200
-
-
-class Pending(Protocol[R_co]):
-    """A step started beside others (a thread's future, or a Prefect future)."""
-
-    def result(self) -> R_co: ...
-
-
-class Steps:
-    """Runs the pipeline's steps in this process; side-by-side steps get a thread each.
-
-    `on_batch` hears the running totals of a delivery after every batch (the ops
-    commands' progress bars)."""
-
-    def __init__(self, on_batch: Callable[[BatchReport], None] | None = None) -> None:
-        self._on_batch = on_batch
-        self._total = BatchReport()
-        self._lock = threading.Lock()
-
-    def call(self, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a step now and return what it returns."""
-        return step(*args, **kwargs)
-
-    def submit(self, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Pending[R]:
-        """Start a step beside the caller."""
-        future: Future[R] = Future()
-
-        def run() -> None:
-            try:
-                future.set_result(step(*args, **kwargs))
-            except BaseException as err:  # handed to whoever asks for the result
-                future.set_exception(err)
-
-        threading.Thread(target=run, name=getattr(step, "__name__", "step"), daemon=True).start()
-        return future
-
-    def batch_done(self, ctx: Context, batch: BatchReport) -> None:
-        """A delivery batch is recorded."""
-        if self._on_batch is not None:
-            with self._lock:
-                self._total.add(batch)
-                self._on_batch(self._total)
-
-    def delivered(self, ctx: Context, incident_ids: set[int]) -> None:
-        """A delivery run has settled for these incidents."""
-
-    def updated(self, ctx: Context, incident_ids: Sequence[int]) -> None:
-        """These incidents have new updates."""
-
-
-def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """The Prefect run's logger inside a flow or task run, else forewarn's own."""
-    if "prefect" not in sys.modules:  # no run without Prefect; and importing it costs seconds
-        return logging.getLogger("forewarn.pipeline")
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("forewarn.pipeline")
-
-
-@dataclass(slots=True)
-class DispatchReport(BatchReport):
-    """What the batches of one delivery run did, added up, and (for a command that prints
-    it, `note_waiting`) what the ledger still holds back once the run has settled."""
-
-    batches: int = 0
-    waiting: list[Waiting] = field(default_factory=list)
-
-    @property
-    def waiting_count(self) -> int:
-        """Deliveries still queued after the run, whatever the reason."""
-        return sum(w.count for w in self.waiting)
-
-    def merge(self, other: DispatchReport) -> None:
-        """Add another run's batches and counts to this one."""
-        self.batches += other.batches
-        self.add(other)
-
-
-@dataclass(slots=True)
-class Sensed:
-    """What the feeds (or a drill's script) said, and the faults it makes."""
-
-    detection: Detection
-    signals: int = 0
-    rejects: int = 0
-    feed_errors: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class CycleReport:
-    """What one cycle saw and did, for the CLI, the demo and the logs."""
-
-    now: datetime
-    sensed: Sensed = field(default_factory=lambda: Sensed(Detection()))
-    changes: Changes = field(default_factory=Changes)
-    queued: int = 0
-    dispatch: DispatchReport = field(default_factory=DispatchReport)
-    site: str = ""
-
-    @property
-    def detection(self) -> Detection:
-        """The faults, and what is still within damping."""
-        return self.sensed.detection
-
-    @property
-    def signals(self) -> int:
-        """Signals read."""
-        return self.sensed.signals
-
-    @property
-    def rejects(self) -> int:
-        """Input rejected (and quarantined)."""
-        return self.sensed.rejects
-
-    @property
-    def feed_errors(self) -> list[str]:
-        """Feeds that could not be read."""
-        return self.sensed.feed_errors
-
-
-@dataclass(slots=True)
-class FollowedUp(FollowUps):
-    """What one follow-up pass changed, and what sending its messages did (None: it
-    changed nothing, so nothing was sent)."""
-
-    dispatch: DispatchReport | None = None
-
-
-INLINE = Steps()
 
 
 # The composition: the only place the steps are put in order.
@@ -190,7 +49,7 @@ def cycle(
     """One detection cycle: read the feeds (or take a drill's `signals`), detect, update
     incidents, queue and deliver their messages, and publish the site if anything changed."""
     report = CycleReport(now=now)
-    skew = now - now_utc()  # zero in operation; a drill's or a rehearsal's offset
+    ctx.clock.follow(now)  # the true hour in operation; a drill's or a rehearsal's moment
     report.sensed = steps.call(detect_faults, ctx, now, signals)
     # A big fault's first customers are queued and sent while the rest are being queued:
     # the first message does not wait for 80,000 ledger rows.
@@ -199,10 +58,10 @@ def cycle(
         update_incidents, ctx, report.detection, now, steps, head
     )
     rest = steps.submit(queue_rest, ctx, now) if report.queued else None
-    deliver(ctx, now, steps, report.dispatch, skew)
+    deliver(ctx, now, steps, report.dispatch)
     if rest is not None and (more := rest.result()):
         report.queued += more
-        deliver(ctx, now, steps, report.dispatch, skew)  # whatever the channels had not seen
+        deliver(ctx, now, steps, report.dispatch)  # whatever the channels had not seen
     if report.changes.any or not ctx.settings.site_dir.exists():
         report.site = steps.call(publish_site, ctx, now)
     return report
@@ -213,21 +72,19 @@ def deliver(
     now: datetime,
     steps: Steps = INLINE,
     report: DispatchReport | None = None,
-    skew: timedelta | None = None,
 ) -> DispatchReport:
     """Send everything due now, a ledger batch at a time: each channel in its own step,
     side by side, so a slow provider (a long code's text a second) never holds back the
-    others; then rows of a channel nobody serves, and Twilio news that came early.
-    `skew` is how far `now` is from the true hour when it was taken (default: now)."""
+    others; then rows of a channel nobody serves, and Twilio news that came early."""
     report = report if report is not None else DispatchReport()
-    skew = now - now_utc() if skew is None else skew
+    ctx.clock.follow(now)
     running = [
-        steps.submit(dispatch_channel, ctx, now, steps, (channel,), skew)
-        for channel in ctx.registry.notifiers
+        steps.submit(dispatch_channel, ctx, now, steps, (channel,))
+        for channel in ctx.registry.senders
     ]
     for future in running:
         report.merge(future.result())
-    report.merge(steps.call(dispatch_channel, ctx, now, steps, None, skew))
+    report.merge(steps.call(dispatch_channel, ctx, now, steps, None))
     # Twilio's news about a text can arrive before the text's SID was written down.
     writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
@@ -333,7 +190,7 @@ def queue_rest(ctx: Context, now: datetime) -> int:
     few thousand per transaction, so that the dispatchers' claims get in between (SQLite
     has one writer at a time). It lets the channels claim the first customers before its
     first chunk: the first texts do not wait behind it."""
-    _until_claimed(ctx.engine, now)
+    _until_claimed(ctx, now)
     total = 0
 
     def queue_chunk(conn: Connection) -> list[Queued]:
@@ -347,17 +204,22 @@ def queue_rest(ctx: Context, now: datetime) -> int:
             return total
 
 
-def _until_claimed(engine: Engine, now: datetime, within: float = 1.0) -> None:
-    """Wait until no queued message is due and unclaimed (a short read every 20 ms), for
-    `within` seconds at most."""
+def _until_claimed(ctx: Context, now: datetime, within: float = 1.0) -> None:
+    """Wait until no queued message is due and unclaimed, for `within` seconds at most:
+    woken by each claim of this process's dispatchers (one of another process is seen
+    when the time is up)."""
     d = deliveries.c
     due = select(d.id).where(d.status == "queued", d.next_attempt_at <= now).limit(1)
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
+    deadline = ctx.clock.monotonic() + within
+    while True:
+        ctx.claimed.clear()
+        with ctx.engine.connect() as conn:
             if conn.execute(due).first() is None:
                 return
-        time.sleep(0.02)
+        left = deadline - ctx.clock.monotonic()
+        if left <= 0:
+            return
+        ctx.clock.wait(ctx.claimed, left)
 
 
 def dispatch_channel(
@@ -365,20 +227,20 @@ def dispatch_channel(
     now: datetime,
     steps: Steps = INLINE,
     channels: tuple[str, ...] | None = None,
-    skew: timedelta = timedelta(0),
 ) -> DispatchReport:
     """Send every due delivery of these channels (None: any), a ledger batch at a time;
-    claims are stamped on the true hour moved by `skew` (a drill's offset)."""
+    claims are stamped on the context's clock."""
     report = DispatchReport()
-    clock = wall_clock(skew)
     # The first claim is small, so each channel's first message goes within moments (a
     # claim of 1,000 took 0.4 s, and the channels claim in turn); then full batches.
     limit = min(FIRST_CLAIM, ctx.settings.dispatch_batch)
     while True:
         batch = dispatch_batch(
-            ctx.engine, ctx.registry.notifiers, ctx.brand, now, limit,
-            ctx.rules, ctx.registry.journal, channels, clock,
+            ctx.engine, ctx.registry.senders, ctx.brand, now, limit,
+            ctx.rules, ctx.registry.journal, channels, ctx.clock.now,
         )  # fmt: skip
+        if batch.claimed:
+            ctx.claimed.set()
         limit = ctx.settings.dispatch_batch
         report.batches += 1
         report.add(batch)
@@ -436,10 +298,25 @@ def answer_new_mentions(ctx: Context, now: datetime) -> int:
     if not s.mastodon_url or s.mastodon_token is None:
         logger().info("no FOREWARN_MASTODON_URL/TOKEN: no mentions to read")
         return 0
-    account = MastodonClient(s.mastodon_url, s.mastodon_token.get_secret_value(), timeout=15)
+    account = SocialSender(s.mastodon_url, s.mastodon_token.get_secret_value(), timeout=15)
     try:
         answered = answer_mentions(ctx.engine, account, ctx.brand, now, s.privacy_floor)
     finally:
         account.close()
     logger().info("mentions answered=%d", answered)
     return answered
+
+
+__all__ = [
+    "INLINE",
+    "CycleReport",
+    "DispatchReport",
+    "FollowedUp",
+    "Pending",
+    "Sensed",
+    "Steps",
+    "cycle",
+    "deliver",
+    "follow_up",
+    "logger",
+]

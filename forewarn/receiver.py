@@ -24,16 +24,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
+from forewarn.channels import email, sms
+from forewarn.channels.unsubscribe import verify
 from forewarn.feeds import alertmanager
 from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import Reject
 from forewarn.incidents import callbacks
 from forewarn.incidents.replies import Voice, handle_reply, opt_out
-from forewarn.notifiers.unsubscribe import verify
 from forewarn.receiver_api import description
 from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests, writing
 from forewarn.texts import environment
@@ -188,7 +187,7 @@ def _keep_webhook(r: Receiver, body: bytes) -> Response:
             return JSONResponse({"error": reason}, 400)
         return JSONResponse({"stored": store_payload(conn, alertmanager.SOURCE, body, now)})
 
-    return r.write(work, "webhook")
+    return r.write(work, "alertmanager webhook")
 
 
 # --- Twilio ----------------------------------------------------------------------------
@@ -215,7 +214,7 @@ async def _twilio_form(
     if request.url.query:
         url += "?" + request.url.query
     signature = request.headers.get("x-twilio-signature", "")
-    if not signature or not RequestValidator(r.twilio.auth_token).validate(url, form, signature):
+    if not sms.signed_by_twilio(r.twilio.auth_token, url, form, signature):
         return JSONResponse({"error": "missing or wrong X-Twilio-Signature"}, 403), {}
     if any("\x00" in key or "\x00" in value for key, value in form.items()):
         # Twilio sends none, and PostgreSQL's text refuses one: refused, nothing stored
@@ -261,14 +260,14 @@ def _answer_inbound(r: Receiver, request: Request, form: dict[str, str]) -> Resp
     sid = form.get("MessageSid")
 
     def work(conn: Connection) -> Response:
-        reply = MessagingResponse()
+        reply = None
         if _first_time(conn, request, now, f"sid:{sid}" if sid else ""):
             inbox_id = callbacks.keep(conn, callbacks.INBOUND_SOURCE, form, now)
-            answer = handle_reply(conn, "sms", form["From"], form["Body"], sid, now, voice)
+            reply = handle_reply(
+                conn, sms.CHANNEL.name, form["From"], form["Body"], sid, now, voice
+            )
             callbacks.handled(conn, [inbox_id], now)
-            if answer:
-                reply.message(answer)
-        return Response(str(reply), 200, media_type="application/xml")
+        return Response(sms.answer(reply), 200, media_type="application/xml")
 
     return r.write(work, "inbound text")
 
@@ -320,7 +319,7 @@ async def unsubscribe(request: Request) -> Response:
 
 def _opt_out(r: Receiver, customer_id: str) -> Response:
     def work(conn: Connection) -> Response:
-        if not opt_out(conn, customer_id, "email", r.clock()):
+        if not opt_out(conn, customer_id, email.CHANNEL.name, r.clock()):
             return JSONResponse({"error": "no such customer"}, 404)
         return _page("unsubscribed")
 

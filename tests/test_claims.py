@@ -13,8 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_stale, record
-from forewarn.notifiers.base import (
+from forewarn.channels.base import (
     Done,
     Held,
     Message,
@@ -24,9 +23,11 @@ from forewarn.notifiers.base import (
     ignore,
     unsent,
 )
+from forewarn.channels.rate import RateLimiter
+from forewarn.channels.sms import SmsSender
+from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_stale, record
 from forewarn.notifiers.compose import Brand
 from forewarn.notifiers.dispatch import BatchReport, claim_size, dispatch_batch
-from forewarn.notifiers.sms import SmsNotifier
 from forewarn.quiet import AWAKE
 from forewarn.store import deliveries, make_engine
 from testkit.ledger_data import fill_ledger, phone
@@ -50,7 +51,9 @@ def test_two_dispatchers_at_a_long_codes_pace_text_every_phone_once(tmp_path: Pa
 
         def dispatcher(delay: float) -> None:
             time.sleep(delay)
-            sms = SmsNotifier(ACCOUNT, "token", "+15005550006", api_url=twilio_url, rate=20)
+            sms = SmsSender(
+                ACCOUNT, "token", "+15005550006", api_url=twilio_url, limiter=RateLimiter(20)
+            )
             try:
                 while True:
                     now = datetime.now(UTC)
@@ -76,10 +79,10 @@ def test_two_dispatchers_at_a_long_codes_pace_text_every_phone_once(tmp_path: Pa
 
 
 def test_a_claim_is_what_the_channel_sends_in_a_third_of_the_lease() -> None:
-    sms = SmsNotifier(ACCOUNT, "token", "+15005550006", rate=1)  # a long code
+    sms = SmsSender(ACCOUNT, "token", "+15005550006", limiter=RateLimiter(1))  # a long code
     assert claim_size({"sms": sms}, ("sms",), 1000, timedelta(minutes=5)) == 101
     assert claim_size({"sms": sms}, ("sms",), 50, timedelta(minutes=5)) == 50
-    fast = SmsNotifier(ACCOUNT, "token", "MG" + "a1" * 16)  # 100 segments a second
+    fast = SmsSender(ACCOUNT, "token", "MG" + "a1" * 16)  # 100 segments a second
     assert claim_size({"sms": fast}, ("sms",), 1000, timedelta(minutes=5)) == 1000
     assert claim_size({}, None, 1000, timedelta(minutes=5)) == 1000
 
@@ -181,6 +184,7 @@ class SlowToAsk:
     (as Twilio does for each text it is asked about), or leaves everything unsent."""
 
     channel = "sms"
+    limiter: RateLimiter | None = None
 
     def __init__(self, delay: float = 0.0, lapsed: bool = False) -> None:
         self.delay, self.lapsed = delay, lapsed

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert, select, update
 
+from forewarn.channels.sms import is_gsm7, segments
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents.ledger import DueDelivery, Rules, channel_order, claim
 from forewarn.notifiers.compose import EVENT_TEMPLATES, Brand, render
-from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.quiet import AWAKE, NIGHT, QuietHours
 from forewarn.store import customers, deliveries, incident_updates

@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from forewarn.channels.base import Message, Outcome
+from forewarn.channels.rate import RateLimiter
+from forewarn.channels.sms import SmsSender
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.notifiers.base import Message, Outcome
-from forewarn.notifiers.sms import SmsNotifier
 from forewarn.store import customers, deliveries
 from testkit.servers import INVALID_NUMBER, OPTED_OUT_NUMBER, fake_twilio, smtp_server
 from tests.conftest import NOW, outage_and_restoration, run_cycle, serving
@@ -46,11 +47,13 @@ def ledger(town: Town) -> list[Any]:
 
 @pytest.mark.integration
 def test_sms_requests_are_valid_against_twilios_own_openapi_description(prism: str) -> None:
-    sms = SmsNotifier(
-        ACCOUNT, "token", "+15005550006", api_url=prism, rate=1000, validity_s=1800,
+    sms = SmsSender(
+        ACCOUNT, "token", "+15005550006", api_url=prism, limiter=RateLimiter(1000), validity_s=1800,
         status_callback="https://alerts.example/hooks/twilio/status",
     )  # fmt: skip
-    service = SmsNotifier(ACCOUNT, "token", "MG" + "a1" * 16, api_url=prism, rate=1000)
+    service = SmsSender(
+        ACCOUNT, "token", "MG" + "a1" * 16, api_url=prism, limiter=RateLimiter(1000)
+    )
     message = Message(1, "sms", "+447911123039", "c39", 1, 1, "Broadband fault at 39 Mill Road.")
     for notifier in (sms, service):
         [result] = notifier.send([message])
@@ -58,7 +61,7 @@ def test_sms_requests_are_valid_against_twilios_own_openapi_description(prism: s
         assert result.ref is not None and result.ref.startswith("SM")
     # Prism checks every request against the spec: an ill-formed sender is refused (422),
     # and a refusal is permanent, never retried.
-    bad = SmsNotifier(ACCOUNT, "token", "MGnot-a-service", api_url=prism, rate=1000)
+    bad = SmsSender(ACCOUNT, "token", "MGnot-a-service", api_url=prism, limiter=RateLimiter(1000))
     [refused] = bad.send([message])
     assert refused.outcome is Outcome.PERMANENT and "422" in refused.detail
     # The reconciling list call is spec-valid too.

@@ -10,12 +10,13 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "forewarn"
 # The stages in order, as levels: a stage imports only stages on earlier levels, so the
-# two on one level (notifiers and status_page) never import each other. `context` (what a
-# run needs) and `pipeline` (the one composition of the cycle) are single modules between
-# the stages and the flows.
+# two on one level (notifiers and status_page) never import each other. The channels
+# (what every stage may know of one) sit under all but the feeds. `context` (what a run
+# needs), `reports` and `steps` (what the steps say and how they run) and `pipeline` (the
+# one composition of the cycle) are single modules between the stages and the flows.
 LEVELS = [
-    ["feeds"], ["network"], ["detection"], ["incidents"], ["notifiers", "status_page"],
-    ["context"], ["pipeline"], ["flows"],
+    ["feeds"], ["channels"], ["network"], ["detection"], ["incidents"],
+    ["notifiers", "status_page"], ["context", "reports", "steps"], ["pipeline"], ["flows"],
 ]  # fmt: skip
 STAGES = [stage for level in LEVELS for stage in level]
 LEVEL = {stage: number for number, level in enumerate(LEVELS) for stage in level}
@@ -166,7 +167,10 @@ def test_the_length_check_sees_a_long_module_without_a_reason(tmp_path: Path) ->
 def test_shared_modules_import_no_stage() -> None:
     store = sorted((PACKAGE / "store").glob("*.py"))
     assert store, "forewarn/store/ is the shared base"
-    for path in [*store, *(PACKAGE / f"{name}.py" for name in ("config", "durations", "texts"))]:
+    for path in [
+        *store,
+        *(PACKAGE / f"{name}.py" for name in ("clock", "config", "durations", "texts")),
+    ]:
         assert imported(path) & (set(STAGES) | TOP) == set(), path.relative_to(PACKAGE)
 
 

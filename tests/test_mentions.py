@@ -14,12 +14,12 @@ from mastodon_mock.testing import MockServer
 from pydantic import SecretStr
 from sqlalchemy import update
 
+from forewarn.channels.social import SocialSender
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents.history import find_customers, history
 from forewarn.incidents.mentions import answer_mentions
 from forewarn.incidents.replies import Voice, handle_reply
-from forewarn.notifiers.social import MastodonClient
 from forewarn.store import customers
 from tests.conftest import NOW, run_cycle
 from tests.town import Town, report_cabinet
@@ -80,7 +80,7 @@ def test_a_known_customer_is_answered_with_their_own_incident_in_private(
     ctx, _ = conversation
     mention = post(mastodon, "bob_token", "@alice my internet is down again!")
     stranger = post(mastodon, "carol_token", "@alice is something broken in town?")
-    account = MastodonClient(mastodon, "alice_token")
+    account = SocialSender(mastodon, "alice_token")
     assert answer_mentions(ctx.engine, account, ctx.brand, NOW + timedelta(minutes=5), 4) == 2
     answers = replies_to(mastodon, mention["id"])
     direct = [s for s in answers if s["visibility"] == "direct"]
@@ -111,7 +111,7 @@ def test_contact_history_after_text_email_and_social(
         (c41,) = find_customers(conn, "c41")
         handle_reply(conn, "sms", c41.phone, "HELP", "SM1", NOW + timedelta(minutes=4), voice)
     post(mastodon, "bob_token", "@alice any news?")
-    account = MastodonClient(mastodon, "alice_token")
+    account = SocialSender(mastodon, "alice_token")
     answer_mentions(ctx.engine, account, ctx.brand, NOW + timedelta(minutes=5), 4)
     report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
     report_cabinet(settings.jsonl_feed, "cabB", "up", NOW + timedelta(hours=1))

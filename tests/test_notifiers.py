@@ -15,12 +15,12 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from forewarn.notifiers.base import Message, Notifier, Outcome
-from forewarn.notifiers.email import EmailNotifier, SmtpServer, message_id
-from forewarn.notifiers.rate import RateLimiter
-from forewarn.notifiers.sms import SmsNotifier, default_rate, segments
-from forewarn.notifiers.social import MastodonClient
-from forewarn.notifiers.webhook import WebhookNotifier, partner_key
+from forewarn.channels.base import Message, Outcome, Sender
+from forewarn.channels.email import EmailSender, SmtpServer, message_id
+from forewarn.channels.rate import RateLimiter
+from forewarn.channels.sms import SmsSender, default_rate, segments
+from forewarn.channels.social import SocialSender
+from forewarn.channels.webhook import WebhookSender, partner_key
 from testkit.servers import free_port, smtp_server
 
 SECRET = "s3cr3t-Tok3n-never-shown"
@@ -53,7 +53,7 @@ def http_answer(channel: str, behaviour: Behaviour) -> Callable[[httpx.Request],
 
 def http_notifier(
     channel: str, behaviour: Behaviour, seen: list[httpx.Request] | None = None
-) -> Notifier:
+) -> Sender:
     answer = http_answer(channel, behaviour)
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -63,10 +63,14 @@ def http_notifier(
 
     transport = httpx.MockTransport(handle)
     if channel == "sms":
-        return SmsNotifier("AC" + "1" * 32, SECRET, "+15005550006", rate=1000, transport=transport)
+        return SmsSender(
+            "AC" + "1" * 32, SECRET, "+15005550006", limiter=RateLimiter(1000), transport=transport
+        )
     if channel == "social":
-        return MastodonClient("https://social.example", SECRET, rate=1000, transport=transport)
-    return WebhookNotifier([PARTNER], rate=1000, transport=transport)
+        return SocialSender(
+            "https://social.example", SECRET, limiter=RateLimiter(1000), transport=transport
+        )
+    return WebhookSender([PARTNER], limiter=RateLimiter(1000), transport=transport)
 
 
 def message(channel: str, n: int = 1) -> Message:
@@ -129,7 +133,9 @@ def test_http_channels_send_nothing_once_the_claim_has_lapsed(channel: str) -> N
 @pytest.mark.integration
 def test_email_sends_nothing_once_the_claim_has_lapsed() -> None:
     with smtp_server() as (url, mailbox):
-        notifier = EmailNotifier(SmtpServer.from_url(url), "alerts@isp.example", rate=1000)
+        notifier = EmailSender(
+            SmtpServer.from_url(url), "alerts@isp.example", limiter=RateLimiter(1000)
+        )
         results = notifier.send([message("email", n) for n in range(4)], held=held_for(1))
     assert sorted(r.outcome.value for r in results) == ["delivered"] + ["unsent"] * 3
     assert len(mailbox.received) == 1
@@ -150,7 +156,9 @@ def test_email_keeps_the_contract(
     with smtp_server() as (url, mailbox):
         if reply != "250":
             mailbox.refuse["house39@example.org"] = reply
-        notifier = EmailNotifier(SmtpServer.from_url(url), "alerts@isp.example", rate=1000)
+        notifier = EmailSender(
+            SmtpServer.from_url(url), "alerts@isp.example", limiter=RateLimiter(1000)
+        )
         [result] = notifier.send([message("email")])
     assert result.outcome is outcome, result
     assert len(mailbox.received) == (1 if outcome is Outcome.DELIVERED else 0)
@@ -188,7 +196,7 @@ def test_email_timeout_is_retryable_and_no_password_shows(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server = SmtpServer.from_url(f"smtp://alerts:{SECRET}@127.0.0.1:{silent_server}")
-    notifier = EmailNotifier(server, "alerts@isp.example", rate=1000, timeout=0.5)
+    notifier = EmailSender(server, "alerts@isp.example", limiter=RateLimiter(1000), timeout=0.5)
     results = notifier.send([message("email", n) for n in (1, 2)])
     assert [r.outcome for r in results] == [Outcome.RETRYABLE, Outcome.RETRYABLE]
     for text in (*[r.detail for r in results], repr(notifier), repr(server), caplog.text):
@@ -201,7 +209,7 @@ def test_email_login_refused_shows_no_password(caplog: pytest.LogCaptureFixture)
     with smtp_server() as (url, mailbox):
         # aiosmtpd offers no AUTH without TLS: the login fails, the password must not leak.
         server = SmtpServer.from_url(url.replace("smtp://", f"smtp://alerts:{SECRET}@"))
-        notifier = EmailNotifier(server, "alerts@isp.example", rate=1000)
+        notifier = EmailSender(server, "alerts@isp.example", limiter=RateLimiter(1000))
         [result] = notifier.send([message("email")])
     assert result.outcome is Outcome.RETRYABLE and not mailbox.received
     assert SECRET not in result.detail + repr(notifier) + caplog.text
@@ -209,9 +217,11 @@ def test_email_login_refused_shows_no_password(caplog: pytest.LogCaptureFixture)
 
 def test_an_unreachable_provider_is_retryable() -> None:
     port = free_port()  # nothing listens here
-    sms = SmsNotifier("AC" + "1" * 32, SECRET, "+15005550006", f"http://127.0.0.1:{port}", 1000)
-    email = EmailNotifier(SmtpServer.from_url(f"smtp://127.0.0.1:{port}"), "a@isp.example")
-    social = MastodonClient(f"http://127.0.0.1:{port}", SECRET, rate=1000)
+    sms = SmsSender(
+        "AC" + "1" * 32, SECRET, "+15005550006", f"http://127.0.0.1:{port}", RateLimiter(1000)
+    )
+    email = EmailSender(SmtpServer.from_url(f"smtp://127.0.0.1:{port}"), "a@isp.example")
+    social = SocialSender(f"http://127.0.0.1:{port}", SECRET, limiter=RateLimiter(1000))
     for notifier, channel in ((sms, "sms"), (email, "email"), (social, "social")):
         [result] = notifier.send([message(channel)])
         assert result.outcome is Outcome.RETRYABLE, (channel, result)
@@ -220,7 +230,9 @@ def test_an_unreachable_provider_is_retryable() -> None:
 
 def test_a_mastodon_answer_without_an_id_is_not_counted_as_posted() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>"))
-    social = MastodonClient("https://social.example", SECRET, rate=1000, transport=transport)
+    social = SocialSender(
+        "https://social.example", SECRET, limiter=RateLimiter(1000), transport=transport
+    )
     [result] = social.send([message("social")])
     assert result.outcome is Outcome.RETRYABLE
 
@@ -232,8 +244,11 @@ def test_social_posts_thread_within_a_batch_and_carry_the_ledger_key() -> None:
         seen.append(request)
         return httpx.Response(200, json={"id": str(100 + len(seen))})
 
-    social = MastodonClient(
-        "https://social.example", SECRET, rate=1000, transport=httpx.MockTransport(handle)
+    social = SocialSender(
+        "https://social.example",
+        SECRET,
+        limiter=RateLimiter(1000),
+        transport=httpx.MockTransport(handle),
     )
     first = message("social")
     second = Message(2, "social", "public", None, 7, 2, "Restored in Mill Road.", reply_to=None)
@@ -260,7 +275,9 @@ def test_a_post_over_500_characters_fails_for_good_without_a_request() -> None:
         return httpx.Response(200)
 
     transport = httpx.MockTransport(answer)
-    social = MastodonClient("https://social.example", SECRET, rate=1000, transport=transport)
+    social = SocialSender(
+        "https://social.example", SECRET, limiter=RateLimiter(1000), transport=transport
+    )
     long = Message(1, "social", "public", None, 7, 1, "x" * 501)
     [result] = social.send([long])
     assert result.outcome is Outcome.PERMANENT and calls == []
@@ -273,7 +290,9 @@ def test_webhook_posts_the_body_with_a_repeatable_delivery_header() -> None:
         seen.append(request)
         return httpx.Response(202)
 
-    hook = WebhookNotifier([PARTNER], rate=1000, transport=httpx.MockTransport(handle))
+    hook = WebhookSender(
+        [PARTNER], limiter=RateLimiter(1000), transport=httpx.MockTransport(handle)
+    )
     body = json.dumps({"incident": {"id": "7"}})
     gone = Message(2, "webhook", partner_key("https://old.example/"), None, 7, 1, body)
     results = hook.send([Message(1, "webhook", partner_key(PARTNER), None, 7, 1, body), gone])
@@ -322,7 +341,7 @@ def test_message_id_is_stable_per_ledger_key() -> None:
 
 
 def test_email_has_both_parts_one_click_unsubscribe_and_escaped_html() -> None:
-    notifier = EmailNotifier(
+    notifier = EmailSender(
         SmtpServer("127.0.0.1", 25, False, None, None),
         "alerts@isp.example",
         unsubscribe_url=lambda customer: f"https://isp.example/unsubscribe/{customer}/sig",
@@ -350,7 +369,7 @@ def test_email_has_both_parts_one_click_unsubscribe_and_escaped_html() -> None:
 
 
 def test_email_subjects_in_any_language_and_hostile_addresses() -> None:
-    notifier = EmailNotifier(SmtpServer("127.0.0.1", 25, False, None, None), "a@isp.example")
+    notifier = EmailSender(SmtpServer("127.0.0.1", 25, False, None, None), "a@isp.example")
     spanish = Message(
         1, "email", "a@example.org", "c1", 7, 1, "Línea\r\nX: y", "Avería en\r\nBcc: x@evil"
     )

@@ -13,6 +13,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forewarn.channels.social import _mention
 from forewarn.cleantext import clean, for_terminal, without_credentials
 from forewarn.config import Settings
 from forewarn.context import Context
@@ -21,7 +22,6 @@ from forewarn.feeds import alertmanager, jsonl
 from forewarn.feeds.inbox import store_payload
 from forewarn.feeds.safejson import MAX_DEPTH, Unreadable, depth, loads
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, CsvFormatError, Problem, read_rows
-from forewarn.notifiers.social import _mention
 from tests.conftest import NOW, run_cycle
 from tests.town import CABINETS, Town, report_cabinet
 

@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from forewarn import cli
+from forewarn.channels.unsubscribe import sign
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.feeds import inbox as feed_inbox
@@ -31,7 +32,6 @@ from forewarn.feeds.signal import Reject
 from forewarn.incidents.replies import Voice
 from forewarn.network import import_network
 from forewarn.network.csvfile import CUSTOMER_COLUMNS
-from forewarn.notifiers.unsubscribe import sign
 from forewarn.receiver import TwilioHooks, WritePool, create_app
 from forewarn.store import customers, inbox, quarantine, replies, secret_key
 from tests.conftest import NOW, run_cycle, serving

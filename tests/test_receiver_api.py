@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from forewarn.channels.unsubscribe import sign
 from forewarn.incidents.replies import Voice
-from forewarn.notifiers.unsubscribe import sign
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.receiver_api import description
 from forewarn.store import secret_key

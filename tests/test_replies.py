@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from forewarn import pipeline
+from forewarn.channels.unsubscribe import sign
 from forewarn.cli import app
 from forewarn.config import Settings
 from forewarn.context import Context
@@ -23,7 +24,6 @@ from forewarn.incidents.callbacks import apply_status, replay_status_callbacks
 from forewarn.incidents.ledger import MAX_ATTEMPTS
 from forewarn.incidents.ledger.claims import BACKOFF_BASE
 from forewarn.incidents.replies import Voice, classify
-from forewarn.notifiers.unsubscribe import sign
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key

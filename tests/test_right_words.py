@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from forewarn import pipeline
+from forewarn.channels.sms import is_gsm7, segments
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection.run import down_now
@@ -23,7 +24,6 @@ from forewarn.incidents.ops import OpsError, resolve_by_ops, update_by_ops
 from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.incidents.updates import Set
 from forewarn.notifiers.compose import EVENT_TEMPLATES, render
-from forewarn.notifiers.sms import is_gsm7, segments
 from forewarn.store import customers, incident_updates, incidents
 from forewarn.texts import update_words
 from tests.conftest import NOW, outage_and_restoration, run_cycle

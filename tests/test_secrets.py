@@ -18,12 +18,12 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from forewarn import context
+from forewarn.channels.base import Message
+from forewarn.channels.webhook import WebhookSender, partner_key
 from forewarn.config import Settings
 from forewarn.context import Context, SettingsDiffer
-from forewarn.notifiers.base import Message
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
-from forewarn.notifiers.webhook import WebhookNotifier, partner_key
 
 ROOT = Path(__file__).parent.parent
 PG = "postgresql+psycopg://forewarn:DBSECRET@db.example/forewarn"
@@ -100,7 +100,7 @@ def test_building_the_notifiers_leaves_the_httpx_logger_alone(
         "import logging; logging.getLogger('httpx').setLevel(logging.INFO)\n"
         "from forewarn.config import Settings\n"
         "from forewarn.notifiers.registry import build\n"
-        "assert 'webhook' in build(Settings()).notifiers\n"
+        "assert 'webhook' in build(Settings()).senders\n"
         "print(logging.getLevelName(logging.getLogger('httpx').level))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -111,7 +111,7 @@ def test_building_the_notifiers_leaves_the_httpx_logger_alone(
     assert done.stdout.strip() == "INFO"
     # The partner's URL (with its token) is still kept out of httpx's request lines.
     url = "https://partner.example/hook?token=HOOKSECRET"
-    notifier = WebhookNotifier([url], transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    notifier = WebhookSender([url], transport=httpx.MockTransport(lambda r: httpx.Response(200)))
     message = Message(
         delivery_id=1, channel="webhook", to=partner_key(url), customer_id=None, incident_id=1,
         update_seq=1, body="{}",

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from forewarn.channels.rate import GRANT_S, SharedRateLimiter
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.notifiers.rate import GRANT_S, SharedRateLimiter
 from forewarn.pipeline import dispatch_channel
 from forewarn.store import make_engine
 from testkit.ledger_data import fill_ledger, phone

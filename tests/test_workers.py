@@ -13,9 +13,9 @@ import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import func, select
 
+from forewarn.channels.email import message_id
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.notifiers.email import message_id
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.store import deliveries, incidents, make_engine
 from testkit.crash import WORKER, worker_env

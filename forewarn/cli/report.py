@@ -18,7 +18,7 @@ from forewarn.cli.terminal import utc
 
 if TYPE_CHECKING:
     from forewarn.incidents.ledger.waiting import Waiting
-    from forewarn.pipeline import CycleReport, DispatchReport
+    from forewarn.reports import CycleReport, DispatchReport
 
 
 def delivery_lines(queued: int, report: DispatchReport) -> list[tuple[str, str]]:

@@ -32,7 +32,7 @@ def run_once(
     """
     from forewarn import pipeline
     from forewarn.cli.report import print_cycle, print_delivery
-    from forewarn.pipeline import FollowedUp
+    from forewarn.reports import FollowedUp
     from forewarn.store import now_utc
 
     moment = None

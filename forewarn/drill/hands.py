@@ -91,8 +91,13 @@ def customer_texts(
     ).scalar()
     if phone is None:
         raise DrillError(f"reply from {step.customer!r}, who has no phone number")
-    answer = handle_reply(conn, "sms", phone, step.body, None, now, voice)
-    heard = {"at": iso(now), "direction": "in", "channel": "sms", "customer_id": step.customer}
+    answer = handle_reply(conn, step.channel, phone, step.body, None, now, voice)
+    heard = {
+        "at": iso(now),
+        "direction": "in",
+        "channel": step.channel,
+        "customer_id": step.customer,
+    }
     said: list[dict[str, Any]] = [{**heard, "body": step.body}]
     if answer:
         case = conn.execute(
@@ -103,7 +108,7 @@ def customer_texts(
             .order_by(incidents.c.id.desc())
         ).first()
         said.append({
-            "at": iso(now), "direction": "out", "channel": "sms", "to": phone,
+            "at": iso(now), "direction": "out", "channel": step.channel, "to": phone,
             "customer_id": step.customer, "incident_id": case.id if case else None,
             "event": "answer", "etr": None,
             "next_update_at": iso(case.next_update_at) if case and case.next_update_at else None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from forewarn import pipeline
+from forewarn.channels import CHANNELS
+from forewarn.channels.base import Message, Outcome, Result, Sending, Session, Stateless
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection.run import next_due as detection_due
@@ -30,7 +31,6 @@ from forewarn.incidents.ledger import next_due as ledger_due
 from forewarn.incidents.replies import Voice
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
-from forewarn.notifiers.base import Done, Held, Message, Outcome, Result, always, ignore, unsent
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
 from forewarn.store import (
@@ -45,39 +45,26 @@ from forewarn.store import (
 
 MAX_STEPS = 200_000
 MARKER = ".forewarn-drill"  # in every --out a drill writes: the next drill may replace it
-CHANNELS = ("sms", "email", "social", "webhook")
 NETWORK_TABLES = (elements, premises, customers)  # copied in this order: parents first
 
 
 # --- capturing every channel -----------------------------------------------------------
 
 
-@dataclass
-class Capture:
-    """Stands in for every channel: records each message at the simulated time."""
+class Capture(Sending):
+    """Stands in for every channel: records each message at the simulated time, through
+    the same send sequence as a real channel."""
 
-    channel: str
-    clock: list[datetime]
-    sent: list[tuple[datetime, Message]]
+    def __init__(self, channel: str, clock: list[datetime], sent: list[tuple[datetime, Message]]):
+        self.channel, self.clock, self.sent = channel, clock, sent
 
-    def send(
-        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
-    ) -> list[Result]:
-        """Record the messages as delivered (while the claim is `held`)."""
-        results = []
-        for message in messages:
-            if not held():
-                results.append(unsent(message))
-                continue
-            self.sent.append((self.clock[0], message))
-            result = Result(message.delivery_id, Outcome.DELIVERED, ref=f"drill-{message.key}")
-            done(result)
-            results.append(result)
-        return results
+    def session(self) -> Session:
+        """Nothing to connect to."""
+        return Stateless(self._record)
 
-    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
-        """Nothing is ever lost in a drill."""
-        return [None for _ in messages]
+    def _record(self, message: Message) -> Result:
+        self.sent.append((self.clock[0], message))
+        return Result(message.delivery_id, Outcome.DELIVERED, ref=f"drill-{message.key}")
 
 
 # --- running it --------------------------------------------------------------------------
@@ -115,7 +102,7 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
     clock = [start]
     sent: list[tuple[datetime, Message]] = []
     registry = Registry(
-        notifiers={c: Capture(c, clock, sent) for c in CHANNELS},
+        senders={c: Capture(c, clock, sent) for c in CHANNELS},
         journal=Journal(out / "journal"),
         partners=[],
     )

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from forewarn.channels.base import Message
 from forewarn.context import Context
 from forewarn.incidents.ledger import is_routine
-from forewarn.notifiers.base import Message
 from forewarn.quiet import Night
 from forewarn.store import customers, incident_updates, incidents
 

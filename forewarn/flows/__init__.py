@@ -11,7 +11,7 @@ from prefect import flow
 from forewarn import pipeline
 from forewarn.flows.steps import PREFECT, flow_context, given_context, task_runner
 from forewarn.incidents.conversation import FollowUps
-from forewarn.pipeline import CycleReport, DispatchReport
+from forewarn.reports import CycleReport, DispatchReport
 from forewarn.store import now_utc
 
 

@@ -18,7 +18,7 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.flows.observe import delivery_progress, update_tables
 from forewarn.notifiers.dispatch import BatchReport
-from forewarn.pipeline import P, Pending, R
+from forewarn.steps import P, Pending, R, Steps
 
 # One Prefect task per pipeline step, made once (the task names are the steps' names).
 _STEPS: tuple[Callable[..., Any], ...] = (
@@ -35,7 +35,7 @@ TASKS: dict[Callable[..., Any], Task[..., Any]] = {
 }
 
 
-class PrefectSteps(pipeline.Steps):
+class PrefectSteps(Steps):
     """Each step a Prefect task; side-by-side steps go to the flow's task runner."""
 
     def call(self, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.channels import sms
+from forewarn.channels.sms import MEANINGS, ONCE_CODES, RETRYABLE_DELIVERY_CODES
 from forewarn.incidents.ledger.claims import MAX_ATTEMPTS, backoff
 from forewarn.store import deliveries, inbox
 
@@ -18,20 +20,6 @@ INBOUND_SOURCE = "twilio-inbound"
 STATUS_SOURCE = "twilio-status"
 # A callback still unmatched after this long is not about a text of ours.
 STATUS_PATIENCE = timedelta(days=1)
-# Twilio's delivery error codes worth a resend; the rest are final (FACTS.md).
-RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
-# "unknown error" is worth one more try, not more (FACTS.md).
-ONCE_CODES = frozenset({"30008"})
-# What Twilio's delivery error codes mean, in the words ops read in `forewarn status`.
-MEANINGS = {
-    "30001": "queue overflow",
-    "30003": "unreachable handset",
-    "30005": "unknown handset",
-    "30006": "landline or unreachable carrier",
-    "30007": "carrier filtering",
-    "30008": "unknown error",
-    "21610": "recipient replied STOP",
-}
 
 
 def keep(conn: Connection, source: str, form: Mapping[str, str], now: datetime) -> int:
@@ -64,7 +52,7 @@ def apply_status(
     """
     row = conn.execute(
         select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts).where(
-            deliveries.c.provider_ref == message_sid, deliveries.c.channel == "sms"
+            deliveries.c.provider_ref == message_sid, deliveries.c.channel == sms.CHANNEL.name
         )
     ).first()
     if row is None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from forewarn.channels import CHANNELS
 from forewarn.detection import states as state_store
 from forewarn.incidents import record
 from forewarn.incidents.ledger import PUBLIC
@@ -147,11 +148,14 @@ def _anyone_heard(conn: Connection, incident_id: int, etr: datetime) -> bool:
         select(d.id)
         .join(incident_updates, and_(u.incident_id == d.incident_id, u.seq == d.update_seq))
         .where(
-            d.incident_id == incident_id, u.etr == etr, d.status == "sent",
-            d.customer_id != PUBLIC, d.channel != "webhook",
+            d.incident_id == incident_id,
+            u.etr == etr,
+            d.status == "sent",
+            d.customer_id != PUBLIC,
+            d.channel.in_([c.name for c in CHANNELS.values() if not c.partners]),
         )
         .limit(1)
-    ).first()  # fmt: skip
+    ).first()
     return found is not None
 
 

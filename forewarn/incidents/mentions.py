@@ -13,22 +13,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from forewarn.channels import social
+from forewarn.channels.social import Mention
 from forewarn.incidents.history import find_customers, incidents_of, last_told, normalise_handle
 from forewarn.store import get_meta, incidents, replies, set_meta, writing
 from forewarn.texts import day_time, say, zone_name
 
 CURSOR = "mentions:since_id"
 LIMIT = 500  # Mastodon's default post length
-
-
-@dataclass(frozen=True, slots=True)
-class Mention:
-    """One mention: who, which post, and its text without markup."""
-
-    notification_id: str
-    status_id: str
-    acct: str
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +33,7 @@ class Answer:
 
 
 class Account(Protocol):
-    """The social account mentions arrive on (forewarn.notifiers.social.MastodonClient)."""
+    """The social account mentions arrive on (forewarn.channels.social.SocialSender)."""
 
     def read_mentions(self, since_id: str | None) -> list[Mention]:
         """Mentions newer than `since_id`, oldest first."""
@@ -156,7 +148,7 @@ def _remember(mention: Mention, answer: Answer, said: str, now: datetime, conn: 
     conn.execute(
         replies.insert().values(
             received_at=now,
-            channel="social",
+            channel=social.CHANNEL.name,
             sender=f"@{mention.acct}"[:512],
             customer_id=answer.customer_id,
             body=mention.text[:2000],

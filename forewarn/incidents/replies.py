@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from forewarn.channels import contact_of
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
 from forewarn.quiet import zone_info
@@ -63,7 +64,7 @@ def handle_reply(
 ) -> str | None:
     """Record a reply, act on it, and return the answer to send back (None: no answer)."""
     action = classify(body)
-    field = customers.c.phone if channel == "sms" else customers.c.email
+    field = customers.c[contact_of(channel) or "email"]
     matched = conn.execute(
         select(customers.c.customer_id, customers.c.opted_out, customers.c.locale).where(
             field == sender

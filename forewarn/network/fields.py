@@ -4,11 +4,13 @@ warning and the customer kept, because a customer skipped is a customer never to
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-CUSTOMER_CHANNELS = ("sms", "email", "social")
+from forewarn.channels import CHANNELS, customer_channels
+
 # What CRMs export for priority, as the number the delivery queue sorts by (higher first).
 PRIORITY_WORDS = {
     "critical": 3, "vip": 2, "high": 1, "medium": 0, "normal": 0, "standard": 0, "low": -1,
@@ -89,15 +91,16 @@ class ContactFields:
         return 0
 
     def channels(
-        self, text: str, reachable: tuple[str | None, ...], given: tuple[str, ...]
+        self, text: str, reachable: Mapping[str, str | None], given: Mapping[str, str]
     ) -> list[str]:
         """The preferred channels that can reach the customer, in order; when none of
-        them can, every channel that can (out of band first), so nobody is left untold.
-        `reachable` and `given` hold the kept and the written address of each channel,
-        in CUSTOMER_CHANNELS order."""
-        usable = (bool(reachable[0]), bool(reachable[1]), bool(reachable[2]))
-        stated = (bool(given[0]), bool(given[1]), bool(given[2]))
-        chosen, notes = _channels(text, usable, stated)
+        them can, every channel of the first tier that can (out of band first), so nobody
+        is left untold. `reachable` and `given` hold the kept and the written value of
+        each contact field ("phone": ...)."""
+        names = tuple(customer_channels())
+        usable = tuple(bool(reachable.get(CHANNELS[n].contact or "")) for n in names)
+        stated = tuple(bool(given.get(CHANNELS[n].contact or "")) for n in names)
+        chosen, notes = _channels(text, names, usable, stated)
         self.warnings.extend(f"customer {self.customer_id!r}: {note}" for note in notes)
         return list(chosen)
 
@@ -119,25 +122,27 @@ def _priority(text: str) -> int | None:
 # A million rows hold a handful of distinct channel lists: each is worked out once.
 @lru_cache(maxsize=4096)
 def _channels(
-    text: str, usable: tuple[bool, ...], stated: tuple[bool, ...]
+    text: str, names: tuple[str, ...], usable: tuple[bool, ...], stated: tuple[bool, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The channels chosen from a preference list, and notes on what was left out."""
-    reachable = dict(zip(CUSTOMER_CHANNELS, usable, strict=True))
-    given = dict(zip(CUSTOMER_CHANNELS, stated, strict=True))
+    reachable = dict(zip(names, usable, strict=True))
+    given = dict(zip(names, stated, strict=True))
     wanted: list[str] = []
     notes: list[str] = []
     for name in dict.fromkeys(c.strip().lower() for c in text.split(";") if c.strip()):
-        if name not in CUSTOMER_CHANNELS:
-            notes.append(f"unknown channel {name[:16]!r} ignored (use sms, email, social)")
+        if name not in names:
+            notes.append(f"unknown channel {name[:16]!r} ignored (use {', '.join(names)})")
         elif reachable[name]:
             wanted.append(name)
         elif not given[name]:  # a bad value was already reported when it was dropped
             notes.append(f"channel {name} dropped, no address for it")
     if wanted:
         return tuple(wanted), tuple(notes)
-    fallback = [c for c in ("sms", "email") if reachable[c]] or [
-        c for c in ("social",) if reachable[c]
-    ]
+    fallback: list[str] = []
+    for tier in sorted({tier for n in names if (tier := CHANNELS[n].tier) is not None}):
+        fallback = [n for n in names if CHANNELS[n].tier == tier and reachable[n]]
+        if fallback:
+            break
     if text.strip():
         notes.append(f"no preferred channel can reach them, using {';'.join(fallback)}")
     return tuple(fallback), tuple(notes)

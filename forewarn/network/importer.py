@@ -3,9 +3,7 @@
 Every bad row is reported with its line number and reason and skipped; the rest loads.
 A customer row is skipped only when nothing in it can reach the customer: a bad contact
 detail, priority, locale or zone is dropped with a warning (forewarn.network.fields).
-
-Long because one import pass is read best whole: each column's check sits next to the
-loader that reports its line and reason, for both CSV files.
+The topology pass is forewarn.network.topology; the customers pass is here.
 """
 
 from __future__ import annotations
@@ -19,39 +17,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from forewarn.network.address import normalise_postcode, street_of
-from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, Problem, read_rows
+from forewarn.network.csvfile import CUSTOMER_COLUMNS, Problem, read_rows
 from forewarn.network.fields import ContactFields
 from forewarn.network.geocode import Geocoder, geocode_all
 
 # normalise_phones is re-exported: the customer look-up normalises a number the same way.
 from forewarn.network.phones import Shortcut, normalise_slowly
 from forewarn.network.phones import normalise_phones as normalise_phones
-from forewarn.network.tree import unrooted
+from forewarn.network.rows import MAX_ID, ImportReport, RowError, coordinates, identifier
+from forewarn.network.topology import import_topology
 from forewarn.store import customers, elements, premises, set_meta, upsert, writing
 
 CHUNK_ROWS = 50_000
 PHONE_WORKERS = max(os.cpu_count() or 1, 1)
-MAX_ID = 128
-
-
-class RowError(ValueError):
-    """A reason to skip one row."""
-
-
-@dataclass(slots=True)
-class ImportReport:
-    """What an import did, and every row it skipped or kept with a warning."""
-
-    elements: int = 0
-    premises: int = 0
-    customers: int = 0
-    geocoded: int = 0
-    problems: list[Problem] = field(default_factory=list)
 
 
 def import_network(
@@ -71,7 +53,7 @@ def import_network(
     if topology is not None:
 
         def topology_work(conn: Connection) -> None:
-            _import_topology(conn, topology, report, encoding)
+            import_topology(conn, topology, report, encoding)
             set_meta(conn, "network_version", now.isoformat())
 
         writing(engine, topology_work, "import topology", attempts=1)
@@ -86,99 +68,6 @@ def import_network(
         # One attempt: the report fills as rows are read, so a second would count twice.
         writing(engine, customers_work, "import customers", attempts=1)
     return report
-
-
-# --- topology --------------------------------------------------------------
-def _import_topology(
-    conn: Connection, path: Path, report: ImportReport, encoding: str | None = None
-) -> None:
-    rows: dict[str, tuple[int, dict[str, Any]]] = {}
-    for item in read_rows(path, TOPOLOGY_COLUMNS, encoding):
-        if isinstance(item, Problem):
-            report.problems.append(item)
-            continue
-        line, raw = item
-        try:
-            row = _element_row(raw)
-        except RowError as err:
-            report.problems.append(Problem(path.name, line, str(err)))
-            continue
-        first = rows.get(row["element_id"])
-        if first is not None:
-            reason = f"duplicate element_id {row['element_id']!r} (first on line {first[0]})"
-            report.problems.append(Problem(path.name, line, reason))
-            continue
-        rows[row["element_id"]] = (line, row)
-
-    stored = {r[0]: r[1] for r in conn.execute(select(elements.c.element_id, elements.c.parent_id))}
-    _drop_orphans(rows, stored, path.name, report)
-    _drop_cycles(rows, stored, path.name, report)
-    batch = [row for _, row in rows.values()]
-    upsert(conn, elements, batch)
-    report.elements = len(batch)
-
-
-def _element_row(raw: dict[str, Any]) -> dict[str, Any]:
-    """The row to store, made from the one read (each row is read into a dict of its own,
-    and reusing it saves a million dicts on a large network)."""
-    element_id = _identifier(raw, "element_id")
-    parent = raw["parent_id"] or None
-    if parent is not None and len(parent) > MAX_ID:
-        raise RowError(f"parent_id longer than {MAX_ID} characters")
-    if parent == element_id:
-        raise RowError("element is its own parent")
-    if not raw["kind"]:
-        raise RowError("kind is empty")
-    raw["lat"], raw["lon"] = _coordinates(raw)
-    raw["parent_id"] = parent
-    raw["kind"] = raw["kind"][:64].lower()
-    raw["name"] = (raw["name"] or element_id)[:256]
-    return raw
-
-
-def _drop_orphans(
-    rows: dict[str, tuple[int, dict[str, Any]]],
-    stored: dict[str, str | None],
-    name: str,
-    report: ImportReport,
-) -> None:
-    """Skip rows whose parent is nowhere, then rows whose parent was skipped, and so on."""
-    children: dict[str, list[str]] = {}
-    for element_id, (_, row) in rows.items():
-        if row["parent_id"]:
-            children.setdefault(row["parent_id"], []).append(element_id)
-    missing = [
-        (e, f"unknown parent_id {row['parent_id']!r}")
-        for e, (_, row) in rows.items()
-        if row["parent_id"] and row["parent_id"] not in rows and row["parent_id"] not in stored
-    ]
-    while missing:
-        element_id, reason = missing.pop()
-        line, _ = rows.pop(element_id)
-        report.problems.append(Problem(name, line, reason))
-        for child in children.get(element_id, []):
-            if child in rows and child not in stored:
-                missing.append((child, f"parent {element_id!r} was skipped"))
-
-
-def _drop_cycles(
-    rows: dict[str, tuple[int, dict[str, Any]]],
-    stored: dict[str, str | None],
-    name: str,
-    report: ImportReport,
-) -> None:
-    merged = dict(stored)
-    merged.update({e: row["parent_id"] for e, (_, row) in rows.items()})
-    ids = list(merged)
-    index = {e: i for i, e in enumerate(ids)}
-    parent = np.fromiter(
-        (index.get(merged[e] or "", -1) for e in ids), dtype=np.int64, count=len(ids)
-    )
-    for position in np.flatnonzero(unrooted(parent)):
-        element_id = ids[int(position)]
-        if element_id in rows:
-            line, _ = rows.pop(element_id)
-            report.problems.append(Problem(name, line, "parent links form a cycle"))
 
 
 # --- customers -------------------------------------------------------------
@@ -293,8 +182,8 @@ def _customer_rows(
 
     The row is skipped (RowError) only when it cannot name a customer on the network or
     nothing in it can reach them; a bad contact detail costs only that detail."""
-    customer_id = _identifier(raw, "customer_id")
-    premise_id = _identifier(raw, "premise_id")
+    customer_id = identifier(raw, "customer_id")
+    premise_id = identifier(raw, "premise_id")
     element_id = raw["element_id"]
     if element_id not in known:
         raise RowError(f"unknown element_id {element_id[:MAX_ID]!r}")
@@ -305,10 +194,11 @@ def _customer_rows(
     if phone is None and email is None and social is None:
         reasons = "; ".join(fields.dropped) or "no phone, email or social handle"
         raise RowError(f"customer {customer_id!r} cannot be reached: {reasons}")
-    given = (raw["phone"], raw["email"], raw["social"])
-    channels = fields.channels(raw["channels"], (phone, email, social), given)
+    given = {name: raw[name] for name in ("phone", "email", "social")}
+    reachable = {"phone": phone, "email": email, "social": social}
+    channels = fields.channels(raw["channels"], reachable, given)
     try:
-        lat, lon = _coordinates(raw)
+        lat, lon = coordinates(raw)
     except RowError as err:
         fields.drop("coordinates", f"{err}; geocoding the address instead")
         lat = lon = None
@@ -341,27 +231,6 @@ def _customer_rows(
 def _postcode(text: str) -> str:
     """The stored form of a postcode (a street's houses share one: worked out once)."""
     return normalise_postcode(text)[:32]
-
-
-def _identifier(raw: dict[str, str], column: str) -> str:
-    value = raw[column]
-    if not value:
-        raise RowError(f"{column} is empty")
-    if len(value) > MAX_ID:
-        raise RowError(f"{column} longer than {MAX_ID} characters")
-    return value
-
-
-def _coordinates(raw: dict[str, str]) -> tuple[float | None, float | None]:
-    if not raw["lat"] and not raw["lon"]:
-        return None, None
-    try:
-        lat, lon = float(raw["lat"]), float(raw["lon"])
-    except ValueError:
-        raise RowError("lat/lon must both be numbers, or both empty") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise RowError(f"coordinates {lat},{lon} are out of range")
-    return lat, lon
 
 
 def _phones_of(

@@ -1,5 +1,5 @@
 """Channels: one module per channel, one contract for all, dispatch through the ledger."""
 
-from forewarn.notifiers.base import Message, Notifier, Outcome, Result
+from forewarn.channels.base import Message, Outcome, Result, Sender
 
-__all__ = ["Message", "Notifier", "Outcome", "Result"]
+__all__ = ["Message", "Outcome", "Result", "Sender"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from forewarn.notifiers.rate import Grant
+from forewarn.channels.rate import Grant
 from forewarn.store import get_meta, insert_ignoring_conflicts, meta, writing
 
 

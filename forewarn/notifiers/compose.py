@@ -4,6 +4,7 @@ in `templates/<channel>/<locale>/<event>.txt` (English when a locale has none)."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -12,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from forewarn.channels import CHANNELS
+from forewarn.channels.base import Channel, bare
 from forewarn.incidents.ledger import DueDelivery
-from forewarn.notifiers.sms import fits_one, fold_gsm7, is_gsm7, septets
-from forewarn.notifiers.social import MAX_CHARS
-from forewarn.notifiers.webhook import payload
 from forewarn.texts import duration, environment, said_in, say, when
 
 # Which template each kind of update is told with.
@@ -54,10 +54,10 @@ class Brand:
         return found[-1] if found else None
 
 
-def _note(row: DueDelivery, locale: str, zone: str) -> str | None:
+def _note(row: DueDelivery, channel: Channel, locale: str, zone: str) -> str | None:
     """What ops wrote for readers, as they wrote it (an update's or a summary's --note, a
-    heads-up's text); an email also repeats a heads-up's standard words, in the reader's
-    locale (a text or a post already says them in its own words)."""
+    heads-up's text); a long-form channel (email) also repeats a heads-up's standard
+    words, in the reader's locale (a text or a post already says them in its own words)."""
     params = json.loads(row.update_params) if row.update_params else {}
     if row.update_kind in ("ops", "summary"):
         note = params.get("note")
@@ -66,7 +66,7 @@ def _note(row: DueDelivery, locale: str, zone: str) -> str | None:
         return None
     if row.update_kind is None:
         return row.update_body  # typed by ops
-    if row.channel != "email":
+    if not channel.long_form:
         return None
     return said_in(row.update_body, row.update_kind, params, locale, "update", zone)
 
@@ -101,8 +101,9 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
     Every time is told in one zone per reader, with its name: the customer's own (the
     operator's when they have none) in their texts and emails, the operator's in posts."""
     url = f"{brand.site_url.rstrip('/')}/incidents/{row.incident_id}.html"
-    if row.channel == "webhook":
-        return _webhook_body(row, brand, url), None
+    channel = CHANNELS[row.channel]
+    if channel.document is not None:
+        return _document(row, brand, url, channel.document), None
     zone = _known_zone(row.time_zone) or _known_zone(brand.time_zone) or "UTC"
     locale = row.locale or "en"
     context = {
@@ -116,14 +117,14 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "url": url,
         # A text names the page's front (the incident is on top) without its scheme, which
         # phones link anyway: it keeps the text to one segment.
-        "site": _bare(brand.site_url.rstrip("/")),
+        "site": bare(brand.site_url.rstrip("/")),
         "incident_id": row.incident_id,
         "event": row.event,
         "status": row.update_status,
         "missed": local_time(row.etr_warned, zone, now, locale),
         "restored_at": _restored_at(row, zone, now, locale),
         # What ops wrote for readers; other updates' texts are for the page.
-        "note": _note(row, locale, zone),
+        "note": _note(row, channel, locale, zone),
         # Where a note too long for the channel is read in full (see _fitted).
         "more": None,
         "duration": duration((row.resolved_at or now) - row.started_at, locale),
@@ -131,66 +132,39 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "starts": local_time(row.scheduled_for, zone, now, locale),
         "ends": local_time(row.scheduled_until, zone, now, locale),
     }
-    body = _fitted(row, context, locale, url)
+    body = _fitted(row, channel, context, locale, url)
     subject = None
-    if row.channel == "email":
-        subject = template_for("email", locale, row.event, "subject").render(context).strip()
+    if channel.long_form:
+        subject = template_for(channel.name, locale, row.event, "subject").render(context).strip()
     return body, subject
 
 
-def _fitted(row: DueDelivery, context: dict[str, Any], locale: str, url: str) -> str:
-    """The body, with ops' note where the channel carries it whole: a text in its one
-    GSM-7 segment, a post within its limit. Otherwise the note's place points to where it
-    is read in full: the incident's page (a text names the page's front, where the
-    incident is on top, when the longer link does not fit), or, for a private incident,
-    which has no page, the note cut to fit with "..." (the email has it whole)."""
-    template = template_for(row.channel, locale, row.event)
-    body = _finish(row.channel, template.render(context))
+def _fitted(
+    row: DueDelivery, channel: Channel, context: dict[str, Any], locale: str, url: str
+) -> str:
+    """The body, with ops' note where the channel carries it whole (a text in its one
+    GSM-7 segment, a post within its limit). Otherwise the note's place points to where it
+    is read in full (the channel's pointers to the incident's page, best first) or, for a
+    private incident, which has no page, the note cut to fit where the channel can cut it
+    (an email has it whole)."""
+    template = template_for(channel.name, locale, row.event)
+    body = channel.finish(template.render(context))
     note = context["note"]
-    if not note or row.channel not in ("sms", "social") or _fits(row.channel, body):
+    if not note or channel.fits is None or channel.fits(body):
         return body
-    pointers = [url] if row.channel == "social" else [_bare(url), context["site"]]
-    for pointer in pointers if row.incident_public else []:
-        body = _finish(row.channel, template.render({**context, "note": None, "more": pointer}))
-        if _fits(row.channel, body):
+    for pointer in channel.pointers(url, context["site"]) if row.incident_public else []:
+        body = channel.finish(template.render({**context, "note": None, "more": pointer}))
+        if channel.fits(body):
             return body
-    if row.channel != "sms":
-        return _finish(row.channel, template.render({**context, "note": None}))
-    frame = _finish("sms", template.render({**context, "note": NOTE_MARK}))
-    cut = _cut(fold_gsm7(str(note)), SEGMENT - septets(frame) + 1) if fits_one(frame) else None
-    return _finish("sms", template.render({**context, "note": cut}))
-
-
-def _bare(url: str) -> str:
-    """A link without its scheme, which phones link anyway: shorter texts."""
-    return url.removeprefix("https://").removeprefix("http://")
+    if channel.cut is None:
+        return channel.finish(template.render({**context, "note": None}))
+    frame = channel.finish(template.render({**context, "note": NOTE_MARK}))
+    cut = channel.cut(str(note), frame)
+    return channel.finish(template.render({**context, "note": cut}))
 
 
 # Where a note goes, to measure the room the rest of a text leaves it (one septet).
 NOTE_MARK = "§"
-SEGMENT = 160  # septets in one GSM-7 segment
-
-
-def _cut(note: str, room: int) -> str | None:
-    """The first words of `note` that fit `room` septets with "..." after them."""
-    if not is_gsm7(note):
-        return None
-    kept = ""
-    for word in note.split():
-        longer = f"{kept} {word}" if kept else word
-        if septets(longer) + 3 > room:
-            break
-        kept = longer
-    return f"{kept}..." if kept else None
-
-
-def _finish(channel: str, text: str) -> str:
-    text = text.strip()
-    return fold_gsm7(text) if channel == "sms" else text
-
-
-def _fits(channel: str, body: str) -> bool:
-    return fits_one(body) if channel == "sms" else len(body) <= MAX_CHARS
 
 
 def _known_zone(name: str | None) -> str | None:
@@ -212,7 +186,9 @@ def _restored_at(row: DueDelivery, zone: str, now: datetime, locale: str) -> str
     return say("restored_at", locale, time=local_time(row.update_at, zone, now, locale))
 
 
-def _webhook_body(row: DueDelivery, brand: Brand, url: str) -> str:
+def _document(row: DueDelivery, brand: Brand, url: str, document: Document) -> str:
+    """The update as a structured body: the page and the incident, in Statuspage's shape."""
+
     def iso(moment: datetime | None) -> str | None:
         return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
@@ -239,4 +215,7 @@ def _webhook_body(row: DueDelivery, brand: Brand, url: str) -> str:
         "incident_updates": [update],
         "x_area": row.area_name,
     }
-    return payload({"name": brand.operator, "url": brand.site_url}, incident)
+    return document({"name": brand.operator, "url": brand.site_url}, incident)
+
+
+Document = Callable[[Mapping[str, object], Mapping[str, object]], str]

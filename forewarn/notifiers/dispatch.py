@@ -23,10 +23,11 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
+from forewarn.channels.base import Done, Held, Message, Outcome, Result, Sender, ignore
 from forewarn.incidents.ledger import (
     MAX_ATTEMPTS,
     Attempt,
@@ -45,7 +46,6 @@ from forewarn.incidents.ledger import (
     release,
 )
 from forewarn.incidents.ledger.holders import me
-from forewarn.notifiers.base import Done, Held, Message, Notifier, Outcome, Result, ignore
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.lease import Clock, Lease, heartbeat, renew_now
@@ -110,15 +110,8 @@ def running_clock(start: datetime) -> Clock:
     return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
-def wall_clock(skew: timedelta) -> Clock:
-    """The true hour moved by `skew`: zero in operation, a drill's offset in a drill. Leases
-    are judged by other workers on their own clocks, so claims are stamped on the true
-    hour, not on a cycle's start (which a big outage leaves minutes behind)."""
-    return lambda: datetime.now(UTC) + skew
-
-
 def claim_size(
-    notifiers: Mapping[str, Notifier],
+    notifiers: Mapping[str, Sender],
     channels: Collection[str] | None,
     limit: int,
     lease: timedelta,
@@ -136,19 +129,15 @@ def claim_size(
     return max(1, min(limit, int(min(sizes)))) if sizes else limit
 
 
-def _pace(notifier: Notifier) -> tuple[float | None, float]:
-    """A notifier's rate (messages or segments a second) and burst, if it says."""
-    limiter = getattr(notifier, "limiter", None)
-    rate = getattr(limiter, "rate", None)
-    burst = getattr(limiter, "burst", 0.0)
-    if not isinstance(rate, int | float) or rate <= 0:
-        return None, 0.0
-    return float(rate), float(burst) if isinstance(burst, int | float) else 0.0
+def _pace(sender: Sender) -> tuple[float | None, float]:
+    """A sender's rate (messages or segments a second) and burst, if it has one."""
+    limiter = sender.limiter
+    return (limiter.rate, limiter.burst) if limiter is not None else (None, 0.0)
 
 
 def dispatch_batch(
     engine: Engine,
-    notifiers: Mapping[str, Notifier],
+    notifiers: Mapping[str, Sender],
     brand: Brand,
     now: datetime,
     limit: int,
@@ -241,7 +230,7 @@ def _note_failures(report: BatchReport, results: list[Result], due: list[DueDeli
 
 
 def _send(
-    notifiers: Mapping[str, Notifier],
+    notifiers: Mapping[str, Sender],
     messages: list[Message],
     report: BatchReport,
     done: Done,
@@ -277,7 +266,7 @@ def _journaled(done: Done) -> Done:
     return keep
 
 
-def _checker(notifiers: Mapping[str, Notifier], journal: Journal | None) -> Check:
+def _checker(notifiers: Mapping[str, Sender], journal: Journal | None) -> Check:
     """What is known of stale claims: the journal's outcome is final; a provider that has
     the message makes it sent; one that cannot say yet is asked again after another
     lease; the rest (also those of a channel that is not configured) go again."""
@@ -334,5 +323,4 @@ __all__ = [
     "claim_size",
     "dispatch_batch",
     "running_clock",
-    "wall_clock",
 ]

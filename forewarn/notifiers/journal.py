@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from forewarn.notifiers.base import Outcome, Result
+from forewarn.channels.base import Outcome, Result
 
 # Journals of processes that ended long ago hold nothing still in flight.
 KEEP_SECONDS = 2 * 24 * 3600

@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
+from forewarn.channels import channel, contact_of
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.incidents.ledger.holders import is_dead
 from forewarn.incidents.ledger.told import Told, held_until, routine_sent
@@ -137,7 +138,7 @@ def claim(
     cancels: list[dict[str, Any]] = []
     defers: list[dict[str, Any]] = []
     claimed: list[DueDelivery] = []
-    personal = [r for r in rows if not r.public and r.channel != "webhook"]
+    personal = [r for r in rows if not r.public and contact_of(r.channel) is not None]
     history = told_of(conn, personal)
     today = routine_sent(conn, personal, now)
     for row in rows:
@@ -355,11 +356,15 @@ def _cancel_reason(row: DueDelivery, told: Told) -> str | None:
 
 
 def _address(row: DueDelivery) -> str | None:
-    if row.channel == "webhook":
+    """Where the message goes: the partner a hook is for, "public" for a public post,
+    else the customer's field the channel reads."""
+    known = channel(row.channel)
+    if known is not None and known.partners:
         return row.customer_id
     if row.public:
         return "public"
-    value = {"sms": row.phone, "email": row.email, "social": row.social}.get(row.channel)
+    field = known.contact if known else None
+    value = getattr(row, field) if field else None
     return value or None
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
+from forewarn.channels import CHANNELS
 from forewarn.incidents.ledger.queue import PUBLIC
 from forewarn.store import customers, deliveries, incident_updates, incidents, premises
 
@@ -158,34 +159,40 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
     )
     rows = list(conn.execute(query).mappings())
     # A public post answers the incident's thread.
+    threaded = {c.name for c in CHANNELS.values() if c.public}
     posts = {
-        r["delivery_id"] for r in rows if r["channel"] == "social" and r["customer_id"] == PUBLIC
+        r["delivery_id"] for r in rows if r["channel"] in threaded and r["customer_id"] == PUBLIC
     }
-    threads = _thread_heads(conn, {r["incident_id"] for r in rows if r["delivery_id"] in posts})
+    heads = {(r["incident_id"], r["channel"]) for r in rows if r["delivery_id"] in posts}
+    threads = _thread_heads(conn, heads)
     return [
         DueDelivery(
-            **row, reply_to=threads.get(row["incident_id"]) if row["delivery_id"] in posts else None
+            **row,
+            reply_to=threads.get((row["incident_id"], row["channel"]))
+            if row["delivery_id"] in posts
+            else None,
         )
         for row in rows
     ]
 
 
-def _thread_heads(conn: Connection, incident_ids: set[int]) -> dict[int, str]:
-    """The last public post of each incident's thread, which the next update answers."""
-    if not incident_ids:
+def _thread_heads(conn: Connection, heads: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """The last public post of each incident's thread on each channel, which the next
+    update answers."""
+    if not heads:
         return {}
     rows = conn.execute(
-        select(deliveries.c.incident_id, deliveries.c.provider_ref)
+        select(deliveries.c.incident_id, deliveries.c.channel, deliveries.c.provider_ref)
         .where(
-            deliveries.c.incident_id.in_(incident_ids),
-            deliveries.c.channel == "social",
+            deliveries.c.incident_id.in_({incident_id for incident_id, _ in heads}),
+            deliveries.c.channel.in_({name for _, name in heads}),
             deliveries.c.customer_id == PUBLIC,
             deliveries.c.status == "sent",
             deliveries.c.provider_ref.is_not(None),
         )
         .order_by(deliveries.c.update_seq)
     )
-    return {int(incident_id): str(ref) for incident_id, ref in rows}
+    return {(int(incident_id), str(name)): str(ref) for incident_id, name, ref in rows}
 
 
 __all__ = ["Attempt", "DueDelivery", "Verdict", "due_rows"]

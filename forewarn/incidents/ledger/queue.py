@@ -10,6 +10,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from forewarn.channels import CHANNELS
+from forewarn.channels import channel as known_channel
 from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
@@ -27,12 +29,13 @@ PUBLIC = ""
 
 def channel_order(channels: str, event: str) -> list[str]:
     """A customer's channels in the order they are tried: their own preference, except
-    that while their line is down a text goes first (they cannot read email over it)."""
+    that while their line is down what reaches them off it goes first (a text: they
+    cannot read email over the line)."""
     order = [c for c in dict.fromkeys(channels.split(";")) if c]
-    if event != "restored" and "sms" in order:
-        order.remove("sms")
-        order.insert(0, "sms")
-    return order
+    if event == "restored":
+        return order
+    first = [c for c in order if (known := known_channel(c)) is not None and known.first]
+    return first + [c for c in order if c not in first]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,9 @@ def queue_deliveries(
             for rank, channel in enumerate(channel_order(channels, event))
         ]
         if public and PUBLIC not in done:
-            recipients.append((PUBLIC, "social", 0))
-            recipients += [(partner, "webhook", 0) for partner in partners]
+            recipients += [(PUBLIC, c.name, 0) for c in CHANNELS.values() if c.public]
+            hooks = [c.name for c in CHANNELS.values() if c.partners]
+            recipients += [(partner, name, 0) for name in hooks for partner in partners]
         rows = [
             {
                 "incident_id": incident_id,

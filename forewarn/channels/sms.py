@@ -1,4 +1,5 @@
-"""SMS through Twilio's own library, over one pooled httpx connection per process.
+"""The SMS channel: texts through Twilio's own library, over one pooled httpx connection
+per process, and all forewarn knows of Twilio (error codes, signatures, TwiML answers).
 
 Twilio accepts a text (201 and a SID) before the carrier delivers it; delivery and its
 failures arrive later on the status callback (see receiver.py). A send is retried only
@@ -10,35 +11,54 @@ from __future__ import annotations
 import logging
 import math
 import unicodedata
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
 
-from forewarn.notifiers.base import (
-    Done,
-    Held,
+from forewarn.channels.base import (
+    Channel,
+    Limiter,
     Message,
     Outcome,
     Result,
-    always,
-    ignore,
+    Sending,
+    Session,
+    Stateless,
+    bare,
     status_outcome,
-    unsent,
 )
-from forewarn.notifiers.rate import RateLimiter
+from forewarn.channels.rate import RateLimiter
+
+if TYPE_CHECKING:
+    from forewarn.config import Settings
 
 # Twilio error codes that no retry will fix: invalid number, replied STOP, not a mobile,
 # a landline, carrier filtering (fix the content), no route to the region.
 PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 30004, 30005, 30006, 30007})
 # Queue overflow, unreachable handset, unknown: worth another try after a pause.
 RETRYABLE_CODES = frozenset({20429, 30001, 30003, 30008})
+# Delivery error codes on a status callback worth a resend; the rest are final (FACTS.md).
+RETRYABLE_DELIVERY_CODES = frozenset({"30001", "30003", "30008"})
+# "unknown error" is worth one more try, not more (FACTS.md).
+ONCE_CODES = frozenset({"30008"})
+# What Twilio's delivery error codes mean, in the words ops read in `forewarn status`.
+MEANINGS = {
+    "30001": "queue overflow",
+    "30003": "unreachable handset",
+    "30005": "unknown handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "carrier filtering",
+    "30008": "unknown error",
+    "21610": "recipient replied STOP",
+}
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -135,9 +155,9 @@ class HttpxTwilioClient(HttpClient):
         return Response(response.status_code, response.text, response.headers)
 
 
-class SmsNotifier:
-    """Sends texts through `twilio.rest.Client`, `concurrency` at a time, at `rate`
-    segments per second."""
+class SmsSender(Sending):
+    """Sends texts through `twilio.rest.Client`, `concurrency` at a time, at the
+    `limiter`'s rate in segments per second (by default the sender's documented rate)."""
 
     channel = "sms"
 
@@ -147,7 +167,7 @@ class SmsNotifier:
         auth_token: str,
         sender: str,
         api_url: str = "https://api.twilio.com",
-        rate: float | None = None,
+        limiter: RateLimiter | None = None,
         validity_s: int = 1800,
         status_callback: str | None = None,
         concurrency: int = 8,
@@ -165,30 +185,24 @@ class SmsNotifier:
         self.validity_s = validity_s
         self.status_callback = status_callback
         self.concurrency = concurrency
-        self.limiter = RateLimiter(rate or default_rate(sender))
+        self.limiter = limiter or RateLimiter(default_rate(sender))
 
     def __repr__(self) -> str:
-        return f"SmsNotifier(sender={self.sender!r}, api={self._client.api.base_url!r})"
+        return f"SmsSender(sender={self.sender!r}, api={self._client.api.base_url!r})"
 
-    def send(
-        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
-    ) -> list[Result]:
-        """Send every message while the claim is `held`; one failure never stops the others."""
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
 
-        def send_one(message: Message) -> Result:
-            result = self._send_one(message, held)
-            done(result)
-            return result
+    def session(self) -> Session:
+        """The threads share one pooled client."""
+        return Stateless(self._request)
 
-        if len(messages) <= 1 or self.concurrency == 1:
-            return [send_one(m) for m in messages]
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sms") as pool:
-            return list(pool.map(send_one, messages))
+    def cost(self, message: Message) -> float:
+        """Twilio's rate counts segments."""
+        return float(segments(message.body))
 
-    def _send_one(self, message: Message, held: Held) -> Result:
-        self.limiter.acquire(segments(message.body))
-        if not held():
-            return unsent(message)
+    def _request(self, message: Message) -> Result:
         params: dict[str, Any] = {
             "to": message.to,
             "body": message.body,
@@ -242,3 +256,79 @@ def classify(err: TwilioRestException) -> Outcome:
 def describe(err: TwilioRestException) -> str:
     """Twilio's status, code and message, without the request URL (it names the account)."""
     return f"twilio {err.status} error {err.code}: {err.msg}"[:300]
+
+
+def signed_by_twilio(auth_token: str, url: str, form: Mapping[str, str], signature: str) -> bool:
+    """Whether `X-Twilio-Signature` is Twilio's signature of this URL and form."""
+    return bool(signature) and RequestValidator(auth_token).validate(url, dict(form), signature)
+
+
+def answer(text: str | None) -> str:
+    """The TwiML that answers an inbound text: `text` as the reply, or no reply."""
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return str(response)
+
+
+SETTINGS = (
+    ("TWILIO_ACCOUNT_SID", "twilio_account_sid"),
+    ("TWILIO_AUTH_TOKEN", "twilio_auth_token"),
+    ("FOREWARN_SMS_FROM", "sms_from"),
+)
+
+
+def build(settings: Settings, signing_key: bytes, limiter: Limiter) -> SmsSender | None:
+    """The SMS sender the settings describe, or None without credentials."""
+    s = settings
+    token = s.twilio_auth_token.get_secret_value() if s.twilio_auth_token else None
+    if not (s.twilio_account_sid and token and s.sms_from):
+        return None
+    callback = f"{s.public_url.rstrip('/')}/hooks/twilio/status" if s.public_url else None
+    return SmsSender(
+        s.twilio_account_sid,
+        token,
+        s.sms_from,
+        api_url=s.twilio_api_url,
+        limiter=limiter(s.sms_rate or default_rate(s.sms_from), None),
+        validity_s=s.sms_validity_s,
+        status_callback=callback,
+        concurrency=s.send_concurrency,
+    )
+
+
+def _cut_note(note: str, frame: str) -> str | None:
+    """The first words of `note` that fit the room one GSM-7 segment leaves beside
+    `frame` (the text with one septet where the note goes), with "..." after them."""
+    if not fits_one(frame):
+        return None
+    note = fold_gsm7(note)
+    if not is_gsm7(note):
+        return None
+    room = SEGMENT - septets(frame) + 1
+    kept = ""
+    for word in note.split():
+        longer = f"{kept} {word}" if kept else word
+        if septets(longer) + 3 > room:
+            break
+        kept = longer
+    return f"{kept}..." if kept else None
+
+
+SEGMENT = 160  # septets in one GSM-7 segment
+
+CHANNEL = Channel(
+    name="sms",
+    noun="text",
+    contact="phone",
+    first=True,
+    tier=0,
+    fits=fits_one,
+    finish=lambda text: fold_gsm7(text.strip()),
+    # A text names the page without its scheme (phones link it anyway), or the site's
+    # front, where the incident is on top, when even that does not fit.
+    pointers=lambda url, site: [bare(url), site],
+    cut=_cut_note,
+    build=build,
+    settings=SETTINGS,
+)

@@ -1,6 +1,6 @@
-"""Email over SMTP: text and HTML parts, RFC 8058 one-click unsubscribe, and a Message-ID
-derived from the ledger key, so a resend after a crash is the same message to every mail
-system that sees both."""
+"""The email channel, over SMTP: text and HTML parts, RFC 8058 one-click unsubscribe,
+and a Message-ID derived from the ledger key, so a resend after a crash is the same
+message to every mail system that sees both."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ import hashlib
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup, escape
 
-from forewarn.notifiers.base import Done, Held, Message, Outcome, Result, always, ignore, unsent
-from forewarn.notifiers.rate import RateLimiter
-from forewarn.notifiers.unsubscribe import Links, no_links
+from forewarn.channels.base import Channel, Limiter, Message, Outcome, Result, Sending, Session
+from forewarn.channels.rate import RateLimiter
+from forewarn.channels.unsubscribe import Links, no_links, unsubscribe_link
 from forewarn.texts import environment
+
+if TYPE_CHECKING:
+    from forewarn.config import Settings
 
 URL = re.compile(r"https?://[^\s<>\"]+")
 RFC8058_POST = "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
@@ -84,8 +86,9 @@ def html_part(body: str, subject: str, lang: str) -> str:
     return template.render(paragraphs=paragraphs, subject=subject, lang=lang)
 
 
-class EmailNotifier:
-    """Sends over `concurrency` reused SMTP connections at up to `rate` messages a second."""
+class EmailSender(Sending):
+    """Sends over `concurrency` reused SMTP connections at the `limiter`'s rate (by
+    default 50 messages a second)."""
 
     channel = "email"
 
@@ -94,19 +97,19 @@ class EmailNotifier:
         server: SmtpServer,
         sender: str,
         unsubscribe_url: Links = no_links,
-        rate: float = 50.0,
+        limiter: RateLimiter | None = None,
         concurrency: int = 4,
         timeout: float = 15.0,
     ) -> None:
         self.server = server
         self.sender = sender
         self.unsubscribe_url = unsubscribe_url
-        self.limiter = RateLimiter(rate)
+        self.limiter = limiter or RateLimiter(50.0)
         self.concurrency = concurrency
         self.timeout = timeout
 
     def __repr__(self) -> str:
-        return f"EmailNotifier({self.server!r}, sender={self.sender!r})"
+        return f"EmailSender({self.server!r}, sender={self.sender!r})"
 
     def compose(self, message: Message) -> bytes:
         """The MIME message for one ledger row, as the bytes that go over the wire.
@@ -144,25 +147,12 @@ class EmailNotifier:
         ]
         return "\r\n".join(parts).encode("ascii")
 
-    def send(
-        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
-    ) -> list[Result]:
-        """Split the batch over the connections; each sends its share in order, while
-        `held`."""
-        if not messages:
-            return []
-        shares = [list(messages[i :: self.concurrency]) for i in range(self.concurrency)]
-        shares = [share for share in shares if share]
-        with ThreadPoolExecutor(len(shares), thread_name_prefix="smtp") as pool:
-            parts = list(pool.map(lambda share: self._send_share(share, done, held), shares))
-        by_id = {r.delivery_id: r for part in parts for r in part}
-        return [by_id[m.delivery_id] for m in messages]
+    def session(self) -> Session:
+        """One SMTP connection, opened at the first message that can go."""
+        return SmtpSession(self)
 
-    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
-        """SMTP cannot be asked what it holds: resend, with the same Message-ID."""
-        return [None for _ in messages]
-
-    def _connect(self) -> smtplib.SMTP:
+    def connect(self) -> smtplib.SMTP:
+        """A new connection to the server, secured and signed in as the settings say."""
         server = self.server
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
@@ -182,74 +172,79 @@ class EmailNotifier:
                 raise
         return smtp
 
-    def _send_share(self, share: list[Message], done: Done, held: Held) -> list[Result]:
-        results: list[Result] = []
-        smtp: smtplib.SMTP | None = None
-        try:
-            for message in share:
-                if not _plain_address(message.to):
-                    # Also keeps a hostile address from adding headers of its own.
-                    invalid = Result(message.delivery_id, Outcome.PERMANENT, "not a valid address")
-                    done(invalid)
-                    results.append(invalid)
-                    continue
-                if smtp is None:
-                    try:
-                        smtp = self._connect()
-                    except (OSError, smtplib.SMTPException) as err:
-                        # No connection: the rest of this share waits for the next try.
-                        detail = _connect_failure(err, self.server)
-                        pending = share[len(results) :]
-                        results += [
-                            Result(m.delivery_id, Outcome.RETRYABLE, detail) for m in pending
-                        ]
-                        break
-                result = self._send_one(smtp, message, held)
-                done(result)
-                if result.outcome is Outcome.RETRYABLE and "disconnected" in result.detail:
-                    smtp = None
-                results.append(result)
-        finally:
-            if smtp is not None:
-                try:
-                    smtp.quit()
-                except (OSError, smtplib.SMTPException):
-                    smtp.close()
-        return results
 
-    def _send_one(self, smtp: smtplib.SMTP, message: Message, held: Held) -> Result:
-        self.limiter.acquire()
-        if not held():
-            return unsent(message)
-        ref = message_id(message.key, self.sender)
-        try:
-            refused = smtp.sendmail(self.sender, [message.to], self.compose(message))
-        except smtplib.SMTPRecipientsRefused as err:
-            code, text = next(iter(err.recipients.values()))
-            return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
-        except smtplib.SMTPResponseException as err:
-            outcome = _by_code(err.smtp_code)
-            if isinstance(err, smtplib.SMTPSenderRefused | smtplib.SMTPAuthenticationError):
-                outcome = Outcome.RETRYABLE  # our configuration, not this message
-            detail = f"smtp {err.smtp_code}: {_text(err.smtp_error)}"
-            return Result(message.delivery_id, outcome, detail, ref)
-        except smtplib.SMTPServerDisconnected:
-            return Result(message.delivery_id, Outcome.RETRYABLE, "smtp server disconnected", ref)
-        except TimeoutError:
-            return Result(
-                message.delivery_id, Outcome.RETRYABLE, "smtp server disconnected: timeout", ref
-            )
-        except OSError as err:
-            return Result(
-                message.delivery_id,
-                Outcome.RETRYABLE,
-                f"smtp server disconnected: {_reason(err)}",
-                ref,
-            )
-        if refused:
-            code, text = next(iter(refused.values()))
-            return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
-        return Result(message.delivery_id, Outcome.DELIVERED, "accepted by smtp server", ref)
+class SmtpSession:
+    """One connection's share of a batch: connected when first needed, connected again
+    after the server drops it, and if it cannot connect, the rest of its share waits
+    for the next try (without another attempt for each message)."""
+
+    def __init__(self, sender: EmailSender) -> None:
+        self.sender = sender
+        self.smtp: smtplib.SMTP | None = None
+        self.broken: str | None = None
+
+    def refuse(self, message: Message) -> Result | None:
+        """A bad address for good; no connection for now."""
+        if not _plain_address(message.to):
+            # Also keeps a hostile address from adding headers of its own.
+            return Result(message.delivery_id, Outcome.PERMANENT, "not a valid address")
+        if self.smtp is None and self.broken is None:
+            try:
+                self.smtp = self.sender.connect()
+            except (OSError, smtplib.SMTPException) as err:
+                self.broken = _connect_failure(err, self.sender.server)
+        if self.broken is not None:
+            return Result(message.delivery_id, Outcome.RETRYABLE, self.broken)
+        return None
+
+    def send(self, message: Message) -> Result:
+        """Hand one message to the server; a dropped connection is opened again next time."""
+        assert self.smtp is not None  # refuse() connected
+        result = _send_one(self.smtp, self.sender, message)
+        if result.outcome is Outcome.RETRYABLE and "disconnected" in result.detail:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        """Say goodbye to the server (or just close the socket if it has gone)."""
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+def _send_one(smtp: smtplib.SMTP, sender: EmailSender, message: Message) -> Result:
+    ref = message_id(message.key, sender.sender)
+    try:
+        refused = smtp.sendmail(sender.sender, [message.to], sender.compose(message))
+    except smtplib.SMTPRecipientsRefused as err:
+        code, text = next(iter(err.recipients.values()))
+        return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
+    except smtplib.SMTPResponseException as err:
+        outcome = _by_code(err.smtp_code)
+        if isinstance(err, smtplib.SMTPSenderRefused | smtplib.SMTPAuthenticationError):
+            outcome = Outcome.RETRYABLE  # our configuration, not this message
+        detail = f"smtp {err.smtp_code}: {_text(err.smtp_error)}"
+        return Result(message.delivery_id, outcome, detail, ref)
+    except smtplib.SMTPServerDisconnected:
+        return Result(message.delivery_id, Outcome.RETRYABLE, "smtp server disconnected", ref)
+    except TimeoutError:
+        return Result(
+            message.delivery_id, Outcome.RETRYABLE, "smtp server disconnected: timeout", ref
+        )
+    except OSError as err:
+        return Result(
+            message.delivery_id,
+            Outcome.RETRYABLE,
+            f"smtp server disconnected: {_reason(err)}",
+            ref,
+        )
+    if refused:
+        code, text = next(iter(refused.values()))
+        return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
+    return Result(message.delivery_id, Outcome.DELIVERED, "accepted by smtp server", ref)
 
 
 def _plain_address(address: str) -> bool:
@@ -298,3 +293,28 @@ def _reason(err: BaseException) -> str:
     # Exception text from smtplib can echo the AUTH exchange; keep to the type and code.
     code = getattr(err, "smtp_code", None) or getattr(err, "errno", None)
     return f"{type(err).__name__}{f' {code}' if code else ''}"
+
+
+def build(settings: Settings, signing_key: bytes, limiter: Limiter) -> EmailSender | None:
+    """The email sender the settings describe, or None without a server and a sender."""
+    s = settings
+    if not (s.smtp_url and s.email_from):
+        return None
+    return EmailSender(
+        SmtpServer.from_url(s.smtp_url.get_secret_value()),
+        s.email_from,
+        unsubscribe_url=unsubscribe_link(s.public_url, signing_key),
+        limiter=limiter(s.email_rate, None),
+        concurrency=min(s.send_concurrency, 8),
+    )
+
+
+CHANNEL = Channel(
+    name="email",
+    noun="email",
+    contact="email",
+    tier=0,
+    long_form=True,
+    build=build,
+    settings=(("FOREWARN_SMTP_URL", "smtp_url"), ("FOREWARN_EMAIL_FROM", "email_from")),
+)

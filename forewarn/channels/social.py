@@ -1,6 +1,7 @@
-"""Mastodon: one public thread per incident (each update answers the last post) in
-area-level words only, and direct messages for customers who chose social. Every post
-carries the ledger key as its Idempotency-Key, so a resend after a crash is the same post.
+"""The social channel, on Mastodon: one public thread per incident (each update answers
+the last post) in area-level words only, and direct messages for customers who chose
+social. Every post carries the ledger key as its Idempotency-Key, so a resend after a
+crash is the same post.
 The same client reads the account's mentions and posts the answers that
 forewarn.incidents.mentions composes."""
 
@@ -8,33 +9,48 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
-from forewarn.cleantext import clean
-from forewarn.feeds.safejson import Unreadable, loads
-from forewarn.incidents.mentions import Mention
-from forewarn.notifiers.base import (
-    Done,
-    Held,
+from forewarn.channels.base import (
+    Channel,
+    Limiter,
     Message,
     Outcome,
     Result,
-    always,
-    ignore,
+    Sending,
+    Session,
     status_outcome,
-    unsent,
 )
-from forewarn.notifiers.rate import RateLimiter
+from forewarn.channels.rate import RateLimiter
+from forewarn.cleantext import clean
+from forewarn.feeds.safejson import Unreadable, loads
+
+if TYPE_CHECKING:
+    from forewarn.config import Settings
 
 # Mastodon's default limit for a status.
 MAX_CHARS = 500
+# Mastodon allows 300 posts in 3 hours.
+DEFAULT_RATE = 300 / 10800
+BURST = 30.0
 _TAGS = re.compile(r"<[^>]+>")
 
 
-class MastodonClient:
-    """One Mastodon account on one reused connection: the social channel's notifier (posts
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One mention: who, which post, and its text without markup."""
+
+    notification_id: str
+    status_id: str
+    acct: str
+    text: str
+
+
+class SocialSender(Sending):
+    """One Mastodon account on one reused connection: the social channel's sender (posts
     through `POST /api/v1/statuses` in ledger order) and the reader and answerer of its
     mentions (`forewarn.incidents.mentions.Account`)."""
 
@@ -44,7 +60,7 @@ class MastodonClient:
         self,
         base_url: str,
         token: str,
-        rate: float = 300 / 10800,
+        limiter: RateLimiter | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -56,51 +72,28 @@ class MastodonClient:
             timeout=timeout,
         )
         # Mastodon counts 300 posts per 3 hours: allow a burst, then the average.
-        self.limiter = RateLimiter(rate, burst=30)
+        self.limiter = limiter or RateLimiter(DEFAULT_RATE, burst=BURST)
 
     def __repr__(self) -> str:
-        return f"MastodonClient({self.base_url!r})"
+        return f"SocialSender({self.base_url!r})"
 
     def close(self) -> None:
         """Close the connection."""
         self._http.close()
 
-    def send(
-        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
-    ) -> list[Result]:
-        """Post in order while `held`; a later update of a thread in the same batch answers
-        the earlier."""
-        last_post: dict[int, str] = {}
-        results = []
-        for message in messages:
-            reply_to = last_post.get(message.incident_id, message.reply_to)
-            result = self._post(message, reply_to, held)
-            done(result)
-            if result.outcome is Outcome.DELIVERED and message.customer_id is None and result.ref:
-                last_post[message.incident_id] = result.ref
-            results.append(result)
-        return results
+    def session(self) -> Session:
+        """Posts go in order, one at a time, so a thread's posts answer each other."""
+        return Thread(self)
 
-    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
-        """Resending is safe: the server answers a repeated Idempotency-Key with the first post."""
-        return [None for _ in messages]
-
-    def _post(self, message: Message, reply_to: str | None, held: Held) -> Result:
-        text = clean(message.body)  # a post is public: no control or bidi characters
-        if message.customer_id is not None:
-            # A direct message reaches only the mentioned account.
-            text = f"@{message.to.lstrip('@')} {text}"
-        if len(text) > MAX_CHARS:
-            return Result(message.delivery_id, Outcome.PERMANENT, f"post longer than {MAX_CHARS}")
+    def post(self, message: Message, reply_to: str | None) -> Result:
+        """Post one status (a reply in the incident's thread when `reply_to`)."""
+        text = _status(message)
         form: dict[str, str] = {
             "status": text,
             "visibility": "public" if message.customer_id is None else "direct",
         }
         if reply_to and message.customer_id is None:
             form["in_reply_to_id"] = reply_to
-        self.limiter.acquire()
-        if not held():
-            return unsent(message)
         try:
             response = self._http.post(
                 "/api/v1/statuses", data=form, headers={"Idempotency-Key": message.key}
@@ -159,6 +152,40 @@ class MastodonClient:
         return _field(response, "id")
 
 
+class Thread:
+    """One batch's posts: a later update of a thread in the same batch answers the
+    earlier, and a post too long for Mastodon is refused before it spends the rate."""
+
+    def __init__(self, sender: SocialSender) -> None:
+        self.sender = sender
+        self.last_post: dict[int, str] = {}
+
+    def refuse(self, message: Message) -> Result | None:
+        """A post longer than Mastodon takes."""
+        if len(_status(message)) > MAX_CHARS:
+            return Result(message.delivery_id, Outcome.PERMANENT, f"post longer than {MAX_CHARS}")
+        return None
+
+    def send(self, message: Message) -> Result:
+        """Post it, answering the thread's last post."""
+        reply_to = self.last_post.get(message.incident_id, message.reply_to)
+        result = self.sender.post(message, reply_to)
+        if result.outcome is Outcome.DELIVERED and message.customer_id is None and result.ref:
+            self.last_post[message.incident_id] = result.ref
+        return result
+
+    def close(self) -> None:
+        """The connection stays open for the next batch."""
+
+
+def _status(message: Message) -> str:
+    """The status as posted: a direct message reaches only the mentioned account."""
+    text = clean(message.body)  # a post is public: no control or bidi characters
+    if message.customer_id is not None:
+        text = f"@{message.to.lstrip('@')} {text}"
+    return text
+
+
 def _mention(item: object) -> Mention | None:
     """One notification as a mention, or None if it is not a well-formed one."""
     if not isinstance(item, dict) or item.get("type") != "mention":
@@ -188,3 +215,28 @@ def _field(response: httpx.Response, name: str) -> str:
 
 def _error(response: httpx.Response) -> str:
     return _field(response, "error")[:200] or response.reason_phrase
+
+
+def build(settings: Settings, signing_key: bytes, limiter: Limiter) -> SocialSender | None:
+    """The Mastodon account the settings describe, or None without one."""
+    s = settings
+    if not (s.mastodon_url and s.mastodon_token):
+        return None
+    limits = limiter(s.social_rate, BURST)
+    return SocialSender(s.mastodon_url, s.mastodon_token.get_secret_value(), limiter=limits)
+
+
+CHANNEL = Channel(
+    name="social",
+    noun="public post",
+    contact="social",
+    tier=1,
+    public=True,
+    fits=lambda body: len(body) <= MAX_CHARS,
+    pointers=lambda url, site: [url],
+    build=build,
+    settings=(
+        ("FOREWARN_MASTODON_URL", "mastodon_url"),
+        ("FOREWARN_MASTODON_TOKEN", "mastodon_token"),
+    ),
+)

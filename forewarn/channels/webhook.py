@@ -1,4 +1,4 @@
-"""Webhooks for partners and other systems: a JSON POST in Statuspage's webhook shape
+"""The webhook channel, for partners and other systems: a JSON POST in Statuspage's webhook shape
 (`meta`, `page`, `incident` with its updates), one per update per partner URL. The
 `X-Forewarn-Delivery` header repeats on a resend, so a receiver can drop the second."""
 
@@ -8,22 +8,24 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import httpx
 
-from forewarn.notifiers.base import (
-    Done,
-    Held,
+from forewarn.channels.base import (
+    Channel,
+    Limiter,
     Message,
     Outcome,
     Result,
-    always,
-    ignore,
+    Sending,
+    Session,
     status_outcome,
-    unsent,
 )
-from forewarn.notifiers.rate import RateLimiter
+from forewarn.channels.rate import RateLimiter
+
+if TYPE_CHECKING:
+    from forewarn.config import Settings
 
 # httpx logs every request's full URL at INFO, and a partner's URL may carry its token:
 # a filter puts the partner's key in place of its URL. Nothing else about the httpx
@@ -47,7 +49,7 @@ def partner_key(url: str) -> str:
     return "partner:" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-class WebhookNotifier:
+class WebhookSender(Sending):
     """POSTs each message's JSON body to the partner its ledger row names."""
 
     channel = "webhook"
@@ -55,7 +57,7 @@ class WebhookNotifier:
     def __init__(
         self,
         urls: Sequence[str],
-        rate: float = 10.0,
+        limiter: RateLimiter | None = None,
         concurrency: int = 4,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
@@ -65,41 +67,28 @@ class WebhookNotifier:
         if _FILTER not in logging.getLogger("httpx").filters:
             logging.getLogger("httpx").addFilter(_FILTER)
         self._http = httpx.Client(transport=transport, timeout=timeout)
-        self.limiter = RateLimiter(rate)
+        self.limiter = limiter or RateLimiter(10.0)
         self.concurrency = concurrency
 
     def __repr__(self) -> str:
-        return f"WebhookNotifier({len(self._urls)} partner URLs)"
+        return f"WebhookSender({len(self._urls)} partner URLs)"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
 
     @property
     def partners(self) -> list[str]:
         """The ledger keys of the configured partners."""
         return list(self._urls)
 
-    def send(
-        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
-    ) -> list[Result]:
-        """POST every message while `held`; one partner's failure never stops the others."""
+    def session(self) -> Session:
+        """The threads share one pooled client."""
+        return Partners(self)
 
-        def post(message: Message) -> Result:
-            result = self._post(message, held)
-            done(result)
-            return result
-
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook") as pool:
-            return list(pool.map(post, messages))
-
-    def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
-        """A partner cannot be asked; resend with the same delivery header."""
-        return [None for _ in messages]
-
-    def _post(self, message: Message, held: Held) -> Result:
-        url = self._urls.get(message.to)
-        if url is None:
-            return Result(message.delivery_id, Outcome.PERMANENT, "partner no longer configured")
-        self.limiter.acquire()
-        if not held():
-            return unsent(message)
+    def post(self, message: Message) -> Result:
+        """POST one message to its partner."""
+        url = self._urls[message.to]
         headers = {"Content-Type": "application/json", "X-Forewarn-Delivery": message.key}
         try:
             response = self._http.post(url, content=message.body.encode(), headers=headers)
@@ -114,6 +103,42 @@ class WebhookNotifier:
         return Result(message.delivery_id, outcome, f"partner answered {response.status_code}", ref)
 
 
+class Partners:
+    """A share of a batch: a partner no longer configured is refused before the rate."""
+
+    def __init__(self, sender: WebhookSender) -> None:
+        self.sender = sender
+
+    def refuse(self, message: Message) -> Result | None:
+        """A partner removed from the settings since the message was queued."""
+        if message.to not in self.sender.partners:
+            return Result(message.delivery_id, Outcome.PERMANENT, "partner no longer configured")
+        return None
+
+    def send(self, message: Message) -> Result:
+        """The one POST."""
+        return self.sender.post(message)
+
+    def close(self) -> None:
+        """The pooled client stays open for the next batch."""
+
+
 def payload(page: Mapping[str, object], incident: Mapping[str, object]) -> str:
     """The webhook body, in Statuspage's shape."""
     return json.dumps({"meta": {"generated_by": "forewarn"}, "page": page, "incident": incident})
+
+
+def build(settings: Settings, signing_key: bytes, limiter: Limiter) -> WebhookSender | None:
+    """The partners' webhooks the settings list, or None when there are none."""
+    urls = settings.webhook_url_list
+    return WebhookSender(urls, limiter=limiter(settings.webhook_rate, None)) if urls else None
+
+
+CHANNEL = Channel(
+    name="webhook",
+    noun="webhook",
+    partners=True,
+    document=payload,
+    build=build,
+    settings=(("FOREWARN_WEBHOOK_URLS", "webhook_urls"),),
+)
