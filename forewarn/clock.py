@@ -5,33 +5,48 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+# Moments remembered (a cycle's, a follow-up's...): far more than ever run at once.
+KEPT = 64
 
 
 class Clock:
-    """The true hour moved by `offset` (zero in operation), a monotonic count of seconds,
-    a sleep and a wait for an event. Claims are stamped on `now()`: other workers judge
-    leases on their own clocks, so a claim carries the hour as the sends go on, not the
-    cycle's start (which a big outage leaves minutes behind)."""
+    """The true hour, a monotonic count of seconds, a sleep and a wait for an event.
 
-    def __init__(self, offset: timedelta = timedelta(0)) -> None:
-        self.offset = offset
-        self.moment: datetime | None = None
+    A pipeline run at a moment (`follow`) lives at that moment's hour as real seconds
+    pass: claims are stamped on `since(moment)`, because other workers judge leases on
+    their own clocks, so a claim carries the hour as the sends go on, not the cycle's
+    start (which a big outage leaves minutes behind). Each moment keeps its own offset
+    from the true hour (zero in operation), so a follow-up run beside a cycle moves
+    neither's hour."""
+
+    def __init__(self, offsets: dict[datetime, timedelta] | None = None) -> None:
+        self.offsets: dict[datetime, timedelta] = dict(offsets or {})
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Clock(offset={self.offset})"
-
-    def now(self) -> datetime:
-        """The hour, in UTC."""
-        return datetime.now(UTC) + self.offset
+        return f"Clock({len(self.offsets)} moments)"
 
     def follow(self, moment: datetime) -> None:
-        """Live at `moment` from here on, as real seconds pass (a drill's, a rehearsal's
-        or a test's hour; in operation the true hour, so nothing moves). Following the
-        moment already followed changes nothing: a cycle's deliveries keep its hour."""
-        if moment != self.moment:
-            self.moment = moment
-            self.offset = moment - datetime.now(UTC)
+        """Live at `moment` from here on (a drill's, a rehearsal's or a test's hour; in
+        operation the true hour): its offset is taken the first time it is followed."""
+        with self._lock:
+            if moment not in self.offsets:
+                self.offsets[moment] = moment - datetime.now(UTC)
+                while len(self.offsets) > KEPT:
+                    del self.offsets[next(iter(self.offsets))]
+
+    def since(self, moment: datetime) -> Callable[[], datetime]:
+        """The hour as it moves on from `moment`: the true hour unless `moment` was
+        followed (a step run on its own, outside a cycle, lives at the true hour)."""
+        offset = self.offsets.get(moment, timedelta(0))
+        return lambda: datetime.now(UTC) + offset
+
+    def now(self) -> datetime:
+        """The true hour, in UTC."""
+        return datetime.now(UTC)
 
     def monotonic(self) -> float:
         """Seconds that only go forward, for measuring how long something took."""
@@ -58,13 +73,18 @@ class HeldClock(Clock):
     def __repr__(self) -> str:
         return f"HeldClock({self.at.isoformat()})"
 
-    def now(self) -> datetime:
-        """The held hour."""
-        return self.at
-
     def follow(self, moment: datetime) -> None:
         """Hold `moment`."""
         self.at = moment
+
+    def since(self, moment: datetime) -> Callable[[], datetime]:
+        """The held hour, wherever it is when asked."""
+        self.follow(moment)
+        return lambda: self.at
+
+    def now(self) -> datetime:
+        """The held hour."""
+        return self.at
 
     def monotonic(self) -> float:
         """The seconds slept through so far."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -55,11 +55,11 @@ class Context:
     def __repr__(self) -> str:
         return f"Context({self.engine.url!r})"
 
-    def __reduce__(self) -> tuple[Any, tuple[str, timedelta]]:
+    def __reduce__(self) -> tuple[Any, tuple[str, dict[datetime, timedelta]]]:
         # Sent to another process (a Dask worker), a context travels as a reference: the
         # settings with no secret in them. The worker builds its own from its own
         # environment, and checks that it names the same store and the same choices.
-        return (_rebuilt, (_public(self.settings), self.clock.offset))
+        return (_rebuilt, (_public(self.settings), dict(self.clock.offsets)))
 
     @classmethod
     def build(cls, settings: Settings, sending: bool = True) -> Context:
@@ -194,7 +194,7 @@ def _public(settings: Settings) -> str:
 _received: dict[str, Context] = {}
 
 
-def _rebuilt(expected: str, offset: timedelta) -> Context:
+def _rebuilt(expected: str, offsets: dict[datetime, timedelta]) -> Context:
     if expected not in _received:
         own = Settings()
         if _public(own) != expected:
@@ -206,5 +206,6 @@ def _rebuilt(expected: str, offset: timedelta) -> Context:
             )
         _received[expected] = Context.build(own)
     context = _received[expected]
-    context.clock.offset = offset  # the hour the flow runs at (a drill's, a rehearsal's)
+    # The hours the flow's moments live at (a drill's, a rehearsal's; the true hour).
+    context.clock.offsets.update(offsets)
     return context

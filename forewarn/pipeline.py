@@ -38,6 +38,8 @@ from forewarn.store import checkpoint, deliveries, serialize, writing
 REST_CHUNK = 5000
 # Rows in a channel's first claim of a delivery pass.
 FIRST_CLAIM = 200
+# How often queue_rest looks for another process's claim (its own wake it at once).
+LOOK_S = 0.1
 
 
 # The composition: the only place the steps are put in order.
@@ -206,8 +208,8 @@ def queue_rest(ctx: Context, now: datetime) -> int:
 
 def _until_claimed(ctx: Context, now: datetime, within: float = 1.0) -> None:
     """Wait until no queued message is due and unclaimed, for `within` seconds at most:
-    woken by each claim of this process's dispatchers (one of another process is seen
-    when the time is up)."""
+    woken the moment this process's dispatchers have a claim in; one in another process
+    (a Dask worker's) is seen within a look's time."""
     d = deliveries.c
     due = select(d.id).where(d.status == "queued", d.next_attempt_at <= now).limit(1)
     deadline = ctx.clock.monotonic() + within
@@ -219,7 +221,7 @@ def _until_claimed(ctx: Context, now: datetime, within: float = 1.0) -> None:
         left = deadline - ctx.clock.monotonic()
         if left <= 0:
             return
-        ctx.clock.wait(ctx.claimed, left)
+        ctx.clock.wait(ctx.claimed, min(left, LOOK_S))
 
 
 def dispatch_channel(
@@ -229,18 +231,17 @@ def dispatch_channel(
     channels: tuple[str, ...] | None = None,
 ) -> DispatchReport:
     """Send every due delivery of these channels (None: any), a ledger batch at a time;
-    claims are stamped on the context's clock."""
+    claims are stamped on the hour of the context's clock at `now`."""
     report = DispatchReport()
+    clock = ctx.clock.since(now)
     # The first claim is small, so each channel's first message goes within moments (a
     # claim of 1,000 took 0.4 s, and the channels claim in turn); then full batches.
     limit = min(FIRST_CLAIM, ctx.settings.dispatch_batch)
     while True:
         batch = dispatch_batch(
             ctx.engine, ctx.registry.senders, ctx.brand, now, limit,
-            ctx.rules, ctx.registry.journal, channels, ctx.clock.now,
+            ctx.rules, ctx.registry.journal, channels, clock, ctx.claimed.set,
         )  # fmt: skip
-        if batch.claimed:
-            ctx.claimed.set()
         limit = ctx.settings.dispatch_batch
         report.batches += 1
         report.add(batch)

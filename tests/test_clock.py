@@ -19,16 +19,25 @@ from tests.conftest import NOW, run_cycle
 from tests.town import Town, report_cabinet
 
 
-def test_a_clock_lives_at_the_moment_it_follows_as_real_seconds_pass() -> None:
+def test_each_moment_lives_at_its_own_hour_as_real_seconds_pass() -> None:
     clock = Clock()
     assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
+    assert abs(clock.since(NOW)() - datetime.now(UTC)) < timedelta(seconds=1)  # not followed
     clock.follow(NOW)
-    first = clock.now()
+    cycle = clock.since(NOW)
+    first = cycle()
     time.sleep(0.05)
-    later = clock.now()
+    later = cycle()
     assert NOW <= first < later < NOW + timedelta(seconds=1)
-    clock.follow(NOW)  # the same moment again: a cycle's deliveries keep its hour
-    assert clock.now() >= later
+    # A follow-up run beside the cycle, at its own moment, moves neither's hour; the
+    # cycle's second delivery pass, following its moment again, keeps it.
+    clock.follow(NOW + timedelta(hours=2))
+    follow_up = clock.since(NOW + timedelta(hours=2))
+    clock.follow(NOW)
+    time.sleep(0.05)
+    again = clock.since(NOW)()
+    assert again > later + timedelta(seconds=0.04)
+    assert NOW + timedelta(hours=2) < follow_up() < NOW + timedelta(hours=2, seconds=1)
 
 
 def test_a_held_clock_moves_only_when_told() -> None:
@@ -82,9 +91,9 @@ def test_waiting_for_claims_passes_on_a_held_clock_and_wakes_on_a_claim(
     ctx.close()
 
 
-def test_a_context_sent_to_a_worker_carries_its_hour(settings: Settings) -> None:
+def test_a_context_sent_to_a_worker_carries_its_hours(settings: Settings) -> None:
     ctx = Context.build(settings)
     ctx.clock.follow(NOW)
-    _rebuild, (_settings, offset) = ctx.__reduce__()
-    assert abs(offset - (NOW - datetime.now(UTC))) < timedelta(seconds=5)
+    _rebuild, (_settings, offsets) = ctx.__reduce__()
+    assert abs(offsets[NOW] - (NOW - datetime.now(UTC))) < timedelta(seconds=5)
     ctx.close()

@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 import logging
+import smtplib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -139,6 +140,36 @@ def test_email_sends_nothing_once_the_claim_has_lapsed() -> None:
         results = notifier.send([message("email", n) for n in range(4)], held=held_for(1))
     assert sorted(r.outcome.value for r in results) == ["delivered"] + ["unsent"] * 3
     assert len(mailbox.received) == 1
+
+
+class OneConnectionRefused(EmailSender):
+    """An SMTP server that takes three connections at a time: the fourth is refused."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        super().__init__(server, "alerts@isp.example", limiter=RateLimiter(20), concurrency=4)
+        self.opened = 0
+        self.lock = threading.Lock()
+
+    def connect(self) -> smtplib.SMTP:
+        with self.lock:
+            self.opened += 1
+            if self.opened == 1:
+                raise smtplib.SMTPConnectError(421, b"too many connections")
+        return super().connect()
+
+
+@pytest.mark.integration
+def test_a_refused_connection_costs_only_its_own_share_of_the_batch() -> None:
+    # Sessions took the next message from one queue: the one that could not connect
+    # refused at once while the others waited their turn at the rate, so it took almost
+    # every message and nothing was sent. Each connection has its own share again.
+    with smtp_server() as (url, mailbox):
+        notifier = OneConnectionRefused(SmtpServer.from_url(url))
+        results = notifier.send([message("email", n) for n in range(40)])
+    outcomes = [r.outcome for r in results]
+    assert outcomes.count(Outcome.DELIVERED) == 30 and len(mailbox.received) == 30
+    assert outcomes.count(Outcome.RETRYABLE) == 10
+    assert notifier.opened == 4  # one try for the refused share, not one per message
 
 
 SMTP_EXPECTED = [("250", Outcome.DELIVERED), ("421 4.3.2 try later", Outcome.RETRYABLE),

@@ -3,7 +3,6 @@ whether it was delivered, failed in a way worth retrying, or failed for good."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -201,21 +200,16 @@ class Sending:
         self, messages: Sequence[Message], done: Done = ignore, held: Held = always
     ) -> list[Result]:
         """Send every message while the claim is `held`; one failure never stops the
-        others. Results come back in the messages' order."""
+        others. Each session has its own share of the batch (a session that cannot
+        connect costs only its share). Results come back in the messages' order."""
         if not messages:
             return []
-        pending = iter(messages)
-        lock = threading.Lock()
         results: dict[int, Result] = {}
 
-        def take() -> Message | None:
-            with lock:
-                return next(pending, None)
-
-        def work() -> None:
+        def work(share: Sequence[Message]) -> None:
             session = self.session()
             try:
-                while (message := take()) is not None:
+                for message in share:
                     result = session.refuse(message) or self._paced(session, message, held)
                     results[message.delivery_id] = result
                     done(result)
@@ -224,10 +218,11 @@ class Sending:
 
         workers = max(1, min(self.concurrency, len(messages)))
         if workers == 1:
-            work()
+            work(messages)
         else:
+            shares = [messages[i::workers] for i in range(workers)]
             with ThreadPoolExecutor(workers, thread_name_prefix=self.channel) as pool:
-                for running in [pool.submit(work) for _ in range(workers)]:
+                for running in [pool.submit(work, share) for share in shares]:
                     running.result()
         return [results[m.delivery_id] for m in messages]
 

@@ -202,7 +202,8 @@ class SmtpSession:
         assert self.smtp is not None  # refuse() connected
         result = _send_one(self.smtp, self.sender, message)
         if result.outcome is Outcome.RETRYABLE and "disconnected" in result.detail:
-            self.close()
+            self.smtp.close()  # gone or hung: no goodbye that could wait out the timeout
+            self.smtp = None
         return result
 
     def close(self) -> None:

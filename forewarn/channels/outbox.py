@@ -4,21 +4,27 @@ been sent, as one JSON line in `<outbox>/<channel>.jsonl`."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO
 
-from forewarn.channels.base import Message, Outcome, Result, Sending, Session
-
-logger = logging.getLogger("forewarn.outbox")
+from forewarn.channels.base import (
+    Done,
+    Held,
+    Message,
+    Outcome,
+    Result,
+    Sending,
+    always,
+    ignore,
+    unsent,
+)
 
 
 class OutboxSender(Sending):
-    """Appends a channel's messages to `<directory>/<channel>.jsonl`, as fast as the disk
-    takes them (no rate: nothing leaves the machine)."""
+    """Appends a channel's messages to `<directory>/<channel>.jsonl`, fsynced once per
+    batch (no rate: nothing leaves the machine)."""
 
     def __init__(self, directory: Path, channel: str) -> None:
         self.channel = channel
@@ -27,9 +33,46 @@ class OutboxSender(Sending):
     def __repr__(self) -> str:
         return f"OutboxSender({str(self.path)!r})"
 
-    def session(self) -> Session:
-        """The file, opened for this batch."""
-        return Lines(self.path)
+    def send(
+        self, messages: Sequence[Message], done: Done = ignore, held: Held = always
+    ) -> list[Result]:
+        """Write what the claim still holds in one go, then say so: its outcomes are
+        told once the lines are on disk (fsynced), and a disk error fails the batch as
+        retryable. The one sequence that pays a provider's rate per request has nothing
+        to do here, where the batch is a single write."""
+        going = [m for m in messages if held()]
+        try:
+            self._write(going)
+        except OSError as err:
+            detail = f"outbox write failed: {err.strerror}"
+            return [Result(m.delivery_id, Outcome.RETRYABLE, detail) for m in messages]
+        written = {m.delivery_id for m in going}
+        results = [
+            Result(m.delivery_id, Outcome.DELIVERED, f"outbox {self.path}")
+            if m.delivery_id in written
+            else unsent(m)
+            for m in messages
+        ]
+        for result in results:
+            done(result)
+        return results
+
+    def _write(self, messages: Sequence[Message]) -> None:
+        lines = []
+        for message in messages:
+            record = {
+                k: v
+                for k, v in asdict(message).items()
+                if v is not None and k not in ("claimed_at", "reply_to")
+            }
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a+", encoding="utf-8") as handle:
+            if _ends_mid_line(self.path):
+                handle.write("\n")  # close a line a crash cut short
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
         """A message is in the outbox if a complete line carries its ledger id."""
@@ -53,59 +96,6 @@ class OutboxSender(Sending):
             else None
             for m in messages
         ]
-
-
-class Lines:
-    """One batch's lines: each flushed to the system as it is written (a killed worker
-    loses none), the file fsynced once when the batch is done."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle: IO[str] | None = None
-        self.failed: str | None = None
-
-    def refuse(self, message: Message) -> Result | None:
-        """Nothing goes while the file cannot be opened."""
-        if self.handle is None and self.failed is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.handle = self.path.open("a+", encoding="utf-8")
-                if _ends_mid_line(self.path):
-                    self.handle.write("\n")  # close a line a crash cut short
-            except OSError as err:
-                self.failed = f"outbox write failed: {err.strerror}"
-        if self.failed is not None:
-            return Result(message.delivery_id, Outcome.RETRYABLE, self.failed)
-        return None
-
-    def send(self, message: Message) -> Result:
-        """Write the message as it would have been sent."""
-        assert self.handle is not None  # refuse() opened it
-        record = {
-            k: v
-            for k, v in asdict(message).items()
-            if v is not None and k not in ("claimed_at", "reply_to")
-        }
-        try:
-            self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.handle.flush()
-        except OSError as err:
-            detail = f"outbox write failed: {err.strerror}"
-            return Result(message.delivery_id, Outcome.RETRYABLE, detail)
-        return Result(message.delivery_id, Outcome.DELIVERED, f"outbox {self.path}")
-
-    def close(self) -> None:
-        """Make the batch's lines durable and close the file."""
-        handle, self.handle = self.handle, None
-        if handle is None:
-            return
-        try:
-            os.fsync(handle.fileno())
-        except OSError as err:
-            # The lines reached the system (flushed): only a power cut could lose them.
-            logger.warning("outbox %s not synced: %s", self.path, err.strerror)
-        finally:
-            handle.close()
 
 
 def _ends_mid_line(path: Path) -> bool:

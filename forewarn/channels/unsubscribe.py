@@ -1,4 +1,4 @@
-"""The signed one-click unsubscribe link (RFC 8058): the email notifier's links and the
+"""The signed one-click unsubscribe link (RFC 8058): the email sender's links and the
 receiver's check share this one signature, and nothing else of the channels."""
 
 from __future__ import annotations

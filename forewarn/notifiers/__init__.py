@@ -1,5 +1,2 @@
-"""Channels: one module per channel, one contract for all, dispatch through the ledger."""
-
-from forewarn.channels.base import Message, Outcome, Result, Sender
-
-__all__ = ["Message", "Outcome", "Result", "Sender"]
+"""Sending what the ledger hands out: composing each message, dispatching batches to the
+channels' senders (forewarn.channels), the senders built from settings, shared budgets."""

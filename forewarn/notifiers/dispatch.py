@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,7 +111,7 @@ def running_clock(start: datetime) -> Clock:
 
 
 def claim_size(
-    notifiers: Mapping[str, Sender],
+    senders: Mapping[str, Sender],
     channels: Collection[str] | None,
     limit: int,
     lease: timedelta,
@@ -121,9 +121,9 @@ def claim_size(
     seconds = lease.total_seconds() / 3
     sizes = [
         burst + rate * seconds
-        for channel, notifier in notifiers.items()
+        for channel, sender in senders.items()
         if channels is None or channel in channels
-        for rate, burst in [_pace(notifier)]
+        for rate, burst in [_pace(sender)]
         if rate is not None
     ]
     return max(1, min(limit, int(min(sizes)))) if sizes else limit
@@ -137,7 +137,7 @@ def _pace(sender: Sender) -> tuple[float | None, float]:
 
 def dispatch_batch(
     engine: Engine,
-    notifiers: Mapping[str, Sender],
+    senders: Mapping[str, Sender],
     brand: Brand,
     now: datetime,
     limit: int,
@@ -145,6 +145,7 @@ def dispatch_batch(
     journal: Journal | None = None,
     channels: Collection[str] | None = None,
     clock: Clock | None = None,
+    claimed: Callable[[], None] | None = None,
 ) -> BatchReport:
     """Reconcile lost claims, then claim, send and record up to `limit` due deliveries
     (fewer if the channel could not send them well inside the lease).
@@ -152,12 +153,13 @@ def dispatch_batch(
     With a `journal`, each outcome is also written the moment it is known, so a restart
     after a crash can tell what was sent without asking the provider. `channels` limits
     the batch to those channels (each channel can then go at its own provider's pace).
-    `clock` says the time as the sends go on (default: `now`, moving with real time).
+    `clock` says the time as the sends go on (default: `now`, moving with real time);
+    `claimed` hears that the claim is in, before anything is sent.
     """
     rules = rules or Rules()
     clock = clock or running_clock(now)
     holder = Holder(me(), uuid.uuid4().hex)
-    limit = claim_size(notifiers, channels, limit, rules.lease)
+    limit = claim_size(senders, channels, limit, rules.lease)
     report = BatchReport()
     lease = Lease(rules.lease.total_seconds())  # from before the claim's own clock reading
     at = clock()
@@ -167,7 +169,7 @@ def dispatch_batch(
             # Take SQLite's write lock first, so two dispatchers cannot claim the same rows
             # (PostgreSQL skips rows another claim has locked instead).
             serialize(conn, "dispatch")
-        check = _checker(notifiers, journal)
+        check = _checker(senders, journal)
         stale = reclaim_stale(conn, at, rules, check, channels, holder)
         fresh = claim(conn, at, limit, rules, lambda due: render(due, brand, now), channels, holder)
         return stale, fresh
@@ -183,6 +185,8 @@ def dispatch_batch(
     report.incidents = {m.incident_id for m in messages}
     if not messages:
         return report
+    if claimed is not None:
+        claimed()
     token = holder.token or ""
     if lease.spent() > lease.seconds / 10:
         # The claim waited (a busy store, the providers asked about lost rows): renew now,
@@ -190,7 +194,7 @@ def dispatch_batch(
         renew_now(engine, token, clock, rules.lease, lease, len(messages))
     with heartbeat(engine, token, clock, rules.lease, lease, len(messages)):
         results = _send(
-            notifiers, messages, report, journal.record if journal else ignore, lease.held
+            senders, messages, report, journal.record if journal else ignore, lease.held
         )
     unsent = [r.delivery_id for r in results if r.outcome is Outcome.UNSENT]
     report.unsent = len(unsent)
@@ -230,7 +234,7 @@ def _note_failures(report: BatchReport, results: list[Result], due: list[DueDeli
 
 
 def _send(
-    notifiers: Mapping[str, Sender],
+    senders: Mapping[str, Sender],
     messages: list[Message],
     report: BatchReport,
     done: Done,
@@ -239,14 +243,14 @@ def _send(
     by_channel: dict[str, list[Message]] = defaultdict(list)
     results: list[Result] = []
     for message in messages:
-        if message.channel in notifiers:
+        if message.channel in senders:
             by_channel[message.channel].append(message)
         else:
             results.append(Result(message.delivery_id, Outcome.PERMANENT, "no such channel"))
     # Channels go side by side: a slow SMS rate must not hold back the emails.
     with ThreadPoolExecutor(max(len(by_channel), 1), thread_name_prefix="channel") as pool:
         sent = pool.map(
-            lambda item: notifiers[item[0]].send(item[1], _journaled(done), held),
+            lambda item: senders[item[0]].send(item[1], _journaled(done), held),
             by_channel.items(),
         )
         for part in sent:
@@ -266,7 +270,7 @@ def _journaled(done: Done) -> Done:
     return keep
 
 
-def _checker(notifiers: Mapping[str, Sender], journal: Journal | None) -> Check:
+def _checker(senders: Mapping[str, Sender], journal: Journal | None) -> Check:
     """What is known of stale claims: the journal's outcome is final; a provider that has
     the message makes it sent; one that cannot say yet is asked again after another
     lease; the rest (also those of a channel that is not configured) go again."""
@@ -280,10 +284,10 @@ def _checker(notifiers: Mapping[str, Sender], journal: Journal | None) -> Check:
             if message.delivery_id not in journaled:
                 by_channel[message.channel].append(message)
         for channel, channel_messages in by_channel.items():
-            notifier = notifiers.get(channel)
-            if notifier is None:
+            sender = senders.get(channel)
+            if sender is None:
                 continue
-            for result in notifier.reconcile(channel_messages):
+            for result in sender.reconcile(channel_messages):
                 if result is None:
                     continue
                 delivered = result.outcome is Outcome.DELIVERED
