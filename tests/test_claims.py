@@ -19,9 +19,11 @@ from forewarn.channels.base import (
     Message,
     Outcome,
     Result,
+    Sending,
+    Session,
+    Stateless,
     always,
     ignore,
-    unsent,
 )
 from forewarn.channels.rate import RateLimiter
 from forewarn.channels.sms import SmsSender
@@ -179,29 +181,28 @@ def test_reading_a_batchs_day_does_not_walk_everything_already_sent(tmp_path: Pa
     assert many < 2 * few + 10, (few, many)
 
 
-class SlowToAsk:
+class SlowToAsk(Sending):
     """A channel that sends at once but takes `delay` seconds to answer about lost claims
     (as Twilio does for each text it is asked about), or leaves everything unsent."""
 
     channel = "sms"
-    limiter: RateLimiter | None = None
 
     def __init__(self, delay: float = 0.0, lapsed: bool = False) -> None:
         self.delay, self.lapsed = delay, lapsed
         self.sent: list[str] = []
 
+    def session(self) -> Session:
+        return Stateless(self._accept)
+
+    def _accept(self, m: Message) -> Result:
+        self.sent.append(m.to)
+        return Result(m.delivery_id, Outcome.DELIVERED, "ok", f"SM{m.delivery_id}")
+
     def send(
         self, messages: Sequence[Message], done: Done = ignore, held: Held = always
     ) -> list[Result]:
-        results = []
-        for m in messages:
-            if self.lapsed or not held():
-                results.append(unsent(m))
-                continue
-            self.sent.append(m.to)
-            results.append(Result(m.delivery_id, Outcome.DELIVERED, "ok", f"SM{m.delivery_id}"))
-            done(results[-1])
-        return results
+        # A lapsed claim: the sequence's own check finds every message no longer held.
+        return super().send(messages, done, (lambda: False) if self.lapsed else held)
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
         time.sleep(self.delay)

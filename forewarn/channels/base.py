@@ -160,6 +160,10 @@ class Sender(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Let go of the provider's connections (a process's last act with the sender)."""
+        ...
+
 
 class Session(Protocol):
     """One connection to a provider, used for one message after another."""
@@ -179,8 +183,8 @@ class Session(Protocol):
 
 
 class Sending:
-    """The one send sequence every channel shares: `concurrency` sessions, each taking
-    the next message, refusing what cannot go, waiting for the rate, checking the claim
+    """The one send sequence every channel shares: `concurrency` sessions, each with its
+    share of the batch, refusing what cannot go, waiting for the rate, checking the claim
     is still held, making the request, reporting the outcome. A channel's sender says how
     one message goes (`session`) and what a message costs at the rate (`cost`)."""
 
@@ -234,6 +238,9 @@ class Sending:
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
         """By default a provider cannot be asked: resending is safe (a key carries over)."""
         return [None for _ in messages]
+
+    def close(self) -> None:
+        """Nothing to let go of (a sender with a pooled client closes it)."""
 
 
 class Stateless:

@@ -20,6 +20,7 @@ from forewarn.channels.base import (
     Result,
     Sending,
     Session,
+    Stateless,
     status_outcome,
 )
 from forewarn.channels.rate import RateLimiter
@@ -82,6 +83,10 @@ class WebhookSender(Sending):
         """The ledger keys of the configured partners."""
         return list(self._urls)
 
+    def knows(self, partner: str) -> bool:
+        """Whether `partner` (a ledger key) is still configured."""
+        return partner in self._urls
+
     def session(self) -> Session:
         """The threads share one pooled client."""
         return Partners(self)
@@ -103,24 +108,19 @@ class WebhookSender(Sending):
         return Result(message.delivery_id, outcome, f"partner answered {response.status_code}", ref)
 
 
-class Partners:
-    """A share of a batch: a partner no longer configured is refused before the rate."""
+class Partners(Stateless):
+    """The shared client's requests, but a partner no longer configured is refused
+    before it spends the rate."""
 
     def __init__(self, sender: WebhookSender) -> None:
+        super().__init__(sender.post)
         self.sender = sender
 
     def refuse(self, message: Message) -> Result | None:
         """A partner removed from the settings since the message was queued."""
-        if message.to not in self.sender.partners:
+        if not self.sender.knows(message.to):
             return Result(message.delivery_id, Outcome.PERMANENT, "partner no longer configured")
         return None
-
-    def send(self, message: Message) -> Result:
-        """The one POST."""
-        return self.sender.post(message)
-
-    def close(self) -> None:
-        """The pooled client stays open for the next batch."""
 
 
 def payload(page: Mapping[str, object], incident: Mapping[str, object]) -> str:

@@ -29,9 +29,7 @@ class Registry:
     def close(self) -> None:
         """Close every sender's connections."""
         for sender in self.senders.values():
-            close = getattr(sender, "close", None)
-            if close is not None:
-                close()
+            sender.close()
 
 
 def half_configured(settings: Settings) -> list[str]:
