@@ -22,6 +22,21 @@ _LOCALE = re.compile(r"^[a-z]{2}(?:[-_][A-Za-z]{2})?$")
 _HANDLE = re.compile(r"^@?\w[\w.\-]{0,63}(?:@[A-Za-z0-9](?:[A-Za-z0-9\-]*\.)+[A-Za-z]{2,63})?$")
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The channels a customer may choose and the contact field each reads: asked of the
+    registry once per import, not once for each of a million rows."""
+
+    names: tuple[str, ...]
+    contacts: tuple[str, ...]
+
+    @classmethod
+    def of_registry(cls) -> Reach:
+        """The customer channels `CHANNELS` lists now."""
+        names = tuple(customer_channels())
+        return cls(names, tuple(CHANNELS[name].contact or "" for name in names))
+
+
 @dataclass(slots=True)
 class ContactFields:
     """Checks one row's contact columns, dropping bad values and saying why in `warnings`."""
@@ -91,15 +106,19 @@ class ContactFields:
         return 0
 
     def channels(
-        self, text: str, reachable: Mapping[str, str | None], given: Mapping[str, str]
+        self,
+        text: str,
+        reach: Reach,
+        reachable: Mapping[str, str | None],
+        given: Mapping[str, str],
     ) -> list[str]:
         """The preferred channels that can reach the customer, in order; when none of
         them can, every channel of the first tier that can (out of band first), so nobody
         is left untold. `reachable` and `given` hold the kept and the written value of
         each contact field ("phone": ...)."""
-        names = tuple(customer_channels())
-        usable = tuple(bool(reachable.get(CHANNELS[n].contact or "")) for n in names)
-        stated = tuple(bool(given.get(CHANNELS[n].contact or "")) for n in names)
+        names = reach.names
+        usable = tuple([bool(reachable.get(contact)) for contact in reach.contacts])
+        stated = tuple([bool(given.get(contact)) for contact in reach.contacts])
         chosen, notes = _channels(text, names, usable, stated)
         self.warnings.extend(f"customer {self.customer_id!r}: {note}" for note in notes)
         return list(chosen)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from forewarn.network.address import normalise_postcode, street_of
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, Problem, read_rows
-from forewarn.network.fields import ContactFields
+from forewarn.network.fields import ContactFields, Reach
 from forewarn.network.geocode import Geocoder, geocode_all
 
 # normalise_phones is re-exported: the customer look-up normalises a number the same way.
@@ -106,6 +106,7 @@ class _CustomerLoader:
     report: ImportReport
     seen: dict[str, int] = field(default_factory=dict)
     premise_element: dict[str, str] = field(default_factory=dict)
+    reach: Reach = field(default_factory=Reach.of_registry)
 
     def load(self, chunk: list[tuple[int, dict[str, str]] | Problem]) -> None:
         """Validate one chunk, geocode what needs it, and write it."""
@@ -120,7 +121,7 @@ class _CustomerLoader:
                 continue
             line, raw = item
             try:
-                premise, customer, warnings = _customer_rows(raw, self.known, phones)
+                premise, customer, warnings = _customer_rows(raw, self.known, phones, self.reach)
                 _check_unique(premise, customer, self.seen, self.premise_element)
             except RowError as err:
                 problems.append(Problem(self.name, line, str(err)))
@@ -176,7 +177,7 @@ def _check_unique(
 
 
 def _customer_rows(
-    raw: dict[str, str], known: set[str], phones: dict[str, str]
+    raw: dict[str, str], known: set[str], phones: dict[str, str], reach: Reach
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """The premise and customer of one row, and warnings for the fields it dropped.
 
@@ -196,7 +197,7 @@ def _customer_rows(
         raise RowError(f"customer {customer_id!r} cannot be reached: {reasons}")
     given = {name: raw[name] for name in ("phone", "email", "social")}
     reachable = {"phone": phone, "email": email, "social": social}
-    channels = fields.channels(raw["channels"], reachable, given)
+    channels = fields.channels(raw["channels"], reach, reachable, given)
     try:
         lat, lon = coordinates(raw)
     except RowError as err:
