@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from forewarn import cli
@@ -29,16 +28,15 @@ from forewarn.context import Context
 from forewarn.feeds import inbox as feed_inbox
 from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.signal import Reject
-from forewarn.incidents.replies import Voice
 from forewarn.network import import_network
 from forewarn.network.csvfile import CUSTOMER_COLUMNS
-from forewarn.receiver import TwilioHooks, WritePool, create_app
+from forewarn.receiver import WritePool, create_app
 from forewarn.store import customers, inbox, quarantine, replies, secret_key
+from tests import twilio_hooks
 from tests.conftest import NOW, run_cycle, serving
 from tests.town import CABINETS, Town, customer_rows, report_cabinet
+from tests.twilio_hooks import signed
 
-AUTH_TOKEN = "twilio-auth-token-for-tests"
-PUBLIC = "https://alerts.millroad.example"
 TOKEN = "s3cret-token"
 PHONE_39 = "+447911123039"
 
@@ -177,7 +175,7 @@ def test_a_future_observation_stored_before_the_fix_no_longer_holds_damping(
 def receiver(town: Town) -> Iterator[httpx.Client]:
     with town.engine.begin() as conn:
         key = secret_key(conn, "unsubscribe")
-    twilio = TwilioHooks(AUTH_TOKEN, PUBLIC, Voice("Mill Road Fibre", "Outage alerts."))
+    twilio = twilio_hooks.hooks()
     app = create_app(
         town.engine, TOKEN, 1_000_000, clock=lambda: NOW, twilio=twilio, unsubscribe_key=key
     )
@@ -231,12 +229,6 @@ def test_only_a_post_unsubscribes_head_and_get_change_nothing(
     assert receiver.post(link).status_code == 200 and opted_out(town, "c39")
 
 
-def signed(path: str, form: dict[str, str]) -> dict[str, str]:
-    return {
-        "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, form)
-    }
-
-
 def text_in(http: httpx.Client, form: dict[str, str], token: str) -> httpx.Response:
     headers = signed("/hooks/twilio/inbound", form) | {"I-Twilio-Idempotency-Token": token}
     return http.post("/hooks/twilio/inbound", data=form, headers=headers)
@@ -264,7 +256,7 @@ def test_a_burst_of_callbacks_waiting_on_the_store_never_stalls_the_site(
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text("<p>all well</p>")
-    twilio = TwilioHooks(AUTH_TOKEN, PUBLIC, Voice("Mill Road Fibre", "Outage alerts."))
+    twilio = twilio_hooks.hooks()
     pool = WritePool(threads=2, waiting=8) if small else None
     refused = 50 if small else 0
     app = create_app(

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import select, update
-from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from forewarn import pipeline
@@ -23,15 +22,15 @@ from forewarn.context import Context
 from forewarn.incidents.callbacks import apply_status, replay_status_callbacks
 from forewarn.incidents.ledger import MAX_ATTEMPTS
 from forewarn.incidents.ledger.claims import BACKOFF_BASE
-from forewarn.incidents.replies import Voice, classify
+from forewarn.incidents.replies import classify
 from forewarn.pipeline import detect_faults, update_incidents
-from forewarn.receiver import TwilioHooks, create_app
+from forewarn.receiver import create_app
 from forewarn.store import customers, deliveries, inbox, incidents, replies, secret_key
+from tests import twilio_hooks
 from tests.conftest import NOW, outage_and_restoration, run_cycle, serving
 from tests.town import Town, report_cabinet
+from tests.twilio_hooks import signed
 
-AUTH_TOKEN = "twilio-auth-token-for-tests"
-PUBLIC = "https://alerts.millroad.example"
 PHONE_39 = "+447911123039"
 
 
@@ -39,18 +38,12 @@ PHONE_39 = "+447911123039"
 def hooks(town: Town) -> Iterator[httpx.Client]:
     with town.engine.begin() as conn:
         key = secret_key(conn, "unsubscribe")
-    twilio = TwilioHooks(AUTH_TOKEN, PUBLIC, Voice("Mill Road Fibre", "Outage alerts."))
+    twilio = twilio_hooks.hooks()
     app = create_app(
         town.engine, None, 100_000, clock=lambda: NOW, twilio=twilio, unsubscribe_key=key
     )
     with serving(app) as url, httpx.Client(base_url=url) as http:
         yield http
-
-
-def signed(path: str, form: dict[str, str], token: str = AUTH_TOKEN) -> dict[str, str]:
-    """The headers Twilio would send: its signature over our public URL and the form."""
-    signature = RequestValidator(token).compute_signature(PUBLIC + path, form)
-    return {"X-Twilio-Signature": signature}
 
 
 def text_in(
