@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 # Moments remembered (a cycle's, a follow-up's...): far more than ever run at once.
 KEPT = 64
 
+# A reading of the hour as the sends go on (what claims and heartbeats are stamped with).
+Hour = Callable[[], datetime]
+
 
 class Clock:
     """The true hour, a monotonic count of seconds, a sleep and a wait for an event.
@@ -38,7 +41,7 @@ class Clock:
                 while len(self.offsets) > KEPT:
                     del self.offsets[next(iter(self.offsets))]
 
-    def since(self, moment: datetime) -> Callable[[], datetime]:
+    def since(self, moment: datetime) -> Hour:
         """The hour as it moves on from `moment`: the true hour unless `moment` was
         followed (a step run on its own, outside a cycle, lives at the true hour)."""
         offset = self.offsets.get(moment, timedelta(0))
@@ -77,7 +80,7 @@ class HeldClock(Clock):
         """Hold `moment`."""
         self.at = moment
 
-    def since(self, moment: datetime) -> Callable[[], datetime]:
+    def since(self, moment: datetime) -> Hour:
         """The held hour, wherever it is when asked."""
         self.follow(moment)
         return lambda: self.at

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from forewarn.channels.base import Done, Held, Message, Outcome, Result, Sender, ignore
+from forewarn.clock import Hour
 from forewarn.incidents.ledger import (
     MAX_ATTEMPTS,
     Attempt,
@@ -48,7 +49,7 @@ from forewarn.incidents.ledger import (
 from forewarn.incidents.ledger.holders import me
 from forewarn.notifiers.compose import Brand, render
 from forewarn.notifiers.journal import Journal
-from forewarn.notifiers.lease import Clock, Lease, heartbeat, renew_now
+from forewarn.notifiers.lease import Lease, heartbeat, renew_now
 from forewarn.store import serialize, writing
 
 VERDICTS: dict[Outcome, Verdict] = {
@@ -104,7 +105,7 @@ class BatchReport:
         self.refused += counts.refused
 
 
-def running_clock(start: datetime) -> Clock:
+def running_clock(start: datetime) -> Hour:
     """`start`, moving on with real time: long dispatches judge leases at the true hour."""
     began = time.monotonic()
     return lambda: start + timedelta(seconds=time.monotonic() - began)
@@ -144,7 +145,7 @@ def dispatch_batch(
     rules: Rules | None = None,
     journal: Journal | None = None,
     channels: Collection[str] | None = None,
-    clock: Clock | None = None,
+    clock: Hour | None = None,
     claimed: Callable[[], None] | None = None,
 ) -> BatchReport:
     """Reconcile lost claims, then claim, send and record up to `limit` due deliveries
@@ -321,7 +322,6 @@ def _message(due: DueDelivery) -> Message:
 __all__ = [
     "MAX_ATTEMPTS",
     "BatchReport",
-    "Clock",
     "Rules",
     "backoff",
     "claim_size",

@@ -10,15 +10,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from forewarn.clock import Hour
 from forewarn.incidents.ledger import renew
 from forewarn.store import writing
-
-# What time it is on the caller's clock (real or a drill's).
-Clock = Callable[[], datetime]
 
 logger = logging.getLogger("forewarn.dispatch")
 
@@ -63,7 +61,7 @@ class Lease:
 
 
 def renew_now(
-    engine: Engine, token: str, clock: Clock, lease: timedelta, view: Lease, rows: int
+    engine: Engine, token: str, clock: Hour, lease: timedelta, view: Lease, rows: int
 ) -> None:
     """Renew the claim's lease at once, waiting out a busy store (a claim slow to write)."""
     began = _ticks()
@@ -73,7 +71,7 @@ def renew_now(
 
 @contextmanager
 def heartbeat(
-    engine: Engine, token: str, clock: Clock, lease: timedelta, view: Lease, rows: int
+    engine: Engine, token: str, clock: Hour, lease: timedelta, view: Lease, rows: int
 ) -> Iterator[None]:
     """Renew the claim's lease every few seconds (a sixth of it, at most 5 s) while the
     block runs, each time in a short transaction of its own; keep `view` up to date."""
