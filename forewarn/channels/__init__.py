@@ -18,11 +18,6 @@ CHANNELS: dict[str, Channel] = {
 }
 
 
-def channel(name: str) -> Channel | None:
-    """The channel of that name, or None for one forewarn does not know (an old row)."""
-    return CHANNELS.get(name)
-
-
 def customer_channels() -> list[str]:
     """The channels a customer may choose: those that reach a customer's own field."""
     return [c.name for c in CHANNELS.values() if c.contact is not None]
@@ -34,4 +29,4 @@ def contact_of(name: str) -> str | None:
     return found.contact if found else None
 
 
-__all__ = ["CHANNELS", "Channel", "channel", "contact_of", "customer_channels"]
+__all__ = ["CHANNELS", "Channel", "contact_of", "customer_channels"]

@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
-from forewarn.channels import channel, contact_of
+from forewarn.channels import CHANNELS, contact_of
 from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.incidents.ledger.holders import is_dead
 from forewarn.incidents.ledger.told import Told, held_until, routine_sent
@@ -358,7 +358,7 @@ def _cancel_reason(row: DueDelivery, told: Told) -> str | None:
 def _address(row: DueDelivery) -> str | None:
     """Where the message goes: the partner a hook is for, "public" for a public post,
     else the customer's field the channel reads."""
-    known = channel(row.channel)
+    known = CHANNELS.get(row.channel)  # None for a channel no longer known (an old row)
     if known is not None and known.partners:
         return row.customer_id
     if row.public:

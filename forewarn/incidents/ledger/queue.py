@@ -11,7 +11,6 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import CHANNELS
-from forewarn.channels import channel as known_channel
 from forewarn.incidents import record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
@@ -34,7 +33,7 @@ def channel_order(channels: str, event: str) -> list[str]:
     order = [c for c in dict.fromkeys(channels.split(";")) if c]
     if event == "restored":
         return order
-    first = [c for c in order if (known := known_channel(c)) is not None and known.first]
+    first = [c for c in order if (known := CHANNELS.get(c)) is not None and known.first]
     return first + [c for c in order if c not in first]
 
 
