@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.local_servers import ServerProcess, server_process  # noqa: E402
 from forewarn.config import Settings  # noqa: E402
 from forewarn.context import Context  # noqa: E402
-from forewarn.notifiers.dispatch import Rules, dispatch_batch  # noqa: E402
+from forewarn.notifiers.delivery import BATCH, Rules, deliver_batch  # noqa: E402
 from forewarn.quiet import AWAKE  # noqa: E402
 from testkit.ledger_data import fill_ledger, phone  # noqa: E402
 
@@ -145,8 +145,8 @@ def forewarn_path(
     before = server.count()
     rules = Rules(night=AWAKE)  # the real clock may be at night: nothing waits for it
     started = time.perf_counter()
-    while dispatch_batch(
-        ctx.engine, ctx.registry.senders, ctx.brand, now, settings.dispatch_batch, rules,
+    while deliver_batch(
+        ctx.engine, ctx.registry.senders, ctx.brand, now, BATCH, rules,
         ctx.registry.journal,
     ).claimed:  # fmt: skip
         pass

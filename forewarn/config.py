@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlsplit
@@ -24,43 +26,67 @@ from forewarn.durations import cadence_steps, parse_duration, parse_steps
 from forewarn.quiet import QuietHours
 
 
-class Settings(BaseSettings):
-    """Every knob an operator can turn; names match ARCHITECTURE.md."""
+class Process(BaseSettings):
+    """The settings a process reads once, before any flow or text is built: its template
+    folder and its task runner (read at import, so they cannot wait for `Settings`)."""
 
     model_config = SettingsConfigDict(
         env_prefix="FOREWARN_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
+    # A folder of the operator's own templates: each file replaces the shipped one.
+    templates_dir: Path | None = None
+    # Run the flows' tasks on Dask: "local" (a cluster on this machine) or a scheduler's
+    # address (tcp://host:8786); unset = Prefect's thread pool. Needs the [dask] extra.
+    dask_address: str | None = None
+
+
+class Settings(Process):
+    """Every knob an operator can turn, by stage, in the order of the README's tables;
+    names match ARCHITECTURE.md. The knobs nobody turns are constants (README)."""
+
+    # --- running: the store, the site, where files go ---------------------------------
     # A secret: its password never shows in a repr or a log (make_engine gets the value).
     db_url: SecretStr = SecretStr("sqlite:///forewarn.db")
     site_dir: Path = Path("./site")
     site_url: str = "http://localhost:8000"
-    outbox: Path = Path("./outbox")
     operator_name: str = "forewarn"
-    # The operator's time zone: times in public posts.
+    # The operator's time zone: times in public posts, on the page and in ops views.
     time_zone: str = "UTC"
+    outbox: Path = Path("./outbox")
+    # Where each worker journals outcomes as they happen (crash recovery; see README).
+    journal_dir: Path = Path("./journal")
+
+    # --- feeds and the receiver (feeds/, receiver.py) ---------------------------------
     alertmanager_url: str | None = None
     jsonl_feed: str | None = None
-    geocoder_url: str | None = None
-    # Nominatim's usage policy asks for at most one request per second.
-    geocoder_rate: float = Field(default=1.0, gt=0)
-    # Country assumed for phone numbers written without +, when ops look a customer up.
-    phone_region: str = "US"
     element_labels: str = "element,instance"
     webhook_token: SecretStr | None = None
+    # The forewarn receiver as the internet reaches it; Twilio's status callbacks and
+    # signature checks need it. Unset: no status callbacks are requested.
+    public_url: str | None = None
     # The receiver refuses bodies larger than this (bytes).
     max_body_bytes: int = 5_000_000
 
-    # Detection: see README "How detection decides".
+    # --- the network (network/) -------------------------------------------------------
+    # Country assumed for phone numbers written without +: at import and when ops look a
+    # customer up.
+    phone_region: str = "US"
+    geocoder_url: str | None = None
+    # Nominatim's usage policy asks for at most one request per second.
+    geocoder_rate: float = Field(default=1.0, gt=0)
+
+    # --- detection (detection/): see README "How detection decides" -------------------
     down_after_s: float = 120.0
     up_after_s: float = 600.0
     burst_ratio: float = Field(default=0.75, gt=0, le=1)
     burst_min_down: int = Field(default=3, ge=2)
     burst_window_s: float = 900.0
-    notify_single_premise: bool = False
 
-    # Customer messages and the public page. The follow-up cadence: from each age of the
-    # outage on, how often customers hear from us (ACMA's rule: 6-hourly, then daily).
+    # --- incidents and the conversation (incidents/) ----------------------------------
+    notify_single_premise: bool = False
+    # From each age of the outage on, how often customers hear from us (ACMA's rule:
+    # 6-hourly, then daily).
     follow_up_cadence: str = "0h=6h,24h=24h"
     # Estimate changes smaller than this are recorded but not announced.
     etr_change_threshold_s: float = Field(default=1800.0, ge=0)
@@ -72,23 +98,20 @@ class Settings(BaseSettings):
     degraded_after_s: float = Field(default=900.0, gt=0)
     # Notices of planned work, this long before it starts (then at start and at end).
     maintenance_notices: str = "72h,24h"
+    # The night, in each customer's own time zone (README "The conversation"): quiet hours
+    # hold routine messages; sleep hours hold everything but an answer to a customer who
+    # just wrote. Empty: no such window.
+    quiet_hours: str = "21:00-08:00"
+    sleep_hours: str = "23:00-07:00"
+    # Routine messages per customer and channel in any 24 hours: the cadence is planned
+    # within it, and a promised update or estimate warning is never held by it.
+    routine_per_day: int = Field(default=4, ge=1, le=24)
+    # What HELP answers (after the operator's name); empty: the words of
+    # templates/words/<locale>/reply_help.txt, in the customer's language.
+    help_text: str = ""
     privacy_floor: int = Field(default=10, ge=1)
-    # Impact by the share of premises out (of a component or of the network): from a fifth
-    # "major" (more than a few streets), from a half "critical" (most of the service).
-    impact_major_share: float = Field(default=0.2, gt=0, le=1)
-    impact_critical_share: float = Field(default=0.5, gt=0, le=1)
-    # The public page: components (JSON, see README) and the operator's colour.
-    components_file: Path | None = None
-    brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
-    dispatch_batch: int = Field(default=1000, ge=1)
-    # Run the flows' tasks on Dask: "local" (a cluster on this machine) or a scheduler's
-    # address (tcp://host:8786); unset = Prefect's thread pool. Needs the [dask] extra.
-    dask_address: str | None = None
 
-    # The forewarn receiver as the internet reaches it; Twilio's status callbacks and
-    # signature checks need it. Unset: no status callbacks are requested.
-    public_url: str | None = None
-
+    # --- channels (channels/) ---------------------------------------------------------
     # SMS through Twilio (TWILIO_* are Twilio's own names, without our prefix).
     twilio_account_sid: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
@@ -102,24 +125,18 @@ class Settings(BaseSettings):
     sms_rate: float | None = Field(default=None, gt=0)
     # A text still queued at Twilio after this long expires instead of arriving late.
     sms_validity_s: int = Field(default=1800, ge=1, le=36000)
-
     # Email through SMTP: smtp://[user:pass@]host:port, smtps:// for TLS.
     smtp_url: SecretStr | None = None
     email_from: str | None = None
     email_rate: float = Field(default=50.0, gt=0)
-
     # Public posts (and direct messages) through Mastodon.
     mastodon_url: str | None = None
     mastodon_token: SecretStr | None = None
     # Mastodon lets an account post 300 statuses in 3 hours.
     social_rate: float = Field(default=300 / 10800, gt=0)
-
     # Partners and other systems: Statuspage-shaped JSON POSTs, comma-separated URLs.
     webhook_urls: SecretStr | None = None
     webhook_rate: float = Field(default=10.0, gt=0)
-
-    # Where each worker journals outcomes as they happen (crash recovery; see README).
-    journal_dir: Path = Path("./journal")
     # How many sends are in flight at once, per channel.
     send_concurrency: int = Field(default=8, ge=1, le=256)
     # A claimed delivery not recorded within this long is presumed lost with its worker
@@ -127,17 +144,14 @@ class Settings(BaseSettings):
     # claim only while it holds the lease, so it must outlast a send or two (>= 1 s).
     claim_lease_s: float = Field(default=300.0, ge=1)
 
-    # The night, in each customer's own time zone (README "The conversation"): quiet hours
-    # hold routine messages; sleep hours hold everything but an answer to a customer who
-    # just wrote. Empty: no such window.
-    quiet_hours: str = "21:00-08:00"
-    sleep_hours: str = "23:00-07:00"
-    # Routine messages per customer and channel in any 24 hours: the cadence is planned
-    # within it, and a promised update or estimate warning is never held by it.
-    routine_per_day: int = Field(default=4, ge=1, le=24)
-    # What HELP answers (after the operator's name); empty: the words of
-    # templates/words/<locale>/reply_help.txt, in the customer's language.
-    help_text: str = ""
+    # --- the status page (status_page/) -----------------------------------------------
+    # Impact by the share of premises out (of a component or of the network): from a fifth
+    # "major" (more than a few streets), from a half "critical" (most of the service).
+    impact_major_share: float = Field(default=0.2, gt=0, le=1)
+    impact_critical_share: float = Field(default=0.5, gt=0, le=1)
+    # The public page: components (JSON, see README) and the operator's colour.
+    components_file: Path | None = None
+    brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
 
     @field_validator("db_url")
     @classmethod
@@ -223,6 +237,26 @@ class Settings(BaseSettings):
     def element_label_list(self) -> list[str]:
         """The alert labels that name an element, in the order they are tried."""
         return [label.strip() for label in self.element_labels.split(",") if label.strip()]
+
+
+# Settings an operator may have set that are now constants: what each became.
+RETIRED = {
+    "FOREWARN_DISPATCH_BATCH": "deliveries are claimed 1,000 at a time "
+    "(forewarn.notifiers.delivery.BATCH)",
+}
+
+
+def retired_settings(environ: Mapping[str, str]) -> list[str]:
+    """One line for each retired setting still set: it is no longer read, and why."""
+    return [
+        f"{name} is no longer read: {became}" for name, became in RETIRED.items() if name in environ
+    ]
+
+
+@lru_cache(maxsize=1)
+def process_settings() -> Process:
+    """This process's template folder and task runner, read once."""
+    return Process()
 
 
 def smtp_url_problem(url: str) -> None:

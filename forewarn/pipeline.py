@@ -28,8 +28,8 @@ from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger import Queued
 from forewarn.incidents.ledger.waiting import waiting
 from forewarn.incidents.mentions import answer_mentions
-from forewarn.notifiers.dispatch import dispatch_batch
-from forewarn.reports import CycleReport, DispatchReport, FollowedUp, Sensed
+from forewarn.notifiers.delivery import BATCH, deliver_batch
+from forewarn.reports import CycleReport, DeliveryReport, FollowedUp, Sensed
 from forewarn.status_page import SiteData, collect, load_components, publish, render
 from forewarn.steps import INLINE, Pending, Steps, logger
 from forewarn.store import checkpoint, deliveries, serialize, writing
@@ -46,7 +46,10 @@ LOOK_S = 0.1
 
 
 def cycle(
-    ctx: Context, now: datetime, signals: Sequence[Signal] | None = None, steps: Steps = INLINE
+    ctx: Context,
+    now: datetime,
+    signals: Sequence[Signal] | FeedBatch | None = None,
+    steps: Steps = INLINE,
 ) -> CycleReport:
     """One detection cycle: read the feeds (or take a drill's `signals`), detect, update
     incidents, queue and deliver their messages, and publish the site if anything changed."""
@@ -55,7 +58,7 @@ def cycle(
     report.sensed = steps.call(detect_faults, ctx, now, signals)
     # A big fault's first customers are queued and sent while the rest are being queued:
     # the first message does not wait for 80,000 ledger rows.
-    head = ctx.settings.dispatch_batch
+    head = BATCH
     report.changes, report.queued = steps.call(
         update_incidents, ctx, report.detection, now, steps, head
     )
@@ -73,20 +76,21 @@ def deliver(
     ctx: Context,
     now: datetime,
     steps: Steps = INLINE,
-    report: DispatchReport | None = None,
-) -> DispatchReport:
+    report: DeliveryReport | None = None,
+    batch_size: int = BATCH,
+) -> DeliveryReport:
     """Send everything due now, a ledger batch at a time: each channel in its own step,
     side by side, so a slow provider (a long code's text a second) never holds back the
     others; then rows of a channel nobody serves, and Twilio news that came early."""
-    report = report if report is not None else DispatchReport()
+    report = report if report is not None else DeliveryReport()
     ctx.clock.follow(now)
     running = [
-        steps.submit(dispatch_channel, ctx, now, steps, (channel,))
+        steps.submit(deliver_channel, ctx, now, steps, (channel,), batch_size)
         for channel in ctx.registry.senders
     ]
     for future in running:
         report.merge(future.result())
-    report.merge(steps.call(dispatch_channel, ctx, now, steps, None))
+    report.merge(steps.call(deliver_channel, ctx, now, steps, None, batch_size))
     # Twilio's news about a text can arrive before the text's SID was written down.
     writing(ctx.engine, lambda conn: replay_status_callbacks(conn, now), "status callbacks")
     # The channels' steps report as they go, side by side; this is the settled picture.
@@ -94,7 +98,7 @@ def deliver(
     return report
 
 
-def note_waiting(ctx: Context, report: DispatchReport, now: datetime) -> DispatchReport:
+def note_waiting(ctx: Context, report: DeliveryReport, now: datetime) -> DeliveryReport:
     """Write into `report` what the ledger still holds back after it, and why: for the
     commands that tell a person (a grouped read of the whole queue, which the flows'
     delivery runs, every few seconds in a big outage, do not pay for nobody to read)."""
@@ -124,7 +128,7 @@ def queue(ctx: Context, now: datetime) -> int:
     return sum(q.rows for q in writing(ctx.engine, work, "queue"))
 
 
-def settle(ctx: Context, now: datetime, steps: Steps = INLINE) -> DispatchReport:
+def deliver_and_publish(ctx: Context, now: datetime, steps: Steps = INLINE) -> DeliveryReport:
     """After a change made by hand, once queued: send what is due, publish the site."""
     report = deliver(ctx, now, steps)
     steps.call(publish_site, ctx, now)
@@ -134,8 +138,11 @@ def settle(ctx: Context, now: datetime, steps: Steps = INLINE) -> DispatchReport
 # The steps: each takes a whole batch and owns its transaction.
 
 
-def detect_faults(ctx: Context, now: datetime, signals: Sequence[Signal] | None = None) -> Sensed:
-    """Read every feed (or take `signals`) and turn them into faults, in one transaction.
+def detect_faults(
+    ctx: Context, now: datetime, signals: Sequence[Signal] | FeedBatch | None = None
+) -> Sensed:
+    """Read every feed (or take `signals`, or a drill's batch with its rejects) and turn
+    them into faults, in one transaction.
 
     The feeds over HTTP are fetched first, outside it: the store's lock is never held
     while Alertmanager or a feed URL takes its time. What the store keeps the place of
@@ -145,7 +152,9 @@ def detect_faults(ctx: Context, now: datetime, signals: Sequence[Signal] | None 
 
     def work(conn: Connection) -> tuple[FeedRead, Detection]:
         serialize(conn, "detection")  # two cycles at once take turns, never double-read
-        if signals is not None:
+        if isinstance(signals, FeedBatch):
+            read = FeedRead(batch=FeedBatch(list(signals.signals), list(signals.rejects)))
+        elif signals is not None:
             read = FeedRead(batch=FeedBatch(signals=list(signals)))
         else:
             assert fetched is not None
@@ -224,25 +233,26 @@ def _until_claimed(ctx: Context, now: datetime, within: float = 1.0) -> None:
         ctx.clock.wait(ctx.claimed, min(left, LOOK_S))
 
 
-def dispatch_channel(
+def deliver_channel(
     ctx: Context,
     now: datetime,
     steps: Steps = INLINE,
     channels: tuple[str, ...] | None = None,
-) -> DispatchReport:
-    """Send every due delivery of these channels (None: any), a ledger batch at a time;
+    batch_size: int = BATCH,
+) -> DeliveryReport:
+    """Send every due delivery of these channels (None: any), `batch_size` at a time;
     claims are stamped on the hour of the context's clock at `now`."""
-    report = DispatchReport()
+    report = DeliveryReport()
     clock = ctx.clock.since(now)
     # The first claim is small, so each channel's first message goes within moments (a
     # claim of 1,000 took 0.4 s, and the channels claim in turn); then full batches.
-    limit = min(FIRST_CLAIM, ctx.settings.dispatch_batch)
+    limit = min(FIRST_CLAIM, batch_size)
     while True:
-        batch = dispatch_batch(
+        batch = deliver_batch(
             ctx.engine, ctx.registry.senders, ctx.brand, now, limit,
             ctx.rules, ctx.registry.journal, channels, clock, ctx.claimed.set,
         )  # fmt: skip
-        limit = ctx.settings.dispatch_batch
+        limit = batch_size
         report.batches += 1
         report.add(batch)
         steps.batch_done(ctx, batch)
@@ -311,7 +321,7 @@ def answer_new_mentions(ctx: Context, now: datetime) -> int:
 __all__ = [
     "INLINE",
     "CycleReport",
-    "DispatchReport",
+    "DeliveryReport",
     "FollowedUp",
     "Pending",
     "Sensed",

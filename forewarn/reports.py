@@ -10,11 +10,11 @@ from forewarn.detection.run import Detection
 from forewarn.incidents import Changes
 from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger.waiting import Waiting
-from forewarn.notifiers.dispatch import BatchReport
+from forewarn.notifiers.delivery import BatchReport
 
 
 @dataclass(slots=True)
-class DispatchReport(BatchReport):
+class DeliveryReport(BatchReport):
     """What the batches of one delivery run did, added up, and (for a command that prints
     it, `note_waiting`) what the ledger still holds back once the run has settled."""
 
@@ -26,7 +26,7 @@ class DispatchReport(BatchReport):
         """Deliveries still queued after the run, whatever the reason."""
         return sum(w.count for w in self.waiting)
 
-    def merge(self, other: DispatchReport) -> None:
+    def merge(self, other: DeliveryReport) -> None:
         """Add another run's batches and counts to this one."""
         self.batches += other.batches
         self.add(other)
@@ -50,7 +50,7 @@ class CycleReport:
     sensed: Sensed = field(default_factory=lambda: Sensed(Detection()))
     changes: Changes = field(default_factory=Changes)
     queued: int = 0
-    dispatch: DispatchReport = field(default_factory=DispatchReport)
+    dispatch: DeliveryReport = field(default_factory=DeliveryReport)
     site: str = ""
 
     @property
@@ -79,4 +79,4 @@ class FollowedUp(FollowUps):
     """What one follow-up pass changed, and what sending its messages did (None: it
     changed nothing, so nothing was sent)."""
 
-    dispatch: DispatchReport | None = None
+    dispatch: DeliveryReport | None = None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
-from forewarn.notifiers.dispatch import BatchReport
+from forewarn.notifiers.delivery import BatchReport
 
 if TYPE_CHECKING:
     from forewarn.context import Context

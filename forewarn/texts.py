@@ -5,7 +5,6 @@ files overridden from FOREWARN_TEMPLATES_DIR. One environment factory for every 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from forewarn.config import process_settings
 from forewarn.quiet import zone_info
 
 _PACKAGE = Path(__file__).parent
@@ -30,7 +30,10 @@ def environment(*, lstrip_blocks: bool = False, override: str | None = None) -> 
 
     `override` (FOREWARN_TEMPLATES_DIR when not given) is a folder whose files replace
     the shipped ones of the same path, file by file."""
-    folder = override if override is not None else os.environ.get("FOREWARN_TEMPLATES_DIR")
+    if override is None:
+        configured = process_settings().templates_dir
+        override = str(configured) if configured else None
+    folder = override
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(shipped_templates())]
     if folder:
         loaders.insert(0, jinja2.FileSystemLoader(folder))

@@ -74,15 +74,15 @@ def run_paced_trial(
     engine = make_engine(f"sqlite:///{db}")
     total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
     with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, 1000, lease, rate)
-        workers = [subprocess.Popen(WORKER, env=env, cwd=directory) for _ in range(2)]
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease, rate)
+        workers = [subprocess.Popen(worker(), env=env, cwd=directory) for _ in range(2)]
         victim = rng.randrange(2)
         arrived_at(rng.randint(1, total - 1), twilio, mailbox, workers[victim])
         dead = workers[victim]
         dead.send_signal(signal.SIGKILL)
         dead.wait()
         killed_after = len(twilio.messages) + len(mailbox.received)
-        workers[victim] = subprocess.Popen(WORKER, env=env, cwd=directory)
+        workers[victim] = subprocess.Popen(worker(), env=env, cwd=directory)
         restarted = time.monotonic()
         resumed = finished = None
         in_flight = rows(engine, held_by(dead.pid))
@@ -145,8 +145,8 @@ def run_stalled_trial(
     engine = make_engine(f"sqlite:///{db}")
     total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
     with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, 1000, lease, rate)
-        workers = [subprocess.Popen(WORKER, env=env, cwd=directory) for _ in range(2)]
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease, rate)
+        workers = [subprocess.Popen(worker(), env=env, cwd=directory) for _ in range(2)]
         stalled = workers[rng.randrange(2)]
         arrived_at(rng.randint(total // 10, total // 3), twilio, mailbox, stalled)
         stalled.send_signal(signal.SIGSTOP)
@@ -177,8 +177,10 @@ def count_held(
     return sms_copies, email_copies, sum(n - 1 for n in arrived.values())
 
 
-# A dispatch worker (testkit/crash_worker.py), run with worker_env() in the environment.
-WORKER = [sys.executable, "-m", "testkit.crash_worker"]
+def worker(batch: int = 1000) -> list[str]:
+    """The command of a delivery worker (testkit/crash_worker.py) claiming `batch` at a
+    time; run it with worker_env() as its environment."""
+    return [sys.executable, "-m", "testkit.crash_worker", str(batch)]
 
 
 def worker_env(
@@ -186,7 +188,6 @@ def worker_env(
     twilio_url: str,
     smtp_url: str,
     directory: Path,
-    batch: int,
     lease: float,
     rate: float = 100_000,
 ) -> dict[str, str]:
@@ -206,7 +207,6 @@ def worker_env(
         "FOREWARN_EMAIL_RATE": str(rate),
         "FOREWARN_OUTBOX": str(directory / "outbox"),
         "FOREWARN_JOURNAL_DIR": str(directory / "journal"),
-        "FOREWARN_DISPATCH_BATCH": str(batch),
         "FOREWARN_QUIET_HOURS": "",
         "FOREWARN_SLEEP_HOURS": "",
         "FOREWARN_CLAIM_LEASE_S": str(lease),
@@ -222,8 +222,8 @@ def run_trial(rng: random.Random, customers: int, directory: Path, batch: int = 
     with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
         # One worker at a time here: what the killed one held is taken over at the restart
         # because its process is gone, not because its lease ran out.
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, batch, lease=300)
-        command = WORKER
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease=300)
+        command = worker(batch)
         process = subprocess.Popen(command, env=env, cwd=directory)
         target = rng.randint(1, total - 1)
         while len(twilio.messages) + len(mailbox.received) < target:

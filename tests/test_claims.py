@@ -29,7 +29,7 @@ from forewarn.channels.rate import RateLimiter
 from forewarn.channels.sms import SmsSender
 from forewarn.incidents.ledger import Attempt, Holder, Rules, claim, reclaim_stale, record
 from forewarn.notifiers.compose import Brand
-from forewarn.notifiers.dispatch import BatchReport, claim_size, dispatch_batch
+from forewarn.notifiers.delivery import BatchReport, claim_size, deliver_batch
 from forewarn.quiet import AWAKE
 from forewarn.store import deliveries, make_engine
 from testkit.ledger_data import fill_ledger, phone
@@ -59,7 +59,7 @@ def test_two_dispatchers_at_a_long_codes_pace_text_every_phone_once(tmp_path: Pa
             try:
                 while True:
                     now = datetime.now(UTC)
-                    batch = dispatch_batch(engine, {"sms": sms}, BRAND, now, 1000, rules)
+                    batch = deliver_batch(engine, {"sms": sms}, BRAND, now, 1000, rules)
                     reports.append(batch)
                     if not batch.handled:
                         return
@@ -222,7 +222,7 @@ def test_a_claim_that_took_longer_than_its_lease_still_sends(tmp_path: Path) -> 
         claim(conn, start, 2, rules, lambda due: ("text", None), ("sms",), lost)
     sms = SlowToAsk(delay=1.5)
     later = start + timedelta(seconds=2)  # the lost claim's lease has passed
-    batch = dispatch_batch(engine, {"sms": sms}, BRAND, later, 1000, rules)
+    batch = deliver_batch(engine, {"sms": sms}, BRAND, later, 1000, rules)
     assert (batch.claimed, batch.sent, batch.unsent) == (5, 5, 0)
     assert sorted(sms.sent) == sorted(phone(i) for i in range(5))
     engine.dispose()
@@ -235,12 +235,12 @@ def test_what_a_lapsed_claim_never_sent_goes_back_to_the_queue_uncounted(
     now = datetime.now(UTC)
     fill_ledger(engine, 4, ("sms",), now)
     rules = Rules(night=AWAKE)
-    batch = dispatch_batch(engine, {"sms": SlowToAsk(lapsed=True)}, BRAND, now, 1000, rules)
+    batch = deliver_batch(engine, {"sms": SlowToAsk(lapsed=True)}, BRAND, now, 1000, rules)
     assert (batch.claimed, batch.sent, batch.unsent, batch.retrying) == (4, 0, 4, 0)
     with engine.connect() as conn:
         rows = conn.execute(select(deliveries.c.status, deliveries.c.attempts)).all()
     assert rows == [("queued", 0)] * 4  # due again at once, no attempt spent
-    again = dispatch_batch(engine, {"sms": SlowToAsk()}, BRAND, now, 1000, rules)
+    again = deliver_batch(engine, {"sms": SlowToAsk()}, BRAND, now, 1000, rules)
     assert again.sent == 4
     engine.dispose()
 
@@ -252,7 +252,7 @@ def test_claims_are_stamped_on_the_true_hour_not_the_cycles_start(tmp_path: Path
 
     from forewarn.config import Settings
     from forewarn.context import Context
-    from forewarn.pipeline import dispatch_channel
+    from forewarn.pipeline import deliver_channel
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = make_engine(url)
@@ -264,7 +264,7 @@ def test_claims_are_stamped_on_the_true_hour_not_the_cycles_start(tmp_path: Path
         _env_file=None,  # type: ignore[call-arg]
     )  # fmt: skip
     ctx = Context.build(settings)
-    report = dispatch_channel(ctx, began, channels=("sms",))
+    report = deliver_channel(ctx, began, channels=("sms",))
     ctx.close()
     with engine.connect() as conn:
         leases = conn.execute(select(deliveries.c.lease_until)).scalars().all()

@@ -12,54 +12,70 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from rich.console import Console
 
-from forewarn.demo import run_demo
+from forewarn.demo import run_demo, serve_command, this_command
 from testkit.servers import Mailbox, TwilioState, fake_twilio, free_port, smtp_server
 
 # What the demo prints, rules (the lines of ─) reduced to their titles.
 STORY = """\
 forewarn demo: Riverside Fibre, a town of 3,000 premises
-A rehearsal on a simulated clock (Tuesday 24 November 2026, America/Chicago time); nothing is sent: every message goes to the demo's outbox.
+A rehearsal on a simulated clock (Tuesday 24 November 2026, America/Chicago time) through the drill engine; nothing is sent: every message is written down instead.
 Imported 3,237 network elements (exchange > OLTs > PON ports > cabinets > CPEs), 2,911 premises, 2,911 customers.
-Scripted: at 10:01 cabinet ex0-olt0-pon3-cab2 loses power (16 CPEs go silent); cpe901 bounces for 30 s; cpe1500 goes down alone; a feed line is garbled.
-Then at 11:50 cabinet ex0-olt0-pon12-cab0 loses power too, and at 12:00 ex0-olt0-pon3-cab2's power is back.
 
 10:00 a quiet network
   signals read 0, rejected 0; elements waiting out damping 0
 
-10:02 the CPEs go silent; damping holds everything back for two minutes
-  signals read 19, rejected 1; elements waiting out damping 17
-  the garbled line was refused (line 20: 'state' must be one of down, up, degraded) and kept in quarantine; the rest of the batch went on
+10:01 cabinet ex0-olt0-pon3-cab2 loses power: its CPEs go silent; cpe901 drops too, cpe1500 goes down on its own, and a garbled line arrives in the feed
+  signals read 18, rejected 1; elements waiting out damping 18
+  the garbled line was refused (line 1: 'state' must be one of down, up, degraded) and kept in quarantine; the rest of the batch went on
 
-10:04 still down after damping: the incidents open, customers are told
+10:01:30 cpe901 is back after 30 s (a router restarting)
+  signals read 1, rejected 0; elements waiting out damping 17
+
+10:03 still down after two minutes of damping: incidents open, customers are told
   signals read 0, rejected 0; elements waiting out damping 0
-  incident #1 opened at ex0-olt0-pon3-cab2 (Park Avenue): 14 premises, 14 customers told; on the page
+  incident #1 opened at ex0-olt0-pon3-cab2 (Park Avenue): 16 CPEs behind it, 2 of them empty homes; 14 premises, 14 customers told; on the page
   incident #2 opened at cpe1500: one premise, kept private: not on the page (one home is too small an area to show) and nobody messaged (a lone dead router is usually the customer's own)
   messages: 12 texts, 13 emails, 1 public post
 
-12:01 ex0-olt0-pon3-cab2 is back, waiting ten minutes to be sure; ex0-olt0-pon12-cab0 is still down
-  signals read 33, rejected 0; elements waiting out damping 0
-  incident #3 opened at ex0-olt0-pon12-cab0 (Hawthorn Drive): 16 premises, 16 customers told; on the page
+11:50 cabinet ex0-olt0-pon12-cab0 loses power too
+  signals read 16, rejected 0; elements waiting out damping 16
+
+11:52 still down after two minutes of damping: incidents open, customers are told
+  signals read 0, rejected 0; elements waiting out damping 0
+  incident #3 opened at ex0-olt0-pon12-cab0 (Hawthorn Drive): 16 CPEs behind it; 16 premises, 16 customers told; on the page
   messages: 14 texts, 14 emails, 1 public post
 
-12:11 ex0-olt0-pon3-cab2 stayed up: restored
+12:00 ex0-olt0-pon3-cab2's power is back, and cpe1500's owner restarts their router; both wait ten minutes to be sure
+  signals read 17, rejected 0; elements waiting out damping 17
+
+12:10 up for ten minutes: restored, customers are told
   signals read 0, rejected 0; elements waiting out damping 0
   incident #1 resolved
   incident #2 resolved
   messages: 12 texts, 13 emails, 1 public post
 where to look
-Messages: ./forewarn-demo/outbox/ (38 texts, 40 emails, 3 public posts), one JSON line each.
+Messages: ./forewarn-demo/messages.jsonl (38 texts, 40 emails, 3 public posts), one JSON line each, in the order they went.
 The neighbour (premise p223, next door but on another cabinet) was not told: their line was fine.
+30 customers messaged; each incident's first messages went the moment it opened; no promise broken; every figure in ./forewarn-demo/summary.json.
 The page: ./forewarn-demo/site/index.html (#1 resolved, #3 in progress; past incidents in ./forewarn-demo/site/history.html).
-To browse it: FOREWARN_DB_URL=sqlite:///forewarn-demo/forewarn.db FOREWARN_SITE_DIR=forewarn-demo/site forewarn serve --no-flows (then http://127.0.0.1:8000)
+To browse it: FOREWARN_DB_URL=sqlite:///forewarn-demo/drill.db FOREWARN_SITE_DIR=forewarn-demo/site forewarn serve --no-flows (then http://127.0.0.1:8000)
 """.splitlines()  # noqa: E501
+
+
+def written(demo: Demo) -> list[dict[str, Any]]:
+    """Every message the demo wrote down, in order."""
+    path = demo.folder / "forewarn-demo/messages.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def lines(output: str) -> list[str]:
@@ -116,18 +132,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.mark.integration
 def test_the_demo_prints_its_story_line_for_line(demo: Demo) -> None:
-    assert lines(demo.stdout) == STORY
+    # The closing command names forewarn as this shell would find it: here, by its path.
+    typed = lines(demo.stdout.replace(f" {demo_command()[0]} serve", " forewarn serve"))
+    assert typed == STORY
 
 
 @pytest.mark.integration
 def test_the_demo_sends_nothing_whatever_channels_the_environment_names(demo: Demo) -> None:
     assert demo.mailbox.received == []
     assert demo.twilio.messages == []
-    counts = {
-        p.stem: len(p.read_text().splitlines())
-        for p in (demo.folder / "forewarn-demo/outbox").glob("*.jsonl")
-    }
+    counts = Counter(m["channel"] for m in written(demo))
     assert counts == {"sms": 38, "email": 40, "social": 3}
+    assert not (demo.folder / "forewarn-demo/outbox").exists()  # nothing even queued there
     # Nothing of the operator's own store or site was touched.
     assert not (demo.folder / "production.db").exists()
     assert not (demo.folder / "production-site").exists()
@@ -135,12 +151,8 @@ def test_the_demo_sends_nothing_whatever_channels_the_environment_names(demo: De
 
 @pytest.mark.integration
 def test_the_demo_tells_only_the_right_customers_and_the_page_names_nobody(demo: Demo) -> None:
-    messages = [
-        json.loads(line)
-        for path in (demo.folder / "forewarn-demo/outbox").glob("*.jsonl")
-        for line in path.read_text().splitlines()
-    ]
-    personal = [m for m in messages if "customer_id" in m]
+    messages = written(demo)
+    personal = [m for m in messages if m["customer_id"]]
     # Cabinet A serves premises 224-239 (two empty houses), cabinet B 768-783.
     told: dict[int, set[int]] = {m["incident_id"]: set() for m in personal}
     for m in personal:
@@ -148,10 +160,10 @@ def test_the_demo_tells_only_the_right_customers_and_the_page_names_nobody(demo:
     assert sorted(told) == [1, 3]
     assert len(told[1]) == 14 and all(224 <= p < 240 for p in told[1])
     assert len(told[3]) == 16 and all(768 <= p < 784 for p in told[3])
-    public = [(m["incident_id"], m["update_seq"]) for m in messages if "customer_id" not in m]
+    public = [(m["incident_id"], m["update_seq"]) for m in messages if not m["customer_id"]]
     assert sorted(public) == [(1, 1), (1, 2), (3, 1)]
-    assert "cpe901" not in demo.stdout.split("10:04")[-1]  # the flapping CPE never became a fault
-    with (demo.folder / "forewarn-demo/customers.csv").open() as handle:
+    assert "cpe901" not in demo.stdout.split("10:03")[-1]  # the flapping CPE never became a fault
+    with (demo.folder / "forewarn-demo/town/customers.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     private = {r[k] for r in rows for k in ("phone", "email", "address") if r[k]}
     for path in (demo.folder / "forewarn-demo/site").rglob("*"):
@@ -168,7 +180,7 @@ def test_the_suggested_command_serves_the_demos_page(demo: Demo) -> None:
     words = shlex.split(suggested)
     settings = dict(word.split("=", 1) for word in words if "=" in word)
     command = [word for word in words if "=" not in word]
-    assert command == ["forewarn", "serve", "--no-flows"]
+    assert command == [demo_command()[0], "serve", "--no-flows"]  # as the test ran it
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FOREWARN_", "TWILIO_"))}
     port = free_port()
     server = subprocess.Popen(
@@ -220,3 +232,23 @@ def test_the_story_is_the_same_whatever_the_nights_settings(
     run_demo(console, Path("forewarn-demo"), 3000)
     console.file.close()
     assert lines(console.export_text()) == STORY
+
+
+def test_the_closing_command_is_typed_as_the_newcomer_typed_forewarn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Run as `.venv/bin/forewarn demo` with the venv not activated, the command it
+    suggests starts `.venv/bin/forewarn`: a bare `forewarn` is "command not found"."""
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "forewarn").write_text("#!/bin/sh\n")
+    (bin_dir / "forewarn").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sys, "argv", [".venv/bin/forewarn", "demo"])
+    assert this_command() == ".venv/bin/forewarn"
+    assert serve_command(Path("forewarn-demo"), this_command()).endswith(
+        " .venv/bin/forewarn serve --no-flows"
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")  # the venv activated
+    assert this_command() == "forewarn"

@@ -155,6 +155,33 @@ def test_a_blip_never_reaches_anyone(tmp_path: Path) -> None:
     assert all(s["incidents"] == [] for s in result.page)
 
 
+def test_feed_lines_go_through_the_feeds_parser_and_a_garbled_one_is_quarantined(
+    tmp_path: Path,
+) -> None:
+    lines = "\n".join(
+        json.dumps({"element": cpe, "state": "down", "at": "2026-11-23T10:00:00Z"})
+        for cpe in ("cpe39", "cpe41", "cpe43", "cpe45")
+    )
+    seen: list[tuple[int, int, list[str]]] = []
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({
+        "start": "2026-11-23T10:00:00+00:00", "until": "+1h",
+        "network": {"topology": str(EXAMPLE / "topology.csv"),
+                    "customers": str(EXAMPLE / "customers.csv")},
+        "settings": {"phone_region": "GB"},
+        "events": [{"at": "+0m", "say": "four lines and a bad one", "feed_line": lines},
+                   {"at": "+1m", "feed_line": '{"element": "cpe47", "state": "sideways"}'}],
+    }))  # fmt: skip
+    result = run_drill(
+        load_scenario(path), Settings(), tmp_path / "out",
+        lambda m: seen.append((m.cycle.sensed.signals, m.cycle.sensed.rejects, m.said)),
+    )  # fmt: skip
+    assert seen[0] == (4, 0, ["four lines and a bad one"])
+    assert seen[1] == (0, 1, [])
+    told = {m["customer_id"] for m in result.messages if m["customer_id"]}
+    assert told == CABINET_A  # the lines, read as the feed reads them, opened the incident
+
+
 def test_an_outage_shorter_than_the_first_promise_gets_two_messages(tmp_path: Path) -> None:
     result = drill(tmp_path, {
         "start": "2026-11-23T10:00:00+00:00", "until": "+12h",

@@ -26,7 +26,7 @@ from forewarn.channels.base import (
     Stateless,
 )
 from forewarn.channels.rate import RateLimiter
-from forewarn.config import Settings
+from forewarn.config import Settings, process_settings
 from forewarn.context import Context
 from forewarn.network import import_network
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
@@ -85,9 +85,14 @@ def pager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         (folder / f"{kind}.txt").write_text(text + "\n", encoding="utf-8")
     monkeypatch.setitem(CHANNELS, PAGER.name, PAGER)
     monkeypatch.setenv("FOREWARN_TEMPLATES_DIR", str(tmp_path / "templates"))
-    texts.environment.cache_clear()
-    compose.template_for.cache_clear()
+    forget_templates()
     yield
+    forget_templates()
+
+
+def forget_templates() -> None:
+    """Drop what this process read of its template folder and templates."""
+    process_settings.cache_clear()
     texts.environment.cache_clear()
     compose.template_for.cache_clear()
 

@@ -56,7 +56,7 @@ def signal(settings: Settings, element: str, state: str, at: datetime) -> None:
 def after_ops(ctx: Context, now: datetime) -> None:
     """What the ops commands do after a change: queue, send, publish."""
     pipeline.queue(ctx, now)
-    pipeline.settle(ctx, now)
+    pipeline.deliver_and_publish(ctx, now)
 
 
 def seq_of(engine: Engine, incident_id: int, event: str) -> int:

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from forewarn.channels.rate import GRANT_S, SharedRateLimiter
 from forewarn.config import Settings
 from forewarn.context import Context
-from forewarn.pipeline import dispatch_channel
+from forewarn.pipeline import deliver_channel
 from forewarn.store import make_engine
 from testkit.ledger_data import fill_ledger, phone
 from testkit.servers import fake_twilio
@@ -55,7 +55,6 @@ def three_workers_send(db_url: str, tmp_path: Path) -> list[float]:
             twilio_api_url=twilio_url,
             sms_rate=RATE,
             send_concurrency=2,
-            dispatch_batch=20,
             quiet_hours="",
             sleep_hours="",
             _env_file=None,  # type: ignore[call-arg]
@@ -65,7 +64,7 @@ def three_workers_send(db_url: str, tmp_path: Path) -> list[float]:
 
         def work(ctx: Context) -> None:
             try:
-                dispatch_channel(ctx, now, channels=("sms",))
+                deliver_channel(ctx, now, channels=("sms",), batch_size=20)
             except BaseException as err:  # reported below
                 errors.append(err)
 

@@ -18,7 +18,7 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.store import deliveries, incidents, make_engine
-from testkit.crash import WORKER, worker_env
+from testkit.crash import worker, worker_env
 from testkit.ledger_data import fill_ledger, phone
 from testkit.servers import fake_twilio, smtp_server
 from tests.conftest import NOW, fresh_postgres_database
@@ -40,8 +40,8 @@ def test_two_dispatchers_on_postgresql_send_every_message_exactly_once(
         for n in (1, 2):
             directory = tmp_path / f"worker{n}"
             directory.mkdir()
-            env = worker_env(db_url, twilio_url, smtp_url, directory, batch=50, lease=300)
-            workers.append(subprocess.Popen(WORKER, env=env, cwd=directory))
+            env = worker_env(db_url, twilio_url, smtp_url, directory, lease=300)
+            workers.append(subprocess.Popen(worker(batch=50), env=env, cwd=directory))
         assert [w.wait(timeout=300) for w in workers] == [0, 0]
         texts = Counter(m["to"] for m in twilio.messages)
         emails = mailbox.by_message_id()

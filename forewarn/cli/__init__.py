@@ -13,6 +13,7 @@ from forewarn.cli import customer, health, maintenance, network, ops, rehearsal,
 from forewarn.cli.help import PlainGroup
 from forewarn.cli.startup import StartupError, check_store, checked_settings
 from forewarn.cli.terminal import fail_lines
+from forewarn.config import retired_settings
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -41,6 +42,8 @@ def _check_first(ctx: typer.Context) -> None:
         return
     try:
         settings = checked_settings()
+        for line in retired_settings(os.environ):
+            typer.echo(f"forewarn: {line}", err=True)
         if ctx.invoked_subcommand not in OWN_STORE:
             check_store(settings)
     except StartupError as err:

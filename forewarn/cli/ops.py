@@ -73,7 +73,7 @@ def _after_change(ctx: Context, now: datetime) -> None:
     with progress() as bar:
         task = bar.add_task("sending", total=messages)
         steps = pipeline.Steps(on_batch=lambda done: bar.update(task, completed=done.handled))
-        report = pipeline.settle(ctx, now, steps)
+        report = pipeline.deliver_and_publish(ctx, now, steps)
     print_delivery(console, messages, pipeline.note_waiting(ctx, report, now))
     console.print("page rebuilt")
 

@@ -18,10 +18,10 @@ from forewarn.cli.terminal import utc
 
 if TYPE_CHECKING:
     from forewarn.incidents.ledger.waiting import Waiting
-    from forewarn.reports import CycleReport, DispatchReport
+    from forewarn.reports import CycleReport, DeliveryReport
 
 
-def delivery_lines(queued: int, report: DispatchReport) -> list[tuple[str, str]]:
+def delivery_lines(queued: int, report: DeliveryReport) -> list[tuple[str, str]]:
     """What a delivery run did and what the ledger still holds back, as (style, line)
     pairs; nothing when nothing was queued, sent, failed or is waiting."""
     if not (queued or report.sent or report.failed or report.cancelled or report.waiting):
@@ -60,7 +60,7 @@ def _local(moment: datetime, zone: str | None) -> str:
     return f"{local:%H:%M} {zone} ({utc(moment)})"
 
 
-def print_delivery(console: Console, queued: int, report: DispatchReport, indent: str = "") -> None:
+def print_delivery(console: Console, queued: int, report: DeliveryReport, indent: str = "") -> None:
     """Print `delivery_lines`, each in its colour, the text as it is (no markup)."""
     for style, line in delivery_lines(queued, report):
         # Not wrapped: a provider's reason is pasted whole into a ticket or a search.

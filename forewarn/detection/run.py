@@ -43,7 +43,8 @@ def run_detection(
     settled, forgettable = settle(states, now, thresholds)
     state_store.save(conn, states, changed | settled, forgettable)
     down = effective_down(states)
-    pending = sum(1 for s in states.values() if s.state == "down" and not s.confirmed)
+    # Within damping either way: down and not yet confirmed, or back and not yet cleared.
+    pending = sum(1 for s in states.values() if (s.state == "down") != s.confirmed)
     return Detection(detect(tree, down, thresholds), set(down), pending, rejects)
 
 

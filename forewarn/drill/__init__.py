@@ -5,7 +5,7 @@ and a summary. Nothing is sent: every channel is captured.
 
 `scenario` reads the file, `run` replays it, `summary` computes the figures."""
 
-from forewarn.drill.run import Capture, DrillResult, run_drill
+from forewarn.drill.run import Capture, DrillResult, Moment, claim, rehearse, run_drill
 from forewarn.drill.scenario import DrillError, Scenario, load_scenario
 from forewarn.drill.summary import summarise
 
@@ -13,8 +13,11 @@ __all__ = [
     "Capture",
     "DrillError",
     "DrillResult",
+    "Moment",
     "Scenario",
+    "claim",
     "load_scenario",
+    "rehearse",
     "run_drill",
     "summarise",
 ]

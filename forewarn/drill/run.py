@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,8 @@ from forewarn.drill.scenario import DrillError, Scenario, Step
 from forewarn.drill.summary import iso, messages_sent, summarise
 from forewarn.durations import parse_duration, parse_time
 from forewarn.feeds import Signal
+from forewarn.feeds.jsonl import parse_lines
+from forewarn.feeds.signal import FeedBatch
 from forewarn.incidents.conversation import next_due as conversation_due
 from forewarn.incidents.ledger import next_due as ledger_due
 from forewarn.incidents.replies import Voice
@@ -33,6 +36,7 @@ from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
 from forewarn.notifiers.journal import Journal
 from forewarn.notifiers.registry import Registry
+from forewarn.reports import CycleReport
 from forewarn.store import (
     customers,
     elements,
@@ -81,8 +85,36 @@ class DrillResult:
     moments: list[datetime] = field(default_factory=list)
 
 
-def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
-    """Run the scenario into `out` (messages.jsonl, page.jsonl, summary.json)."""
+@dataclass
+class Moment:
+    """One stop of the simulated clock, as whoever watches the drill sees it: what the
+    scenario says of it, what the cycle sensed and changed, and what was sent."""
+
+    at: datetime
+    said: list[str]
+    cycle: CycleReport
+    sent: list[Message]
+    # The drill's own context, to read its store and network (never to change them).
+    context: Context
+
+
+Watch = Callable[[Moment], None]
+
+
+def run_drill(
+    scenario: Scenario, base: Settings, out: Path, watch: Watch | None = None
+) -> DrillResult:
+    """Run the scenario into `out` (messages.jsonl, page.jsonl, summary.json), emptied
+    first (see `claim`); `watch` sees each moment as it passes."""
+    claim(out)
+    return rehearse(scenario, base, out, watch)
+
+
+def rehearse(
+    scenario: Scenario, base: Settings, out: Path, watch: Watch | None = None
+) -> DrillResult:
+    """Run the scenario into `out`, a folder already claimed, which may hold the
+    scenario's own network files."""
     start = scenario.start.astimezone(UTC)
     try:
         until = parse_time(scenario.until, start, "UTC")
@@ -95,7 +127,6 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
         raise DrillError(str(err)) from None
     if until <= start or tick < timedelta(seconds=1):
         raise DrillError("until must be after start, and tick at least 1s")
-    _claim(out)
     settings = _drill_settings(scenario, base, out)
     engine = make_engine(settings.db_url)
     _load_network(scenario, base, settings, engine, start)
@@ -108,7 +139,7 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
     )
     ctx = Context(settings=settings, engine=engine, http=httpx.Client(), registry=registry)
     try:
-        result = _play(ctx, steps, start, until, tick, clock, sent)
+        result = _play(ctx, steps, (start, until, tick), clock, sent, watch)
         result.summary["scenario"] = scenario.name
     finally:
         ctx.close()  # the store's connections and the HTTP client
@@ -119,14 +150,14 @@ def run_drill(scenario: Scenario, base: Settings, out: Path) -> DrillResult:
 def _play(
     ctx: Context,
     steps: list[tuple[datetime, int, Step]],
-    start: datetime,
-    until: datetime,
-    tick: timedelta,
+    span: tuple[datetime, datetime, timedelta],
     clock: list[datetime],
     sent: list[tuple[datetime, Message]],
+    watch: Watch | None,
 ) -> DrillResult:
-    """Live the scenario's moments from `start` to `until` on the simulated `clock`:
-    what was sent, the page over time, and the summary of it all."""
+    """Live the scenario's moments from its start to its end, a tick apart at most, on
+    the simulated `clock`: what was sent, the page over time, and the summary of it all."""
+    start, until, tick = span
     s = ctx.settings
     answers: list[dict[str, Any]] = []
     page: list[dict[str, Any]] = []
@@ -140,7 +171,11 @@ def _play(
         while position < len(steps) and steps[position][0] <= now:
             due.append(steps[position][2])
             position += 1
-        _step(ctx, now, due, voice, answers)
+        before = len(sent)
+        report = _step(ctx, now, due, voice, answers)
+        if watch is not None:
+            said = [step.say for step in due if step.say]
+            watch(Moment(now, said, report, [m for _, m in sent[before:]], ctx))
         state = _page_state(ctx, now)
         if state != last_page:
             page.append({"at": iso(now), **state})
@@ -158,7 +193,7 @@ def _play(
     return result
 
 
-def _claim(out: Path) -> None:
+def claim(out: Path) -> None:
     """Make `out` the drill's, emptied: a new or empty folder, or a drill's own previous
     output (marked); anything else is refused and nothing is deleted."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
@@ -221,13 +256,15 @@ def _load_network(
 
 def _step(
     ctx: Context, now: datetime, due: list[Step], voice: Voice, answers: list[dict[str, Any]]
-) -> None:
+) -> CycleReport:
     """One moment, as `forewarn serve` lives it: the detection cycle (with the scripted
     signals for feeds), ops commands and replies as they arrive, the follow-up pass, and
     the dispatch beat for whatever else is due."""
     index = ctx.index()
-    signals = [s for step in due for s in _signals(index, step, now)]
-    pipeline.cycle(ctx, now, signals)
+    batch = FeedBatch()
+    for step in due:
+        batch.extend(_signals(index, step, now))
+    report = pipeline.cycle(ctx, now, batch)
     by_hand = [step for step in due if step.ops is not None or step.reply is not None]
     if by_hand:
 
@@ -242,14 +279,19 @@ def _step(
 
         answers.extend(writing(ctx.engine, by_hand_work, "drill ops and replies"))
         pipeline.queue(ctx, now)
-        pipeline.settle(ctx, now)
+        pipeline.deliver_and_publish(ctx, now)
     pipeline.follow_up(ctx, now)
     pipeline.deliver(ctx, now)
+    return report
 
 
-def _signals(index: NetworkIndex, step: Step, now: datetime) -> list[Signal]:
+def _signals(index: NetworkIndex, step: Step, now: datetime) -> FeedBatch:
+    """The step's signals: its feed events, and its feed line as the feed would read it."""
+    batch = FeedBatch()
+    if step.feed_line is not None:
+        batch.extend(parse_lines(step.feed_line.encode("utf-8")))
     if step.feed is None:
-        return []
+        return batch
     found = []
     for feed in step.feed if isinstance(step.feed, list) else [step.feed]:
         names = list(feed.elements) + ([feed.element] if feed.element else [])
@@ -261,7 +303,8 @@ def _signals(index: NetworkIndex, step: Step, now: datetime) -> list[Signal]:
             inside = tree.under(node, tree.is_leaf.nonzero()[0])
             names += [tree.ids[int(n)] for n in tree.is_leaf.nonzero()[0][inside]]
         found += [Signal(n, feed.state, now, "drill") for n in names]
-    return found
+    batch.signals.extend(found)
+    return batch
 
 
 def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:

@@ -62,7 +62,12 @@ class Step(_Strict):
     """One timed event; `at` is "+90m" from the start or an ISO-8601 time."""
 
     at: str
+    # What the moment is, in a sentence: the demo prints it as the moment comes.
+    say: str | None = Field(default=None, max_length=1000)
     feed: FeedStep | list[FeedStep] | None = None
+    # A line as monitoring writes it to a JSON lines feed, read by that feed's own parser:
+    # a garbled one is refused with its reason and kept in quarantine, as in operation.
+    feed_line: str | None = Field(default=None, max_length=100_000)
     ops: OpsStep | None = None
     reply: ReplyStep | None = None
 

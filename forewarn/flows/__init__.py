@@ -11,7 +11,7 @@ from prefect import flow
 from forewarn import pipeline
 from forewarn.flows.steps import PREFECT, flow_context, given_context, task_runner
 from forewarn.incidents.conversation import FollowUps
-from forewarn.reports import CycleReport, DispatchReport
+from forewarn.reports import CycleReport, DeliveryReport
 from forewarn.store import now_utc
 
 
@@ -23,7 +23,7 @@ def detection_cycle(now: datetime | None = None) -> CycleReport:
 
 
 @flow(name="dispatch", log_prints=False, task_runner=task_runner())
-def dispatch(now: datetime | None = None) -> DispatchReport:
+def dispatch(now: datetime | None = None) -> DeliveryReport:
     """Send everything due now: new messages, retries whose pause is over, the morning's."""
     with flow_context() as ctx:
         return pipeline.deliver(ctx, now or now_utc(), PREFECT)

@@ -4,7 +4,6 @@ an entrypoint gives the flows of its process."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -14,10 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from forewarn import pipeline
-from forewarn.config import Settings
+from forewarn.config import Settings, process_settings
 from forewarn.context import Context
 from forewarn.flows.observe import delivery_progress, update_tables
-from forewarn.notifiers.dispatch import BatchReport
+from forewarn.notifiers.delivery import BatchReport
 from forewarn.steps import P, Pending, R, Steps
 
 # One Prefect task per pipeline step, made once (the task names are the steps' names).
@@ -25,7 +24,7 @@ _STEPS: tuple[Callable[..., Any], ...] = (
     pipeline.detect_faults,
     pipeline.update_incidents,
     pipeline.queue_rest,
-    pipeline.dispatch_channel,
+    pipeline.deliver_channel,
     pipeline.keep_promises,
     pipeline.publish_site,
     pipeline.answer_new_mentions,
@@ -68,7 +67,7 @@ PREFECT = PrefectSteps()
 
 def task_runner() -> TaskRunner[Any]:
     """The flows' task runner: Dask when FOREWARN_DASK_ADDRESS is set, else threads."""
-    address = os.environ.get("FOREWARN_DASK_ADDRESS")
+    address = process_settings().dask_address
     if not address:
         return ThreadPoolTaskRunner()
     from prefect_dask.task_runners import DaskTaskRunner

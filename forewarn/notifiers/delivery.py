@@ -1,4 +1,4 @@
-"""Dispatch through the ledger, so nothing is lost and nothing is sent twice.
+"""Delivery through the ledger, so nothing is lost and nothing is sent twice.
 
 The ledger (forewarn.incidents.ledger) decides what is due and keeps the state machine;
 here each `DueDelivery` it claims is composed into a `Message`, sent through its channel
@@ -136,7 +136,13 @@ def _pace(sender: Sender) -> tuple[float | None, float]:
     return (limiter.rate, limiter.burst) if limiter is not None else (None, 0.0)
 
 
-def dispatch_batch(
+# Deliveries claimed at a time once the first small claim has gone: large enough that a
+# claim's one read and one write are cheap per message, small enough to share a fan-out
+# fairly between workers.
+BATCH = 1000
+
+
+def deliver_batch(
     engine: Engine,
     senders: Mapping[str, Sender],
     brand: Brand,
@@ -204,13 +210,13 @@ def dispatch_batch(
     attempts = [_attempt(r) for r in results if r.outcome is not Outcome.UNSENT]
     _note_failures(report, results, stale.resend + fresh.due)
 
-    def settle(conn: Connection) -> Recorded:
+    def write_down(conn: Connection) -> Recorded:
         # What never reached a provider goes back in the queue (if still this claim's).
         release(conn, unsent, token)
         return record(conn, attempts, now, token)
 
     # Sent already: the outcome must reach the ledger, however long other writers hold it.
-    recorded = writing(engine, settle, "record")
+    recorded = writing(engine, write_down, "record")
     report.recorded(recorded)
     if report.refused:
         logger.warning("%d outcomes of a lost claim not recorded", report.refused)
@@ -320,11 +326,12 @@ def _message(due: DueDelivery) -> Message:
 
 
 __all__ = [
+    "BATCH",
     "MAX_ATTEMPTS",
     "BatchReport",
     "Rules",
     "backoff",
     "claim_size",
-    "dispatch_batch",
+    "deliver_batch",
     "running_clock",
 ]
