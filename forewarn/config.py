@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from difflib import get_close_matches
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     Field,
@@ -129,6 +131,10 @@ class Settings(Process):
     smtp_url: SecretStr | None = None
     email_from: str | None = None
     email_rate: float = Field(default=50.0, gt=0)
+    # DKIM signing of every email (optional): the private key's PEM, or a file holding
+    # it, and the selector its public key is published under in DNS.
+    dkim_private_key: SecretStr | None = None
+    dkim_selector: str = Field(default="forewarn", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     # Public posts (and direct messages) through Mastodon.
     mastodon_url: str | None = None
     mastodon_token: SecretStr | None = None
@@ -171,6 +177,21 @@ class Settings(Process):
     def _smtp_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             smtp_url_problem(value.get_secret_value())
+        return value
+
+    @field_validator("dkim_private_key")
+    @classmethod
+    def _dkim_key_readable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        key = value.get_secret_value()
+        if key.lstrip().startswith("-----BEGIN"):
+            return value
+        path = Path(key)
+        if not path.is_file():
+            raise ValueError("neither a PEM private key nor a file holding one")
+        if "PRIVATE KEY-----" not in path.read_text(errors="replace"):
+            raise ValueError(f"{path} holds no PEM private key")
         return value
 
     @field_validator("time_zone")
@@ -251,6 +272,27 @@ def retired_settings(environ: Mapping[str, str]) -> list[str]:
     return [
         f"{name} is no longer read: {became}" for name, became in RETIRED.items() if name in environ
     ]
+
+
+# FOREWARN_* names that are not settings but are read by forewarn's own test script.
+NOT_SETTINGS = frozenset({"FOREWARN_TWILIO_SPEC"})
+
+
+def unknown_settings(environ: Mapping[str, str], dotenv: Path) -> list[str]:
+    """One line for each FOREWARN_* name, in the environment or in `dotenv`, that no
+    setting has (a misspelling is otherwise silently ignored), with the nearest one."""
+    known = {env_name(field) for field in Settings.model_fields} | RETIRED.keys() | NOT_SETTINGS
+    given = {name for name in environ if name.startswith("FOREWARN_")}
+    if dotenv.is_file():
+        given |= {n for n in dotenv_values(dotenv) if n.upper().startswith("FOREWARN_")}
+    lines = []
+    for name in sorted(given):
+        if name.upper() in known:
+            continue
+        near = get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
 
 
 @lru_cache(maxsize=1)

@@ -69,7 +69,8 @@ class Context:
 
         A channel given only part of its settings stops a context that sends
         (`ChannelSettingsError`): its customers' messages would quietly go to the outbox.
-        One that only reads (`sending=False`) warns instead."""
+        One that only reads (`sending=False`) warns instead, and does not say where
+        messages would go."""
         misconfigured = half_configured(settings)
         if misconfigured and sending:
             raise ChannelSettingsError(misconfigured)
@@ -80,7 +81,8 @@ class Context:
         for line in misconfigured:
             log.warning(line)
         named = {line.partition(":")[0] for line in misconfigured}
-        if unset := [channel for channel in registry.to_outbox if channel not in named]:
+        unset = [channel for channel in registry.to_outbox if channel not in named]
+        if unset and sending:  # a command that only reads sends nothing anywhere
             log.warning(
                 "no credentials for %s: those messages are written to %s",
                 ", ".join(unset),

@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy.engine import Connection, Engine
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -144,7 +145,12 @@ def create_app(
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     if site_dir is not None:
-        routes.append(Mount("/", StaticFiles(directory=site_dir, html=True, check_dir=False)))
+        # The page's JSON, feeds and maps are read by other sites (an operator's home page
+        # embedding the status, a partner's dashboard), as Statuspage's API is: any origin
+        # may read them. Only the site: no hook answers a browser on another origin.
+        site = StaticFiles(directory=site_dir, html=True, check_dir=False)
+        shared = CORSMiddleware(site, allow_origins=["*"], allow_methods=["GET", "HEAD"])
+        routes.append(Mount("/", shared))
     app = Starlette(routes=routes)
     app.state.receiver = Receiver(
         engine, webhook_token, max_body_bytes, clock, twilio, unsubscribe_key,

@@ -157,8 +157,8 @@ def when(
     moment: datetime, zone: str, locale: str | None = FALLBACK_LOCALE, now: datetime | None = None
 ) -> str:
     """A time as its reader reads it, always with its zone: "14:05 GMT" today, "Tue 14:05
-    GMT" within the week, "Tue 1/12 14:05 GMT" beyond it (or when there is no `now`: words
-    kept on the page are read later)."""
+    GMT" within the week, "Tue 1 Dec 14:05 GMT" beyond it (or when there is no `now`:
+    words kept on the page are read later)."""
     tz = zone_info(zone)
     local = moment.astimezone(tz)
     label = zone_name(local)
@@ -168,7 +168,7 @@ def when(
             return f"{local:%H:%M} {label}"
         if abs(local - now) < WEEK:
             return day_time(local, locale, zone=label)
-    return day_time(local, locale, day=f"{local.day}/{local.month}", zone=label)
+    return day_time(local, locale, dated=True, zone=label)
 
 
 @jinja2.pass_context
@@ -186,14 +186,28 @@ def _at(context: Any, value: str | None) -> str:
 
 
 def day_time(
-    local: datetime, locale: str | None = FALLBACK_LOCALE, day: str = "", zone: str = ""
+    local: datetime,
+    locale: str | None = FALLBACK_LOCALE,
+    dated: bool = False,
+    zone: str = "",
+    year: bool = False,
 ) -> str:
-    """A local time with its short weekday (and `day`, `zone` when given), in the
-    locale's words: "Tue 14:05", "Tue 1/12 14:05 GMT"."""
-    return _day_time(local.weekday(), f"{local:%H:%M}", locale or FALLBACK_LOCALE, day, zone)
+    """A local time with its short weekday (and the date when `dated`, the year too
+    with `year`, the zone's name when given), in the locale's words: "Tue 14:05", "Tue
+    1 Dec 14:05 GMT", "mar 1 dic 2026 14:05 CET". The month is a word, never a number:
+    1/12 is the first of December in London and the twelfth of January in Chicago."""
+    return _day_time(
+        local.weekday(), f"{local:%H:%M}", locale or FALLBACK_LOCALE,
+        local.day if dated else 0, local.month, local.year if year else 0, zone,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=4096)
-def _day_time(weekday: int, clock: str, locale: str, day: str, zone: str) -> str:
+def _day_time(
+    weekday: int, clock: str, locale: str, day: int, month: int, year: int, zone: str
+) -> str:
     # A fan-out says the same few times to thousands: rendered once each.
-    return say("day_time", locale, weekday=weekday, clock=clock, day=day, label=zone)
+    return say(
+        "day_time", locale, weekday=weekday, clock=clock, day=day, month=month, year=year,
+        label=zone,
+    )  # fmt: skip

@@ -16,8 +16,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# axe-core (accessibility tests) and Prism (a spec-checking local Twilio), pinned in tests/node/package-lock.json
-if [[ ! -f tests/node/node_modules/axe-core/axe.min.js || ! -x tests/node/node_modules/.bin/prism ]]; then
+# axe-core (accessibility tests), Prism (a spec-checking local Twilio) and the Nu HTML
+# Checker (run on Debian's Java), pinned in tests/node/package-lock.json
+if [[ ! -f tests/node/node_modules/axe-core/axe.min.js || ! -x tests/node/node_modules/.bin/prism
+      || ! -f tests/node/node_modules/vnu-jar/build/dist/vnu.jar ]]; then
   npm ci --prefix tests/node --no-audit --no-fund --silent
 fi
 

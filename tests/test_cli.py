@@ -46,7 +46,8 @@ def test_import_network_refuses_a_file_without_its_columns(
     assert "missing columns" in result.output
 
 
-def test_status_shows_open_incidents_and_deliveries(runner: CliRunner) -> None:
+def test_status_shows_open_incidents_and_deliveries(runner: CliRunner, tmp_path: Path) -> None:
+    make_engine(f"sqlite:///{tmp_path / 'cli.db'}").dispose()  # a store, empty
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
     assert "No open incidents." in result.output and "deliveries: none" in result.output

@@ -220,6 +220,8 @@ def stored(event: str, etr: datetime) -> dict[str, Any]:
         "etr_missed": ("etr_missed", {"missed": stamp(NOW), "later": stamp(etr)}),
         "etr_changed": ("ops", {"note": None, "cause": None, "etr_changed": True,
                                 "etr": stamp(etr), "status": "identified"}),
+        "etr_set": ("ops", {"note": None, "cause": None, "etr_changed": True, "first": True,
+                            "etr": stamp(etr), "status": "identified"}),
         "note": ("ops", {"note": None, "cause": None, "etr_changed": False, "etr": None,
                          "status": "monitoring"}),
         "summary": ("summary", {"cause": None, "note": None}),
@@ -278,9 +280,10 @@ def test_the_spanish_page_says_an_ops_estimate_in_spanish_in_the_operators_zone(
     after_ops(ctx, NOW + timedelta(minutes=11))
     spanish = (settings.site_dir / "es" / "incidents" / "1.html").read_text()
     english = (settings.site_dir / "incidents" / "1.html").read_text()
-    assert "Nueva estimación: mar 24/11 17:00 CET." in spanish
-    assert "New estimate: Tue 24/11 17:00 CET." in english
-    assert "UTC" not in spanish and "2026-11-23 15:03 CET" in spanish  # started, in Madrid
+    # The first estimate ops give: a fix time, not a change of one; the month in words.
+    assert "Estimación: mar 24 nov 17:00 CET." in spanish
+    assert "Estimate: Tue 24 Nov 17:00 CET." in english
+    assert "UTC" not in spanish and "lun 23 nov 2026 15:03 CET" in spanish  # started, in Madrid
     assert "<title>Corte: " in spanish
     # Every update the Spanish page shows, through to the end, is in Spanish.
     report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
@@ -294,7 +297,7 @@ def test_the_spanish_page_says_an_ops_estimate_in_spanish_in_the_operators_zone(
     assert len(bodies) == 4 and not [b for b in bodies if ENGLISH.search(b)], bodies
     history = (settings.site_dir / "es" / "history.html").read_text()
     assert "<td>Corte: " in history and "Outage" not in history
-    assert "<td>2026-11-23 15:00 CET</td>" in history  # started, in the operator's zone
+    assert "<td>lun 23 nov 2026 15:00 CET</td>" in history  # started, in the operator's zone
 
 
 def test_an_out_reply_is_answered_in_the_customers_own_zone(town: Town, engine: Engine) -> None:

@@ -15,6 +15,7 @@ from forewarn import texts
 from forewarn.cli import app
 from forewarn.config import Process, Settings, env_name, process_settings
 from forewarn.notifiers import compose
+from forewarn.store import make_engine
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -80,6 +81,7 @@ def test_a_retired_setting_is_said_to_be_no_longer_read_and_the_command_runs(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FOREWARN_DB_URL", f"sqlite:///{here / 'forewarn.db'}")
+    make_engine(f"sqlite:///{here / 'forewarn.db'}").dispose()
     monkeypatch.setenv("FOREWARN_DISPATCH_BATCH", "50")
     result = CliRunner().invoke(app, ["status"])
     assert result.exit_code == 0, result.output
@@ -90,6 +92,7 @@ def test_a_retired_setting_is_said_to_be_no_longer_read_and_the_command_runs(
 
 def test_no_retired_setting_no_notice(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOREWARN_DB_URL", f"sqlite:///{here / 'forewarn.db'}")
+    make_engine(f"sqlite:///{here / 'forewarn.db'}").dispose()
     monkeypatch.delenv("FOREWARN_DISPATCH_BATCH", raising=False)
     result = CliRunner().invoke(app, ["status"])
     assert result.exit_code == 0, result.output

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from forewarn import __version__
 from forewarn.cleantext import argument
 from forewarn.cli import customer, health, maintenance, network, ops, rehearsal, run_once, serve
 from forewarn.cli.help import PlainGroup
 from forewarn.cli.startup import StartupError, check_store, checked_settings
 from forewarn.cli.terminal import fail_lines
-from forewarn.config import retired_settings
+from forewarn.config import retired_settings, unknown_settings
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -29,12 +32,35 @@ app = typer.Typer(
 # Commands that keep a store of their own (the demo's, the drill's): their settings must
 # still parse, but the configured store need not answer.
 OWN_STORE = {"demo", "drill"}
+# Commands that only read: run where no store is, they refuse rather than make an empty
+# one and report that all is well (the others may start a store: an import, a server).
+READ_ONLY = {
+    ("status",),
+    ("customer",),
+    ("quarantine",),
+    ("incident", "list"),
+    ("incident", "show"),
+}
 # Groups of commands: typed alone, they show their help.
 GROUPS = {"incident", "maintenance"}
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"forewarn {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _check_first(ctx: typer.Context) -> None:
+def _check_first(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Say which forewarn this is.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
     # Before any command: every setting parses and the store answers, or one line each says
     # what is wrong (and nothing has started). Help always works, whatever the settings.
     words = ctx.meta.get("forewarn.words", [])
@@ -44,8 +70,11 @@ def _check_first(ctx: typer.Context) -> None:
         settings = checked_settings()
         for line in retired_settings(os.environ):
             typer.echo(f"forewarn: {line}", err=True)
+        for line in unknown_settings(os.environ, Path(".env")):
+            typer.echo(f"forewarn: {line}", err=True)
         if ctx.invoked_subcommand not in OWN_STORE:
-            check_store(settings)
+            reads = tuple(words[:1]) in READ_ONLY or tuple(words[:2]) in READ_ONLY
+            check_store(settings, may_create=not reads)
     except StartupError as err:
         fail_lines(err.lines)
 

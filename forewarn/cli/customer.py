@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from forewarn.cli.ops import ops_context
-from forewarn.cli.terminal import console, fail, utc
+from forewarn.cli.terminal import console, fail, shown
+from forewarn.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def lookup_region(settings: Settings, conn: Connection) -> str:
+    """The country a national number typed by ops belongs to: FOREWARN_PHONE_REGION when
+    set, else the one the customers were imported with (`--region`), else the default."""
+    from forewarn.network.importer import PHONE_REGION
+    from forewarn.store import get_meta
+
+    if "phone_region" in settings.model_fields_set:
+        return settings.phone_region
+    return get_meta(conn, PHONE_REGION) or settings.phone_region
 
 
 def customer(
@@ -20,8 +35,9 @@ def customer(
     from forewarn.incidents.history import find_customers, history, incidents_of
 
     settings, ctx = ops_context(sending=False)
+    zone = settings.time_zone
     with ctx.engine.connect() as conn:
-        found = find_customers(conn, lookup, settings.phone_region)
+        found = find_customers(conn, lookup, lookup_region(settings, conn))
         if not found:
             fail(f"no customer matches {lookup!r}")
         if len(found) > 1:
@@ -44,6 +60,16 @@ def customer(
         f"[bold]{escape(who.customer_id)}[/bold], {escape(who.address)}; channels "
         f"{escape(who.channels)}{' (opted out)' if who.opted_out else ''}"
     )
+    contacts = [
+        f"{label} {escape(value)}"
+        for label, value in (("phone", who.phone), ("email", who.email), ("social", who.social))
+        if value
+    ]
+    console.print(
+        f"{'; '.join(contacts) or 'no phone, email or handle'}; language {who.locale or 'en'}, "
+        f"zone {who.timezone or 'UTC'}",
+        highlight=False,
+    )
     table = Table("incident", "title", "status", "this premise", "since", "resolved")
     for i in cases:
         table.add_row(
@@ -51,15 +77,15 @@ def customer(
             escape(i.title),
             i.status,
             i.premise_state,
-            utc(i.started_at),
-            utc(i.resolved_at),
+            shown(i.started_at, zone),
+            shown(i.resolved_at, zone),
         )
     console.print(table if cases else "No incidents.")
     table = Table("when", "", "channel", "incident", "status", "text")
     for e in lines:
         text = e.text if e.answer is None else f"{e.text}\n-> {e.answer}"
         table.add_row(
-            utc(e.at),
+            shown(e.at, zone),
             "out" if e.direction == "out" else "in",
             e.channel,
             str(e.incident_id or ""),

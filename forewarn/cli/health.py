@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
-from forewarn.cli.terminal import console, fail, utc
+from forewarn.cli.terminal import console, fail, shown
 from forewarn.config import Settings
 from forewarn.store import elements, get_meta, incidents, make_engine, now_utc
 from forewarn.store import quarantine as quarantined
@@ -69,21 +69,21 @@ def read_health(conn: Connection, now: datetime) -> Health:
     return Health(failing, int(held), latest, dropped_count(conn))
 
 
-def print_health(health: Health) -> None:
+def print_health(health: Health, zone: str) -> None:
     """`forewarn status`'s last lines: what is failing, what was set aside."""
     if health.failing:
         console.print("[red]channels failing now:[/red]")
     for f in health.failing:
         console.print(
             f"  {f.channel}: {f.retrying:,} waiting to retry, {f.failed:,} failed for good in "
-            f"the last 24 h; latest at {utc(f.latest_at)}: {f.latest}",
+            f"the last 24 h; latest at {shown(f.latest_at, zone)}: {f.latest}",
             markup=False, highlight=False, style="red", soft_wrap=True,
         )  # fmt: skip
     if health.quarantined:
         dropped = f"; {health.dropped:,} older ones dropped" if health.dropped else ""
         console.print(
             f"quarantined input: {health.quarantined:,}, the latest at "
-            f"{utc(health.latest_quarantined)}{dropped} (`forewarn quarantine` lists them)",
+            f"{shown(health.latest_quarantined, zone)}{dropped} (`forewarn quarantine` lists them)",
             markup=False, highlight=False, style="yellow", soft_wrap=True,
         )  # fmt: skip
 
@@ -94,6 +94,7 @@ def status() -> None:
     from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
 
     settings = Settings()
+    zone = settings.time_zone
     engine = make_engine(settings.db_url)
     now = now_utc()
     with engine.connect() as conn:
@@ -114,7 +115,7 @@ def status() -> None:
             row.scope,
             f"{row.premises_count:,}",
             f"{row.customers_count:,}",
-            utc(row.started_at),
+            shown(row.started_at, zone),
         )
     console.print(table if rows else "No open incidents.")
     console.print("deliveries: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
@@ -124,7 +125,7 @@ def status() -> None:
         minutes = (now - waiting_since).total_seconds() / 60
         console.print(f"oldest due message has waited {minutes:,.1f} min")
     console.print(f"last feed read: {last_read}")
-    print_health(health)
+    print_health(health, zone)
 
 
 def quarantine(
@@ -134,7 +135,9 @@ def quarantine(
     each with its reason."""
     if limit < 1:
         fail(f"--limit: at least 1, not {limit}")
-    engine = make_engine(Settings().db_url)
+    settings = Settings()
+    zone = settings.time_zone
+    engine = make_engine(settings.db_url)
     q = quarantined.c
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(quarantined)).scalar_one()
@@ -148,7 +151,7 @@ def quarantine(
     # Lines, not a table: a raw input line is long, and ops grep and paste these.
     for row in rows:
         console.print(
-            f"{utc(row.at)}  {row.source}: {row.reason}\n    {row.raw}",
+            f"{shown(row.at, zone)}  {row.source}: {row.reason}\n    {row.raw}",
             markup=False, highlight=False, soft_wrap=True,
         )  # fmt: skip
     if total > len(rows):

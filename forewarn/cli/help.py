@@ -47,6 +47,23 @@ def _type_name(option: Any) -> str:
     return _CLASSIC.get(name.lower(), name.upper())
 
 
+def unwrapped(text: str) -> str:
+    """A docstring's paragraphs each on one line, for the help to wrap at the terminal's
+    width (typer keeps the source's line breaks: an 88-column line wrapped at 80 left one
+    word on a line of its own). A line starting a list item keeps its own line."""
+    paragraphs = []
+    for paragraph in text.strip().split("\n\n"):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        joined: list[str] = []
+        for line in lines:
+            if joined and not line.startswith(("- ", "* ")):
+                joined[-1] += " " + line
+            else:
+                joined.append(line)
+        paragraphs.append("\n".join(joined))
+    return "\n\n".join(paragraphs)
+
+
 class PlainCommand(TyperCommand):
     """A command whose help uses classic placeholders."""
 
@@ -67,6 +84,8 @@ class PlainGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         """The command `cmd_name`, speaking in classic placeholders too."""
         command = super().get_command(ctx, cmd_name)
+        if command is not None and command.help:
+            command.help = unwrapped(command.help)
         if type(command) is TyperCommand:
             command.__class__ = PlainCommand
         elif type(command) is TyperGroup:

@@ -15,7 +15,7 @@ from forewarn.cli.places import (
     check_place,
     find_target,
 )
-from forewarn.cli.terminal import console, fail, utc
+from forewarn.cli.terminal import console, fail, shown
 from forewarn.store import now_utc, writing
 
 maintenance_app = typer.Typer(
@@ -54,7 +54,7 @@ def maintenance_add(
         fail(str(err))
     console.print(
         f"planned work {incident_id}: {len(target.rows):,} premises, "
-        f"{utc(starts)} to {utc(ends)}; notices "
+        f"{shown(starts, settings.time_zone)} to {shown(ends, settings.time_zone)}; notices "
         + ", ".join(f"{n} ahead" for n in ctx.policy.notices)
         + ", at start and at end"
     )

@@ -78,3 +78,11 @@ def import_network_command(
             console.print(f"  {problem}", markup=False, highlight=False)
         if len(report.problems) > show:
             console.print(f"  ... and {len(report.problems) - show:,} more (use --show)")
+    invalid = sum(1 for p in report.problems if "is not a valid number" in str(p))
+    if invalid and region is None and "phone_region" not in settings.model_fields_set:
+        console.print(
+            f"[yellow]{invalid:,} phone numbers were read as {settings.phone_region} numbers "
+            "(numbers without + belong to FOREWARN_PHONE_REGION, unset here) and are not "
+            "valid there: if your customers are elsewhere, import again with --region and "
+            "the country's code (GB, DE, AU, ...), or set FOREWARN_PHONE_REGION.[/yellow]"
+        )

@@ -19,7 +19,7 @@ from forewarn.cli.places import (
     check_place,
     find_target,
 )
-from forewarn.cli.terminal import console, fail, progress, utc
+from forewarn.cli.terminal import console, fail, progress, shown
 from forewarn.config import Settings
 from forewarn.store import now_utc, writing
 
@@ -74,7 +74,8 @@ def _after_change(ctx: Context, now: datetime) -> None:
         task = bar.add_task("sending", total=messages)
         steps = pipeline.Steps(on_batch=lambda done: bar.update(task, completed=done.handled))
         report = pipeline.deliver_and_publish(ctx, now, steps)
-    print_delivery(console, messages, pipeline.note_waiting(ctx, report, now))
+    waiting = pipeline.note_waiting(ctx, report, now)
+    print_delivery(console, messages, waiting, zone=ctx.settings.time_zone)
     console.print("page rebuilt")
 
 
@@ -117,6 +118,7 @@ def incident_list(
     from forewarn.store import incidents
 
     _, ctx = ops_context(sending=False)
+    zone = ctx.settings.time_zone
     query = select(incidents).order_by(incidents.c.id.desc()).limit(50)
     if not all_:
         query = query.where(incidents.c.status != "resolved")
@@ -130,8 +132,8 @@ def incident_list(
             row.source,
             row.status,
             f"{row.premises_count:,}",
-            utc(row.etr),
-            utc(row.next_update_at),
+            shown(row.etr, zone),
+            shown(row.next_update_at, zone),
         )
     console.print(table if rows else "No incidents.")
 
@@ -146,6 +148,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     from forewarn.store import elements, etr_history, incident_updates
 
     _, ctx = ops_context(sending=False)
+    zone = ctx.settings.time_zone
     with ctx.engine.connect() as conn:
         try:
             row = get(conn, incident_id)
@@ -172,8 +175,8 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     console.print(f"[bold]{escape(row.title)}[/bold] ({row.source}, {row.status})")
     console.print(
         f"area {escape(row.area_name or '-')}; {row.premises_count:,} premises, "
-        f"{row.customers_count:,} customers; since {utc(row.started_at)}; "
-        f"estimate {utc(row.etr)}; next update {utc(row.next_update_at)}"
+        f"{row.customers_count:,} customers; since {shown(row.started_at, zone)}; "
+        f"estimate {shown(row.etr, zone)}; next update {shown(row.next_update_at, zone)}"
     )
     if row.root_element:
         named = f"{root.name} ({root.kind}, {row.root_element})" if root else row.root_element
@@ -185,17 +188,22 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
         told = "yes" if u.notify else "-"
         table.add_row(
             str(u.seq),
-            utc(u.created_at),
+            shown(u.created_at, zone),
             u.event,
             u.status,
             told,
-            utc(u.next_update_at),
+            shown(u.next_update_at, zone),
             escape(u.body),
         )
     console.print(table)
     table = Table("set at", "estimate", "announced", "why")
     for e in estimates:
-        table.add_row(utc(e.set_at), utc(e.etr), "yes" if e.announced else "no", escape(e.reason))
+        table.add_row(
+            shown(e.set_at, zone),
+            shown(e.etr, zone),
+            "yes" if e.announced else "no",
+            escape(e.reason),
+        )
     console.print(table)
     for p in delivery:
         console.print(p.summary(), markup=False, highlight=False)

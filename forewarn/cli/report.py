@@ -14,16 +14,17 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
-from forewarn.cli.terminal import utc
+from forewarn.cli.terminal import shown
 
 if TYPE_CHECKING:
     from forewarn.incidents.ledger.waiting import Waiting
     from forewarn.reports import CycleReport, DeliveryReport
 
 
-def delivery_lines(queued: int, report: DeliveryReport) -> list[tuple[str, str]]:
+def delivery_lines(queued: int, report: DeliveryReport, zone: str = "UTC") -> list[tuple[str, str]]:
     """What a delivery run did and what the ledger still holds back, as (style, line)
-    pairs; nothing when nothing was queued, sent, failed or is waiting."""
+    pairs, times in the operator's `zone`; nothing when nothing was queued, sent, failed
+    or is waiting."""
     if not (queued or report.sent or report.failed or report.cancelled or report.waiting):
         return []
     lines = [
@@ -36,45 +37,50 @@ def delivery_lines(queued: int, report: DeliveryReport) -> list[tuple[str, str]]
     for (channel, reason), n in sorted(report.failures.items(), key=lambda f: -f[1]):
         lines.append(("red", f"  {channel}: {n:,} failed for good: {reason}"))
     for wait in report.waiting:
-        lines.append(("yellow", f"  {wait.channel}: {wait.count:,} {_why(wait)}"))
+        lines.append(("yellow", f"  {wait.channel}: {wait.count:,} {_why(wait, zone)}"))
     return lines
 
 
-def _why(wait: Waiting) -> str:
+def _why(wait: Waiting, zone: str) -> str:
     if wait.kind == "held":
-        return f"held (night or daily ceiling) until {_local(wait.next_at, wait.zone)}"
+        return f"held (night or daily ceiling) until {_local(wait.next_at, wait.zone, zone)}"
     if wait.kind == "retrying":
         others = f" ({wait.others:,} for other reasons)" if wait.others else ""
-        return f"retrying after: {wait.reason}{others}; next try {utc(wait.next_at)}"
+        return f"retrying after: {wait.reason}{others}; next try {shown(wait.next_at, zone)}"
     return "due, not sent yet"
 
 
-def _local(moment: datetime, zone: str | None) -> str:
-    """The customers' own clock, and UTC beside it: '06:00 Europe/London (... UTC)'."""
-    if not zone or zone == "UTC":
-        return utc(moment)
+def _local(moment: datetime, theirs: str | None, ours: str) -> str:
+    """The customers' own clock, and the operator's beside it when it differs:
+    '06:00 Europe/Madrid (2026-11-24 05:00 GMT)'."""
+    if not theirs or theirs == ours:
+        return shown(moment, ours)
     try:
-        local = moment.astimezone(ZoneInfo(zone))
+        local = moment.astimezone(ZoneInfo(theirs))
     except (KeyError, ValueError):  # an unknown zone counts as UTC, as quiet hours do
-        return utc(moment)
-    return f"{local:%H:%M} {zone} ({utc(moment)})"
+        return shown(moment, ours)
+    return f"{local:%H:%M} {theirs} ({shown(moment, ours)})"
 
 
-def print_delivery(console: Console, queued: int, report: DeliveryReport, indent: str = "") -> None:
+def print_delivery(
+    console: Console, queued: int, report: DeliveryReport, indent: str = "", zone: str = "UTC"
+) -> None:
     """Print `delivery_lines`, each in its colour, the text as it is (no markup)."""
-    for style, line in delivery_lines(queued, report):
+    for style, line in delivery_lines(queued, report, zone):
         # Not wrapped: a provider's reason is pasted whole into a ticket or a search.
         console.print(
             indent + line, style=style or None, markup=False, highlight=False, soft_wrap=True
         )
 
 
-def print_cycle(console: Console, report: CycleReport) -> None:
+def print_cycle(console: Console, report: CycleReport, zone: str = "UTC") -> None:
     """A few lines: signals, faults, incident changes, messages, the site."""
     d = report.detection
+    rejected = " (`forewarn quarantine` lists them)" if report.rejects else ""
+    until = f", the first until {shown(d.settles_at, zone)}" if d.settles_at else ""
     console.print(
-        f"  signals read {report.signals}, rejected {report.rejects}; "
-        f"elements waiting out damping {d.pending}; faults {len(d.faults)}"
+        f"  signals read {report.signals}, rejected {report.rejects}{rejected}; "
+        f"elements waiting out damping {d.pending}{until}; faults {len(d.faults)}"
     )
     for error in report.feed_errors:
         console.print(f"  [yellow]feed problem:[/yellow] {error}")
@@ -92,7 +98,7 @@ def print_cycle(console: Console, report: CycleReport) -> None:
     ):
         if ids:
             console.print(f"  incidents {label}: {', '.join(map(str, ids))}")
-    print_delivery(console, report.queued, report.dispatch, "  ")
+    print_delivery(console, report.queued, report.dispatch, "  ", zone)
     for sample in report.dispatch.samples:
         text = sample.body if sample.subject is None else f"(subject) {sample.subject}"
         console.print(

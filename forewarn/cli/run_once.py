@@ -3,6 +3,7 @@ Prefect server is configured, else in this process."""
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime
 from typing import Annotated
@@ -57,15 +58,24 @@ def run_once(
                 done = follow_up_cycle(now=moment)
         else:
             # Prefect's temporary server would cost 10-15 s to start, for runs nobody
-            # could watch once it stops: the same composition runs without it.
-            cycled = pipeline.cycle(ctx, moment or now_utc())
-            done = pipeline.follow_up(ctx, moment or now_utc())
+            # could watch once it stops: the same composition runs without it. What the
+            # pipeline warns of (a feed that failed, a batch's failures) is in the report
+            # printed below: its log would say each twice.
+            quiet = logging.getLogger("forewarn.pipeline")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                cycled = pipeline.cycle(ctx, moment or now_utc())
+                done = pipeline.follow_up(ctx, moment or now_utc())
+            finally:
+                quiet.setLevel(level)
         pipeline.note_waiting(ctx, cycled.dispatch, cycled.now)
         if isinstance(done, FollowedUp) and done.dispatch is not None:
             pipeline.note_waiting(ctx, done.dispatch, cycled.now)
     finally:
         ctx.close()
-    print_cycle(console, cycled)
+    zone = ctx.settings.time_zone
+    print_cycle(console, cycled, zone)
     if done.changed:
         console.print(
             f"follow-ups: {len(done.reminded)} promised updates, {len(done.warned)} estimate "
@@ -73,4 +83,7 @@ def run_once(
             f"{len(done.at_risk)} at-risk changes"
         )
         if isinstance(done, FollowedUp) and done.dispatch is not None:
-            print_delivery(console, 0, done.dispatch, "  ")
+            print_delivery(console, 0, done.dispatch, "  ", zone)
+    if cycled.feed_errors:
+        # A feed that could not be read is a failed run, for cron and for scripts.
+        raise typer.Exit(1)

@@ -5,6 +5,8 @@ any server starts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
@@ -32,10 +34,20 @@ def checked_settings() -> Settings:
         raise StartupError(settings_problems(err)) from None
 
 
-def check_store(settings: Settings) -> None:
-    """Open (and close) one connection to the store; a StartupError says why it failed."""
+def check_store(settings: Settings, may_create: bool = False) -> None:
+    """Open (and close) one connection to the store; a StartupError says why it failed.
+
+    A SQLite file that does not exist is refused unless the command may create the store
+    (every command but those that only read): `forewarn status` in the wrong folder
+    would otherwise make an empty store there and report that all is well."""
     url = make_url(settings.db_url.get_secret_value())
     shown = _without_password(url)
+    if not may_create and _missing_sqlite_file(url):
+        raise StartupError([
+            f"FOREWARN_DB_URL: there is no store at {url.database} ({shown}): import a network "
+            "first (`forewarn import-network`), or run from the folder that holds it, or set "
+            "FOREWARN_DB_URL to it"
+        ])  # fmt: skip
     try:
         engine = create_engine(url, connect_args=_timeout(url))
     except (SQLAlchemyError, ImportError) as err:
@@ -50,6 +62,16 @@ def check_store(settings: Settings) -> None:
         ) from None
     finally:
         engine.dispose()
+
+
+def _missing_sqlite_file(url: URL) -> bool:
+    """A SQLite store named by a file path that does not exist (not `:memory:`)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return False
+    if database.startswith("file:"):
+        return False  # a URI filename: its options say what may be created
+    return not Path(database).exists()
 
 
 def _without_password(url: URL) -> str:

@@ -3,6 +3,8 @@ progress bar, a time."""
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -13,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from forewarn.cleantext import for_terminal
+from forewarn.quiet import zone_info
 
 
 class SafeConsole(Console):
@@ -26,7 +29,18 @@ class SafeConsole(Console):
         return super().render_str(for_terminal(text), **kwargs)
 
 
-console = SafeConsole()
+def _console() -> SafeConsole:
+    """The terminal's console; piped into a file or another program (no terminal and no
+    COLUMNS), lines are not wrapped at 80 columns, inside phone numbers and paths, and
+    tables take the width they need."""
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return SafeConsole()
+    return SafeConsole(soft_wrap=True, width=PIPED_WIDTH)
+
+
+# Piped output's width for tables: wide enough for any row forewarn prints.
+PIPED_WIDTH = 240
+console = _console()
 
 
 def fail(message: str) -> NoReturn:
@@ -54,6 +68,10 @@ def progress() -> Progress:
     )
 
 
-def utc(moment: datetime | None) -> str:
-    """A time as ops read it in tables: '2026-11-24 14:00 UTC', or '-'."""
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+def shown(moment: datetime | None, zone: str) -> str:
+    """A time as ops read it, in the operator's zone (FOREWARN_TIME_ZONE), the zone they
+    type times in too: '2026-11-24 14:00 GMT', or '-'."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone(zone_info(zone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or zone}"

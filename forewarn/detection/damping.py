@@ -67,12 +67,11 @@ def apply_signals(
                 f"dated {signal.observed_at:%Y-%m-%d %H:%M:%S} UTC, more than "
                 f"{FUTURE_TOLERANCE.seconds // 60} minutes ahead of our clock"
             )
-            rejects.append(Reject.of(signal.source, reason, signal.raw or signal))
+            rejects.append(signal.rejected(reason))
             continue
         element = resolve_element(signal.element, known)
         if element is None:
-            reason = f"unknown element {signal.element!r}"
-            rejects.append(Reject.of(signal.source, reason, signal.raw or signal))
+            rejects.append(signal.rejected(f"unknown element {signal.element!r}"))
             continue
         current = states.get(element)
         if current is not None and horizon is not None and current.observed_at > horizon:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
 from forewarn.detection import states as state_store
-from forewarn.detection.damping import Thresholds, apply_signals, effective_down, settle
+from forewarn.detection.damping import (
+    ElementState,
+    Thresholds,
+    apply_signals,
+    effective_down,
+    settle,
+)
 from forewarn.detection.rootcause import Fault, detect
 from forewarn.feeds import Reject, Signal
 from forewarn.network.tree import Tree
@@ -23,6 +29,8 @@ class Detection:
     down: set[str] = field(default_factory=set)
     pending: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    # When damping next settles one of the pending elements (None: nothing pending).
+    settles_at: datetime | None = None
 
 
 def alertmanager_down(conn: Connection) -> list[str]:
@@ -45,7 +53,8 @@ def run_detection(
     down = effective_down(states)
     # Within damping either way: down and not yet confirmed, or back and not yet cleared.
     pending = sum(1 for s in states.values() if (s.state == "down") != s.confirmed)
-    return Detection(detect(tree, down, thresholds), set(down), pending, rejects)
+    settles = min(_settle_times(states.values(), thresholds), default=None)
+    return Detection(detect(tree, down, thresholds), set(down), pending, rejects, settles)
 
 
 def down_now(conn: Connection) -> set[str]:
@@ -56,8 +65,12 @@ def down_now(conn: Connection) -> set[str]:
 def next_due(conn: Connection, thresholds: Thresholds) -> list[datetime]:
     """When damping next settles an element: one down long enough is confirmed, one back
     up long enough stops counting (moments already past are due at the next cycle)."""
+    return _settle_times(state_store.load(conn).values(), thresholds)
+
+
+def _settle_times(states: Iterable[ElementState], thresholds: Thresholds) -> list[datetime]:
     due = []
-    for st in state_store.load(conn).values():
+    for st in states:
         if st.state == "down" and not st.confirmed:
             due.append(st.since + thresholds.down_after)
         elif st.state != "down" and st.confirmed:

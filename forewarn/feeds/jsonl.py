@@ -47,7 +47,7 @@ def parse_line(line: bytes, line_no: int) -> Signal | Reject:
         observed = parse_timestamp(item.get("at"))
     except ValueError as err:
         return Reject.of(SOURCE, f"{where}: 'at': {err}", line)
-    return Signal(element.strip(), state, observed, SOURCE, item)
+    return Signal(element.strip(), state, observed, SOURCE, item, where)
 
 
 def parse_lines(data: bytes, first_line_no: int = 1) -> FeedBatch:

@@ -57,12 +57,16 @@ def fetch_remote(config: FeedConfig, client: httpx.Client) -> Fetched:
                 client, config.alertmanager_url, config.element_labels
             )
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
-            fetched.errors.append(without_credentials(f"alertmanager poll failed: {err}"))
+            fetched.errors.append(
+                without_credentials(f"alertmanager poll of {config.alertmanager_url} failed: {err}")
+            )
     if config.jsonl_feed and _is_url(config.jsonl_feed):
         try:
             fetched.url_feed = jsonl.read_url(client, config.jsonl_feed)
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as err:
-            fetched.errors.append(without_credentials(f"JSON lines feed failed: {err}"))
+            fetched.errors.append(
+                without_credentials(f"JSON lines feed {config.jsonl_feed} failed: {err}")
+            )
     return fetched
 
 
@@ -121,7 +125,7 @@ def _read_file(conn: Connection, feed: str, read: FeedRead) -> None:
         read.batch.extend(result.batch)
         read.cursors[feed] = result.position
     except (OSError, ValueError) as err:
-        read.errors.append(f"JSON lines feed failed: {err}")
+        read.errors.append(f"JSON lines feed {feed} failed: {err}")
 
 
 def acknowledge(conn: Connection, read: FeedRead, now: datetime) -> None:

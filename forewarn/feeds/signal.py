@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,15 @@ class Signal:
     observed_at: datetime
     source: str
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Where in its feed it was read ("line 12"), for a reject found later to name.
+    where: str = field(default="", compare=False, repr=False)
+
+    def rejected(self, reason: str) -> Reject:
+        """A reject of this signal: its place in the feed and the reason, and the item as
+        the feed gave it (JSON, not Python's spelling of it)."""
+        said = f"{self.where}: {reason}" if self.where else reason
+        raw = json.dumps(self.raw, ensure_ascii=False, default=str) if self.raw else repr(self)
+        return Reject.of(self.source, said, raw)
 
 
 @dataclass(frozen=True, slots=True)

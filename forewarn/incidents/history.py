@@ -49,8 +49,14 @@ def find_customers(conn: Connection, lookup: str, region: str = "US") -> list[Ro
     found = list(conn.execute(query.where(or_(*tests)).limit(50)))
     if not found and len(text) >= 3:
         # Part of an address, literally (the wildcards in the text are escaped).
-        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        address = func.lower(premises.c.address).like(pattern + "%", escape="\\")
+        # It starts the address or one of its words: "5 Church Lane" is not in "15 Church
+        # Lane", and "church" finds both.
+        literal = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        lowered = func.lower(premises.c.address)
+        address = or_(
+            lowered.like(literal + "%", escape="\\"),
+            lowered.like("% " + literal + "%", escape="\\"),
+        )
         found = list(conn.execute(query.where(address).limit(50)))
     return found
 

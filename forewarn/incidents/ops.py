@@ -223,7 +223,8 @@ def update_by_ops(
         if announce:
             record.change(conn, row.id, etr_warned=None)
             announced = estimate
-            event = "etr_changed"
+            # A first estimate is news of a fix time, not a change of one.
+            event = "etr_set" if row.etr is None and etr is not None else "etr_changed"
             outcome.said.append(f"estimate {etr:%Y-%m-%d %H:%M} UTC" if etr else "no estimate")
         else:
             outcome.held.append(
@@ -239,8 +240,8 @@ def update_by_ops(
         outcome.said.append("note")
     if event == "note" and not (status and status != row.status) and cause is None and not note:
         return outcome  # only a wobble of the estimate: nothing to say
-    body = update_words("ops", note=note, cause=cause, etr_changed=event == "etr_changed",
-                        etr=stamp(etr), status=new_status)  # fmt: skip
+    body = update_words("ops", note=note, cause=cause, etr_changed=event.startswith("etr_"),
+                        first=event == "etr_set", etr=stamp(etr), status=new_status)  # fmt: skip
     news = NewUpdate(event, new_status, body, row.notify, etr=announced)
     record.add_update(conn, row.id, news, now, policy)
     return outcome

@@ -34,6 +34,8 @@ from forewarn.store import customers, elements, premises, set_meta, upsert, writ
 
 CHUNK_ROWS = 50_000
 PHONE_WORKERS = max(os.cpu_count() or 1, 1)
+# The store's note of the country the last customers import read national numbers in.
+PHONE_REGION = "phone_region"
 
 
 def import_network(
@@ -64,6 +66,8 @@ def import_network(
                 conn, customer_file, geocoder, now, default_region, report, progress, encoding
             )
             set_meta(conn, "network_version", now.isoformat())
+            # Ops looking a customer up by a national number mean the import's country.
+            set_meta(conn, PHONE_REGION, default_region.upper())
 
         # One attempt: the report fills as rows are read, so a second would count twice.
         writing(engine, customers_work, "import customers", attempts=1)

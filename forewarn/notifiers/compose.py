@@ -24,6 +24,7 @@ EVENT_TEMPLATES = {
     "expanded": "opened",
     "followup": "update",
     "etr_changed": "update",
+    "etr_set": "update",
     "etr_missed": "update",
     "note": "update",
     "restored": "restored",
@@ -91,7 +92,7 @@ HELD = timedelta(minutes=15)
 
 # Updates that may carry the operator's offer to customers of a long outage: those sent
 # while it lasts (an offer to someone waiting reads wrong in the summary after the fix).
-OFFERED = frozenset({"followup", "etr_changed", "etr_missed", "note", "still_down"})
+OFFERED = frozenset({"followup", "etr_set", "etr_changed", "etr_missed", "note", "still_down"})
 
 
 def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | None]:

@@ -4,6 +4,7 @@ each locale, Statuspage's JSON, the Atom feed, the areas and the lookup index.""
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -35,7 +36,7 @@ from forewarn.status_page.statuspage import (
     status_object,
 )
 from forewarn.store import incidents
-from forewarn.texts import environment, said_in, zone_name
+from forewarn.texts import day_time, environment, said_in, zone_name
 
 LOCALES = ("en", "es")  # the first is the default, at the site's root
 RECENT = 50  # incidents.json lists the latest 50, as Statuspage does
@@ -188,6 +189,7 @@ def _maintenances(conn: Connection, page: PageConfig, now: datetime) -> list[dic
 def _environment() -> jinja2.Environment:
     env = environment(lstrip_blocks=True).overlay()
     env.filters["when"] = _when
+    env.filters["place"] = place_label
     env.filters["words"] = jinja2.pass_context(
         lambda context, update, locale: said_in(
             update["body"], update.get("x_kind"), update.get("x_params"), locale, "update",
@@ -204,6 +206,15 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def place_label(key: str) -> str:
+    """A lookup key as a place is written: "street:mill road" is Mill Road (the index
+    keeps streets in lower case to match what people type), a postcode as it is."""
+    kind, _, name = key.partition(":")
+    if not name:
+        return kind
+    return string.capwords(name) if kind == "street" else name
+
+
 @jinja2.pass_context
 def _when(context: Any, value: str | datetime | None) -> str:
     """A page time ("2026-11-23T14:00:00Z", or a stored moment) in the operator's zone,
@@ -216,7 +227,8 @@ def _when(context: Any, value: str | datetime | None) -> str:
         else datetime.fromisoformat(value.replace("Z", "+00:00"))
     )
     local = moment.astimezone(zone_info(context.get("zone")))
-    return f"{local:%Y-%m-%d %H:%M} {zone_name(local)}"
+    # In the words the updates on the same page use for their times, with the year.
+    return day_time(local, context.get("locale"), dated=True, zone=zone_name(local), year=True)
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -44,8 +44,13 @@ class PageConfig:
 
 
 def iso(moment: datetime | None) -> str | None:
-    """Statuspage's timestamp format (UTC, Z)."""
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    """Statuspage's timestamp format (UTC, Z; milliseconds when there are any, as
+    Statuspage writes them, and as HTML's `<time datetime>` allows: at most three)."""
+    if moment is None:
+        return None
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def impact(share: float, page: PageConfig) -> str:
@@ -64,7 +69,8 @@ def page_object(page: PageConfig, now: datetime) -> dict[str, Any]:
         "id": PAGE_ID,
         "name": page.name,
         "url": page.url,
-        "time_zone": "Etc/UTC",
+        # The operator's zone, as Statuspage names zones (IANA; UTC as Etc/UTC).
+        "time_zone": "Etc/UTC" if page.time_zone == "UTC" else page.time_zone,
         "updated_at": iso(now),
     }
 
