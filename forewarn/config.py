@@ -69,6 +69,9 @@ class Settings(Process):
     public_url: str | None = None
     # The receiver refuses bodies larger than this (bytes).
     max_body_bytes: int = 5_000_000
+    # Where `serve` listens for customers' emails back (host:port, SMTP), as the operator's
+    # mail server hands them on; unset: no email reply is read, and no email asks for one.
+    inbound_smtp: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-:\[\]]*:\d{1,5}$")
 
     # --- the network (network/) -------------------------------------------------------
     # Country assumed for phone numbers written without +: at import and when ops look a
@@ -158,6 +161,14 @@ class Settings(Process):
     # The public page: components (JSON, see README) and the operator's colour.
     components_file: Path | None = None
     brand_colour: str = Field(default="#1f5fa8", pattern=r"^#[0-9a-fA-F]{6}$")
+    # A street map under the affected areas: a tile server's URL with {z}, {x} and {y}
+    # (the operator's own provider: OpenStreetMap's tiles are not for heavy use) and the
+    # attribution it asks for. Unset: the page's drawn map alone.
+    map_tiles: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s\"'<>]*\{z\}[^\s\"'<>]*\{x\}[^\s\"'<>]*\{y\}[^\s\"'<>]*$",
+    )
+    map_attribution: str = Field(default="© OpenStreetMap contributors", max_length=300)
 
     @field_validator("db_url")
     @classmethod

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -145,7 +146,8 @@ class Context:
     def brand(self) -> Brand:
         """Who speaks in messages."""
         s = self.settings
-        return Brand(s.operator_name, s.site_url, s.time_zone, parse_steps(s.outage_offers, "|"))
+        offers = parse_steps(s.outage_offers, "|")
+        return Brand(s.operator_name, s.site_url, s.time_zone, offers, s.inbound_smtp is not None)
 
     @property
     def night(self) -> Night:
@@ -172,6 +174,7 @@ class Context:
             s.operator_name, s.site_url, s.privacy_floor, s.brand_colour,
             time_zone=s.time_zone,
             major_share=s.impact_major_share, critical_share=s.impact_critical_share,
+            tiles=s.map_tiles or None, attribution=s.map_attribution,
         )  # fmt: skip
 
 
@@ -191,23 +194,24 @@ def _public(settings: Settings) -> str:
     return json.dumps(settings.public(), sort_keys=True)
 
 
-# Contexts built in this process for the flows of another (a Dask worker receives a
-# reference with every task): one per configuration, not one per task.
-_received: dict[str, Context] = {}
-
-
 def _rebuilt(expected: str, offsets: dict[datetime, timedelta]) -> Context:
-    if expected not in _received:
-        own = Settings()
-        if _public(own) != expected:
-            theirs, mine = json.loads(expected), own.public()
-            differ = sorted(k for k in theirs.keys() | mine.keys() if theirs.get(k) != mine.get(k))
-            raise SettingsDiffer(
-                "this worker's FOREWARN_* settings differ from the flow's in "
-                f"{', '.join(differ)}: give every worker the same environment"
-            )
-        _received[expected] = Context.build(own)
-    context = _received[expected]
+    context = received(expected)
     # The hours the flow's moments live at (a drill's, a rehearsal's; the true hour).
     context.clock.offsets.update(offsets)
     return context
+
+
+@lru_cache(maxsize=4)
+def received(expected: str) -> Context:
+    """The context this process builds for the flows of another (a Dask worker receives a
+    reference with every task): one per configuration, kept for the process's life (its
+    connections are what a task would otherwise open again), not one per task."""
+    own = Settings()
+    if _public(own) != expected:
+        theirs, mine = json.loads(expected), own.public()
+        differ = sorted(k for k in theirs.keys() | mine.keys() if theirs.get(k) != mine.get(k))
+        raise SettingsDiffer(
+            "this worker's FOREWARN_* settings differ from the flow's in "
+            f"{', '.join(differ)}: give every worker the same environment"
+        )
+    return Context.build(own)

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.engine import Engine
 
-from forewarn.channels.email import message_id
+from forewarn.channels.mime import message_id
 from forewarn.store import deliveries, make_engine
 from testkit.ledger_data import fill_ledger, phone
 from testkit.servers import Mailbox, TwilioState, fake_twilio, smtp_server

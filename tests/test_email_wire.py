@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr, ValidationError
 
 from forewarn.channels.base import Message
-from forewarn.channels.email import Dkim, EmailSender, SmtpServer
+from forewarn.channels.email import EmailSender, SmtpServer
+from forewarn.channels.mime import Dkim
 from forewarn.config import Settings
 
 SERVER = SmtpServer("127.0.0.1", 25, False, None, None)

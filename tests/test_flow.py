@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,9 +16,15 @@ from prefect.settings import PREFECT_API_URL
 from sqlalchemy import func, select
 
 from forewarn import pipeline
+from forewarn.channels import CHANNELS
+from forewarn.channels.base import Message
 from forewarn.config import Settings
-from forewarn.flows import detection_cycle, dispatch, follow_up_cycle
-from forewarn.store import customers, deliveries, premises
+from forewarn.context import Context
+from forewarn.drill import Capture
+from forewarn.flows import detection_cycle, dispatch, follow_up_cycle, given_context
+from forewarn.notifiers.journal import Journal
+from forewarn.notifiers.registry import Registry
+from forewarn.store import customers, deliveries, make_engine, premises
 from tests.conftest import NOW, use_settings
 from tests.town import Town, report_cabinet
 
@@ -126,3 +134,30 @@ def test_the_flows_logs_name_incidents_never_people(
     for line in logs:
         assert not [value for value in personal if value in line], line
         assert not ids.search(line), line
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_flow_run_by_an_entrypoint_uses_the_context_it_was_given(
+    town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flows find the context `serve` or `run-once` built (its senders, here ones that
+    only record), in the thread that gave it and in a copy of its context, not one of
+    their own from the environment (which would write to the outbox)."""
+    use_settings(monkeypatch, settings)
+    sent: list[tuple[datetime, Message]] = []
+    clock = [NOW]
+    registry = Registry(
+        {c: Capture(c, clock, sent) for c in CHANNELS}, Journal(settings.journal_dir)
+    )
+    ctx = Context(settings, make_engine(settings.db_url), httpx.Client(), registry)
+    report_cabinet(settings.jsonl_feed, "cabB", "down", NOW)
+    with given_context(ctx):
+        detection_cycle(now=NOW + timedelta(minutes=5))
+        beat = contextvars.copy_context()
+        thread = threading.Thread(target=beat.run, args=(follow_up_cycle, NOW + timedelta(hours=7)))
+        thread.start()
+        thread.join(timeout=120)
+    ctx.close()
+    assert len([m for _, m in sent if m.update_seq == 1]) == 9  # the opening, recorded here
+    assert any(m.update_seq == 2 for _, m in sent)  # the follow-up's, from the other thread
+    assert not list(settings.outbox.glob("*.jsonl"))  # no context of their own

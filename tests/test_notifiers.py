@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from forewarn.channels.base import Message, Outcome, Sender
-from forewarn.channels.email import EmailSender, SmtpServer, message_id
+from forewarn.channels.email import EmailSender, SmtpServer
+from forewarn.channels.mime import message_id
 from forewarn.channels.rate import RateLimiter
 from forewarn.channels.sms import SmsSender, default_rate, segments
 from forewarn.channels.social import SocialSender

@@ -62,7 +62,7 @@ def test_a_worker_builds_its_own_context_from_its_own_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
 ) -> None:
     secret_env(monkeypatch, tmp_path, db_url)
-    monkeypatch.setattr(context, "_received", {})
+    context.received.cache_clear()
     ctx = Context.build(Settings())
     there = pickle.loads(pickle.dumps(ctx))
     assert there is not ctx
@@ -71,7 +71,7 @@ def test_a_worker_builds_its_own_context_from_its_own_environment(
     assert pickle.loads(pickle.dumps(ctx)) is there  # one per configuration, not per task
     # A worker configured otherwise says so, and which settings differ.
     sent = pickle.dumps(ctx)
-    monkeypatch.setattr(context, "_received", {})
+    context.received.cache_clear()
     monkeypatch.setenv("FOREWARN_SITE_URL", "https://status.elsewhere.example")
     with pytest.raises(SettingsDiffer, match="site_url"):
         pickle.loads(sent)

@@ -13,7 +13,7 @@ import pytest
 from prefect.logging import disable_run_logger
 from sqlalchemy import func, select
 
-from forewarn.channels.email import message_id
+from forewarn.channels.mime import message_id
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.pipeline import detect_faults, update_incidents

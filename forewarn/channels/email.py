@@ -4,67 +4,32 @@ message to every mail system that sees both."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import re
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.header import Header
-from email.utils import formatdate, parseaddr
-from pathlib import Path
+from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from markupsafe import Markup, escape
-
 from forewarn.channels.base import Channel, Limiter, Message, Outcome, Result, Sending, Session
+from forewarn.channels.mime import (
+    Dkim,
+    header,
+    html_part,
+    message_id,
+    plain_address,
+    plain_message_id,
+    sender_domain,
+    text_part,
+)
 from forewarn.channels.rate import RateLimiter
 from forewarn.channels.unsubscribe import Links, no_links, unsubscribe_link
-from forewarn.texts import environment
 
 if TYPE_CHECKING:
     from forewarn.config import Settings
 
-URL = re.compile(r"https?://[^\s<>\"]+")
 RFC8058_POST = "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
-
-
-@dataclass(frozen=True, slots=True)
-class Dkim:
-    """Signs each message for its sender's domain (DKIM, RFC 6376), so the receiving
-    servers can tell it came from the operator; the key never shows in a repr."""
-
-    selector: str
-    domain: str
-    key: bytes
-
-    def __repr__(self) -> str:
-        return f"Dkim(selector={self.selector!r}, domain={self.domain!r})"
-
-    def header(self, message: bytes) -> bytes:
-        """The DKIM-Signature header line (CRLF-ended) for the message as it is sent."""
-        import dkim  # only when signing: the library costs an import otherwise
-
-        signed = dkim.sign(
-            message, self.selector.encode(), self.domain.encode(), self.key,
-            include_headers=SIGNED_HEADERS, linesep=b"\r\n",
-        )  # fmt: skip
-        return bytes(signed)
-
-    @classmethod
-    def from_setting(cls, key: str, selector: str, sender: str) -> Dkim:
-        """The signer for FOREWARN_DKIM_PRIVATE_KEY (the PEM itself, or a file holding
-        it), FOREWARN_DKIM_SELECTOR and the sender's domain."""
-        pem = key if key.lstrip().startswith("-----BEGIN") else Path(key).read_text()
-        return cls(selector, sender_domain(sender), pem.encode())
-
-
-# The headers a signature covers: what a forger would change.
-SIGNED_HEADERS = [
-    b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
-    b"list-unsubscribe-post", b"mime-version", b"content-type",
-]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,40 +59,6 @@ class SmtpServer:
 
     def __repr__(self) -> str:
         return f"SmtpServer({self.host}:{self.port}, tls={self.tls}, user={self.username!r})"
-
-
-def sender_domain(sender: str) -> str:
-    """The domain of the sender's address, with or without a display name
-    ("Mill Road Fibre <alerts@millroad.example>" is millroad.example)."""
-    return parseaddr(sender)[1].rpartition("@")[2].lower() or "forewarn.invalid"
-
-
-def message_id(key: str, sender: str) -> str:
-    """A Message-ID that is the same every time the same ledger row is sent."""
-    domain = sender_domain(sender)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return f"<{key}.{digest}@{domain}>"
-
-
-def html_part(body: str, subject: str, lang: str) -> str:
-    """The HTML alternative: the text's paragraphs, escaped, with its links clickable."""
-
-    def linked(text: str) -> Markup:
-        out, last = Markup(""), 0
-        for match in URL.finditer(text):
-            url = match.group(0)
-            out += escape(text[last : match.start()])
-            out += Markup('<a href="{0}">{0}</a>').format(url)
-            last = match.end()
-        return out + escape(text[last:])
-
-    paragraphs = [
-        Markup("<br>\n").join(linked(line) for line in block.splitlines())
-        for block in body.split("\n\n")
-        if block.strip()
-    ]
-    template = environment().get_template("email/message.html.j2")
-    return template.render(paragraphs=paragraphs, subject=subject, lang=lang)
 
 
 class EmailSender(Sending):
@@ -166,32 +97,69 @@ class EmailSender(Sending):
         Assembled from a fixed skeleton with the standard library's encoders: building an
         `EmailMessage` costs about a millisecond a message, twenty times this.
         """
-        subject = message.subject or ""
         mid = message_id(message.key, self.sender)
-        headers = [
+        link = self.unsubscribe_url(message.customer_id) if message.customer_id else None
+        extra = [f"List-Unsubscribe: <{link}>", RFC8058_POST] if link else []
+        return self._wire(
+            message.to, message.subject or "", message.body, message.locale, mid,
+            ["Auto-Submitted: auto-generated", f"List-Id: {self.list_id}", *extra],
+        )  # fmt: skip
+
+    def compose_answer(self, to: str, subject: str, body: str, replying_to: str) -> bytes:
+        """The answer to a customer's email (OUT, STOP, HELP), in its thread: the
+        Message-ID comes from theirs, so their server sees one answer however often
+        the same email reaches us."""
+        mid = message_id(f"answer-{replying_to}", self.sender)
+        thread = header(replying_to) if plain_message_id(replying_to) else None
+        headers = ["Auto-Submitted: auto-replied"]
+        if thread:
+            headers += [f"In-Reply-To: {thread}", f"References: {thread}"]
+        return self._wire(to, subject, body, "en", mid, headers)
+
+    def answer(self, to: str, subject: str, body: str, replying_to: str) -> str | None:
+        """Send an answer at once over a connection of its own; None when it went, else
+        why not (the customer's own email is kept and acted on either way)."""
+        if not plain_address(to):
+            return "not a valid address"
+        try:
+            smtp = self.connect()
+        except (OSError, smtplib.SMTPException) as err:
+            return _connect_failure(err, self.server)
+        try:
+            smtp.sendmail(self.sender, [to], self.compose_answer(to, subject, body, replying_to))
+        except (OSError, smtplib.SMTPException) as err:
+            return f"smtp: {_reason(err)}"
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+        return None
+
+    def _wire(
+        self, to: str, subject: str, body: str, locale: str, mid: str, headers: list[str]
+    ) -> bytes:
+        """A text and HTML message from this sender, with these extra headers."""
+        head = [
             f"From: {self.sender}",
-            f"To: {message.to}",
-            f"Subject: {_header(subject)}",
+            f"To: {to}",
+            f"Subject: {header(subject)}",
             f"Date: {formatdate(usegmt=True)}",
             f"Message-ID: {mid}",
-            "Auto-Submitted: auto-generated",
-            f"List-Id: {self.list_id}",
+            *headers,
             "MIME-Version: 1.0",
         ]
-        link = self.unsubscribe_url(message.customer_id) if message.customer_id else None
-        if link:
-            headers += [f"List-Unsubscribe: <{link}>", RFC8058_POST]
         # The boundary comes from the Message-ID: the same row makes the same message.
         boundary = "=_forewarn_" + hashlib.sha256(mid.encode()).hexdigest()[:24]
-        html = html_part(message.body, subject, message.locale)
+        html = html_part(body, subject, locale)
         parts = [
-            *headers,
+            *head,
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
             "",
             f"--{boundary}",
-            *_text_part("plain", message.body),
+            *text_part("plain", body),
             f"--{boundary}",
-            *_text_part("html", html),
+            *text_part("html", html),
             f"--{boundary}--",
             "",
         ]
@@ -236,7 +204,7 @@ class SmtpSession:
 
     def refuse(self, message: Message) -> Result | None:
         """A bad address for good; no connection for now."""
-        if not _plain_address(message.to):
+        if not plain_address(message.to):
             # Also keeps a hostile address from adding headers of its own.
             return Result(message.delivery_id, Outcome.PERMANENT, "not a valid address")
         if self.smtp is None and self.broken is None:
@@ -297,31 +265,6 @@ def _send_one(smtp: smtplib.SMTP, sender: EmailSender, message: Message) -> Resu
         code, text = next(iter(refused.values()))
         return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)
     return Result(message.delivery_id, Outcome.DELIVERED, "accepted by smtp server", ref)
-
-
-def _plain_address(address: str) -> bool:
-    """One bare ASCII address: nothing that could end a header or name a second recipient."""
-    return address.isascii() and "@" in address and not any(c in address for c in "\r\n<>,; ")
-
-
-def _header(value: str) -> str:
-    """A header value, RFC 2047-encoded only if it is not plain ASCII."""
-    if value.isascii() and "\n" not in value and "\r" not in value:
-        return value
-    # Folded with CRLF like every other line: a bare LF in a header is refused by strict
-    # servers (RFC 5322 allows CR and LF only together).
-    return Header(value.replace("\r", " ").replace("\n", " "), "utf-8").encode(linesep="\r\n")
-
-
-def _text_part(subtype: str, text: str) -> list[str]:
-    """One text part, base64 in lines of 76 (safe for any character and line length)."""
-    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").rstrip("\n")
-    return [
-        f'Content-Type: text/{subtype}; charset="utf-8"',
-        "Content-Transfer-Encoding: base64",
-        "",
-        *encoded.split("\n"),
-    ]
 
 
 def _by_code(code: int) -> Outcome:

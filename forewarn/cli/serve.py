@@ -3,6 +3,7 @@ the check that the site folder is forewarn's (serve and run-once both publish th
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import threading
@@ -16,6 +17,7 @@ from rich.markup import escape
 from forewarn.cli.ops import build_context
 from forewarn.cli.terminal import console, fail
 from forewarn.config import Settings
+from forewarn.context import Context
 
 
 def serve(
@@ -78,6 +80,8 @@ def serve(
     else:
         console.print("TWILIO_AUTH_TOKEN or FOREWARN_PUBLIC_URL unset: Twilio hooks are off.")
     unsubscribe_key = writing(ctx.engine, lambda conn: secret_key(conn, "unsubscribe"), "key")
+    if settings.inbound_smtp:
+        _read_email_replies(ctx, settings)
     receiver = create_app(
         ctx.engine,
         token,
@@ -128,8 +132,26 @@ def serve(
     with given_context(ctx):
         _keep_beat(detection_cycle, interval, once=True)
         for run, every in beats:
-            threading.Thread(target=_keep_beat, args=(run, every), daemon=True).start()
+            # Each beat's thread runs in a copy of this one's context: the given context.
+            beat = contextvars.copy_context()
+            threading.Thread(target=beat.run, args=(_keep_beat, run, every), daemon=True).start()
         _keep_beat(detection_cycle, interval)
+
+
+def _read_email_replies(ctx: Context, settings: Settings) -> None:
+    """Listen for customers' emails back on FOREWARN_INBOUND_SMTP (for as long as the
+    process runs); answers go through the email channel's server."""
+    from forewarn.channels.email import EmailSender
+    from forewarn.incidents.replies import Voice
+    from forewarn.mailbox import Mailbox, listen
+
+    sender = ctx.registry.senders.get("email")
+    answers = sender if isinstance(sender, EmailSender) else None
+    voice = Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone)
+    mailbox = Mailbox(ctx.engine, voice, answers, settings.max_body_bytes)
+    listen(mailbox, str(settings.inbound_smtp))
+    said = "answered by email" if answers else "not answered (no email channel)"
+    console.print(f"email replies read on smtp://{settings.inbound_smtp}, {said}")
 
 
 def site_is_ours(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from forewarn.channels import contact_of
 from forewarn.detection.run import down_now
 from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep
 from forewarn.drill.summary import iso
@@ -85,12 +86,13 @@ def _incident(conn: Connection, which: int | str) -> int:
 def customer_texts(
     conn: Connection, step: ReplyStep, now: datetime, voice: Voice
 ) -> list[dict[str, Any]]:
-    """A customer's text and the answer they get, as the drill records both."""
+    """A customer's text (or email...) and the answer they get, as the drill records both."""
+    field = contact_of(step.channel) or "phone"
     phone = conn.execute(
-        select(customers.c.phone).where(customers.c.customer_id == step.customer)
+        select(customers.c[field]).where(customers.c.customer_id == step.customer)
     ).scalar()
     if phone is None:
-        raise DrillError(f"reply from {step.customer!r}, who has no phone number")
+        raise DrillError(f"reply from {step.customer!r}, who has no {field}")
     answer = handle_reply(conn, step.channel, phone, step.body, None, now, voice)
     heard = {
         "at": iso(now),

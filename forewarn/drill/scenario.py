@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from forewarn.channels import customer_channels
+
 
 class DrillError(ValueError):
     """A scenario that cannot be run, with the reason."""
@@ -51,11 +53,19 @@ class OpsStep(_Strict):
 
 
 class ReplyStep(_Strict):
-    """A customer texts back (OUT, STOP, HELP...)."""
+    """A customer writes back (OUT, STOP, HELP...), by text unless `channel` says how."""
 
     customer: str
     body: str = Field(max_length=2000)
-    channel: Literal["sms"] = "sms"
+    channel: str = "sms"
+
+    @field_validator("channel")
+    @classmethod
+    def _a_customers_channel(cls, value: str) -> str:
+        known = customer_channels()
+        if value not in known:
+            raise ValueError(f"a customer writes back on one of {', '.join(known)}")
+        return value
 
 
 class Step(_Strict):

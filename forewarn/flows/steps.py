@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 from prefect import Task, task
@@ -77,18 +78,20 @@ def task_runner() -> TaskRunner[Any]:
     return DaskTaskRunner(address=address)
 
 
-_given: list[Context] = []
+# The context an entrypoint gave the flows it runs: a context variable, so each thread
+# (and each test) sees only what it was given (serve's beats copy it into theirs).
+_GIVEN: ContextVar[Context | None] = ContextVar("forewarn_given_context", default=None)
 
 
 @contextmanager
 def given_context(ctx: Context) -> Iterator[Context]:
-    """Run this process's flows with `ctx` (built once by the entrypoint: `serve`,
+    """Run this thread's flows with `ctx` (built once by the entrypoint: `serve`,
     `run-once`, the demo, a test) while the block lasts."""
-    _given.append(ctx)
+    token = _GIVEN.set(ctx)
     try:
         yield ctx
     finally:
-        _given.remove(ctx)
+        _GIVEN.reset(token)
 
 
 @contextmanager
@@ -96,8 +99,9 @@ def flow_context() -> Iterator[Context]:
     """The context an entrypoint gave; a flow run that a Prefect worker started (the run
     is then the entrypoint) builds its own from the worker's environment, and closes it
     when the run ends."""
-    if _given:
-        yield _given[-1]
+    given = _GIVEN.get()
+    if given is not None:
+        yield given
         return
     own = Context.build(Settings())
     try:

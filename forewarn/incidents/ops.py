@@ -36,6 +36,7 @@ from forewarn.network.tree import IntArray
 from forewarn.store import (
     customers,
     deliveries,
+    etr_history,
     incident_updates,
     incidents,
     premises,
@@ -219,12 +220,13 @@ def update_by_ops(
         if etr is not None and etr <= now:
             raise OpsError("the estimate must be in the future")
         announce = _meaningful(row.etr, etr, policy)
+        # The first estimate customers are told is news of a fix time, not a change.
+        first = etr is not None and not _told_an_estimate(conn, row.id)
         record.add_estimate(conn, row.id, etr, now, reason=note or "set by ops", announced=announce)
         if announce:
             record.change(conn, row.id, etr_warned=None)
             announced = estimate
-            # A first estimate is news of a fix time, not a change of one.
-            event = "etr_set" if row.etr is None and etr is not None else "etr_changed"
+            event = "etr_set" if first else "etr_changed"
             outcome.said.append(f"estimate {etr:%Y-%m-%d %H:%M} UTC" if etr else "no estimate")
         else:
             outcome.held.append(
@@ -245,6 +247,20 @@ def update_by_ops(
     news = NewUpdate(event, new_status, body, row.notify, etr=announced)
     record.add_update(conn, row.id, news, now, policy)
     return outcome
+
+
+def _told_an_estimate(conn: Connection, incident_id: int) -> bool:
+    """Whether customers of this incident were ever told an estimate."""
+    told = conn.execute(
+        select(etr_history.c.id)
+        .where(
+            etr_history.c.incident_id == incident_id,
+            etr_history.c.etr.is_not(None),
+            etr_history.c.announced,
+        )
+        .limit(1)
+    ).first()
+    return told is not None
 
 
 def _meaningful(announced: datetime | None, proposed: datetime | None, policy: Policy) -> bool:

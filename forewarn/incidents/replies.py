@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
@@ -61,14 +61,18 @@ def handle_reply(
     provider_ref: str | None,
     now: datetime,
     voice: Voice,
+    kept: str | None = None,
 ) -> str | None:
-    """Record a reply, act on it, and return the answer to send back (None: no answer)."""
+    """Record a reply, act on it, and return the answer to send back (None: no answer).
+    `body` is what is acted on; `kept`, when given, what is recorded (an email's whole
+    text, whose first line is the OUT or STOP)."""
     action = classify(body)
-    field = customers.c[contact_of(channel) or "email"]
+    contact = contact_of(channel) or "email"
+    field = customers.c[contact]
+    # An address is matched whatever its case; a number or a handle as written.
+    same = func.lower(field) == sender.lower() if contact == "email" else field == sender
     matched = conn.execute(
-        select(customers.c.customer_id, customers.c.opted_out, customers.c.locale).where(
-            field == sender
-        )
+        select(customers.c.customer_id, customers.c.opted_out, customers.c.locale).where(same)
     ).all()
     ids: list[str | None] = [str(customer_id) for customer_id, _, _ in matched]
     known = [str(customer_id) for customer_id, _, _ in matched]
@@ -93,7 +97,7 @@ def handle_reply(
             "channel": channel,
             "sender": sender,
             "customer_id": customer_id,
-            "body": body[:2000],
+            "body": (kept if kept is not None else body)[:2000],
             "provider_ref": provider_ref,
             "action": action,
             "answer": answer,

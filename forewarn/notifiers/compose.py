@@ -48,6 +48,9 @@ class Brand:
     time_zone: str = "UTC"
     # What the operator offers once an outage is this old (hotspot, credit), by age.
     offers: tuple[tuple[timedelta, str], ...] = ()
+    # Whether customers' emails back are read (FOREWARN_INBOUND_SMTP): only then does an
+    # email ask for a reply.
+    replies_read: bool = False
 
     def offer(self, age: timedelta) -> str | None:
         """The offer for an outage this old: the one with the largest age it has reached."""
@@ -130,6 +133,7 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "more": None,
         "duration": duration((row.resolved_at or now) - row.started_at, locale),
         "offer": brand.offer(now - row.started_at) if row.event in OFFERED else None,
+        "replies_read": brand.replies_read,
         "starts": local_time(row.scheduled_for, zone, now, locale),
         "ends": local_time(row.scheduled_until, zone, now, locale),
     }

@@ -8,6 +8,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -206,6 +207,20 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+# Leaflet (as the xstatic-leaflet package ships it), copied into the site: the page loads
+# nothing from anyone else's server but the tiles the operator chose.
+LEAFLET_FILES = ("leaflet.js", "leaflet.css", "images/layers.png", "images/layers-2x.png")
+
+
+@lru_cache(maxsize=1)
+def street_map_assets() -> dict[str, bytes]:
+    """The map library's files, by their path in the site."""
+    from xstatic.pkg import leaflet
+
+    root = Path(leaflet.BASE_DIR)
+    return {f"assets/leaflet/{name}": (root / name).read_bytes() for name in LEAFLET_FILES}
+
+
 def place_label(key: str) -> str:
     """A lookup key as a place is written: "street:mill road" is Mill Road (the index
     keeps streets in lower case to match what people type), a postcode as it is."""
@@ -269,6 +284,8 @@ def render(data: SiteData) -> dict[str, bytes]:
             )
     files["history.atom"] = _page("site/history.atom.j2", {"data": data})
     files["areas.geojson"] = _json(area_maps.geojson(data.areas))
+    if data.page.tiles:
+        files.update(street_map_assets())
     files["lookup.json"] = _json(data.lookup, compact=True)
     files.update(_api(data, summary))
     return files

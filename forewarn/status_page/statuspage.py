@@ -41,6 +41,10 @@ class PageConfig:
     # "major" and "critical" (FOREWARN_IMPACT_MAJOR_SHARE, _CRITICAL_SHARE).
     major_share: float = 0.2
     critical_share: float = 0.5
+    # A street map under the areas (FOREWARN_MAP_TILES): its tiles' URL, with {z}, {x}
+    # and {y}, and the attribution its provider asks for; None: the drawn map alone.
+    tiles: str | None = None
+    attribution: str = ""
 
 
 def iso(moment: datetime | None) -> str | None:
