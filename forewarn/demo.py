@@ -165,7 +165,8 @@ def _opened(console: Console, ctx: Context, incident_id: int) -> None:
     console.print(
         f"  incident #{row.id} opened at {row.root_element} ({escape(row.area_name or '')}): "
         f"{cpes} CPEs behind it{homes}; {row.premises_count} premises, "
-        f"{row.customers_count} customers told; on the page"
+        f"{row.customers_count} customer{'' if row.customers_count == 1 else 's'} told; "
+        "on the page"
     )
 
 

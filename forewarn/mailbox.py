@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from forewarn.channels.email import EmailSender
+from forewarn.channels.email import CHANNEL, EmailSender
 from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests, writing
 
@@ -141,9 +141,10 @@ class Mailbox:
         def work(conn: Connection) -> str | None:
             if reply.message_id and not _first_time(conn, reply.message_id, now):
                 return None  # the same email again (a retry of the operator's server)
+            said = first_words(reply.words)
             return handle_reply(
-                conn, "email", reply.sender, first_words(reply.words), reply.message_id or None,
-                now, self.voice, kept=reply.words,
+                conn, CHANNEL.name, reply.sender, said, reply.message_id or None, now,
+                self.voice, kept=reply.words,
             )  # fmt: skip
 
         answer = writing(self.engine, work, "email reply")

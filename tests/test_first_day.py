@@ -207,3 +207,5 @@ def test_ops_views_and_the_page_tell_times_in_the_operators_zone(
     assert "since 2026-12-04 10:00 CET" in shown
     summary = json.loads((here / "site" / "api" / "v2" / "summary.json").read_text())
     assert summary["page"]["time_zone"] == "Europe/Madrid"
+    run("run-once", "--at", "2026-12-04T10:30:00+00:00")
+    assert "last feed read: 2026-12-04 11:30 CET" in run("status")

@@ -81,6 +81,19 @@ def test_the_title_is_in_each_languages_own_order(drilled: tuple[DrillResult, Pa
     assert "<h1>Estado del servicio de Mill Road Fibre</h1>" in spanish
 
 
+def test_a_spanish_page_leads_to_spanish_pages(drilled: tuple[DrillResult, Path]) -> None:
+    _, out = drilled
+    for path in (out / "site" / "es").rglob("*.html"):
+        page = path.read_text()
+        here = path.relative_to(out / "site" / "es").as_posix()
+        up = "../" * here.count("/")
+        english = [
+            link for link in re.findall(r'href="([^"#]+\.html)"', page)
+            if link == f"../{up}{here}" or link.startswith(f"../{up}")
+        ]
+        assert english == [f"../{up}{here}"], (path, english)  # only "English"
+
+
 def test_counts_agree_and_every_dot_has_its_spaces(drilled: tuple[DrillResult, Path]) -> None:
     _, out = drilled
     for path in (out / "site").rglob("*.html"):
@@ -91,6 +104,16 @@ def test_counts_agree_and_every_dot_has_its_spaces(drilled: tuple[DrillResult, P
     assert re.search(r"\d+% of days without an outage", index)
     page = (out / "site" / "incidents" / "1.html").read_text()  # no. 45's line, left out
     assert "1 premise still looks down; we are checking them." in page
+
+
+def test_the_history_links_each_incident_to_its_page(drilled: tuple[DrillResult, Path]) -> None:
+    _, out = drilled
+    history = (out / "site" / "history.html").read_text()
+    assert '<td><a href="incidents/1.html">Outage: Mill Road</a></td>' in history
+    spanish = (out / "site" / "es" / "history.html").read_text()
+    assert 'href="../incidents/' not in spanish  # no link leaves Spanish for English
+    assert 'href="../history.html"' in spanish  # but the switch to English
+    assert '<a href="incidents/1.html">Corte: Mill Road</a>' in spanish
 
 
 def test_a_street_in_the_lookup_is_written_as_a_place() -> None:

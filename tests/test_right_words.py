@@ -296,7 +296,7 @@ def test_the_spanish_page_says_an_ops_estimate_in_spanish_in_the_operators_zone(
     bodies = re.findall(r"</time><br>(.*?)</li>", spanish)
     assert len(bodies) == 4 and not [b for b in bodies if ENGLISH.search(b)], bodies
     history = (settings.site_dir / "es" / "history.html").read_text()
-    assert "<td>Corte: " in history and "Outage" not in history
+    assert '.html">Corte: ' in history and "Outage" not in history  # linked to its page
     assert "<td>lun 23 nov 2026 15:00 CET</td>" in history  # started, in the operator's zone
 
 

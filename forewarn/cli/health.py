@@ -88,6 +88,16 @@ def print_health(health: Health, zone: str) -> None:
         )  # fmt: skip
 
 
+def _read_at(stored: str | None, zone: str) -> str:
+    """When the feeds were last read, as ops read times ('never' before the first)."""
+    if not stored:
+        return "never"
+    try:
+        return shown(datetime.fromisoformat(stored), zone)
+    except ValueError:
+        return stored
+
+
 def status() -> None:
     """What is going on now: open incidents, deliveries by state, queue age, last feed read,
     channels failing now and quarantined input."""
@@ -104,7 +114,7 @@ def status() -> None:
         counts = counts_by_status(conn)
         failures = failure_reasons(conn)
         waiting_since = oldest_due(conn, now)
-        last_read = get_meta(conn, "last_feed_read") or "never"
+        last_read = _read_at(get_meta(conn, "last_feed_read"), zone)
         health = read_health(conn, now)
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:

@@ -141,11 +141,11 @@ def serve(
 def _read_email_replies(ctx: Context, settings: Settings) -> None:
     """Listen for customers' emails back on FOREWARN_INBOUND_SMTP (for as long as the
     process runs); answers go through the email channel's server."""
-    from forewarn.channels.email import EmailSender
+    from forewarn.channels.email import CHANNEL, EmailSender
     from forewarn.incidents.replies import Voice
     from forewarn.mailbox import Mailbox, listen
 
-    sender = ctx.registry.senders.get("email")
+    sender = ctx.registry.senders.get(CHANNEL.name)
     answers = sender if isinstance(sender, EmailSender) else None
     voice = Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone)
     mailbox = Mailbox(ctx.engine, voice, answers, settings.max_body_bytes)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from forewarn.channels import customer_channels
+from forewarn.channels import customer_channels, sms
 
 
 class DrillError(ValueError):
@@ -57,7 +57,7 @@ class ReplyStep(_Strict):
 
     customer: str
     body: str = Field(max_length=2000)
-    channel: str = "sms"
+    channel: str = sms.CHANNEL.name
 
     @field_validator("channel")
     @classmethod

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from forewarn.channels import email, sms
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS, write_rows
 
 STREETS = (
@@ -17,7 +18,11 @@ STREETS = (
     "Kingsway", "Elm Grove", "Quarry Hill", "Market Place", "Riverside", "Hawthorn Drive",
     "Willow Crescent", "Castle View", "North Street",
 )  # fmt: skip
-CHANNEL_MIX = (("sms;email", 55), ("email;sms", 10), ("sms", 15), ("email", 20))
+# How a town's customers choose among the text and email channels (percent).
+_TEXT, _MAIL = sms.CHANNEL.name, email.CHANNEL.name
+CHANNEL_MIX = (
+    (f"{_TEXT};{_MAIL}", 55), (f"{_MAIL};{_TEXT}", 10), (_TEXT, 15), (_MAIL, 20),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,12 +270,15 @@ def render(data: SiteData) -> dict[str, bytes]:
             "lang_names": {code: strings()[code]["lang_name"] for code in LOCALES},
             "zone": data.page.time_zone,
         }  # fmt: skip
+        # `root` leads to the site's shared files (the JSON, the feed, the map's library),
+        # `home` to this language's own pages: a Spanish page links to Spanish pages.
         for name in ("index", "history", "lookup"):
-            context = base | {"root": "../" * prefix.count("/"), "here": f"{name}.html"}
+            context = base | {"root": "../" * prefix.count("/"), "home": "", "here": f"{name}.html"}
             files[f"{prefix}{name}.html"] = _page(f"site/{name}.html.j2", context)
         for incident in data.with_pages:
             context = base | {
                 "root": "../" * (prefix.count("/") + 1),
+                "home": "../",
                 "here": f"incidents/{incident['id']}.html",
                 "incident": incident,
             }
