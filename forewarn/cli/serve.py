@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,9 @@ from forewarn.cli.ops import build_context
 from forewarn.cli.terminal import console, fail
 from forewarn.config import Settings
 from forewarn.context import Context
+
+if TYPE_CHECKING:
+    from forewarn.incidents.replies import Voice
 
 
 def serve(
@@ -61,7 +64,6 @@ def serve(
         mentions,
         publication,
     )
-    from forewarn.incidents.replies import Voice
     from forewarn.receiver import TwilioHooks, create_app
     from forewarn.store import secret_key, writing
 
@@ -73,7 +75,7 @@ def serve(
         console.print("FOREWARN_WEBHOOK_TOKEN is not set: /hooks/alertmanager is off.")
     twilio = None
     if settings.twilio_auth_token and settings.public_url:
-        voice = Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone)
+        voice = _voice(ctx, settings)
         twilio = TwilioHooks(
             settings.twilio_auth_token.get_secret_value(), settings.public_url, voice
         )
@@ -138,16 +140,24 @@ def serve(
         _keep_beat(detection_cycle, interval)
 
 
+def _voice(ctx: Context, settings: Settings) -> Voice:
+    """Who answers customers who write back, and where a stranger is pointed."""
+    from forewarn.channels.base import bare
+    from forewarn.incidents.replies import Voice
+
+    site = bare(settings.site_url.rstrip("/"))
+    return Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone, site)
+
+
 def _read_email_replies(ctx: Context, settings: Settings) -> None:
     """Listen for customers' emails back on FOREWARN_INBOUND_SMTP (for as long as the
     process runs); answers go through the email channel's server."""
     from forewarn.channels.email import CHANNEL, EmailSender
-    from forewarn.incidents.replies import Voice
     from forewarn.mailbox import Mailbox, listen
 
     sender = ctx.registry.senders.get(CHANNEL.name)
     answers = sender if isinstance(sender, EmailSender) else None
-    voice = Voice(settings.operator_name, settings.help_text, ctx.policy, settings.time_zone)
+    voice = _voice(ctx, settings)
     mailbox = Mailbox(ctx.engine, voice, answers, settings.max_body_bytes)
     listen(mailbox, str(settings.inbound_smtp))
     said = "answered by email" if answers else "not answered (no email channel)"

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn import pipeline
 from forewarn.channels import CHANNELS
-from forewarn.channels.base import Message, Outcome, Result, Sending, Session, Stateless
+from forewarn.channels.base import Message, Outcome, Result, Sending, Session, Stateless, bare
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection.run import next_due as detection_due
@@ -161,7 +161,7 @@ def _play(
     s = ctx.settings
     answers: list[dict[str, Any]] = []
     page: list[dict[str, Any]] = []
-    voice = Voice(s.operator_name, s.help_text, ctx.policy, s.time_zone)
+    voice = Voice(s.operator_name, s.help_text, ctx.policy, s.time_zone, bare(s.site_url))
     now, position, last_page = start, 0, None
     moments: list[datetime] = []
     for _ in range(MAX_STEPS):

@@ -17,7 +17,7 @@ from forewarn.channels import contact_of
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
 from forewarn.quiet import zone_info
-from forewarn.store import customers, replies
+from forewarn.store import customers, incident_premises, incidents, premises, replies
 from forewarn.texts import day_time, say, zone_name
 
 STOP_WORDS = frozenset(
@@ -25,6 +25,8 @@ STOP_WORDS = frozenset(
 )
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# "How is my line?": in English and in Spanish.
+STATUS_WORDS = frozenset({"STATUS", "ESTADO"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +39,13 @@ class Voice:
     help_text: str
     policy: Policy = field(default_factory=Policy)
     time_zone: str = "UTC"
+    # The public page, as a text names it (no scheme): where a stranger asking STATUS looks.
+    site: str = ""
 
 
 def classify(body: str) -> str:
-    """stop, start, help, out (still without service), or other; one word, any case."""
+    """stop, start, help, status, out (still without service), or other; one word, any
+    case."""
     word = body.strip().strip(".!").upper()
     if word in STOP_WORDS:
         return "stop"
@@ -48,6 +53,8 @@ def classify(body: str) -> str:
         return "start"
     if word in HELP_WORDS:
         return "help"
+    if word in STATUS_WORDS:
+        return "status"
     if word == "OUT":
         return "out"
     return "other"
@@ -91,6 +98,8 @@ def handle_reply(
         answer = say("reply_help", locale, operator=voice.operator, help_text=voice.help_text)
     elif action == "out":
         answer = _reopen(conn, known, now, voice, locale)
+    elif action == "status":
+        answer = _status(conn, known, now, voice, locale)
     rows = [
         {
             "received_at": now,
@@ -121,6 +130,52 @@ def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     local = promise.astimezone(zone_info(zone or voice.time_zone))
     when = day_time(local, locale, zone=zone_name(local))
     return say("reply_out", locale, operator=voice.operator, when=when)
+
+
+def _status(conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str) -> str:
+    """How each of the sender's premises is now: down (with its incident's estimate and
+    next update) or with no known fault; a sender we do not know hears where to look."""
+    if not known:
+        return say("reply_status_unknown", locale, operator=voice.operator, site=voice.site)
+    places = conn.execute(
+        select(premises.c.premise_id, premises.c.address, customers.c.timezone)
+        .join(customers, customers.c.premise_id == premises.c.premise_id)
+        .where(customers.c.customer_id.in_(known))
+        .order_by(premises.c.address)
+    ).all()
+    down = {
+        row.premise_id: row
+        for row in conn.execute(
+            select(incident_premises.c.premise_id, incidents.c.etr, incidents.c.next_update_at)
+            .join(incidents, incidents.c.id == incident_premises.c.incident_id)
+            .where(
+                incident_premises.c.premise_id.in_([p.premise_id for p in places]),
+                incident_premises.c.state.in_(("affected", "still_down")),
+                incidents.c.status != "resolved",
+            )
+            .order_by(incidents.c.id)
+        )
+    }
+    said = []
+    for place in {p.premise_id: p for p in places}.values():  # each premise once
+        zone = place.timezone or voice.time_zone
+        fault = down.get(place.premise_id)
+        if fault is None:
+            said.append(say("reply_status_fine", locale, address=place.address))
+            continue
+        etr, promise = (_told(m, zone, locale) for m in (fault.etr, fault.next_update_at))
+        said.append(
+            say("reply_status_down", locale, address=place.address, etr=etr, next_update=promise)
+        )
+    return f"{voice.operator}: " + " ".join(said)
+
+
+def _told(moment: datetime | None, zone: str, locale: str) -> str:
+    """A moment as a reply says it, in the reader's zone ('' when there is none)."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(zone_info(zone))
+    return day_time(local, locale, zone=zone_name(local))
 
 
 def opt_out(conn: Connection, customer_id: str, channel: str, now: datetime) -> bool:
