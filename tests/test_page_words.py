@@ -88,7 +88,8 @@ def test_a_spanish_page_leads_to_spanish_pages(drilled: tuple[DrillResult, Path]
         here = path.relative_to(out / "site" / "es").as_posix()
         up = "../" * here.count("/")
         english = [
-            link for link in re.findall(r'href="([^"#]+\.html)"', page)
+            link
+            for link in re.findall(r'href="([^"#]+\.html)"', page)
             if link == f"../{up}{here}" or link.startswith(f"../{up}")
         ]
         assert english == [f"../{up}{here}"], (path, english)  # only "English"
