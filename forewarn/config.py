@@ -72,6 +72,9 @@ class Settings(Process):
     # Where `serve` listens for customers' emails back (host:port, SMTP), as the operator's
     # mail server hands them on; unset: no email reply is read, and no email asks for one.
     inbound_smtp: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-:\[\]]*:\d{1,5}$")
+    # The authserv-id the operator's mail server writes in Authentication-Results (its
+    # DMARC check): an email back is acted on only when it says dmarc=pass.
+    inbound_authserv: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-]+$")
 
     # --- the network (network/) -------------------------------------------------------
     # Country assumed for phone numbers written without +: at import and when ops look a
@@ -193,16 +196,8 @@ class Settings(Process):
     @field_validator("dkim_private_key")
     @classmethod
     def _dkim_key_readable(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return value
-        key = value.get_secret_value()
-        if key.lstrip().startswith("-----BEGIN"):
-            return value
-        path = Path(key)
-        if not path.is_file():
-            raise ValueError("neither a PEM private key nor a file holding one")
-        if "PRIVATE KEY-----" not in path.read_text(errors="replace"):
-            raise ValueError(f"{path} holds no PEM private key")
+        if value is not None:
+            dkim_key_pem(value.get_secret_value())  # it must sign before anything is sent
         return value
 
     @field_validator("time_zone")
@@ -310,6 +305,29 @@ def unknown_settings(environ: Mapping[str, str], dotenv: Path) -> list[str]:
 def process_settings() -> Process:
     """This process's template folder and task runner, read once."""
     return Process()
+
+
+def dkim_key_pem(setting: str) -> bytes:
+    """The private key FOREWARN_DKIM_PRIVATE_KEY names, as PEM bytes: the value itself
+    (an env file's literal \\n read as line breaks), or the file it names; a ValueError
+    that never repeats the key when it is not an unencrypted RSA private key."""
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    text = setting.strip()
+    if not text.startswith("-----BEGIN"):
+        path = Path(text)
+        try:
+            if len(text) > 4096 or not path.is_file():
+                raise ValueError("neither a PEM private key nor a file holding one")
+            text = path.read_text(errors="replace").strip()
+        except OSError:
+            raise ValueError("neither a PEM private key nor a file holding one") from None
+    pem = text.replace("\\n", "\n").encode()
+    try:
+        parse_pem_private_key(pem)
+    except (UnparsableKeyError, ValueError, IndexError, TypeError):
+        raise ValueError("not an unencrypted RSA private key in PEM") from None
+    return pem
 
 
 def smtp_url_problem(url: str) -> None:

@@ -5,6 +5,7 @@ and an email asks for a reply only where replies are read."""
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import time
 from collections.abc import Iterator
@@ -30,11 +31,16 @@ from tests.town import Town
 
 ALERTS = "alerts@millroad.example"
 LATER = NOW + timedelta(hours=2)
+AUTHSERV = "mx.millroad.example"  # the operator's mail server, which checks DMARC
 
 
-def email(sender: str, body: str, message_id: str, **headers: str) -> bytes:
-    """An email as a customer's mail program writes it."""
+def email(sender: str, body: str, message_id: str, vouched: bool = True, **headers: str) -> bytes:
+    """An email as a customer's mail program writes it, and as the operator's mail
+    server hands it on (its DMARC verdict in Authentication-Results)."""
     mail = EmailMessage()
+    if vouched:
+        domain = sender.rpartition("@")[2].strip(">").lower()
+        mail["Authentication-Results"] = f"{AUTHSERV}; dmarc=pass (p=reject) header.from={domain}"
     mail["From"], mail["To"] = sender, ALERTS
     mail["Subject"] = "Re: Restored: broadband at 43 Mill Road"
     mail["Message-ID"] = message_id
@@ -63,9 +69,8 @@ def listening(town: Town, engine: Engine, settings: Settings) -> Iterator[tuple[
         answers = EmailSender(SmtpServer(host, int(port), False, None, None), ALERTS)
         voice = Voice("Mill Road Fibre", "", ctx.policy, "Europe/London")
         where = free_port()
-        controller = listen(
-            Mailbox(engine, voice, answers, 100_000, lambda: LATER), f"127.0.0.1:{where}"
-        )
+        mailbox = Mailbox(engine, voice, answers, 100_000, [ALERTS], AUTHSERV, lambda: LATER)
+        controller = listen(mailbox, f"127.0.0.1:{where}")
         try:
             yield where, sink
         finally:
@@ -73,10 +78,12 @@ def listening(town: Town, engine: Engine, settings: Settings) -> Iterator[tuple[
             ctx.close()
 
 
-def deliver(port: int, raw: bytes, mail_from: str = "house43@example.org") -> None:
+def deliver(
+    port: int, raw: bytes, mail_from: str = "house43@example.org", to: str = ALERTS
+) -> None:
     """Hand an email to the listener as the operator's mail server would."""
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        smtp.sendmail(mail_from, [ALERTS], raw)
+        smtp.sendmail(mail_from, [to], raw)
 
 
 def wait_for(sink: Sink, count: int, patience: float = 10) -> None:
@@ -181,3 +188,87 @@ def test_an_email_asks_for_a_reply_only_where_replies_are_read() -> None:
     )
     assert "reply to this email with OUT" in read
     assert "reply" not in unread.lower() and "contact us" in unread
+
+
+@pytest.mark.integration
+def test_an_email_the_mail_server_did_not_vouch_for_changes_nothing(
+    listening: tuple[int, Sink], engine: Engine
+) -> None:
+    """A From is anyone's to write: without DMARC's pass from the operator's own server
+    (or with it written by someone else, or sent from another envelope) nothing is done."""
+    port, sink = listening
+    deliver(port, email("house41@example.org", "STOP", "<f1@evil.example>", vouched=False),
+            "house41@example.org")  # fmt: skip
+    forged = email("house41@example.org", "STOP", "<f2@evil.example>", vouched=False)
+    forged = (
+        b"Authentication-Results: mx.evil.example; dmarc=pass header.from=example.org\r\n" + forged
+    )
+    deliver(port, forged, "house41@example.org")
+    deliver(
+        port, email("house41@example.org", "STOP", "<f3@evil.example>"), "attacker@evil.example"
+    )
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        deliver(port, email("house41@example.org", "STOP", "<f4@evil.example>"),
+                "house41@example.org", to="someone-else@millroad.example")  # fmt: skip
+    wait_for(sink, 1, patience=1)
+    assert sink.received == []
+    with engine.connect() as conn:
+        assert conn.execute(select(replies)).all() == []
+        opted = conn.execute(select(customers.c.opted_out).where(customers.c.customer_id == "c41"))
+        assert opted.scalar_one() is False
+
+
+@pytest.mark.integration
+def test_a_message_id_is_never_repeated_into_the_answer_unless_it_is_plain(
+    listening: tuple[int, Sink],
+) -> None:
+    port, sink = listening
+    crafted = (
+        "=?utf-8?b?"
+        + base64.b64encode(
+            b"<a@b>\r\nX-Injected: yes\r\nContent-Type: text/html\r\n\r\n<h1>phish</h1>"
+        ).decode()
+        + "?="
+    )
+    # Written by hand: a mail library would decode the encoded word when writing it.
+    deliver(port, (
+        f"Authentication-Results: {AUTHSERV}; dmarc=pass header.from=example.org\r\n"
+        f"From: house43@example.org\r\nTo: {ALERTS}\r\nSubject: Re: Restored\r\n"
+        f"Message-ID: {crafted}\r\n\r\nHELP\r\n"
+    ).encode())  # fmt: skip
+    raw = email("house43@example.org", "HELP", "<cafe@mail.example>")
+    deliver(port, raw.replace(b"<cafe@", "<café@".encode()))  # 8-bit, as some servers pass
+    wait_for(sink, 2)
+    assert len(sink.received) == 2  # both answered, neither bounced
+    for answer in sink.received:
+        assert answer["X-Injected"] is None and "phish" not in answer.as_string()
+        assert answer["In-Reply-To"] is None
+        assert str(answer["Message-ID"]).startswith("<answer-")
+
+
+@pytest.mark.integration
+def test_nobody_unknown_is_answered(listening: tuple[int, Sink], engine: Engine) -> None:
+    port, sink = listening
+    deliver(
+        port, email("stranger@example.com", "HELP", "<s1@mail.example>"), "stranger@example.com"
+    )
+    wait_for(sink, 1, patience=1)
+    assert sink.received == []  # no mail to an address a stranger chose
+    with engine.connect() as conn:
+        assert [r.action for r in conn.execute(select(replies))] == ["help"]  # but kept
+
+
+@pytest.mark.parametrize(
+    ("html", "first"),
+    [("<head><style>p {margin:0}</style><title>Re: Restored</title></head><body><p>STOP</p>",
+      "STOP"),
+     ("<div>OUT&nbsp;</div><blockquote>On Mon wrote:</blockquote>", "OUT"),
+     ("<p>Ayuda &amp; m&aacute;s</p>", "Ayuda & más")],
+)  # fmt: skip
+def test_an_html_only_email_is_read_as_its_text(html: str, first: str) -> None:
+    raw = (
+        "From: a@b.example\r\nMessage-ID: <h@b>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        + html
+    ).encode()
+    found = read_reply(raw)
+    assert found is not None and first_words(found.words).strip() == first

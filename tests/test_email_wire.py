@@ -18,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 
 from forewarn.channels.base import Message
 from forewarn.channels.email import EmailSender, SmtpServer
-from forewarn.channels.mime import Dkim
+from forewarn.channels.mime import Dkim, SigningFailed
 from forewarn.config import Settings
 
 SERVER = SmtpServer("127.0.0.1", 25, False, None, None)
@@ -82,16 +82,39 @@ def test_a_dkim_signature_verifies_and_breaks_when_the_subject_is_changed(
     assert not dkim.verify(forged, dnsfunc=dns)
 
 
-def test_the_dkim_setting_takes_the_pem_itself_or_a_file_and_refuses_anything_else(
+def test_the_dkim_setting_takes_a_key_that_signs_and_refuses_anything_else(
     tmp_path: Path,
 ) -> None:
+    pem, public = rsa_key()
+
+    def given(value: str) -> Settings:
+        return Settings(dkim_private_key=SecretStr(value), _env_file=None)  # type: ignore[call-arg]
+
+    assert given(pem.decode()).dkim_private_key is not None
+    escaped = pem.decode().replace("\n", "\\n")  # as a one-line env file holds it
+    signer = Dkim.from_setting(escaped, "s1", SENDER)
+    assert signer.header(EmailSender(SERVER, SENDER, links).compose(SPANISH)).startswith(b"DKIM")
+    (tmp_path / "key.pem").write_bytes(pem)
+    assert given(str(tmp_path / "key.pem")).dkim_private_key is not None
+    public_pem = (
+        b"-----BEGIN PUBLIC KEY-----\n" + public + b"\n-----END PUBLIC KEY-----\n"
+    ).decode()
+    for wrong, why in [
+        (str(tmp_path / "missing.pem"), "neither a PEM private key"),
+        (public_pem, "not an unencrypted RSA private key"),  # a pasted public key
+        ("-----BEGIN RSA PRIVATE KEY-----\nnot base64\n-----END RSA PRIVATE KEY-----", "not an"),
+    ]:
+        with pytest.raises(ValidationError, match=why) as refused:
+            given(wrong)
+        assert public.decode()[:40] not in str(refused.value)  # the key is never repeated
+
+
+def test_a_key_that_cannot_sign_holds_the_email_back_and_loses_nothing() -> None:
     pem, _ = rsa_key()
-    assert Settings(dkim_private_key=SecretStr(pem.decode()), _env_file=None).dkim_private_key  # type: ignore[call-arg]
-    with pytest.raises(ValidationError, match="neither a PEM private key"):
-        Settings(dkim_private_key=SecretStr(str(tmp_path / "missing.pem")), _env_file=None)  # type: ignore[call-arg]
-    (tmp_path / "public.pem").write_text("-----BEGIN PUBLIC KEY-----\n")
-    with pytest.raises(ValidationError, match="holds no PEM private key"):
-        Settings(dkim_private_key=SecretStr(str(tmp_path / "public.pem")), _env_file=None)  # type: ignore[call-arg]
+    broken = Dkim("s1", "millroad.example", pem[: len(pem) // 2])  # cut in half
+    sender = EmailSender(SERVER, SENDER, links, dkim=broken)
+    with pytest.raises(SigningFailed, match="DKIM signing failed"):
+        sender.compose(SPANISH)
 
 
 @pytest.mark.integration

@@ -13,7 +13,9 @@ from sqlalchemy import select, update
 
 from forewarn.config import Settings
 from forewarn.context import Context
+from forewarn.incidents.ops import add_maintenance, by_element
 from forewarn.incidents.replies import Voice, classify
+from forewarn.incidents.updates import Policy
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.store import customers, replies
 from tests import twilio_hooks
@@ -67,7 +69,7 @@ def test_a_customer_whose_line_is_fine_hears_so_and_what_to_do(hooks: httpx.Clie
 
 def test_a_stranger_hears_where_to_look(hooks: httpx.Client) -> None:
     said = ask(hooks, "+447700900999")
-    assert "we cannot match this number to a customer" in said
+    assert "we cannot match you to a customer" in said
     assert "status.millroad.example" in said
 
 
@@ -84,3 +86,13 @@ def test_a_spanish_customer_asks_in_spanish_and_is_answered_in_spanish(
                                               ("status please", "other")])  # fmt: skip
 def test_status_is_one_word_in_either_language(body: str, action: str) -> None:
     assert classify(body) == action
+
+
+def test_planned_work_ahead_is_not_a_fault(hooks: httpx.Client, town: Town) -> None:
+    with town.engine.begin() as conn:
+        target = by_element(town.index, "cabB")
+        starts = NOW + timedelta(days=4)
+        add_maintenance(conn, town.index, target, "New fibre", starts, starts + timedelta(hours=2),
+                        NOW, Policy())  # fmt: skip
+    said = ask(hooks, "+447911123049")  # no. 49, behind cabinet B
+    assert "49 Mill Road: no known fault." in said

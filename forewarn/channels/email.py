@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from forewarn.channels.base import Channel, Limiter, Message, Outcome, Result, Sending, Session
 from forewarn.channels.mime import (
     Dkim,
+    SigningFailed,
     header,
     html_part,
     message_id,
@@ -105,18 +106,23 @@ class EmailSender(Sending):
             ["Auto-Submitted: auto-generated", f"List-Id: {self.list_id}", *extra],
         )  # fmt: skip
 
-    def compose_answer(self, to: str, subject: str, body: str, replying_to: str) -> bytes:
-        """The answer to a customer's email (OUT, STOP, HELP), in its thread: the
-        Message-ID comes from theirs, so their server sees one answer however often
-        the same email reaches us."""
-        mid = message_id(f"answer-{replying_to}", self.sender)
-        thread = header(replying_to) if plain_message_id(replying_to) else None
+    def compose_answer(
+        self, to: str, subject: str, body: str, replying_to: str, locale: str = "en"
+    ) -> bytes:
+        """The answer to a customer's email (OUT, STOP, HELP), in its thread: its own
+        Message-ID is made from a digest of theirs (none of their text is repeated in
+        it), so their server sees one answer however often the same email reaches us."""
+        thread = replying_to if plain_message_id(replying_to) else None
+        seed = thread or f"{to}-{subject}-{body}"
+        mid = message_id("answer-" + hashlib.sha256(seed.encode()).hexdigest()[:24], self.sender)
         headers = ["Auto-Submitted: auto-replied"]
         if thread:
             headers += [f"In-Reply-To: {thread}", f"References: {thread}"]
-        return self._wire(to, subject, body, "en", mid, headers)
+        return self._wire(to, subject, body, locale, mid, headers)
 
-    def answer(self, to: str, subject: str, body: str, replying_to: str) -> str | None:
+    def answer(
+        self, to: str, subject: str, body: str, replying_to: str, locale: str = "en"
+    ) -> str | None:
         """Send an answer at once over a connection of its own; None when it went, else
         why not (the customer's own email is kept and acted on either way)."""
         if not plain_address(to):
@@ -126,7 +132,8 @@ class EmailSender(Sending):
         except (OSError, smtplib.SMTPException) as err:
             return _connect_failure(err, self.server)
         try:
-            smtp.sendmail(self.sender, [to], self.compose_answer(to, subject, body, replying_to))
+            wire = self.compose_answer(to, subject, body, replying_to, locale)
+            smtp.sendmail(self.sender, [to], wire)
         except (OSError, smtplib.SMTPException) as err:
             return f"smtp: {_reason(err)}"
         finally:
@@ -238,7 +245,11 @@ class SmtpSession:
 def _send_one(smtp: smtplib.SMTP, sender: EmailSender, message: Message) -> Result:
     ref = message_id(message.key, sender.sender)
     try:
-        refused = smtp.sendmail(sender.sender, [message.to], sender.compose(message))
+        wire = sender.compose(message)
+    except SigningFailed as err:  # the operator's key: every message waits, none is lost
+        return Result(message.delivery_id, Outcome.RETRYABLE, str(err), ref)
+    try:
+        refused = smtp.sendmail(sender.sender, [message.to], wire)
     except smtplib.SMTPRecipientsRefused as err:
         code, text = next(iter(err.recipients.values()))
         return Result(message.delivery_id, _by_code(code), f"smtp {code}: {_text(text)}", ref)

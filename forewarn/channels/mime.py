@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import parseaddr
-from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from forewarn.config import dkim_key_pem
 from forewarn.texts import environment
 
 URL = re.compile(r"https?://[^\s<>\"]+")
@@ -35,18 +35,24 @@ class Dkim:
         """The DKIM-Signature header line (CRLF-ended) for the message as it is sent."""
         import dkim  # only when signing: the library costs an import otherwise
 
-        signed = dkim.sign(
-            message, self.selector.encode(), self.domain.encode(), self.key,
-            include_headers=SIGNED_HEADERS, linesep=b"\r\n",
-        )  # fmt: skip
+        try:
+            signed = dkim.sign(
+                message, self.selector.encode(), self.domain.encode(), self.key,
+                include_headers=SIGNED_HEADERS, linesep=b"\r\n",
+            )  # fmt: skip
+        except dkim.DKIMException as err:
+            raise SigningFailed(f"DKIM signing failed: {type(err).__name__}") from None
         return bytes(signed)
 
     @classmethod
     def from_setting(cls, key: str, selector: str, sender: str) -> Dkim:
         """The signer for FOREWARN_DKIM_PRIVATE_KEY (the PEM itself, or a file holding
         it), FOREWARN_DKIM_SELECTOR and the sender's domain."""
-        pem = key if key.lstrip().startswith("-----BEGIN") else Path(key).read_text()
-        return cls(selector, sender_domain(sender), pem.encode())
+        return cls(selector, sender_domain(sender), dkim_key_pem(key))
+
+
+class SigningFailed(ValueError):
+    """The DKIM key cannot sign (the message is not sent unsigned, nor lost)."""
 
 
 # The headers a signature covers: what a forger would change.

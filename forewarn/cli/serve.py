@@ -152,13 +152,26 @@ def _voice(ctx: Context, settings: Settings) -> Voice:
 def _read_email_replies(ctx: Context, settings: Settings) -> None:
     """Listen for customers' emails back on FOREWARN_INBOUND_SMTP (for as long as the
     process runs); answers go through the email channel's server."""
+    from email.utils import parseaddr
+
     from forewarn.channels.email import CHANNEL, EmailSender
     from forewarn.mailbox import Mailbox, listen
 
+    if not (settings.inbound_authserv and settings.email_from):
+        console.print(
+            "[red]FOREWARN_INBOUND_SMTP is set but FOREWARN_INBOUND_AUTHSERV or "
+            "FOREWARN_EMAIL_FROM is not: no email reply is read[/red] (an email's From is "
+            "anyone's to write; forewarn acts only on what your mail server's DMARC check "
+            "vouches for, in mail sent to FOREWARN_EMAIL_FROM)"
+        )
+        return
     sender = ctx.registry.senders.get(CHANNEL.name)
     answers = sender if isinstance(sender, EmailSender) else None
     voice = _voice(ctx, settings)
-    mailbox = Mailbox(ctx.engine, voice, answers, settings.max_body_bytes)
+    ours = [parseaddr(settings.email_from)[1]]
+    mailbox = Mailbox(
+        ctx.engine, voice, answers, settings.max_body_bytes, ours, settings.inbound_authserv
+    )
     listen(mailbox, str(settings.inbound_smtp))
     said = "answered by email" if answers else "not answered (no email channel)"
     console.print(f"email replies read on smtp://{settings.inbound_smtp}, {said}")

@@ -4,12 +4,11 @@ progress bar, a time."""
 from __future__ import annotations
 
 import os
-import sys
 from datetime import datetime
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
@@ -28,19 +27,33 @@ class SafeConsole(Console):
         """The string as rich renders it, its control characters made visible."""
         return super().render_str(for_terminal(text), **kwargs)
 
+    @property
+    def piped(self) -> bool:
+        """Printing into a file or another program (no terminal, and no COLUMNS given):
+        lines are then not wrapped at 80 columns, inside phone numbers and paths. Asked
+        at each print, not when the console is made."""
+        return self._width is None and not self.is_terminal and "COLUMNS" not in os.environ
 
-def _console() -> SafeConsole:
-    """The terminal's console; piped into a file or another program (no terminal and no
-    COLUMNS), lines are not wrapped at 80 columns, inside phone numbers and paths, and
-    tables take the width they need."""
-    if sys.stdout.isatty() or "COLUMNS" in os.environ:
-        return SafeConsole()
-    return SafeConsole(soft_wrap=True, width=PIPED_WIDTH)
+    @property
+    def size(self) -> ConsoleDimensions:
+        """The console's size; piped, as wide as any table forewarn prints needs."""
+        measured = super().size
+        return ConsoleDimensions(PIPED_WIDTH, measured.height) if self.piped else measured
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        """Print as rich does; piped, without wrapping lines."""
+        if soft_wrap is None and self.piped:
+            soft_wrap = True
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
 
 
 # Piped output's width for tables: wide enough for any row forewarn prints.
 PIPED_WIDTH = 240
-console = _console()
+console = SafeConsole()
 
 
 def fail(message: str) -> NoReturn:

@@ -152,6 +152,8 @@ def _status(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
                 incident_premises.c.premise_id.in_([p.premise_id for p in places]),
                 incident_premises.c.state.in_(("affected", "still_down")),
                 incidents.c.status != "resolved",
+                # Faults only: planned work ahead and equipment merely at risk are not.
+                incidents.c.source.not_in(("maintenance", "at_risk")),
             )
             .order_by(incidents.c.id)
         )
