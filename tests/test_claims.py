@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from forewarn.channels.base import (
@@ -39,6 +40,8 @@ ACCOUNT = "AC" + "0123456789abcdef" * 2
 BRAND = Brand("Mill Road Fibre", "https://status.example/")
 
 
+# Two dispatchers racing a real 1 s lease against a local Twilio: real time, by design.
+@pytest.mark.integration
 def test_two_dispatchers_at_a_long_codes_pace_text_every_phone_once(tmp_path: Path) -> None:
     # 60 texts at 20 a second take 3 s; the lease is 1 s. The second dispatcher starts
     # after the first one's lease: before claims were sized and renewed, it took over the

@@ -99,6 +99,8 @@ def test_three_workers_on_postgresql_send_at_one_rate_together(
     assert_one_rate(three_workers_send(fresh_postgres_database(postgres_server), tmp_path))
 
 
+# Three threads against a local Twilio at a real rate: seconds of real time, not a unit.
+@pytest.mark.integration
 def test_three_workers_on_sqlite_send_at_one_rate_together(tmp_path: Path) -> None:
     assert_one_rate(three_workers_send(f"sqlite:///{tmp_path / 'store.db'}", tmp_path))
 

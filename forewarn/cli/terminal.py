@@ -23,6 +23,13 @@ class SafeConsole(Console):
     printed, and every table cell, passes through render_str; rich's own styling is
     added after it."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if "width" not in kwargs:
+            # rich fixes the width from COLUMNS when made; read it at each print instead
+            # (the console is made at import, long before a command, or a test, sets it).
+            self._width = None
+
     def render_str(self, text: str, **kwargs: Any) -> Text:
         """The string as rich renders it, its control characters made visible."""
         return super().render_str(for_terminal(text), **kwargs)
