@@ -156,16 +156,18 @@ def test_an_unreachable_feed_url_is_named_without_its_password(
     assert "hunter2" not in result.output
 
 
+def fed(here: Path, monkeypatch: pytest.MonkeyPatch, downs: list[tuple[str, str]]) -> None:
+    """The street imported, and a JSON lines feed saying these elements went down then."""
+    run("import-network", "topology.csv", "customers.csv", "--region", "GB")
+    lines = [json.dumps({"element": e, "state": "down", "at": at}) for e, at in downs]
+    (here / "feed.jsonl").write_text("".join(line + "\n" for line in lines))
+    monkeypatch.setenv("FOREWARN_JSONL_FEED", str(here / "feed.jsonl"))
+
+
 def test_rejects_point_to_the_quarantine_which_shows_lines_as_the_feed_had_them(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run("import-network", "topology.csv", "customers.csv", "--region", "GB")
-    feed = here / "feed.jsonl"
-    feed.write_text(
-        '{"element": "cpe39", "state": "down", "at": "2030-01-01T00:00:00Z"}\n'
-        '{"element": "nosuch", "state": "down", "at": "2026-12-04T20:00:00Z"}\n'
-    )
-    monkeypatch.setenv("FOREWARN_JSONL_FEED", str(feed))
+    fed(here, monkeypatch, [("cpe39", "2030-01-01T00:00:00Z"), ("nosuch", "2026-12-04T20:00:00Z")])
     said = run("run-once", "--at", "2026-12-04T20:01:00+00:00")
     assert "rejected 2 (`forewarn quarantine` lists them)" in said
     listed = run("quarantine")
@@ -177,15 +179,7 @@ def test_rejects_point_to_the_quarantine_which_shows_lines_as_the_feed_had_them(
 def test_run_once_says_until_when_it_is_damping(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run("import-network", "topology.csv", "customers.csv", "--region", "GB")
-    feed = here / "feed.jsonl"
-    feed.write_text(
-        "".join(
-            json.dumps({"element": f"cpe{n}", "state": "down", "at": "2026-12-04T20:00:00Z"}) + "\n"
-            for n in (39, 41, 43, 45)
-        )
-    )
-    monkeypatch.setenv("FOREWARN_JSONL_FEED", str(feed))
+    fed(here, monkeypatch, [(f"cpe{n}", "2026-12-04T20:00:00Z") for n in (39, 41, 43, 45)])
     monkeypatch.setenv("FOREWARN_TIME_ZONE", "Europe/London")
     said = run("run-once", "--at", "2026-12-04T20:00:30+00:00")
     assert "elements waiting out damping 4, the first until 2026-12-04 20:02 GMT" in said

@@ -69,6 +69,14 @@ def test_the_nu_html_checker_finds_no_error_on_any_page(site: tuple[Context, Pat
     assert nu_errors(pages) == []
 
 
+def need_chromium() -> None:
+    """Skip without Debian's chromium, except in CI, where its absence is a failure."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium missing: scripts/test.sh installs it")
+        pytest.skip("needs Debian chromium")
+
+
 def nu_errors(pages: list[Path]) -> list[tuple[str, str]]:
     """The Nu HTML Checker's errors on these pages: (page, message)."""
     if not VNU.exists() or shutil.which("java") is None:
@@ -111,10 +119,7 @@ fetch("%s/api/v2/summary.json")
 def test_a_page_on_another_origin_shows_the_status_in_a_real_browser(
     site: tuple[Context, Path],
 ) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium missing: scripts/test.sh installs it")
-        pytest.skip("needs Debian chromium")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     ctx, root = site
@@ -160,10 +165,7 @@ def png(size: int = 256) -> bytes:
 def test_the_areas_are_drawn_over_a_street_map_of_local_tiles_and_read_without_scripts(
     site: tuple[Context, Path], tmp_path: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium missing: scripts/test.sh installs it")
-        pytest.skip("needs Debian chromium")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     ctx, _ = site
