@@ -117,12 +117,18 @@ def test_an_update_that_sets_the_promise_replaces_it(conn: Connection) -> None:
     assert row.next_update_at == promise and record.next_update_at == promise
 
 
-def test_an_update_on_the_cadence_promises_the_next_one_on_it(conn: Connection) -> None:
+def test_an_update_on_the_cadence_promises_the_next_one_on_it_or_by_the_estimate(
+    conn: Connection,
+) -> None:
+    # The incident's estimate (4 h away) comes before the cadence's next turn (5 h): the
+    # next word is promised by the estimate, never for after the fix.
+    cadence = POLICY.cadence.next_update(NOW - timedelta(hours=1), NOW)
+    assert ETR < cadence
     row, record = _after(conn, next_update=ON_CADENCE)
-    expected = POLICY.cadence.next_update(NOW - timedelta(hours=1), NOW)
-    assert row.next_update_at == expected and record.next_update_at == expected
-    _, counted = _after(conn, next_update=OnCadence(NOW))
-    assert counted.next_update_at == POLICY.cadence.next_update(NOW, NOW)
+    assert row.next_update_at == ETR and record.next_update_at == ETR
+    # With no estimate, the cadence alone.
+    row, record = _after(conn, etr=CLEAR, next_update=OnCadence(NOW))
+    assert record.next_update_at == POLICY.cadence.next_update(NOW, NOW)
 
 
 def test_an_unannounced_update_promises_nothing_and_leaves_the_promise(
