@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from forewarn import texts
 from forewarn.cli import app
-from forewarn.config import Process, Settings, env_name, process_settings
+from forewarn.cli.startup import env_name
+from forewarn.config import Process, Settings, process_settings
 from forewarn.notifiers import compose
 from forewarn.store import make_engine
 

@@ -123,7 +123,7 @@ def test_an_update_on_the_cadence_promises_the_next_one_on_it_or_by_the_estimate
     # The incident's estimate (4 h away) comes before the cadence's next turn (5 h): the
     # next word is promised by the estimate, never for after the fix.
     cadence = POLICY.cadence.next_update(NOW - timedelta(hours=1), NOW)
-    assert ETR < cadence
+    assert cadence > ETR
     row, record = _after(conn, next_update=ON_CADENCE)
     assert row.next_update_at == ETR and record.next_update_at == ETR
     # With no estimate, the cadence alone.

@@ -14,9 +14,14 @@ from forewarn import __version__
 from forewarn.cleantext import argument
 from forewarn.cli import customer, health, maintenance, network, ops, rehearsal, run_once, serve
 from forewarn.cli.help import PlainGroup
-from forewarn.cli.startup import StartupError, check_store, checked_settings
+from forewarn.cli.startup import (
+    StartupError,
+    check_store,
+    checked_settings,
+    retired_settings,
+    unknown_settings,
+)
 from forewarn.cli.terminal import fail_lines
-from forewarn.config import retired_settings, unknown_settings
 
 app = typer.Typer(
     cls=PlainGroup,
