@@ -81,6 +81,13 @@ def read_reply(raw: bytes, authserv: str = "") -> Reply | None:
     """The reply a customer wrote, or None for a bounce, an automatic reply, or an email
     with no sender or words to act on; vouched for when `authserv`'s DMARC check passed."""
     try:
+        return _read(raw, authserv)
+    except RecursionError:  # MIME parts nested thousands deep: nobody's reply
+        return None
+
+
+def _read(raw: bytes, authserv: str) -> Reply | None:
+    try:
         mail = BytesParser(policy=policy.default).parsebytes(raw)
     except (ValueError, TypeError, LookupError):
         return None

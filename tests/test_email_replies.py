@@ -162,6 +162,10 @@ def test_garbage_and_huge_emails_are_refused_or_ignored_without_error() -> None:
     assert read_reply(b"\x00\xff not an email at all") is None
     assert read_reply(b"From: nobody\r\n\r\nOUT") is None  # no address to answer
     assert read_reply(b"") is None
+    nested = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(3000)
+    )
+    assert read_reply(f"From: a@b.example\r\n{nested}\r\nOUT".encode()) is None  # no RecursionError
     html = (
         b"From: a@b.example\r\nMessage-ID: <h@b>\r\nContent-Type: text/html\r\n\r\n"
         b"<p>HELP</p><blockquote>On Mon wrote:</blockquote>"
