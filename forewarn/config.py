@@ -101,6 +101,10 @@ class Settings(Process):
     degraded_after_s: float = Field(default=900.0, gt=0)
     # Notices of planned work, this long before it starts (then at start and at end).
     maintenance_notices: str = "72h,24h"
+    # OUT replies from this many lines behind one element, within this long, open an
+    # incident there as monitoring's signals would (for equipment nothing monitors).
+    reports_min: int = Field(default=3, ge=2)
+    reports_window_s: float = Field(default=1800.0, gt=0)
     # The night, in each customer's own time zone (README "The conversation"): quiet hours
     # hold routine messages; sleep hours hold everything but an answer to a customer who
     # just wrote. Empty: no such window.

@@ -134,6 +134,8 @@ class Context:
                     (parse_duration(n) for n in s.maintenance_notices.split(",") if n), reverse=True
                 )
             ),
+            reports_min=s.reports_min,
+            reports_window=timedelta(seconds=s.reports_window_s),
         )
 
     @property

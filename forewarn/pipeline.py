@@ -28,6 +28,7 @@ from forewarn.incidents.conversation import FollowUps
 from forewarn.incidents.ledger import Queued
 from forewarn.incidents.ledger.waiting import waiting
 from forewarn.incidents.mentions import answer_mentions
+from forewarn.incidents.reports import open_reported
 from forewarn.notifiers.delivery import BATCH, deliver_batch
 from forewarn.reports import CycleReport, DeliveryReport, FollowedUp, Sensed
 from forewarn.status_page import SiteData, collect, load_components, publish, render
@@ -189,6 +190,8 @@ def update_incidents(
 
     def work(conn: Connection) -> tuple[Changes, list[Queued]]:
         changes = reconcile(conn, index, detection.faults, detection.down, now, ctx.policy)
+        # Customers' reports open an incident where monitoring sees nothing.
+        changes.opened += open_reported(conn, index, now, ctx.policy)
         return changes, queue_deliveries(conn, now, ctx.registry.partners, head)
 
     changes, queued = writing(ctx.engine, work, "incidents")

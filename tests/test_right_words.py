@@ -313,7 +313,8 @@ def test_an_out_reply_is_answered_in_the_customers_own_zone(town: Town, engine: 
         # The operator's zone (UTC here) is not the customer's: their texts say CET. Six
         # hours on is 21:00 in Madrid, inside their quiet hours: the promise is the morning.
         answer = handle_reply(conn, "sms", phone, "OUT", "SM1", NOW, Voice("Mill Road Fibre", ""))
-    assert answer and "hemos reabierto su caso" in answer and "mar 08:00 CET" in answer
+    # Nothing was restored to reopen: a first report, thanked as one.
+    assert answer and "gracias por avisarnos" in answer and "mar 08:00 CET" in answer
 
 
 def test_an_out_reply_after_the_summary_does_not_bring_the_summary_twice(

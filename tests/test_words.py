@@ -86,7 +86,7 @@ def test_a_spanish_customers_stop_and_help_are_answered_in_spanish(
     )
     assert helped and "Responda STOP" in helped
     assert start and "vuelven a estar activos" in start
-    assert out and "hemos reabierto su caso" in out and "antes de lun 20:00" in out
+    assert out and "gracias por avisarnos" in out and "Próximo aviso: lun 20:00" in out
     assert stop_en and "you will get no more outage messages" in stop_en
 
 

@@ -32,6 +32,7 @@ from forewarn.feeds.signal import FeedBatch
 from forewarn.incidents.conversation import next_due as conversation_due
 from forewarn.incidents.ledger import next_due as ledger_due
 from forewarn.incidents.replies import Voice
+from forewarn.incidents.reports import next_due as reports_due
 from forewarn.network import NetworkIndex
 from forewarn.network.importer import import_network
 from forewarn.notifiers.journal import Journal
@@ -315,6 +316,7 @@ def _next_wake(ctx: Context, now: datetime, tick: timedelta) -> datetime:
         candidates = [max(m, now + tick) for m in detection_due(conn, ctx.thresholds)]
         candidates += conversation_due(conn, ctx.policy)
         candidates += ledger_due(conn)
+        candidates += [max(m, now + tick) for m in reports_due(conn, now, ctx.policy)]
     future = [c for c in candidates if c > now]
     return min(future, default=now + timedelta(days=365))
 

@@ -127,13 +127,15 @@ def reconcile(
 
 def covered_premises(conn: Connection, index: NetworkIndex) -> IntArray:
     """Premise rows whose faults are already accounted for, sorted: inside planned work in
-    progress (expected), or in an open incident ops opened by hand (already being told)."""
+    progress (expected), or in an open incident ops opened by hand or customers' reports
+    opened (already being told)."""
     working = conn.execute(
         select(incident_premises.c.premise_id)
         .join(incidents, incidents.c.id == incident_premises.c.incident_id)
         .where(
             ((incidents.c.source == "maintenance") & (incidents.c.status == "in_progress"))
-            | ((incidents.c.source == "ops") & (incidents.c.status != "resolved"))
+            # Opened by hand, or from customers' reports: already being told.
+            | (incidents.c.source.in_(("ops", "reports")) & (incidents.c.status != "resolved"))
         )
     ).scalars()
     wanted = set(working)
@@ -302,6 +304,11 @@ def _expand(
         customers_count=len(index.customers_of(rows)),
         started_at=started,
     )
+
+
+def merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None:
+    """Fold one open incident into another that now covers it (no message of its own)."""
+    _merge(conn, incident_id, into, now)
 
 
 def _merge(conn: Connection, incident_id: int, into: int, now: datetime) -> None:

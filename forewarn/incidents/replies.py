@@ -123,13 +123,15 @@ def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     promise = min((c.next_update_at for c in cases if c is not None), default=None)
     if promise is None:
         return say("reply_out_unknown", locale, operator=voice.operator)
+    # A first word of a fault (nothing restored to reopen) is a report, thanked as one.
+    kind = "reply_out" if any(c is not None and c.parent_id for c in cases) else "reply_out_new"
     # In the customer's own zone, named, as their texts and emails say it.
     zone = conn.execute(
         select(customers.c.timezone).where(customers.c.customer_id.in_(known)).limit(1)
     ).scalar()
     local = promise.astimezone(zone_info(zone or voice.time_zone))
     when = day_time(local, locale, zone=zone_name(local))
-    return say("reply_out", locale, operator=voice.operator, when=when)
+    return say(kind, locale, operator=voice.operator, when=when)
 
 
 def _status(conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str) -> str:

@@ -38,6 +38,10 @@ class Policy:
     degraded_after: timedelta = timedelta(minutes=15)
     # Planned work is announced this long before it starts (and again at start and end).
     notices: tuple[timedelta, ...] = (timedelta(hours=72), timedelta(hours=24))
+    # Customers' OUT reports from this many lines behind one element, within this long,
+    # open an incident there as monitoring's signals would.
+    reports_min: int = 3
+    reports_window: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,110 @@
+"""Customers' reports as evidence of a fault: OUT replies from several lines behind one
+element, within a window, open an area incident at that element ("found by reports"),
+as monitoring's signals would, for equipment nothing monitors. A line monitoring has
+reported up (within the day detection remembers it) does not count: monitoring wins. A
+single report stays the case of its line."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from forewarn.incidents.lock import incidents_lock
+from forewarn.incidents.matching import NewIncident, covered_premises, merge, open_incident
+from forewarn.incidents.places import public_place
+from forewarn.incidents.updates import Policy, rounded
+from forewarn.network import NetworkIndex
+from forewarn.network.tree import IntArray
+from forewarn.store import element_states, incidents
+from forewarn.texts import title_words, update_words
+
+
+def open_reported(
+    conn: Connection, index: NetworkIndex, now: datetime, policy: Policy
+) -> list[int]:
+    """Open an incident at the lowest element at least `policy.reports_min` reported lines
+    share, for reports of the last `policy.reports_window`, folding their cases into it;
+    the incidents opened."""
+    incidents_lock(conn)
+    tree = index.tree
+    cases = conn.execute(
+        select(incidents.c.id, incidents.c.root_element, incidents.c.started_at).where(
+            incidents.c.source == "reply",
+            incidents.c.scope == "premise",
+            incidents.c.status != "resolved",
+            incidents.c.parent_id.is_(None),  # not a "still out" after a restoration
+            incidents.c.opened_at >= now - policy.reports_window,
+        )
+    ).all()
+    seen_up = set(
+        conn.execute(
+            select(element_states.c.element_id).where(element_states.c.state == "up")
+        ).scalars()
+    )
+    reported = [c for c in cases if c.root_element in tree.index and c.root_element not in seen_up]
+    if len(reported) < policy.reports_min:
+        return []
+    sharing: dict[int, list[int]] = defaultdict(list)
+    for case in reported:
+        node = int(tree.parent[tree.index[case.root_element]])
+        while node >= 0:
+            sharing[node].append(case.id)
+            node = int(tree.parent[node])
+    covered = set(covered_premises(conn, index).tolist())
+    started = {c.id: c.started_at for c in reported}
+    opened: list[int] = []
+    taken: set[int] = set()
+    # The lowest element first: the cabinet the reports share, not the exchange above it.
+    for node in sorted(sharing, key=lambda n: -int(tree.depth[n])):
+        ids = [i for i in sharing[node] if i not in taken]
+        rows = index.premises_under(tree.ids[node])
+        if len(ids) < policy.reports_min or covered & set(rows.tolist()):
+            continue
+        opened.append(_open(conn, index, tree.ids[node], rows, ids, started, now, policy))
+        taken |= set(ids)
+    return opened
+
+
+def next_due(conn: Connection, now: datetime, policy: Policy) -> list[datetime]:
+    """When the reports stage next has work: at the next cycle while any report of the
+    window is still a line's own case (the next report may make it an area's)."""
+    recent = conn.execute(
+        select(incidents.c.opened_at).where(
+            incidents.c.source == "reply",
+            incidents.c.scope == "premise",
+            incidents.c.status != "resolved",
+            incidents.c.parent_id.is_(None),
+            incidents.c.opened_at >= now - policy.reports_window,
+        )
+    ).scalars()
+    return list(recent)
+
+
+def _open(
+    conn: Connection,
+    index: NetworkIndex,
+    element: str,
+    rows: IntArray,
+    cases: list[int],
+    started: dict[int, datetime],
+    now: datetime,
+    policy: Policy,
+) -> int:
+    floor = policy.privacy_floor
+    area = public_place(conn, index, element, floor, numbered=True)
+    premises = rounded(len(rows), floor)
+    incident_id = open_incident(
+        conn, index, NewIncident(
+            rows=rows,
+            title=title_words("outage", area=area), source="reports", root_element=element,
+            notify=True, started=min(started[c] for c in cases),
+            body=update_words("reported", premises=premises, floor=floor, area=area),
+            area=area,
+        ), now, policy,
+    )  # fmt: skip
+    for case in cases:
+        merge(conn, case, incident_id, now)  # each reporter hears of the area's incident now
+    return incident_id
