@@ -99,3 +99,17 @@ def test_lines_monitoring_sees_up_open_nothing_area_wide(tmp_path: Path) -> None
     result, rows = drill(tmp_path, blip + reports)
     assert [r.scope for r in rows] == ["premise"] * 3  # each a case of its own line
     assert "c45" not in {m["customer_id"] for m in result.messages}
+
+
+def test_monitoring_confirming_a_reported_fault_adds_no_second_conversation(
+    tmp_path: Path,
+) -> None:
+    reports = [out("c39", "+0m"), out("c41", "+1m"), out("c43", "+2m")]
+    seen = {"at": "+20m", "feed": {"under": "cabA", "state": "down"}}
+    result, rows = drill(tmp_path, [*reports, seen])
+    areas = [(r.scope, r.source, r.status) for r in rows if r.scope == "area"]
+    assert areas == [("area", "reports", "investigating")]  # no detected one beside it
+    openings = [
+        m for m in result.messages if m.get("event") == "opened" and m["customer_id"] == "c45"
+    ]
+    assert len(openings) == 1  # no. 45's email: one opening, not two
