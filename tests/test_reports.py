@@ -4,16 +4,24 @@ line's case; lines monitoring sees up open nothing area-wide."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import create_engine, select
+from typer.testing import CliRunner
 
+from forewarn import pipeline
+from forewarn.cli import app
 from forewarn.config import Settings
+from forewarn.context import Context
 from forewarn.drill import DrillResult, load_scenario, run_drill
-from forewarn.store import incident_updates, incidents
+from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.store import customers, incident_updates, incidents
+from tests.conftest import use_settings
+from tests.town import Town
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "drill"
 ELSEWHERE = {f"c{n}" for n in (47, 49, 51, 53, 2, 4, 6, 8)}
@@ -113,3 +121,31 @@ def test_monitoring_confirming_a_reported_fault_adds_no_second_conversation(
         m for m in result.messages if m.get("event") == "opened" and m["customer_id"] == "c45"
     ]
     assert len(openings) == 1  # no. 45's email: one opening, not two
+
+
+def test_ops_see_what_reports_found_in_status_and_incident_show(
+    town: Town, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_settings(monkeypatch, settings)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("FOREWARN_TIME_ZONE", "Europe/London")
+    ctx = Context.build(settings.model_copy(update={"time_zone": "Europe/London"}))
+    now = datetime.now(UTC).replace(microsecond=0)
+    voice = Voice("Mill Road Fibre", "", ctx.policy)
+    with town.engine.begin() as conn:
+        for minute, customer in enumerate(("c39", "c41", "c43")):
+            phone = conn.execute(
+                select(customers.c.phone).where(customers.c.customer_id == customer)
+            ).scalar_one()
+            handle_reply(
+                conn, "sms", phone, "OUT", f"SM{customer}", now + timedelta(minutes=minute), voice
+            )
+    report = pipeline.cycle(ctx, now + timedelta(minutes=3))
+    ctx.close()
+    [opened] = report.changes.opened
+    shown = CliRunner().invoke(app, ["incident", "show", str(opened)])
+    assert shown.exit_code == 0, shown.output
+    assert "(reports, investigating)" in shown.output
+    assert "found by reports: 3 OUT replies from its customers, from " in shown.output
+    status = CliRunner().invoke(app, ["status"])
+    assert "customers' OUT reports in the last 24 h: 3" in status.output

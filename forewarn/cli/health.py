@@ -102,6 +102,7 @@ def status() -> None:
     """What is going on now: open incidents, deliveries by state, queue age, last feed read,
     channels failing now and quarantined input."""
     from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
+    from forewarn.incidents.reports import reports_since
 
     settings = Settings()
     zone = settings.time_zone
@@ -116,6 +117,7 @@ def status() -> None:
         waiting_since = oldest_due(conn, now)
         last_read = _read_at(get_meta(conn, "last_feed_read"), zone)
         health = read_health(conn, now)
+        reported = reports_since(conn, now - timedelta(hours=24))
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
         table.add_row(
@@ -135,6 +137,8 @@ def status() -> None:
         minutes = (now - waiting_since).total_seconds() / 60
         console.print(f"oldest due message has waited {minutes:,.1f} min")
     console.print(f"last feed read: {last_read}")
+    if reported:
+        console.print(f"customers' OUT reports in the last 24 h: {reported:,}")
     print_health(health, zone)
 
 

@@ -145,6 +145,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
 
     from forewarn.incidents.ledger import failure_reasons, progress
     from forewarn.incidents.ops import OpsError, get
+    from forewarn.incidents.reports import reports_behind
     from forewarn.store import elements, etr_history, incident_updates
 
     _, ctx = ops_context(sending=False)
@@ -172,6 +173,7 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
         ).all()
         delivery = progress(conn, [incident_id])
         failures = failure_reasons(conn, [incident_id])
+        reported = reports_behind(conn, row, ctx.policy.reports_window)
     console.print(f"[bold]{escape(row.title)}[/bold] ({row.source}, {row.status})")
     console.print(
         f"area {escape(row.area_name or '-')}; {row.premises_count:,} premises, "
@@ -181,6 +183,13 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
     if row.root_element:
         named = f"{root.name} ({root.kind}, {row.root_element})" if root else row.root_element
         console.print(f"root: {escape(named)}")
+    if row.source == "reports":
+        console.print(
+            f"found by reports: {len(reported)} OUT replies from its customers, from "
+            f"{shown(reported[0], zone)} to {shown(reported[-1], zone)}"
+            if reported
+            else "found by reports"
+        )
     if row.cause:
         console.print(f"cause: {escape(row.cause)}")
     table = Table("#", "at", "event", "status", "told", "next update", "text")

@@ -7,9 +7,10 @@ single report stays the case of its line."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.incidents.lock import incidents_lock
@@ -18,7 +19,7 @@ from forewarn.incidents.places import public_place
 from forewarn.incidents.updates import Policy, rounded
 from forewarn.network import NetworkIndex
 from forewarn.network.tree import IntArray
-from forewarn.store import element_states, incidents
+from forewarn.store import customers, element_states, incident_premises, incidents, replies
 from forewarn.texts import title_words, update_words
 
 
@@ -81,6 +82,38 @@ def next_due(conn: Connection, now: datetime, policy: Policy) -> list[datetime]:
         )
     ).scalars()
     return list(recent)
+
+
+def reports_since(conn: Connection, since: datetime) -> int:
+    """How many OUT reports customers have sent since `since` (for `forewarn status`)."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                replies.c.action == "out",
+                replies.c.customer_id.is_not(None),
+                replies.c.received_at >= since,
+            )
+        ).scalar_one()
+    )
+
+
+def reports_behind(conn: Connection, incident: Any, window: timedelta) -> list[datetime]:
+    """When the customers of a reports incident's premises said OUT, in the window before
+    it opened (what `incident show` says it was found by)."""
+    return list(
+        conn.execute(
+            select(replies.c.received_at)
+            .join(customers, customers.c.customer_id == replies.c.customer_id)
+            .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
+            .where(
+                incident_premises.c.incident_id == incident.id,
+                replies.c.action == "out",
+                replies.c.received_at >= incident.opened_at - window,
+                replies.c.received_at <= incident.opened_at,
+            )
+            .order_by(replies.c.received_at)
+        ).scalars()
+    )
 
 
 def _open(
