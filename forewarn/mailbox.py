@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from forewarn.channels.email import CHANNEL, EmailSender
 from forewarn.channels.mime import plain_message_id
 from forewarn.incidents.replies import Voice, handle_reply
-from forewarn.store import customers, insert_ignoring_conflicts, now_utc, seen_requests, writing
+from forewarn.store import customers, first_seen, now_utc, writing
 
 logger = logging.getLogger("forewarn.mailbox")
 
@@ -197,7 +197,7 @@ class Mailbox:
         now = self.clock()
 
         def work(conn: Connection) -> tuple[str | None, str | None]:
-            if reply.message_id and not _first_time(conn, reply.message_id, now):
+            if not first_seen(conn, [f"email:{reply.message_id}" if reply.message_id else ""], now):
                 return None, None  # the same email again (a retry of the operator's server)
             said = first_words(reply.words)
             answer = handle_reply(
@@ -234,15 +234,6 @@ def _locale_of(conn: Connection, address: str) -> str | None:
         select(customers.c.locale).where(func.lower(customers.c.email) == address).limit(1)
     ).first()
     return (found.locale or "en") if found is not None else None
-
-
-def _first_time(conn: Connection, message_id: str, now: datetime) -> bool:
-    token = f"email:{message_id}"[:256]
-    seen = conn.execute(seen_requests.select().where(seen_requests.c.token == token)).first()
-    if seen is not None:
-        return False
-    insert_ignoring_conflicts(conn, seen_requests, [{"token": token, "received_at": now}])
-    return True
 
 
 def listen(mailbox: Mailbox, address: str) -> Any:

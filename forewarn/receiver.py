@@ -35,7 +35,7 @@ from forewarn.feeds.signal import Reject
 from forewarn.incidents import callbacks
 from forewarn.incidents.replies import Voice, handle_reply, opt_out
 from forewarn.receiver_api import description
-from forewarn.store import insert_ignoring_conflicts, now_utc, seen_requests, writing
+from forewarn.store import first_seen, now_utc, writing
 from forewarn.texts import environment
 
 
@@ -234,19 +234,8 @@ def _first_time(conn: Connection, request: Request, now: datetime, *names: str) 
     """False when this request was handled before: by Twilio's idempotency token (a
     retry), or by `names` (the message's own SID: a captured, signed request sent again
     with a new token, since Twilio's signature carries no nonce)."""
-    given = request.headers.get("i-twilio-idempotency-token")
-    tokens = [t[:256] for t in (given, *names) if t]
-    if not tokens:
-        return True
-    before = conn.execute(
-        seen_requests.select().where(seen_requests.c.token.in_(tokens)).limit(1)
-    ).first()
-    if before is not None:
-        return False
-    insert_ignoring_conflicts(
-        conn, seen_requests, [{"token": t, "received_at": now} for t in tokens]
-    )
-    return True
+    given = request.headers.get("i-twilio-idempotency-token") or ""
+    return first_seen(conn, [given, *names], now)
 
 
 async def twilio_inbound(request: Request) -> Response:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,17 +67,42 @@ class PacedTrial(Counted):
     finished_s: float
 
 
+@dataclass
+class TwoWorkers:
+    """A filled ledger, the local Twilio and SMTP server, and two delivery workers."""
+
+    engine: Engine
+    total: int
+    env: dict[str, str]
+    workers: list[subprocess.Popen[bytes]]
+    twilio: TwilioState
+    mailbox: Mailbox
+
+
+@contextmanager
+def two_workers(directory: Path, customers: int, lease: float, rate: float) -> Iterator[TwoWorkers]:
+    """A ledger of `customers` texts and emails in `directory`, and two workers started
+    on it against local servers at `rate` a second with a `lease`-second lease."""
+    db = directory / "crash.db"
+    engine = make_engine(f"sqlite:///{db}")
+    total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
+    try:
+        with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
+            env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease, rate)
+            workers = [subprocess.Popen(worker(), env=env, cwd=directory) for _ in range(2)]
+            yield TwoWorkers(engine, total, env, workers, twilio, mailbox)
+    finally:
+        engine.dispose()
+
+
 def run_paced_trial(
     rng: random.Random, customers: int, directory: Path, rate: float = 20.0, lease: float = 20.0
 ) -> PacedTrial:
     """Two dispatchers sending at `rate` a second per channel with a short lease; one is
     killed at a random point and restarted at once; count what the servers hold."""
-    db = directory / "crash.db"
-    engine = make_engine(f"sqlite:///{db}")
-    total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
-    with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease, rate)
-        workers = [subprocess.Popen(worker(), env=env, cwd=directory) for _ in range(2)]
+    with two_workers(directory, customers, lease, rate) as run:
+        engine, total, env, workers = run.engine, run.total, run.env, run.workers
+        twilio, mailbox = run.twilio, run.mailbox
         victim = rng.randrange(2)
         arrived_at(rng.randint(1, total - 1), twilio, mailbox, workers[victim])
         dead = workers[victim]
@@ -98,7 +125,6 @@ def run_paced_trial(
         for w in workers:
             w.wait(timeout=60)
         sms_copies, email_copies, raw_duplicates = count_held(twilio, mailbox, customers)
-    engine.dispose()
     never = float("inf")
     return PacedTrial(
         total, killed_after, in_flight, sms_copies, email_copies, raw_duplicates,
@@ -141,12 +167,9 @@ def run_stalled_trial(
     """Two dispatchers at `rate` a second per channel with a short lease; one is stopped
     mid-send for `stall` seconds (longer than its lease, so the other takes its claim
     over), then woken; count what the servers hold once both have finished."""
-    db = directory / "crash.db"
-    engine = make_engine(f"sqlite:///{db}")
-    total = fill_ledger(engine, customers, ("sms", "email"), datetime.now(UTC))
-    with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, mailbox):
-        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease, rate)
-        workers = [subprocess.Popen(worker(), env=env, cwd=directory) for _ in range(2)]
+    with two_workers(directory, customers, lease, rate) as run:
+        engine, total, workers = run.engine, run.total, run.workers
+        twilio, mailbox = run.twilio, run.mailbox
         stalled = workers[rng.randrange(2)]
         arrived_at(rng.randint(total // 10, total // 3), twilio, mailbox, stalled)
         stalled.send_signal(signal.SIGSTOP)
@@ -158,7 +181,6 @@ def run_stalled_trial(
             w.wait(timeout=120)
         unsent = rows(engine, NOT_SENT)
         sms_copies, email_copies, raw_duplicates = count_held(twilio, mailbox, customers)
-    engine.dispose()
     return Counted(total, stopped_after, holding, sms_copies, email_copies, raw_duplicates, unsent)
 
 

@@ -43,6 +43,7 @@ def import_network_command(
     from forewarn.network import import_network
     from forewarn.network.csvfile import CsvFormatError
     from forewarn.network.geocode import nominatim
+    from forewarn.network.phones import NOT_VALID
     from forewarn.store import make_engine, now_utc
 
     settings = Settings()
@@ -78,7 +79,7 @@ def import_network_command(
             console.print(f"  {problem}", markup=False, highlight=False)
         if len(report.problems) > show:
             console.print(f"  ... and {len(report.problems) - show:,} more (use --show)")
-    invalid = sum(1 for p in report.problems if "is not a valid number" in str(p))
+    invalid = sum(1 for p in report.problems if NOT_VALID in p.reason)
     if invalid and region is None and "phone_region" not in settings.model_fields_set:
         console.print(
             f"[yellow]{invalid:,} phone numbers were read as {settings.phone_region} numbers "

@@ -53,17 +53,17 @@ def add_update(
             incidents.c.id == incident_id
         )
     ).one()
+    estimate = applied(new.etr, row.etr)
     if isinstance(new.next_update, OnCadence):
         since = new.next_update.since or row.started_at
         zones = incident_zones(conn, incident_id) if new.notify else []
         promise = policy.cadence.next_update(since, now, zones) if new.notify else None
+        if promise and estimate and now < estimate < promise:
+            # "Fix by 14:00, next update 15:00" reads as a promise made for after the fix:
+            # the next word is due by the estimate (its warning, or "restored", comes first).
+            promise = policy.cadence.awake(estimate, zones)
     else:
         promise = applied(new.next_update, row.next_update_at)
-    estimate = applied(new.etr, row.etr)
-    if isinstance(new.next_update, OnCadence) and promise and estimate and now < estimate < promise:
-        # "Fix by 14:00, next update 15:00" reads as a promise made for after the fix: the
-        # next word is due by the estimate (its warning, or "restored", comes before it).
-        promise = policy.cadence.awake(estimate, zones)
     seq = next_seq(conn, incident_id)
     conn.execute(
         incident_updates.insert().values(

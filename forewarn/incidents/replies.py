@@ -129,9 +129,9 @@ def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     zone = conn.execute(
         select(customers.c.timezone).where(customers.c.customer_id.in_(known)).limit(1)
     ).scalar()
-    local = promise.astimezone(zone_info(zone or voice.time_zone))
-    when = day_time(local, locale, zone=zone_name(local))
-    return say(kind, locale, operator=voice.operator, when=when)
+    return say(
+        kind, locale, operator=voice.operator, when=_told(promise, zone or voice.time_zone, locale)
+    )
 
 
 def _status(conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, covered_premises, merge, open_incident
@@ -33,11 +34,7 @@ def open_reported(
     tree = index.tree
     cases = conn.execute(
         select(incidents.c.id, incidents.c.root_element, incidents.c.started_at).where(
-            incidents.c.source == "reply",
-            incidents.c.scope == "premise",
-            incidents.c.status != "resolved",
-            incidents.c.parent_id.is_(None),  # not a "still out" after a restoration
-            incidents.c.opened_at >= now - policy.reports_window,
+            *_recent_reports(now, policy)
         )
     ).all()
     seen_up = set(
@@ -72,16 +69,20 @@ def open_reported(
 def next_due(conn: Connection, now: datetime, policy: Policy) -> list[datetime]:
     """When the reports stage next has work: at the next cycle while any report of the
     window is still a line's own case (the next report may make it an area's)."""
-    recent = conn.execute(
-        select(incidents.c.opened_at).where(
-            incidents.c.source == "reply",
-            incidents.c.scope == "premise",
-            incidents.c.status != "resolved",
-            incidents.c.parent_id.is_(None),
-            incidents.c.opened_at >= now - policy.reports_window,
-        )
-    ).scalars()
-    return list(recent)
+    recent = conn.execute(select(incidents.c.opened_at).where(*_recent_reports(now, policy)))
+    return list(recent.scalars())
+
+
+def _recent_reports(now: datetime, policy: Policy) -> tuple[ColumnElement[bool], ...]:
+    """The open cases that customers' reports of the window opened: OUT from a line in no
+    incident (not a "still out" after a restoration, which reopens a case of its parent)."""
+    return (
+        incidents.c.source == "reply",
+        incidents.c.scope == "premise",
+        incidents.c.status != "resolved",
+        incidents.c.parent_id.is_(None),
+        incidents.c.opened_at >= now - policy.reports_window,
+    )
 
 
 def reports_since(conn: Connection, since: datetime) -> int:

@@ -41,8 +41,11 @@ def _slow(text: str, region: str) -> str:
         return f"phone {text[:32]!r} cannot be parsed"
     if phonenumbers.is_valid_number(number):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return f"phone {text[:32]!r} is not a valid number"
+    return f"phone {text[:32]!r} {NOT_VALID}"
 
+
+# Why a number that parses is refused (the import counts these to suggest a region).
+NOT_VALID = "is not a valid number"
 
 _TYPES = (
     "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number",

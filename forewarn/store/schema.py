@@ -4,6 +4,7 @@ they use, and the key/value meta table's helpers."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -313,6 +314,21 @@ def get_meta(conn: Connection, key: str) -> str | None:
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Write one value to the key/value meta table."""
     upsert(conn, meta, [{"key": key, "value": value}])
+
+
+def first_seen(conn: Connection, tokens: Sequence[str], now: datetime) -> bool:
+    """Whether none of these tokens (one request's or message's names) was seen before;
+    they are all remembered either way. Each is cut to the column's 256 characters."""
+    kept = [token[:256] for token in tokens if token]
+    if not kept:
+        return True
+    before = conn.execute(
+        seen_requests.select().where(seen_requests.c.token.in_(kept)).limit(1)
+    ).first()
+    if before is not None:
+        return False
+    insert_ignoring_conflicts(conn, seen_requests, [{"token": t, "received_at": now} for t in kept])
+    return True
 
 
 def secret_key(conn: Connection, name: str) -> bytes:
