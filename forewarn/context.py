@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
+from forewarn.channels.unsubscribe import no_links, unsubscribe_link
 from forewarn.clock import Clock
 from forewarn.config import Settings
 from forewarn.detection import Thresholds
@@ -52,6 +53,7 @@ class Context:
         # after the first customers' messages are claimed (forewarn.pipeline.queue_rest).
         self.claimed = threading.Event()
         self._index: NetworkIndex | None = None
+        self._signing_key: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Context({self.engine.url!r})"
@@ -90,7 +92,9 @@ class Context:
                 settings.outbox / "<channel>.jsonl",
             )
         http = httpx.Client(headers={"User-Agent": "forewarn"})
-        return cls(settings=settings, engine=engine, http=http, registry=registry)
+        ctx = cls(settings=settings, engine=engine, http=http, registry=registry)
+        ctx._signing_key = signing_key
+        return ctx
 
     def close(self) -> None:
         """Release the store's connections, the HTTP client and the senders' connections."""
@@ -149,7 +153,18 @@ class Context:
         """Who speaks in messages."""
         s = self.settings
         offers = parse_steps(s.outage_offers, "|")
-        return Brand(s.operator_name, s.site_url, s.time_zone, offers, s.inbound_smtp is not None)
+        replies_read = s.inbound_smtp is not None
+        stop_link = unsubscribe_link(s.public_url, self.signing_key) if s.public_url else no_links
+        return Brand(s.operator_name, s.site_url, s.time_zone, offers, replies_read, stop_link)
+
+    @property
+    def signing_key(self) -> bytes:
+        """The store's key for signed links (unsubscribing, confirming a follow); read once."""
+        if self._signing_key is None:
+            self._signing_key = writing(
+                self.engine, lambda conn: secret_key(conn, "unsubscribe"), "secret key"
+            )
+        return self._signing_key
 
     @property
     def night(self) -> Night:

@@ -29,6 +29,7 @@ from forewarn.incidents.ledger import Queued
 from forewarn.incidents.ledger.waiting import waiting
 from forewarn.incidents.mentions import answer_mentions
 from forewarn.incidents.reports import open_reported
+from forewarn.notifiers.confirmations import send_confirmations
 from forewarn.notifiers.delivery import BATCH, deliver_batch
 from forewarn.reports import CycleReport, DeliveryReport, FollowedUp, Sensed
 from forewarn.status_page import SiteData, collect, load_components, publish, render
@@ -85,6 +86,7 @@ def deliver(
     others; then rows of a channel nobody serves, and Twilio news that came early."""
     report = report if report is not None else DeliveryReport()
     ctx.clock.follow(now)
+    steps.call(confirm_followers, ctx, now)
     running = [
         steps.submit(deliver_channel, ctx, now, steps, (channel,), batch_size)
         for channel in ctx.registry.senders
@@ -234,6 +236,14 @@ def _until_claimed(ctx: Context, now: datetime, within: float = 1.0) -> None:
         if left <= 0:
             return
         ctx.clock.wait(ctx.claimed, min(left, LOOK_S))
+
+
+def confirm_followers(ctx: Context, now: datetime) -> int:
+    """Send the confirmations follows asked for on the site are owed; how many went."""
+    s = ctx.settings
+    return send_confirmations(
+        ctx.engine, ctx.registry.senders, s.operator_name, s.public_url, ctx.signing_key, now
+    )
 
 
 def deliver_channel(

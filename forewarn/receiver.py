@@ -4,7 +4,10 @@ unsubscribes, and the published site for local use; its OpenAPI description is s
 at /openapi.json (`forewarn.receiver_api`).
 
 Starlette's own shape: the endpoints are module-level functions, and what they need (the
-store, tokens, the clock, the pool that writes) is the app's `state.receiver`."""
+store, tokens, the clock, the pool that writes) is the app's `state.receiver`.
+
+Long because every endpoint the receiver answers is here, beside the routes that name
+them (following a place among them: the form and its confirmation link)."""
 
 from __future__ import annotations
 
@@ -32,11 +35,12 @@ from forewarn.feeds import alertmanager
 from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import Reject
-from forewarn.incidents import callbacks
+from forewarn.incidents import callbacks, followers
 from forewarn.incidents.replies import Voice, handle_reply, opt_out
+from forewarn.notifiers.confirmations import confirms
 from forewarn.receiver_api import description
 from forewarn.store import first_seen, now_utc, writing
-from forewarn.texts import environment
+from forewarn.texts import environment, say
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,27 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowDesk:
+    """What the follow endpoints need: the region numbers are read in, the zone a
+    follower's times are told in, the key that signs confirmation links, the page to go
+    back to, and the limits on asking."""
+
+    region: str
+    time_zone: str
+    key: bytes
+    site_url: str
+    limits: followers.Limits = followers.LIMITS
+
+    def __repr__(self) -> str:
+        return f"FollowDesk(region={self.region!r}, site_url={self.site_url!r})"
+
+
+# A follow form is a few short fields: anything bigger is not one.
+FOLLOW_BODY_BYTES = 16_000
+LOCALES = ("en", "es")
+
+
+@dataclass(frozen=True, slots=True)
 class Receiver:
     """What the endpoints need, held on the app's state: `webhook_token` None turns the
     Alertmanager hook off, `twilio` None the Twilio hooks, `unsubscribe_key` None the
@@ -119,6 +144,7 @@ class Receiver:
     twilio: TwilioHooks | None
     unsubscribe_key: bytes | None
     writers: WritePool
+    follows: FollowDesk | None = None
 
     def write(self, work: Callable[[Connection], Response], what: str) -> Response:
         """Run `work` in a transaction of the store's one way of writing (busy retry)."""
@@ -134,6 +160,7 @@ def create_app(
     twilio: TwilioHooks | None = None,
     unsubscribe_key: bytes | None = None,
     writers: WritePool | None = None,
+    follows: FollowDesk | None = None,
 ) -> Starlette:
     """The receiver's ASGI app (see `Receiver` for what each setting turns off)."""
     routes: list[Route | Mount] = [
@@ -141,6 +168,8 @@ def create_app(
         Route("/hooks/twilio/inbound", twilio_inbound, methods=["POST"]),
         Route("/hooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/unsubscribe/{customer}/{signature}", unsubscribe, methods=["GET", "POST"]),
+        Route("/follow", follow, methods=["POST"]),
+        Route("/follow/confirm/{follower}/{signature}", confirm_follow, methods=["GET", "POST"]),
         Route("/healthz", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
@@ -154,7 +183,7 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.receiver = Receiver(
         engine, webhook_token, max_body_bytes, clock, twilio, unsubscribe_key,
-        writers if writers is not None else WritePool(),
+        writers if writers is not None else WritePool(), follows,
     )  # fmt: skip
     return app
 
@@ -324,6 +353,114 @@ def _opt_out(r: Receiver, customer_id: str) -> Response:
 def _page(name: str, **values: str) -> HTMLResponse:
     """One of the receiver's own pages, from templates/receiver/ (escaped as HTML)."""
     return HTMLResponse(environment().get_template(f"receiver/{name}.html.j2").render(values))
+
+
+# --- Following a place -------------------------------------------------------------
+
+
+async def follow(request: Request) -> Response:
+    """The site's "get updates for a place" form: a follow asked, pending until confirmed.
+    The answer is the same whether or not the place exists (nobody learns who lives where)."""
+    r = _receiver(request)
+    if r.follows is None:
+        return JSONResponse({"error": "follows are off: FOREWARN_PUBLIC_URL is not set"}, 404)
+    try:
+        body = await read_limited(request, FOLLOW_BODY_BYTES)
+    except BodyTooLarge:
+        return _follow_page(r, "en", "follow_refused_title", "follow_bad_contact", status=413)
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+    except (UnicodeDecodeError, ValueError):
+        return _follow_page(r, "en", "follow_refused_title", "follow_no_contact", status=400)
+    locale = form.get("locale", "en") if form.get("locale") in LOCALES else "en"
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        return _follow_page(r, locale, "follow_refused_title", "follow_bad_contact", status=400)
+    try:
+        channel, contact = followers.contact_of(form.get("contact", ""), r.follows.region)
+    except followers.FollowError as err:
+        return _follow_page(r, locale, "follow_refused_title", str(err), status=400)
+    place = " ".join(form.get("place", "").split())[:200]
+    if not place:
+        return _follow_page(r, locale, "follow_refused_title", "follow_no_place", status=400)
+    origin = request.client.host if request.client else "unknown"
+    return await r.writers.run(_ask_follow, r, channel, contact, place, locale, origin)
+
+
+def _ask_follow(
+    r: Receiver, channel: str, contact: str, place: str, locale: str, origin: str
+) -> Response:
+    assert r.follows is not None
+    desk, now = r.follows, r.clock()
+
+    def work(conn: Connection) -> Response:
+        followers.ask(
+            conn, channel, contact, place, locale, desk.time_zone, "web", origin, now,
+            desk.limits,
+        )  # fmt: skip
+        words = {"channel": channel, "contact": contact, "place": place}
+        return _follow_page(r, locale, "follow_asked_title", "follow_asked", status=202, **words)
+
+    return r.write(work, "follow")
+
+
+async def confirm_follow(request: Request) -> Response:
+    """A follow's signed confirmation link: the page with its button, or (POST) confirmed.
+    Only the button confirms: mail scanners open links, and must not follow anything."""
+    r = _receiver(request)
+    if r.follows is None:
+        return JSONResponse({"error": "follows are off: FOREWARN_PUBLIC_URL is not set"}, 404)
+    follower_id = request.path_params["follower"]
+    if not confirms(r.follows.key, follower_id, request.path_params["signature"]):
+        return _follow_page(r, "en", "follow_invalid_title", "follow_invalid", status=403)
+    return await r.writers.run(
+        _confirm_follow, r, request.method, follower_id, request.url.path, refusable=False
+    )
+
+
+def _confirm_follow(r: Receiver, method: str, follower_id: str, path: str) -> Response:
+    now = r.clock()
+
+    def work(conn: Connection) -> Response:
+        asked = followers.pending(conn, follower_id)
+        if asked is None:
+            return _follow_page(r, "en", "follow_invalid_title", "follow_invalid", status=404)
+        label, locale = asked
+        if method != "POST":
+            return _follow_page(
+                r, locale, "follow_confirm_title", None, action=path, place=label,
+                button=say("follow_confirm_button", locale),
+            )  # fmt: skip
+        followers.confirm(conn, [follower_id], "email link", now)
+        return _follow_page(r, locale, "follow_confirmed_title", "follow_confirmed", place=label)
+
+    return r.write(work, "confirm follow")
+
+
+def _follow_page(
+    r: Receiver,
+    locale: str,
+    title: str,
+    text: str | None,
+    status: int = 200,
+    action: str | None = None,
+    button: str | None = None,
+    **values: str,
+) -> HTMLResponse:
+    """A page of the follow endpoints, in the asker's language, with a way back to the site."""
+    page = (
+        environment()
+        .get_template("receiver/follow.html.j2")
+        .render(
+            lang=locale,
+            heading=say(title, locale, **values),
+            text=say(text, locale, **values) if text else None,
+            action=action,
+            button=button,
+            back=r.follows.site_url if r.follows else None,
+            back_text=say("follow_back", locale),
+        )
+    )
+    return HTMLResponse(page, status)
 
 
 async def health(request: Request) -> Response:

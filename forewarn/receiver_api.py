@@ -68,6 +68,28 @@ _UNSUBSCRIBE_PARAMS = [
     },
 ]
 _HTML = {"text/html": {"schema": {"type": "string"}}}
+_FOLLOW_PARAMS = [
+    {"name": "follower", "in": "path", "required": True, "schema": {"type": "string"}},
+    {
+        "name": "signature",
+        "in": "path",
+        "required": True,
+        "description": "The confirmation link's HMAC, as sent in the email.",
+        "schema": {"type": "string"},
+    },
+]
+
+
+def _page(why: str) -> dict[str, Any]:
+    return {"description": why, "content": _HTML}
+
+
+_FOLLOW_OFF = _error("Following is off: FOREWARN_PUBLIC_URL is not set.")
+# A page when the follow is gone (used, stopped); the error when following is off.
+_GONE = {
+    "description": "Used already or stopped (a page), or following is off (an error).",
+    "content": {**_HTML, "application/json": {"schema": _ERROR}},
+}
 
 
 def description() -> dict[str, Any]:
@@ -77,7 +99,9 @@ def description() -> dict[str, Any]:
         "info": {
             "title": "forewarn receiver",
             "version": __version__,
-            "description": "Webhooks in from monitoring and Twilio, one-click unsubscribes.",
+            "description": (
+                "Webhooks in from monitoring and Twilio, one-click unsubscribes, following a place."
+            ),
         },
         "paths": {
             "/hooks/alertmanager": {
@@ -172,6 +196,63 @@ def description() -> dict[str, Any]:
                         "200": {"description": "Unsubscribed.", "content": _HTML},
                         "403": _error("Not a valid link."),
                         "404": _error("No such customer, or unsubscribe links are off."),
+                    },
+                },
+            },
+            "/follow": {
+                "post": {
+                    "summary": "Ask to follow a place (the site's form); pending until confirmed.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "contact": {
+                                            "type": "string",
+                                            "description": "An email address or a mobile number.",
+                                        },
+                                        "place": {
+                                            "type": "string",
+                                            "description": "A postcode, address or incident id.",
+                                        },
+                                        "locale": {"enum": ["en", "es"]},
+                                    },
+                                    "required": ["contact", "place"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _page(
+                            "Asked: the same page whether or not the place exists; a "
+                            "confirmation goes to the contact."
+                        ),
+                        "400": _page("Not a form, or no contact, a malformed one, or no place."),
+                        "404": _FOLLOW_OFF,
+                        "413": _page("Body larger than a follow form."),
+                        "503": _RETRY,
+                    },
+                }
+            },
+            "/follow/confirm/{follower}/{signature}": {
+                "get": {
+                    "summary": "The confirmation page with its button; changes nothing.",
+                    "parameters": _FOLLOW_PARAMS,
+                    "responses": {
+                        "200": _page("The page."),
+                        "403": _page("Not a valid link."),
+                        "404": _GONE,
+                    },
+                },
+                "post": {
+                    "summary": "Confirm the follow (the page's button).",
+                    "parameters": _FOLLOW_PARAMS,
+                    "responses": {
+                        "200": _page("Confirmed: the place is followed."),
+                        "403": _page("Not a valid link."),
+                        "404": _GONE,
                     },
                 },
             },

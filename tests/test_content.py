@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +17,9 @@ from sqlalchemy import insert, select, update
 from forewarn.channels.sms import is_gsm7, segments
 from forewarn.config import Settings
 from forewarn.context import Context
+from forewarn.incidents.follower_news import HEARD
 from forewarn.incidents.ledger import DueDelivery, Rules, channel_order, claim
-from forewarn.notifiers.compose import EVENT_TEMPLATES, Brand, render
+from forewarn.notifiers.compose import EVENT_TEMPLATES, FOLLOWER_TEMPLATE, Brand, render
 from forewarn.pipeline import detect_faults, update_incidents
 from forewarn.quiet import AWAKE, NIGHT, QuietHours
 from forewarn.store import customers, deliveries, incident_updates
@@ -62,8 +64,9 @@ def events(channel: str) -> list[str]:
 
 
 def test_every_event_has_a_template_and_every_template_an_event() -> None:
-    assert set(EVENT_TEMPLATES.values()) == set(events("sms")) == set(events("email"))
-    assert set(events("social")) == set(events("sms"))
+    told = {*EVENT_TEMPLATES.values(), FOLLOWER_TEMPLATE}
+    assert told == set(events("sms")) == set(events("email"))
+    assert set(events("social")) == set(EVENT_TEMPLATES.values())  # nobody follows a post
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -79,10 +82,46 @@ def test_every_sms_fits_one_gsm7_segment(locale: str, event: str, etr: datetime 
     assert ADDRESS in body and " status.millroad-fibre.co.uk" in body
 
 
+# The longest place a follower names that a text still carries in one segment.
+PLACE = "SW1A 1AA"
+
+
+def follower_row(channel: str, locale: str, event: str, etr: datetime | None) -> DueDelivery:
+    return row(
+        channel, locale, event, etr, customer_id="follower:0123456789abcdef", address=None,
+        follows=PLACE, email="neighbour@example.org" if channel == "email" else None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("event", sorted(HEARD))
+@pytest.mark.parametrize("etr", [None, NOW + timedelta(days=2, hours=3)])
+def test_a_followers_text_fits_one_segment_names_their_place_and_how_to_stop(
+    locale: str, event: str, etr: datetime | None
+) -> None:
+    body, _ = render(follower_row("sms", locale, event, etr), LONGEST, NOW)
+    assert is_gsm7(body) and segments(body) == 1, (len(body), body)
+    assert body.endswith("STOP to end" if locale == "en" else "BAJA: STOP")
+    assert ADDRESS not in body  # never a premise's words
+    if event in ("opened", "expanded", "restored", "maintenance_notice"):
+        assert PLACE in body
+
+
+@pytest.mark.parametrize("event", sorted(HEARD))
+def test_a_followers_email_says_what_the_page_says_with_its_stop_link(event: str) -> None:
+    stop = "https://forewarn.example/unsubscribe/follower:0123456789abcdef/sig"
+    brand = replace(LONGEST, stop_link=lambda key: stop if key.startswith("follower:") else None)
+    body, subject = render(follower_row("email", "en", event, None), brand, NOW)
+    assert subject and "{{" not in subject and "{{" not in body
+    assert f"To stop these emails: {stop}" in body and PLACE in body
+    assert "/incidents/12345.html" in body and ADDRESS not in body
+    assert "A note from ops." not in body  # ops' notes to customers are not the page's news
+
+
 @pytest.mark.parametrize("channel", ["sms", "email", "social"])
 def test_every_channel_and_event_has_both_locales(channel: str) -> None:
     for event in events(channel):
-        for locale in LOCALES:
+        for locale in LOCALES:  # the follower's template too
             assert (TEMPLATES / channel / locale / f"{event}.txt").is_file(), (locale, event)
             if channel == "email":
                 assert (TEMPLATES / channel / locale / f"{event}.subject.txt").is_file()

@@ -64,7 +64,7 @@ def serve(
         mentions,
         publication,
     )
-    from forewarn.receiver import TwilioHooks, create_app
+    from forewarn.receiver import FollowDesk, TwilioHooks, create_app
     from forewarn.store import secret_key, writing
 
     settings = Settings()
@@ -84,6 +84,14 @@ def serve(
     unsubscribe_key = writing(ctx.engine, lambda conn: secret_key(conn, "unsubscribe"), "key")
     if settings.inbound_smtp:
         _read_email_replies(ctx, settings)
+    follows = None
+    if settings.public_url:
+        # Confirmation links name the receiver as the internet reaches it.
+        follows = FollowDesk(
+            settings.phone_region, settings.time_zone, unsubscribe_key, settings.site_url
+        )
+    else:
+        console.print("FOREWARN_PUBLIC_URL is not set: following a place (/follow) is off.")
     receiver = create_app(
         ctx.engine,
         token,
@@ -91,6 +99,7 @@ def serve(
         settings.site_dir,
         twilio=twilio,
         unsubscribe_key=unsubscribe_key,
+        follows=follows,
     )
     server = uvicorn.Server(uvicorn.Config(receiver, host=host, port=port, log_level="warning"))
     if not flows:

@@ -25,6 +25,7 @@ _STEPS: tuple[Callable[..., Any], ...] = (
     pipeline.detect_faults,
     pipeline.update_incidents,
     pipeline.queue_rest,
+    pipeline.confirm_followers,
     pipeline.deliver_channel,
     pipeline.keep_promises,
     pipeline.publish_site,

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
+from forewarn.incidents import follower_news, followers
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
 from forewarn.quiet import zone_info
@@ -27,6 +28,8 @@ START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 # "How is my line?": in English and in Spanish.
 STATUS_WORDS = frozenset({"STATUS", "ESTADO"})
+# "Tell me about this place" (REG as utilities use it), followed by a postcode.
+FOLLOW_WORDS = {"FOLLOW": "en", "REG": "en", "SEGUIR": "es"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +47,11 @@ class Voice:
 
 
 def classify(body: str) -> str:
-    """stop, start, help, status, out (still without service), or other; one word, any
-    case."""
+    """stop, start, help, status, out (still without service), follow (a word of
+    FOLLOW_WORDS, then a place), or other; any case."""
     word = body.strip().strip(".!").upper()
+    if word.split(maxsplit=1)[0:1] and word.split(maxsplit=1)[0] in FOLLOW_WORDS:
+        return "follow"
     if word in STOP_WORDS:
         return "stop"
     if word in START_WORDS:
@@ -86,20 +91,29 @@ def handle_reply(
     # Answered in the customer's own language (English for a sender we do not know).
     locale = next((str(lang) for _, _, lang in matched if lang), "en")
     answer: str | None = None
+    # What the sender follows is theirs as they wrote it: an address whatever its case.
+    as_follower = sender.lower() if contact == "email" else sender
     if action == "stop":
         # Confirmed once: a second STOP from someone already out gets no answer.
-        if any(not opted_out for _, opted_out, _ in matched):
+        ended = followers.stop_contact(conn, as_follower, "stop", now)
+        if ended or any(not opted_out for _, opted_out, _ in matched):
             answer = say("reply_stop", locale, operator=voice.operator)
         _set_opted_out(conn, known, True)
     elif action == "start":
         _set_opted_out(conn, known, False)
-        answer = say("reply_start", locale, operator=voice.operator) if ids else None
+        confirmed = followers.confirm_number(conn, sender, now) if channel == "sms" else []
+        if confirmed:
+            answer = say("reply_followed", locale, operator=voice.operator, places=confirmed)
+        elif ids:
+            answer = say("reply_start", locale, operator=voice.operator)
+    elif action == "follow" and channel == "sms":
+        answer = _follow(conn, sender, body, now, voice)
     elif action == "help":
         answer = say("reply_help", locale, operator=voice.operator, help_text=voice.help_text)
     elif action == "out":
         answer = _reopen(conn, known, now, voice, locale)
     elif action == "status":
-        answer = _status(conn, known, now, voice, locale)
+        answer = _status(conn, known, now, voice, locale, as_follower)
     rows = [
         {
             "received_at": now,
@@ -134,11 +148,30 @@ def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     )
 
 
-def _status(conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str) -> str:
+def _follow(conn: Connection, sender: str, body: str, now: datetime, voice: Voice) -> str:
+    """FOLLOW <postcode or incident> from a number: a follow asked, its confirmation the
+    answer (YES confirms). Addresses are not looked up by text: an answer saying whether
+    one is on the network would tell anyone who lives where."""
+    word, _, place = body.strip().partition(" ")
+    locale = FOLLOW_WORDS.get(word.upper(), "en")
+    asked = followers.ask(
+        conn, "sms", sender, place, locale, voice.time_zone, "sms", sender, now,
+        addresses=False,
+    )  # fmt: skip
+    if asked.follower_id is None:
+        return say("reply_follow_unknown", locale, operator=voice.operator, place=place.strip())
+    followers.confirmation_sent(conn, [asked.follower_id], now)
+    return say("reply_follow_confirm", locale, operator=voice.operator, place=asked.label)
+
+
+def _status(
+    conn: Connection, known: list[str], now: datetime, voice: Voice, locale: str, sender: str
+) -> str:
     """How each of the sender's premises is now: down (with its incident's estimate and
-    next update) or with no known fault; a sender we do not know hears where to look."""
+    next update) or with no known fault; a follower hears of their places; a sender we
+    do not know hears where to look, and how to follow a place."""
     if not known:
-        return say("reply_status_unknown", locale, operator=voice.operator, site=voice.site)
+        return _followed_status(conn, sender, voice, locale)
     places = conn.execute(
         select(premises.c.premise_id, premises.c.address, customers.c.timezone)
         .join(customers, customers.c.premise_id == premises.c.premise_id)
@@ -174,6 +207,23 @@ def _status(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     return f"{voice.operator}: " + " ".join(said)
 
 
+def _followed_status(conn: Connection, sender: str, voice: Voice, locale: str) -> str:
+    """STATUS from a follower: each place they follow, with any fault the page shows there."""
+    places = follower_news.status_of(conn, sender)
+    if not places:
+        return say("reply_status_unknown", locale, operator=voice.operator, site=voice.site)
+    said = []
+    for place in places:
+        zone = place.zone or voice.time_zone
+        if place.area is None:
+            said.append(say("reply_status_place_fine", place.locale, place=place.label))
+            continue
+        etr, promise = (_told(m, zone, place.locale) for m in (place.etr, place.next_update_at))
+        words = {"place": place.label, "area": place.area, "etr": etr, "next_update": promise}
+        said.append(say("reply_status_place_down", place.locale, **words))
+    return f"{voice.operator}: " + " ".join(said)
+
+
 def _told(moment: datetime | None, zone: str, locale: str) -> str:
     """A moment as a reply says it, in the reader's zone ('' when there is none)."""
     if moment is None:
@@ -183,13 +233,17 @@ def _told(moment: datetime | None, zone: str, locale: str) -> str:
 
 
 def opt_out(conn: Connection, customer_id: str, channel: str, now: datetime) -> bool:
-    """Opt one customer out (an unsubscribe link); True if they exist."""
-    found = conn.execute(
-        select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
-    ).first()
-    if found is None:
-        return False
-    _set_opted_out(conn, [customer_id], True)
+    """Opt one customer out, or end one follow (an unsubscribe link); True if they exist."""
+    if followers.is_follower(customer_id):
+        if not followers.stop_follower(conn, customer_id, "unsubscribe link", now):
+            return False
+    else:
+        found = conn.execute(
+            select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
+        ).first()
+        if found is None:
+            return False
+        _set_opted_out(conn, [customer_id], True)
     conn.execute(
         replies.insert(),
         {

@@ -30,7 +30,15 @@ from forewarn.network.phones import Shortcut, normalise_slowly
 from forewarn.network.phones import normalise_phones as normalise_phones
 from forewarn.network.rows import MAX_ID, ImportReport, RowError, coordinates, identifier
 from forewarn.network.topology import import_topology
-from forewarn.store import customers, elements, premises, set_meta, upsert, writing
+from forewarn.store import (
+    FOLLOWER_PREFIX,
+    customers,
+    elements,
+    premises,
+    set_meta,
+    upsert,
+    writing,
+)
 
 CHUNK_ROWS = 50_000
 PHONE_WORKERS = max(os.cpu_count() or 1, 1)
@@ -188,6 +196,8 @@ def _customer_rows(
     The row is skipped (RowError) only when it cannot name a customer on the network or
     nothing in it can reach them; a bad contact detail costs only that detail."""
     customer_id = identifier(raw, "customer_id")
+    if customer_id.startswith(FOLLOWER_PREFIX):
+        raise RowError(f"customer_id may not start with {FOLLOWER_PREFIX!r} (followers' keys do)")
     premise_id = identifier(raw, "premise_id")
     element_id = raw["element_id"]
     if element_id not in known:

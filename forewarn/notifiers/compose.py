@@ -15,6 +15,7 @@ import jinja2
 
 from forewarn.channels import CHANNELS
 from forewarn.channels.base import Channel, bare
+from forewarn.channels.unsubscribe import Links, no_links
 from forewarn.incidents.ledger import DueDelivery
 from forewarn.texts import duration, environment, said_in, say, when
 
@@ -38,6 +39,10 @@ EVENT_TEMPLATES = {
 }
 
 
+# What a follower is told with, whatever the event: the page's words for their place.
+FOLLOWER_TEMPLATE = "follow"
+
+
 @dataclass(frozen=True, slots=True)
 class Brand:
     """Who is speaking, and where the public page lives."""
@@ -51,6 +56,8 @@ class Brand:
     # Whether customers' emails back are read (FOREWARN_INBOUND_SMTP): only then does an
     # email ask for a reply.
     replies_read: bool = False
+    # A follower's signed link to stop following (the email's one-click unsubscribe).
+    stop_link: Links = no_links
 
     def offer(self, age: timedelta) -> str | None:
         """The offer for an outage this old: the one with the largest age it has reached."""
@@ -110,6 +117,8 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         return _document(row, brand, url, channel.document), None
     zone = _known_zone(row.time_zone) or _known_zone(brand.time_zone) or "UTC"
     locale = row.locale or "en"
+    # A follower hears the page's words for their place, never a premise's.
+    template = FOLLOWER_TEMPLATE if row.follows is not None else row.event
     context = {
         "operator": brand.operator,
         "address": row.address,
@@ -136,23 +145,25 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "replies_read": brand.replies_read,
         "starts": local_time(row.scheduled_for, zone, now, locale),
         "ends": local_time(row.scheduled_until, zone, now, locale),
+        "place": row.follows,
+        "stop": brand.stop_link(row.customer_id) if row.follows is not None else None,
     }
-    body = _fitted(row, channel, context, locale, url)
+    body = _fitted(row, channel, context, locale, url, template)
     subject = None
     if channel.long_form:
-        subject = template_for(channel.name, locale, row.event, "subject").render(context).strip()
+        subject = template_for(channel.name, locale, template, "subject").render(context).strip()
     return body, subject
 
 
 def _fitted(
-    row: DueDelivery, channel: Channel, context: dict[str, Any], locale: str, url: str
+    row: DueDelivery, channel: Channel, context: dict[str, Any], locale: str, url: str, name: str
 ) -> str:
     """The body, with ops' note where the channel carries it whole (a text in its one
     GSM-7 segment, a post within its limit). Otherwise the note's place points to where it
     is read in full (the channel's pointers to the incident's page, best first) or, for a
     private incident, which has no page, the note cut to fit where the channel can cut it
     (an email has it whole)."""
-    template = template_for(channel.name, locale, row.event)
+    template = template_for(channel.name, locale, name)
     body = channel.finish(template.render(context))
     note = context["note"]
     if not note or channel.fits is None or channel.fits(body):

@@ -9,6 +9,7 @@ package's attribute, and no module of the store calls `now_utc` itself.
 from forewarn.store.bulk import insert_ignoring_conflicts, upsert
 from forewarn.store.engine import make_engine
 from forewarn.store.schema import (
+    FOLLOWER_PREFIX,
     ONE_OPEN_CASE,
     UTCDateTime,
     customers,
@@ -18,6 +19,7 @@ from forewarn.store.schema import (
     etr_history,
     feed_cursors,
     first_seen,
+    followers,
     geocode_cache,
     get_meta,
     inbox,
@@ -44,6 +46,7 @@ from forewarn.store.transactions import (
 )
 
 __all__ = [
+    "FOLLOWER_PREFIX",
     "ONE_OPEN_CASE",
     "WRITE_ATTEMPTS",
     "Turns",
@@ -56,6 +59,7 @@ __all__ = [
     "etr_history",
     "feed_cursors",
     "first_seen",
+    "followers",
     "geocode_cache",
     "get_meta",
     "inbox",

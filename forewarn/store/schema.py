@@ -305,6 +305,44 @@ seen_requests = Table(
 )
 
 
+# The ledger's recipient key of a follower starts so; no customer's id may (the import).
+FOLLOWER_PREFIX = "follower:"
+
+# People who follow a place without an account: a postcode, a premise or an incident.
+# Nothing is sent to a follow until it is confirmed (an email's signed link, a text's YES).
+followers = Table(
+    "followers",
+    metadata,
+    # "follower:<hex>": the ledger's recipient key, never a customer's id (the import refuses it).
+    Column("follower_id", String(128), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    # A number in E.164 or an email address, as confirmed.
+    Column("contact", String(320), nullable=False, index=True),
+    # What is followed: postcode (as the network has it), premise id or incident id.
+    Column("place_kind", String(16), nullable=False),
+    Column("place", String(128), nullable=False, index=True),
+    # The place as the follower named it, for their messages ("CB1 2AB", "45 Mill Road").
+    Column("label", String(256), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    # pending -> active -> ended (its incident resolved) | stopped (by them or by ops).
+    Column("state", String(16), nullable=False),
+    # Consent: when it was asked for, how and from where (the form's IP, the number that
+    # texted), when and how it was confirmed; when it ended and why.
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("requested_via", String(16), nullable=False),
+    Column("requested_from", String(128), nullable=False),
+    Column("confirm_sent_at", UTCDateTime, nullable=True),
+    Column("confirm_error", Text, nullable=True),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("confirmed_by", String(32), nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("end_reason", String(64), nullable=True),
+    UniqueConstraint("channel", "contact", "place_kind", "place", name="uq_follow"),
+    Index("ix_followers_state_kind", "state", "place_kind"),
+)
+
+
 def get_meta(conn: Connection, key: str) -> str | None:
     """Read one value from the key/value meta table."""
     row = conn.execute(meta.select().where(meta.c.key == key)).first()

@@ -14,7 +14,14 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.channels import CHANNELS
 from forewarn.incidents.ledger.queue import PUBLIC
-from forewarn.store import customers, deliveries, incident_updates, incidents, premises
+from forewarn.store import (
+    customers,
+    deliveries,
+    followers,
+    incident_updates,
+    incidents,
+    premises,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class DueDelivery:
     reply_to: str | None = None
     # Whether the incident has a page of its own on the site (a message may point there).
     incident_public: bool = True
+    # For a follower, the place they follow as they named it (their words are the page's).
+    follows: str | None = None
 
     @property
     def public(self) -> bool:
@@ -143,6 +152,12 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
             incidents.c.scheduled_for,
             incidents.c.scheduled_until,
             incidents.c.public.label("incident_public"),
+            followers.c.contact.label("f_contact"),
+            followers.c.channel.label("f_channel"),
+            followers.c.label.label("f_label"),
+            followers.c.locale.label("f_locale"),
+            followers.c.timezone.label("f_zone"),
+            followers.c.state.label("f_state"),
         )
         .join(
             incident_updates,
@@ -154,10 +169,11 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
         .join(incidents, incidents.c.id == deliveries.c.incident_id)
         .outerjoin(customers, customers.c.customer_id == deliveries.c.customer_id)
         .outerjoin(premises, premises.c.premise_id == customers.c.premise_id)
+        .outerjoin(followers, followers.c.follower_id == deliveries.c.customer_id)
         .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.rank, deliveries.c.id)
     )
-    rows = list(conn.execute(query).mappings())
+    rows = [_as_follower(dict(row)) for row in conn.execute(query).mappings()]
     # A public post answers the incident's thread.
     threaded = {c.name for c in CHANNELS.values() if c.public}
     posts = {
@@ -174,6 +190,20 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
         )
         for row in rows
     ]
+
+
+def _as_follower(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with the follower's contact, language and zone where a customer's would be
+    (a stopped follow reads as opted out); a customer's row loses the follower columns."""
+    contact, channel = row.pop("f_contact"), row.pop("f_channel")
+    label, locale, zone, state = (row.pop(k) for k in ("f_label", "f_locale", "f_zone", "f_state"))
+    if contact is None:
+        return row
+    field = CHANNELS[channel].contact if channel in CHANNELS else None
+    if field is not None:
+        row[field] = contact
+    row.update(locale=locale, time_zone=zone, opted_out=state == "stopped", follows=label)
+    return row
 
 
 def _thread_heads(conn: Connection, heads: set[tuple[int, str]]) -> dict[tuple[int, str], str]:

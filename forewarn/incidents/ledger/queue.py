@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import CHANNELS
-from forewarn.incidents import record
+from forewarn.incidents import follower_news, followers, record
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
     customers,
@@ -92,6 +92,11 @@ def queue_deliveries(
             recipients += [(PUBLIC, c.name, 0) for c in CHANNELS.values() if c.public]
             hooks = [c.name for c in CHANNELS.values() if c.partners]
             recipients += [(partner, name, 0) for name in hooks for partner in partners]
+        if public and complete:
+            # Followers hear the page's news of it, once the customers are all in.
+            told = _followers_told(conn, incident_id)
+            heard = follower_news.recipients(conn, incident_id, seq, event, told)
+            recipients += [(key, channel, 0) for key, channel in heard if key not in done]
         rows = [
             {
                 "incident_id": incident_id,
@@ -110,7 +115,17 @@ def queue_deliveries(
         if complete:
             record.mark_queued(conn, incident_id, seq)
         queued.append(Queued(incident_id, seq, len(rows), complete))
+    follower_news.end_resolved(conn, now)
     return queued
+
+
+def _followers_told(conn: Connection, incident_id: int) -> set[str]:
+    """The followers already in an incident's ledger."""
+    keys = select(deliveries.c.customer_id).where(
+        deliveries.c.incident_id == incident_id,
+        deliveries.c.customer_id.startswith(followers.PREFIX, autoescape=True),
+    )
+    return set(conn.execute(keys.distinct()).scalars())
 
 
 def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> list[tuple[str, str]]:

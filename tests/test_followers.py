@@ -1,0 +1,396 @@
+"""Following a place without an account (issue 22, item 1): asked on the site's form or by
+a FOLLOW text, nothing until confirmed, then the page's news of that place (opening,
+restoration) and nothing of a fault elsewhere; STOP and the email's link end it; limits
+hold against floods. The store and pipeline as production runs them; the receiver real."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from forewarn import pipeline
+from forewarn.config import Settings
+from forewarn.context import Context
+from forewarn.incidents import followers
+from forewarn.incidents.followers import Limits
+from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.notifiers.confirmations import confirm_path
+from forewarn.receiver import FollowDesk, TwilioHooks, create_app
+from forewarn.store import deliveries, premises, secret_key, writing
+from tests import twilio_hooks
+from tests.conftest import NOW, run_cycle, serving
+from tests.town import Town, report_cabinet
+from tests.twilio_hooks import signed
+
+NEIGHBOUR = "+447911124123"
+ELSEWHERE = "CB1 3CD"  # cabinet C's houses, moved to a postcode of their own
+VOICE = Voice("Mill Road Fibre", "", time_zone="Europe/London", site="status.example")
+
+
+@pytest.fixture
+def ctx(town: Town, settings: Settings) -> Iterator[Context]:
+    with town.engine.begin() as conn:
+        conn.execute(
+            update(premises)
+            .where(premises.c.premise_id.in_(["p2", "p4", "p6", "p8"]))
+            .values(postcode=ELSEWHERE)
+        )
+    made = Context.build(
+        settings.model_copy(
+            update={"time_zone": "Europe/London", "public_url": "https://fw.example"}
+        )
+    )
+    yield made
+    made.close()
+
+
+def outbox(settings: Settings, channel: str) -> list[dict[str, Any]]:
+    path = settings.outbox / f"{channel}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def to(settings: Settings, channel: str, contact: str) -> list[str]:
+    return [m["body"] for m in outbox(settings, channel) if m["to"] == contact]
+
+
+def ask(ctx: Context, contact: str, place: str, origin: str = "192.0.2.1", **kw: Any) -> str:
+    channel, address = followers.contact_of(contact, "GB")
+
+    def work(conn: Any) -> followers.Asked:
+        return followers.ask(
+            conn, channel, address, place, "en", "Europe/London", "web", origin, NOW, **kw
+        )
+
+    asked = writing(ctx.engine, work, "test")
+    assert asked.follower_id is not None, asked.reason
+    return asked.follower_id
+
+
+def text_in(ctx: Context, sender: str, body: str, minutes: int = 1) -> str | None:
+    at = NOW + timedelta(minutes=minutes)
+    return writing(
+        ctx.engine, lambda conn: handle_reply(conn, "sms", sender, body, None, at, VOICE), "t"
+    )
+
+
+def outage_and_restoration(ctx: Context, settings: Settings, cabinet: str = "cabA") -> None:
+    report_cabinet(settings.jsonl_feed, cabinet, "down", NOW + timedelta(minutes=5))
+    run_cycle(ctx, NOW + timedelta(minutes=8))
+    report_cabinet(settings.jsonl_feed, cabinet, "up", NOW + timedelta(hours=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+
+
+def test_a_neighbour_confirmed_by_yes_hears_the_opening_and_the_restoration_of_their_postcode(
+    ctx: Context, settings: Settings
+) -> None:
+    ask(ctx, NEIGHBOUR, "cb12ab")  # as typed: the network's "CB1 2AB"
+    pipeline.deliver(ctx, NOW)
+    assert to(settings, "sms", NEIGHBOUR) == [
+        "Mill Road Fibre: reply YES to get outage updates for CB1 2AB. Not you? Ignore this: "
+        "we will not text again."
+    ]
+    answer = text_in(ctx, NEIGHBOUR, "yes")
+    assert answer == (
+        "Mill Road Fibre: you will now get outage updates for CB1 2AB. Reply STOP to end them."
+    )
+    outage_and_restoration(ctx, settings)
+    said = to(settings, "sms", NEIGHBOUR)[1:]
+    assert len(said) == 2, said
+    assert said[0].startswith("Mill Road Fibre: broadband fault in Mill Road, covering CB1 2AB.")
+    assert said[1].startswith("Mill Road Fibre: broadband in CB1 2AB is back.")
+    assert all(s.endswith("STOP to end") and not re.search(r"\d+ Mill Road", s) for s in said)
+
+
+def test_nothing_reaches_a_follow_never_confirmed_nor_a_follower_of_a_place_not_affected(
+    ctx: Context, settings: Settings
+) -> None:
+    ask(ctx, NEIGHBOUR, "CB1 2AB")
+    pipeline.deliver(ctx, NOW)  # the confirmation text, never answered
+    elsewhere = ask(ctx, "+447911124777", ELSEWHERE)
+    writing(ctx.engine, lambda c: followers.confirm(c, [elsewhere], "test", NOW), "t")
+    outage_and_restoration(ctx, settings)
+    assert len(to(settings, "sms", NEIGHBOUR)) == 1  # the confirmation alone
+    assert to(settings, "sms", "+447911124777") == []
+    with ctx.engine.connect() as conn:
+        keys = set(conn.execute(select(deliveries.c.customer_id)).scalars())
+    assert not any(followers.is_follower(k) for k in keys)
+
+
+def test_a_number_that_never_confirms_gets_one_confirmation_never_more(
+    ctx: Context, settings: Settings
+) -> None:
+    for n, place in enumerate(["CB1 2AB", ELSEWHERE, "39 Mill Road", "41 mill road, cb1 2ab"]):
+        ask(ctx, NEIGHBOUR, place, origin=f"192.0.2.{n}")
+        pipeline.deliver(ctx, NOW + timedelta(minutes=n))
+    assert len(to(settings, "sms", NEIGHBOUR)) == 1
+    # Having confirmed one, the number is asked about one more place, and again waits.
+    assert text_in(ctx, NEIGHBOUR, "YES") is not None
+    for n in range(3):
+        pipeline.deliver(ctx, NOW + timedelta(minutes=9 + n))
+    assert len(to(settings, "sms", NEIGHBOUR)) == 2
+
+
+def test_stop_ends_every_follow_of_the_number_and_the_form_never_texts_it_again(
+    ctx: Context, settings: Settings
+) -> None:
+    ask(ctx, NEIGHBOUR, "CB1 2AB")
+    pipeline.deliver(ctx, NOW)
+    text_in(ctx, NEIGHBOUR, "YES")
+    ask(ctx, NEIGHBOUR, ELSEWHERE)
+    assert text_in(ctx, NEIGHBOUR, "STOP", minutes=2) == (
+        "Mill Road Fibre: you will get no more outage messages from us. Reply START to get "
+        "them again."
+    )
+    with ctx.engine.connect() as conn:
+        found = followers.find(conn, NEIGHBOUR, "GB")
+    assert {f.state for f in found} == {"stopped"} and len(found) == 2
+    ask(ctx, NEIGHBOUR, "CB1 2AB", origin="198.51.100.7")
+    pipeline.deliver(ctx, NOW + timedelta(minutes=3))
+    outage_and_restoration(ctx, settings)
+    assert len(to(settings, "sms", NEIGHBOUR)) == 1  # the first confirmation only
+
+
+def test_a_follow_text_asks_for_yes_and_addresses_are_not_looked_up_by_text(ctx: Context) -> None:
+    assert text_in(ctx, NEIGHBOUR, "FOLLOW cb1 2ab") == (
+        "Mill Road Fibre: reply YES to get outage updates for CB1 2AB. Not you? Ignore this: "
+        "we will not text again."
+    )
+    assert text_in(ctx, NEIGHBOUR, "REG 45 Mill Road") == (
+        'Mill Road Fibre: we found no postcode or incident "45 Mill Road". Text FOLLOW and a '
+        "postcode, e.g. FOLLOW CB1 2AB."
+    )
+    assert "CB1 2AB" in (text_in(ctx, NEIGHBOUR, "Yes") or "")
+    said = text_in(ctx, "+447911124555", "SEGUIR CB1 2AB")
+    assert said is not None and said.startswith("Mill Road Fibre: responda YES")
+
+
+def test_status_from_a_follower_names_their_places_and_the_fault_there(
+    ctx: Context, settings: Settings
+) -> None:
+    text_in(ctx, NEIGHBOUR, "FOLLOW CB1 2AB")
+    text_in(ctx, NEIGHBOUR, f"FOLLOW {ELSEWHERE}")
+    text_in(ctx, NEIGHBOUR, "YES")
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta(minutes=5))
+    run_cycle(ctx, NOW + timedelta(minutes=8))
+    said = text_in(ctx, NEIGHBOUR, "STATUS", minutes=10) or ""
+    assert said.startswith("Mill Road Fibre: CB1 2AB: Mill Road has a fault, no fix time yet")
+    assert f"{ELSEWHERE}: no known fault." in said
+
+
+def test_a_follow_of_an_incident_ends_when_it_is_resolved(ctx: Context, settings: Settings) -> None:
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta(minutes=5))
+    run_cycle(ctx, NOW + timedelta(minutes=8))
+    with ctx.engine.connect() as conn:
+        incident = conn.execute(select(deliveries.c.incident_id).limit(1)).scalar_one()
+    follower = ask(ctx, "neighbour@example.org", f"incident {incident}")
+    writing(ctx.engine, lambda c: followers.confirm(c, [follower], "test", NOW), "t")
+    report_cabinet(settings.jsonl_feed, "cabA", "up", NOW + timedelta(hours=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=1))
+    run_cycle(ctx, NOW + timedelta(hours=1, minutes=11))
+    mails = [m for m in outbox(settings, "email") if m["to"] == "neighbour@example.org"]
+    assert [m["subject"] for m in mails][-1] == f"Broadband is back in Mill Road ({incident})"
+    assert "To stop these emails: https://fw.example/unsubscribe/follower:" in mails[-1]["body"]
+    with ctx.engine.connect() as conn:
+        (ended,) = followers.find(conn, follower, "GB")
+    assert ended.state == "ended" and ended.end_reason == "incident resolved"
+
+
+def test_limits_hold_per_origin_per_place_and_per_contact(ctx: Context) -> None:
+    limits = Limits(per_origin_hour=3, per_place_hour=4, per_contact=2)
+
+    def asked(contact: str, place: str, origin: str) -> str | None:
+        channel, address = followers.contact_of(contact, "GB")
+        return writing(
+            ctx.engine,
+            lambda conn: (
+                followers.ask(
+                    conn, channel, address, place, "en", "UTC", "web", origin, NOW, limits
+                ).follower_id
+            ),
+            "t",
+        )
+
+    made = [asked(f"+4479111241{n:02d}", "CB1 2AB", "192.0.2.1") for n in range(5)]
+    assert [m is not None for m in made] == [True, True, True, False, False]  # one IP: 3
+    made = [asked(f"+4479111242{n:02d}", "CB1 2AB", f"192.0.2.{10 + n}") for n in range(3)]
+    assert [m is not None for m in made] == [True, False, False]  # one place: 4 an hour
+    mine = [asked("me@example.org", p, f"192.0.3.{n}") for n, p in enumerate(
+        [ELSEWHERE, "39 Mill Road", "41 Mill Road"]
+    )]  # fmt: skip
+    assert [m is not None for m in mine] == [True, True, False]  # one contact: 2
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("", "follow_no_contact"),
+        ("not an address", "follow_bad_contact"),
+        ("a@b@c", "follow_bad_contact"),
+        ("me@example.org\r\nBcc: you@example.org", "follow_bad_contact"),
+        ("07700 9", "follow_bad_contact"),
+        ("9" * 5000, "follow_bad_contact"),
+    ],
+)
+def test_a_contact_that_cannot_be_written_to_is_refused_with_why(typed: str, why: str) -> None:
+    with pytest.raises(followers.FollowError, match=why):
+        followers.contact_of(typed, "GB")
+
+
+def test_the_import_refuses_a_customer_id_a_followers_key_could_take(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+    from forewarn.network.importer import import_network
+    from forewarn.store import make_engine
+    from tests.town import customer_rows, topology_rows, write_csv
+
+    rows = customer_rows()
+    rows[0][0] = "follower:0123456789abcdef"
+    engine = make_engine(settings.db_url)
+    report = import_network(
+        engine,
+        write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, topology_rows()),
+        write_csv(tmp_path / "c.csv", CUSTOMER_COLUMNS, rows),
+        None,
+        NOW,
+        "GB",
+    )
+    engine.dispose()
+    assert any("may not start with 'follower:'" in p.reason for p in report.problems)
+
+
+# --- the receiver ------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver(ctx: Context, town: Town) -> Iterator[httpx.Client]:
+    key = writing(town.engine, lambda conn: secret_key(conn, "unsubscribe"), "key")
+    desk = FollowDesk("GB", "Europe/London", key, "https://status.example/")
+    twilio = TwilioHooks(twilio_hooks.AUTH_TOKEN, twilio_hooks.PUBLIC, VOICE)
+    app = create_app(
+        town.engine, None, 1_000_000, clock=lambda: NOW, twilio=twilio, unsubscribe_key=key,
+        follows=desk,
+    )  # fmt: skip
+    with serving(app) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+def test_the_form_answers_the_same_whether_or_not_the_place_exists(
+    receiver: httpx.Client, ctx: Context
+) -> None:
+    known = receiver.post("/follow", data={"contact": NEIGHBOUR, "place": "45 Mill Road"})
+    unknown = receiver.post("/follow", data={"contact": NEIGHBOUR, "place": "99 Nowhere Lane"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.text.replace("45 Mill Road", "X") == unknown.text.replace("99 Nowhere Lane", "X")
+    assert "Reply YES" in known.text and "Nothing is sent until you confirm" in known.text
+    with ctx.engine.connect() as conn:
+        (only,) = followers.find(conn, NEIGHBOUR, "GB")
+    assert only.label == "45 Mill Road, CB1 2AB" and only.state == "pending"
+    assert only.requested_from == "127.0.0.1" and only.requested_via == "web"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"contact=&place=CB1+2AB", 400),
+        (b"contact=%2B447700900123&place=", 400),
+        (b"contact=%ff%fe&place=CB1", 400),
+        (b"contact=a%00b%40c.d&place=CB1", 400),
+        (b"&&&==", 400),
+        (b"contact=" + b"x" * 20_000, 413),
+    ],
+)
+def test_hostile_forms_get_a_clear_answer_and_enrol_nobody(
+    receiver: httpx.Client, ctx: Context, body: bytes, status: int
+) -> None:
+    answer = receiver.post(
+        "/follow", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == status and "<h1>We could not take that</h1>" in answer.text
+    with ctx.engine.connect() as conn:
+        assert followers.counts(conn) == {}
+
+
+def test_a_flood_from_one_address_enrols_ten_and_texts_each_number_once(
+    receiver: httpx.Client, ctx: Context, settings: Settings
+) -> None:
+    for n in range(30):
+        receiver.post("/follow", data={"contact": NEIGHBOUR, "place": f"{39 + n} Mill Road"})
+        receiver.post("/follow", data={"contact": f"+4479111243{n:02d}", "place": "CB1 2AB"})
+    with ctx.engine.connect() as conn:
+        assert followers.counts(conn) == {"pending": 10}
+    pipeline.deliver(ctx, NOW)
+    numbers = [m["to"] for m in outbox(settings, "sms")]
+    assert len(numbers) == len(set(numbers)) <= 10
+
+
+def test_the_emailed_link_shows_a_button_and_only_the_button_confirms(
+    receiver: httpx.Client, ctx: Context, settings: Settings
+) -> None:
+    answer = receiver.post(
+        "/follow", data={"contact": "Neighbour@Example.org", "place": "cb1 2ab", "locale": "es"}
+    )
+    assert answer.status_code == 202 and 'lang="es"' in answer.text
+    pipeline.deliver(ctx, NOW)
+    (mail,) = outbox(settings, "email")
+    assert mail["to"] == "neighbour@example.org" and mail["subject"].startswith("Confirme")
+    link = next(w for w in mail["body"].split() if w.startswith("https://fw.example/follow/"))
+    path = link.removeprefix("https://fw.example")
+    assert receiver.head(path).status_code == 200 and receiver.get(path).status_code == 200
+    with ctx.engine.connect() as conn:
+        (asked,) = followers.find(conn, "neighbour@example.org", "GB")
+    assert asked.state == "pending"  # a scanner's GET changes nothing
+    forged = path[:-4] + "0000"
+    assert receiver.post(forged).status_code == 403
+    done = receiver.post(path)
+    assert done.status_code == 200 and "Sigue CB1 2AB" in done.text
+    assert receiver.post(path).status_code == 404  # used
+    with ctx.engine.connect() as conn:
+        (confirmed,) = followers.find(conn, "neighbour@example.org", "GB")
+    assert confirmed.state == "active" and confirmed.confirmed_by == "email link"
+    # The unsubscribe signature of a follow cannot confirm one, and the reverse.
+    assert confirm_path(b"k", confirmed.follower_id) != confirm_path(b"k", "x")
+
+
+def test_the_follow_text_through_the_signed_webhook_then_the_outage(
+    receiver: httpx.Client, ctx: Context, settings: Settings
+) -> None:
+    def text(body: str, sid: str) -> str:
+        form = {"From": NEIGHBOUR, "To": "+441632960000", "Body": body, "MessageSid": sid}
+        path = "/hooks/twilio/inbound"
+        answer = receiver.post(path, data=form, headers=signed(path, form))
+        assert answer.status_code == 200
+        return answer.text
+
+    assert "reply YES to get outage updates for CB1 2AB" in text("FOLLOW CB1 2AB", "SM1")
+    assert "you will now get outage updates for CB1 2AB" in text("YES", "SM2")
+    outage_and_restoration(ctx, settings, "cabA")
+    report_cabinet(settings.jsonl_feed, "cabC", "down", NOW + timedelta(hours=2))
+    run_cycle(ctx, NOW + timedelta(hours=2, minutes=3))
+    said = to(settings, "sms", NEIGHBOUR)
+    assert len(said) == 2 and "CB1 2AB is back" in said[1]  # nothing of cabinet C's fault
+
+
+def test_the_unsubscribe_link_of_a_followers_email_ends_the_follow(
+    receiver: httpx.Client, ctx: Context, settings: Settings
+) -> None:
+    follower = ask(ctx, "neighbour@example.org", "CB1 2AB")
+    writing(ctx.engine, lambda c: followers.confirm(c, [follower], "test", NOW), "t")
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW + timedelta(minutes=5))
+    run_cycle(ctx, NOW + timedelta(minutes=8))
+    (mail,) = [m for m in outbox(settings, "email") if m["to"] == "neighbour@example.org"]
+    link = next(w for w in mail["body"].split() if "/unsubscribe/" in w)
+    answer = receiver.post(link.removeprefix("https://fw.example"))
+    assert answer.status_code == 200
+    with ctx.engine.connect() as conn:
+        (stopped,) = followers.find(conn, follower, "GB")
+    assert stopped.state == "stopped" and stopped.end_reason == "unsubscribe link"
