@@ -192,6 +192,7 @@ class Context:
             time_zone=s.time_zone,
             major_share=s.impact_major_share, critical_share=s.impact_critical_share,
             tiles=s.map_tiles or None, attribution=s.map_attribution,
+            follow_url=f"{s.public_url.rstrip('/')}/follow" if s.public_url else None,
         )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from forewarn.notifiers.confirmations import confirm_path
 from forewarn.receiver import FollowDesk, TwilioHooks, create_app
 from forewarn.store import deliveries, premises, secret_key, writing
 from tests import twilio_hooks
-from tests.conftest import NOW, run_cycle, serving
+from tests.conftest import NOW, run_cycle, serving, use_settings
 from tests.town import Town, report_cabinet
 from tests.twilio_hooks import signed
 
@@ -394,3 +394,30 @@ def test_the_unsubscribe_link_of_a_followers_email_ends_the_follow(
     with ctx.engine.connect() as conn:
         (stopped,) = followers.find(conn, follower, "GB")
     assert stopped.state == "stopped" and stopped.end_reason == "unsubscribe link"
+
+
+def test_ops_list_a_follow_with_its_consent_count_them_and_remove_them(
+    ctx: Context, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    use_settings(monkeypatch, settings)
+    monkeypatch.setenv("FOREWARN_PHONE_REGION", "GB")
+    monkeypatch.setenv("COLUMNS", "300")  # the table whole, as on a wide terminal
+    ask(ctx, NEIGHBOUR, "CB1 2AB", origin="203.0.113.9")
+    text_in(ctx, NEIGHBOUR, "FOLLOW CB1 3CD")
+    text_in(ctx, NEIGHBOUR, "YES")
+    listed = CliRunner().invoke(app, ["follower", "07911 124123"])  # as ops type a number
+    assert listed.exit_code == 0, listed.output
+    assert "CB1 2AB" in listed.output and "CB1 3CD" in listed.output
+    assert "by web from 203.0.113.9" in listed.output and "by sms yes" in listed.output
+    status = CliRunner().invoke(app, ["status"])
+    assert "followers: active 1, pending 1" in status.output
+    removed = CliRunner().invoke(app, ["follower", "CB1 3CD", "--remove"])
+    assert "removed 1 follow" in removed.output
+    with ctx.engine.connect() as conn:
+        assert followers.counts(conn) == {"pending": 1, "stopped": 1}
+    nobody = CliRunner().invoke(app, ["follower", "nobody@example.org"])
+    assert nobody.exit_code == 2 and "no follower matches" in nobody.output

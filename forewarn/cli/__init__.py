@@ -42,6 +42,7 @@ OWN_STORE = {"demo", "drill"}
 READ_ONLY = {
     ("status",),
     ("customer",),
+    ("follower",),
     ("quarantine",),
     ("incident", "list"),
     ("incident", "show"),
@@ -93,6 +94,7 @@ app.add_typer(ops.incident_app, name="incident")
 app.add_typer(maintenance.maintenance_app, name="maintenance")
 app.command()(serve.serve)
 app.command()(customer.customer)
+app.command()(customer.follower)
 app.command()(health.quarantine)
 app.command()(rehearsal.drill)
 

@@ -93,3 +93,44 @@ def customer(
             escape(text),
         )
     console.print(table if lines else "No messages yet.")
+
+
+def follower(
+    lookup: Annotated[
+        str, typer.Argument(help="Follower id, phone, email, postcode, or incident id.")
+    ],
+    remove: Annotated[
+        bool, typer.Option(help="Stop the follows found (they hear nothing more).")
+    ] = False,
+) -> None:
+    """People following a place without an account: what, since when, with what consent."""
+    from forewarn.incidents.followers import find, stop_follower
+    from forewarn.store import now_utc, writing
+
+    settings, ctx = ops_context(sending=False)
+    zone = settings.time_zone
+    with ctx.engine.connect() as conn:
+        found = find(conn, lookup, lookup_region(settings, conn))
+    if not found:
+        fail(f"no follower matches {lookup!r}")
+    table = Table("follower", "contact", "follows", "state", "asked", "confirmed", "ended")
+    for f in found:
+        table.add_row(
+            escape(f.follower_id),
+            escape(f"{f.channel} {f.contact}"),
+            escape(f"{f.place_kind} {f.label}"),
+            f.state,
+            escape(f"{shown(f.requested_at, zone)} by {f.requested_via} from {f.requested_from}"),
+            escape(f"{shown(f.confirmed_at, zone)} by {f.confirmed_by}") if f.confirmed_at else "",
+            escape(f"{shown(f.ended_at, zone)}: {f.end_reason}") if f.ended_at else "",
+        )
+    console.print(table)
+    if remove:
+        now = now_utc()
+
+        def work(conn: Connection) -> int:
+            live = [f for f in found if f.state in ("pending", "active", "ended")]
+            return sum(stop_follower(conn, f.follower_id, "removed by ops", now) for f in live)
+
+        removed = writing(ctx.engine, work, "remove followers")
+        console.print(f"removed {removed:,} follow{'s' if removed != 1 else ''}")

@@ -101,6 +101,7 @@ def _read_at(stored: str | None, zone: str) -> str:
 def status() -> None:
     """What is going on now: open incidents, deliveries by state, queue age, last feed read,
     channels failing now and quarantined input."""
+    from forewarn.incidents.followers import counts as follow_counts
     from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
     from forewarn.incidents.reports import reports_since
 
@@ -118,6 +119,7 @@ def status() -> None:
         last_read = _read_at(get_meta(conn, "last_feed_read"), zone)
         health = read_health(conn, now)
         reported = reports_since(conn, now - timedelta(hours=24))
+        follows = follow_counts(conn)
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
         table.add_row(
@@ -139,6 +141,8 @@ def status() -> None:
     console.print(f"last feed read: {last_read}")
     if reported:
         console.print(f"customers' OUT reports in the last 24 h: {reported:,}")
+    if follows:
+        console.print("followers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(follows.items())))
     print_health(health, zone)
 
 

@@ -45,6 +45,8 @@ class PageConfig:
     # and {y}, and the attribution its provider asks for; None: the drawn map alone.
     tiles: str | None = None
     attribution: str = ""
+    # Where the page's follow forms post (the receiver's /follow); None: no forms.
+    follow_url: str | None = None
 
 
 def iso(moment: datetime | None) -> str | None:
