@@ -421,3 +421,31 @@ def test_ops_list_a_follow_with_its_consent_count_them_and_remove_them(
         assert followers.counts(conn) == {"pending": 1, "stopped": 1}
     nobody = CliRunner().invoke(app, ["follower", "nobody@example.org"])
     assert nobody.exit_code == 2 and "no follower matches" in nobody.output
+
+
+def test_the_follower_drill_reads_as_the_neighbour_would_live_it(tmp_path: Path) -> None:
+    from forewarn.drill import load_scenario, run_drill
+
+    example = Path(__file__).parent.parent / "examples" / "drill" / "follower.yaml"
+    result = run_drill(load_scenario(example), Settings(_env_file=None), tmp_path / "out")  # type: ignore[call-arg]
+    lines = (tmp_path / "out" / "messages.jsonl").read_text().splitlines()
+    said = [json.loads(line) for line in lines]
+    heard = [
+        (m["at"][11:16], m["body"])
+        for m in said
+        if m.get("to") == "+447911124047" and m.get("direction", "out") == "out"
+    ]
+    expected = [
+        ("19:00", "Mill Road Fibre: reply YES to get outage updates for CB1 2AB."),
+        ("19:02", "Mill Road Fibre: you will now get outage updates for CB1 2AB."),
+        ("21:32", "Mill Road Fibre: broadband fault in Mill Road, covering CB1 2AB."),
+        # Held by the night, told in the morning with when it happened.
+        ("07:00", "Mill Road Fibre: broadband in CB1 2AB is back (restored at 02:04 GMT)."),
+    ]
+    assert len(heard) == len(expected), heard
+    for (at, body), (when, start) in zip(heard, expected, strict=True):
+        assert at == when and body.startswith(start), (at, body)
+    unconfirmed = [m for m in said if m.get("to") == "+447911124999"]
+    assert len(unconfirmed) == 1  # the one question, nothing else
+    assert result.summary["broken_promises"] == []
+    assert result.summary["messages_in_sleep_hours"] == 0

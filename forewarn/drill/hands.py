@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
 from forewarn.detection.run import down_now
-from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep
+from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep, TextStep
 from forewarn.drill.summary import iso
 from forewarn.durations import parse_time
 from forewarn.incidents.ops import (
@@ -115,5 +115,20 @@ def customer_texts(
             "event": "answer", "etr": None,
             "next_update_at": iso(case.next_update_at) if case and case.next_update_at else None,
             "body": answer,
+        })  # fmt: skip
+    return said
+
+
+def anyone_texts(
+    conn: Connection, step: TextStep, now: datetime, voice: Voice
+) -> list[dict[str, Any]]:
+    """A text from any number (a follower-to-be, a stranger) and its answer, as recorded."""
+    answer = handle_reply(conn, "sms", step.sender, step.body, None, now, voice)
+    heard = {"at": iso(now), "direction": "in", "channel": "sms", "from": step.sender}
+    said: list[dict[str, Any]] = [{**heard, "body": step.body}]
+    if answer:
+        said.append({
+            "at": iso(now), "direction": "out", "channel": "sms", "to": step.sender,
+            "event": "answer", "body": answer,
         })  # fmt: skip
     return said

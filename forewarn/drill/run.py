@@ -22,7 +22,7 @@ from forewarn.channels.base import Message, Outcome, Result, Sending, Session, S
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection.run import next_due as detection_due
-from forewarn.drill.hands import act, customer_texts
+from forewarn.drill.hands import act, anyone_texts, customer_texts
 from forewarn.drill.scenario import DrillError, Scenario, Step
 from forewarn.drill.summary import iso, messages_sent, summarise
 from forewarn.durations import parse_duration, parse_time
@@ -266,7 +266,7 @@ def _step(
     for step in due:
         batch.extend(_signals(index, step, now))
     report = pipeline.cycle(ctx, now, batch)
-    by_hand = [step for step in due if step.ops is not None or step.reply is not None]
+    by_hand = [step for step in due if step.ops or step.reply or step.text]
     if by_hand:
 
         def by_hand_work(conn: Connection) -> list[dict[str, Any]]:
@@ -276,6 +276,8 @@ def _step(
                     act(conn, index, step.ops, now, ctx.policy)
                 if step.reply is not None:
                     answered.extend(customer_texts(conn, step.reply, now, voice))
+                if step.text is not None:
+                    answered.extend(anyone_texts(conn, step.text, now, voice))
             return answered
 
         answers.extend(writing(ctx.engine, by_hand_work, "drill ops and replies"))

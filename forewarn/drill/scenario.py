@@ -68,6 +68,13 @@ class ReplyStep(_Strict):
         return value
 
 
+class TextStep(_Strict):
+    """A text from any number, customer or not (FOLLOW CB1 2AB, YES, STATUS...)."""
+
+    sender: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    body: str = Field(max_length=2000)
+
+
 class Step(_Strict):
     """One timed event; `at` is "+90m" from the start or an ISO-8601 time."""
 
@@ -80,6 +87,7 @@ class Step(_Strict):
     feed_line: str | None = Field(default=None, max_length=100_000)
     ops: OpsStep | None = None
     reply: ReplyStep | None = None
+    text: TextStep | None = None
 
 
 class Scenario(_Strict):
