@@ -57,27 +57,25 @@ _IDEMPOTENCY = {
     "description": "Twilio's retry token: a request seen before is not handled again.",
     "schema": {"type": "string"},
 }
-_UNSUBSCRIBE_PARAMS = [
-    {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}},
-    {
-        "name": "signature",
-        "in": "path",
-        "required": True,
-        "description": "The link's HMAC, as sent in the email.",
-        "schema": {"type": "string"},
-    },
-]
+
+
+def _signed_link(key: str, link: str) -> list[dict[str, Any]]:
+    """The path parameters of a link sent in an email: whose it is, and its HMAC."""
+    return [
+        {"name": key, "in": "path", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "signature",
+            "in": "path",
+            "required": True,
+            "description": f"The {link}'s HMAC, as sent in the email.",
+            "schema": {"type": "string"},
+        },
+    ]
+
+
+_UNSUBSCRIBE_PARAMS = _signed_link("customer", "link")
 _HTML = {"text/html": {"schema": {"type": "string"}}}
-_FOLLOW_PARAMS = [
-    {"name": "follower", "in": "path", "required": True, "schema": {"type": "string"}},
-    {
-        "name": "signature",
-        "in": "path",
-        "required": True,
-        "description": "The confirmation link's HMAC, as sent in the email.",
-        "schema": {"type": "string"},
-    },
-]
+_FOLLOW_PARAMS = _signed_link("follower", "confirmation link")
 
 
 def _page(why: str) -> dict[str, Any]:

@@ -66,6 +66,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+# A module whose tests run on both stores: its own `db_url` fixture, with these params,
+# returns `either_store(request, tmp_path)`.
+BOTH_STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+
+
+def either_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of the kind the parametrised fixture asks for: SQLite or PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'forewarn.db'}"
+    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """The store's URL: SQLite unless a test module asks for more backends."""

@@ -26,7 +26,14 @@ from forewarn.notifiers.confirmations import confirm_path
 from forewarn.receiver import FollowDesk, TwilioHooks, create_app
 from forewarn.store import deliveries, premises, secret_key, writing
 from tests import twilio_hooks
-from tests.conftest import NOW, fresh_postgres_database, run_cycle, serving, use_settings
+from tests.conftest import (
+    BOTH_STORES,
+    NOW,
+    either_store,
+    run_cycle,
+    serving,
+    use_settings,
+)
 from tests.town import Town, report_cabinet
 from tests.twilio_hooks import signed
 
@@ -35,12 +42,10 @@ ELSEWHERE = "CB1 3CD"  # cabinet C's houses, moved to a postcode of their own
 VOICE = Voice("Mill Road Fibre", "", time_zone="Europe/London", site="status.example")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BOTH_STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Followers on both stores (their queries compare text keys with incident ids)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'forewarn.db'}"
-    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
+    return either_store(request, tmp_path)
 
 
 @pytest.fixture

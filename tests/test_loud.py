@@ -20,7 +20,7 @@ from forewarn.incidents.ledger.waiting import failing_channels
 from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
 from forewarn.pipeline import note_waiting
 from testkit.servers import free_port, smtp_server
-from tests.conftest import NOW, fresh_postgres_database, run_cycle
+from tests.conftest import BOTH_STORES, NOW, either_store, run_cycle
 from tests.town import Town, customer_rows, report_cabinet, topology_rows, write_csv
 
 CHANNEL_SETTINGS = (
@@ -199,12 +199,10 @@ def test_a_half_configured_channel_stops_every_command_that_sends(
     assert run(street, "incident", "open", "--element", "cabA", "--title", "Cut", code=2) == [line]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BOTH_STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The ledger's grouped reads, on both stores."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'forewarn.db'}"
-    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
+    return either_store(request, tmp_path)
 
 
 def test_the_cycle_report_carries_what_waits_and_why_on_either_store(

@@ -16,16 +16,14 @@ from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.pipeline import detect_faults, queue_rest, update_incidents
 from forewarn.store import customers, deliveries, incident_premises, incident_updates, incidents
-from tests.conftest import NOW, fresh_postgres_database, run_cycle
+from tests.conftest import BOTH_STORES, NOW, either_store, run_cycle
 from tests.town import CABINETS, Town, house_position
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BOTH_STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every pipeline test runs on SQLite and on a real PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'forewarn.db'}"
-    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
+    return either_store(request, tmp_path)
 
 
 def feed(settings: Settings, *events: tuple[str, str, datetime]) -> None:
