@@ -193,6 +193,7 @@ class Context:
             major_share=s.impact_major_share, critical_share=s.impact_critical_share,
             tiles=s.map_tiles or None, attribution=s.map_attribution,
             follow_url=f"{s.public_url.rstrip('/')}/follow" if s.public_url else None,
+            report_url=f"{s.public_url.rstrip('/')}/report" if s.public_url else None,
         )  # fmt: skip
 
 

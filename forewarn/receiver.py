@@ -1,13 +1,10 @@
 """The HTTP receiver `forewarn serve` runs: webhooks in (stored durably before the 2xx),
 Twilio's inbound texts and status callbacks (signed, deduplicated), one-click email
-unsubscribes, and the published site for local use; its OpenAPI description is served
-at /openapi.json (`forewarn.receiver_api`).
+unsubscribes, the site's forms (`forewarn.receiver_forms`), and the published site for
+local use; its OpenAPI description is served at /openapi.json (`forewarn.receiver_api`).
 
 Starlette's own shape: the endpoints are module-level functions, and what they need (the
-store, tokens, the clock, the pool that writes) is the app's `state.receiver`.
-
-Long because every endpoint the receiver answers is here, beside the routes that name
-them (following a place among them: the form and its confirmation link)."""
+store, tokens, the clock, the pool that writes) is the app's `state.receiver`."""
 
 from __future__ import annotations
 
@@ -16,11 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio
-import anyio.to_thread
 from sqlalchemy.engine import Connection, Engine
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -29,18 +23,20 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from forewarn import receiver_forms as forms
 from forewarn.channels import email, sms
 from forewarn.channels.unsubscribe import verify
 from forewarn.feeds import alertmanager
 from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.safejson import Unreadable, loads
 from forewarn.feeds.signal import Reject
-from forewarn.incidents import callbacks, followers
+from forewarn.incidents import callbacks
 from forewarn.incidents.replies import Voice, handle_reply, opt_out
-from forewarn.notifiers.confirmations import confirms
 from forewarn.receiver_api import description
+from forewarn.receiver_forms import FollowDesk
+from forewarn.receiver_io import BodyTooLarge, WritePool, read_limited
 from forewarn.store import first_seen, now_utc, writing
-from forewarn.texts import environment, say
+from forewarn.texts import environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,80 +50,6 @@ class TwilioHooks:
 
     def __repr__(self) -> str:
         return f"TwilioHooks(public_url={self.public_url!r})"
-
-
-# Threads the hooks that write to the store share, and how many more requests may wait
-# for one; beyond that a hook answers 503 with Retry-After. The site, the health check
-# and the description keep Starlette's own pool, so a burst never starves them.
-WRITER_THREADS = 4
-WRITERS_WAITING = 64
-RETRY_AFTER_S = 5
-
-
-class WritePool:
-    """A bounded pool for the handlers that write: a burst waits here, or is told to
-    come back later, instead of filling the pool the static pages share."""
-
-    def __init__(self, threads: int = WRITER_THREADS, waiting: int = WRITERS_WAITING) -> None:
-        self._limiter = anyio.CapacityLimiter(threads)
-        self._most = threads + waiting
-        self._busy = 0  # only touched on the event loop: no lock needed
-
-    async def run(
-        self, work: Callable[..., Response], *args: Any, refusable: bool = True
-    ) -> Response:
-        """Run `work(*args)` on one of the pool's threads, or answer 503 when full; what
-        is not `refusable` (a customer's text, an unsubscribe) waits its turn instead."""
-        if refusable and self._busy >= self._most:
-            return JSONResponse(
-                {"error": "busy: try again shortly"},
-                503,
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
-        self._busy += 1
-        try:
-            return await anyio.to_thread.run_sync(work, *args, limiter=self._limiter)
-        finally:
-            self._busy -= 1
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the configured limit."""
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """Read the body, refusing (before reading it all) anything over `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@dataclass(frozen=True, slots=True)
-class FollowDesk:
-    """What the follow endpoints need: the region numbers are read in, the zone a
-    follower's times are told in, the key that signs confirmation links, the page to go
-    back to, and the limits on asking."""
-
-    region: str
-    time_zone: str
-    key: bytes
-    site_url: str
-    limits: followers.Limits = followers.LIMITS
-
-    def __repr__(self) -> str:
-        return f"FollowDesk(region={self.region!r}, site_url={self.site_url!r})"
-
-
-# A follow form is a few short fields: anything bigger is not one.
-FOLLOW_BODY_BYTES = 16_000
-LOCALES = ("en", "es")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +90,11 @@ def create_app(
         Route("/hooks/twilio/inbound", twilio_inbound, methods=["POST"]),
         Route("/hooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/unsubscribe/{customer}/{signature}", unsubscribe, methods=["GET", "POST"]),
-        Route("/follow", follow, methods=["POST"]),
-        Route("/follow/confirm/{follower}/{signature}", confirm_follow, methods=["GET", "POST"]),
+        Route("/follow", forms.follow, methods=["POST"]),
+        Route(
+            "/follow/confirm/{follower}/{signature}", forms.confirm_follow, methods=["GET", "POST"]
+        ),
+        Route("/report", forms.report, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
@@ -355,112 +280,7 @@ def _page(name: str, **values: str) -> HTMLResponse:
     return HTMLResponse(environment().get_template(f"receiver/{name}.html.j2").render(values))
 
 
-# --- Following a place -------------------------------------------------------------
-
-
-async def follow(request: Request) -> Response:
-    """The site's "get updates for a place" form: a follow asked, pending until confirmed.
-    The answer is the same whether or not the place exists (nobody learns who lives where)."""
-    r = _receiver(request)
-    if r.follows is None:
-        return JSONResponse({"error": "follows are off: FOREWARN_PUBLIC_URL is not set"}, 404)
-    try:
-        body = await read_limited(request, FOLLOW_BODY_BYTES)
-    except BodyTooLarge:
-        return _follow_page(r, "en", "follow_refused_title", "follow_bad_contact", status=413)
-    try:
-        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
-    except (UnicodeDecodeError, ValueError):
-        return _follow_page(r, "en", "follow_refused_title", "follow_no_contact", status=400)
-    locale = form.get("locale", "en") if form.get("locale") in LOCALES else "en"
-    if any("\x00" in key or "\x00" in value for key, value in form.items()):
-        return _follow_page(r, locale, "follow_refused_title", "follow_bad_contact", status=400)
-    try:
-        channel, contact = followers.contact_of(form.get("contact", ""), r.follows.region)
-    except followers.FollowError as err:
-        return _follow_page(r, locale, "follow_refused_title", str(err), status=400)
-    place = " ".join(form.get("place", "").split())[:200]
-    if not place:
-        return _follow_page(r, locale, "follow_refused_title", "follow_no_place", status=400)
-    origin = request.client.host if request.client else "unknown"
-    return await r.writers.run(_ask_follow, r, channel, contact, place, locale, origin)
-
-
-def _ask_follow(
-    r: Receiver, channel: str, contact: str, place: str, locale: str, origin: str
-) -> Response:
-    assert r.follows is not None
-    desk, now = r.follows, r.clock()
-
-    def work(conn: Connection) -> Response:
-        followers.ask(
-            conn, channel, contact, place, locale, desk.time_zone, "web", origin, now,
-            desk.limits,
-        )  # fmt: skip
-        words = {"channel": channel, "contact": contact, "place": place}
-        return _follow_page(r, locale, "follow_asked_title", "follow_asked", status=202, **words)
-
-    return r.write(work, "follow")
-
-
-async def confirm_follow(request: Request) -> Response:
-    """A follow's signed confirmation link: the page with its button, or (POST) confirmed.
-    Only the button confirms: mail scanners open links, and must not follow anything."""
-    r = _receiver(request)
-    if r.follows is None:
-        return JSONResponse({"error": "follows are off: FOREWARN_PUBLIC_URL is not set"}, 404)
-    follower_id = request.path_params["follower"]
-    if not confirms(r.follows.key, follower_id, request.path_params["signature"]):
-        return _follow_page(r, "en", "follow_invalid_title", "follow_invalid", status=403)
-    return await r.writers.run(
-        _confirm_follow, r, request.method, follower_id, request.url.path, refusable=False
-    )
-
-
-def _confirm_follow(r: Receiver, method: str, follower_id: str, path: str) -> Response:
-    now = r.clock()
-
-    def work(conn: Connection) -> Response:
-        asked = followers.pending(conn, follower_id)
-        if asked is None:
-            return _follow_page(r, "en", "follow_invalid_title", "follow_invalid", status=404)
-        label, locale = asked
-        if method != "POST":
-            return _follow_page(
-                r, locale, "follow_confirm_title", None, action=path, place=label,
-                button=say("follow_confirm_button", locale),
-            )  # fmt: skip
-        followers.confirm(conn, [follower_id], "email link", now)
-        return _follow_page(r, locale, "follow_confirmed_title", "follow_confirmed", place=label)
-
-    return r.write(work, "confirm follow")
-
-
-def _follow_page(
-    r: Receiver,
-    locale: str,
-    title: str,
-    text: str | None,
-    status: int = 200,
-    action: str | None = None,
-    button: str | None = None,
-    **values: str,
-) -> HTMLResponse:
-    """A page of the follow endpoints, in the asker's language, with a way back to the site."""
-    page = (
-        environment()
-        .get_template("receiver/follow.html.j2")
-        .render(
-            lang=locale,
-            heading=say(title, locale, **values),
-            text=say(text, locale, **values) if text else None,
-            action=action,
-            button=button,
-            back=r.follows.site_url if r.follows else None,
-            back_text=say("follow_back", locale),
-        )
-    )
-    return HTMLResponse(page, status)
+# --- Health, the description ----------------------------------------------------
 
 
 async def health(request: Request) -> Response:

@@ -82,7 +82,7 @@ def _page(why: str) -> dict[str, Any]:
     return {"description": why, "content": _HTML}
 
 
-_FOLLOW_OFF = _error("Following is off: FOREWARN_PUBLIC_URL is not set.")
+_FOLLOW_OFF = _error("The site's forms are off: FOREWARN_PUBLIC_URL is not set.")
 # A page when the follow is gone (used, stopped); the error when following is off.
 _GONE = {
     "description": "Used already or stopped (a page), or following is off (an error).",
@@ -253,6 +253,57 @@ def description() -> dict[str, Any]:
                         "404": _GONE,
                     },
                 },
+            },
+            "/report": {
+                "post": {
+                    "summary": (
+                        "Report a problem at an address (the site's form): a signal for "
+                        "detection; with a contact, a follow of it asked, pending until "
+                        "confirmed."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "place": {
+                                            "type": "string",
+                                            "description": "The address, e.g. 45 Mill Road.",
+                                        },
+                                        "number": {
+                                            "type": "string",
+                                            "description": "The house number (with postcode).",
+                                        },
+                                        "postcode": {"type": "string"},
+                                        "contact": {
+                                            "type": "string",
+                                            "description": (
+                                                "Optional: an email address or a mobile "
+                                                "number, to follow the place once confirmed."
+                                            ),
+                                        },
+                                        "locale": {"enum": ["en", "es"]},
+                                    },
+                                    "anyOf": [
+                                        {"required": ["place"]},
+                                        {"required": ["number", "postcode"]},
+                                    ],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _page(
+                            "Taken: the same page whatever the report came to (or a limit)."
+                        ),
+                        "400": _page("Not a form, no place, or a malformed contact."),
+                        "404": _FOLLOW_OFF,
+                        "413": _page("Body larger than a form."),
+                        "503": _RETRY,
+                    },
+                }
             },
             "/healthz": {
                 "get": {

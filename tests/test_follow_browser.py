@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from forewarn import pipeline
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents import followers
-from forewarn.receiver import FollowDesk, create_app
+from forewarn.receiver import create_app
+from forewarn.receiver_forms import FollowDesk
 from forewarn.store import premises, secret_key, writing
 from tests.conftest import NOW, run_cycle, serving
 from tests.test_outside_clients import CHROMIUM, CHROMIUM_ARGS, need_chromium, nu_errors
@@ -116,3 +117,42 @@ def test_a_neighbour_follows_their_postcode_from_the_lookup_page_in_a_real_brows
         nu_errors([site / "lookup.html", site / "es" / "lookup.html", *incident_pages, *pages])
         == []
     )
+
+
+@pytest.mark.integration
+def test_someone_reports_a_problem_from_the_lookup_page_in_a_real_browser(
+    served: tuple[str, Context], settings: Settings, tmp_path: Path
+) -> None:
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from forewarn.store import incidents, reports
+
+    url, ctx = served
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url + "/lookup.html")
+        page.fill("#lookup-query", "CB1 2AB")
+        page.click("#lookup-form button")
+        page.wait_for_selector("#lookup-result p")
+        # No known fault: the lookup points to the form beside it.
+        assert "report it below" in page.inner_text("#lookup-result")
+        assert page.inner_text("#report-heading") == "Not a known fault? Report it"
+        page.fill("#report-place", "45 Mill Road")
+        page.fill("#report-contact", NEIGHBOUR)
+        page.click("section.report button")
+        page.wait_for_selector("h1")
+        assert page.inner_text("h1") == "Thank you for telling us"
+        assert "we will email neighbour@example.org a link" in page.inner_text("main")
+        thanks = tmp_path / "reported.html"
+        thanks.write_text(page.content())
+        browser.close()
+    with ctx.engine.connect() as conn:
+        (kept,) = conn.execute(select(reports.c.place, reports.c.outcome, reports.c.origin))
+        (case,) = conn.execute(select(incidents.c.source, incidents.c.notify))
+        assert followers.counts(conn) == {"pending": 1}  # the address, once confirmed
+    assert tuple(kept) == ("45 Mill Road", "case", "127.0.0.1")
+    assert tuple(case) == ("report", False)  # a case of that line; its customer not told
+    site = settings.site_dir
+    assert nu_errors([site / "lookup.html", site / "es" / "lookup.html", thanks]) == []

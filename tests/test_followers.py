@@ -23,7 +23,8 @@ from forewarn.incidents import followers
 from forewarn.incidents.followers import Limits
 from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.notifiers.confirmations import confirm_path
-from forewarn.receiver import FollowDesk, TwilioHooks, create_app
+from forewarn.receiver import TwilioHooks, create_app
+from forewarn.receiver_forms import FollowDesk
 from forewarn.store import deliveries, premises, secret_key, writing
 from tests import twilio_hooks
 from tests.conftest import (

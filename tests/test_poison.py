@@ -30,7 +30,8 @@ from forewarn.feeds.inbox import quarantine_rejects, store_payload
 from forewarn.feeds.signal import Reject
 from forewarn.network import import_network
 from forewarn.network.csvfile import CUSTOMER_COLUMNS
-from forewarn.receiver import WritePool, create_app
+from forewarn.receiver import create_app
+from forewarn.receiver_io import WritePool
 from forewarn.store import customers, inbox, quarantine, replies, secret_key
 from tests import twilio_hooks
 from tests.conftest import NOW, run_cycle, serving

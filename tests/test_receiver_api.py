@@ -16,8 +16,9 @@ from twilio.request_validator import RequestValidator
 
 from forewarn.channels.unsubscribe import sign
 from forewarn.incidents.replies import Voice
-from forewarn.receiver import FollowDesk, TwilioHooks, create_app
+from forewarn.receiver import TwilioHooks, create_app
 from forewarn.receiver_api import description
+from forewarn.receiver_forms import FollowDesk
 from forewarn.store import secret_key
 from tests.conftest import NOW, serving
 from tests.town import Town
@@ -64,7 +65,7 @@ def test_generated_requests_get_no_server_error_and_only_described_answers(
         schema = schemathesis.openapi.from_url(url + "/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
         labels = {o.label for o in operations}  # all but the description's own path
-        assert len(labels) == 9 and "POST /follow" in labels
+        assert len(labels) == 10 and {"POST /follow", "POST /report"} <= labels
         answered: set[tuple[str, int]] = set()
         for operation in operations:
 
@@ -72,8 +73,9 @@ def test_generated_requests_get_no_server_error_and_only_described_answers(
             @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
             def call(case: Any) -> None:
                 # Whether a string is a number or an address someone can be reached at is
-                # beyond a schema: a follow's well-formed contact may still be refused (400).
-                lenient = [positive_data_acceptance] if case.path == "/follow" else []
+                # beyond a schema: a form's well-formed contact may still be refused (400).
+                forms = ("/follow", "/report")
+                lenient = [positive_data_acceptance] if case.path in forms else []
                 response = case.call_and_validate(
                     headers=credentials(case, key), excluded_checks=lenient
                 )
@@ -88,6 +90,7 @@ def test_generated_requests_get_no_server_error_and_only_described_answers(
         "POST /hooks/twilio/status",
         "POST /unsubscribe/{customer}/{signature}",
         "POST /follow",
+        "POST /report",
         "GET /follow/confirm/{follower}/{signature}",
     } <= reached
 

@@ -139,8 +139,11 @@ def status() -> None:
         minutes = (now - waiting_since).total_seconds() / 60
         console.print(f"oldest due message has waited {minutes:,.1f} min")
     console.print(f"last feed read: {last_read}")
-    if reported:
-        console.print(f"customers' OUT reports in the last 24 h: {reported:,}")
+    by_customers, by_others = reported
+    if by_customers:
+        console.print(f"customers' OUT reports in the last 24 h: {by_customers:,}")
+    if by_others:
+        console.print(f"reports from the site and other numbers in the last 24 h: {by_others:,}")
     if follows:
         console.print("followers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(follows.items())))
     print_health(health, zone)

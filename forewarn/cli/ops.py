@@ -184,12 +184,18 @@ def incident_show(incident_id: Annotated[int, typer.Argument(help="Incident id."
         named = f"{root.name} ({root.kind}, {row.root_element})" if root else row.root_element
         console.print(f"root: {escape(named)}")
     if row.source == "reports":
-        console.print(
-            f"found by reports: {len(reported)} OUT replies from its customers, from "
-            f"{shown(reported[0], zone)} to {shown(reported[-1], zone)}"
-            if reported
-            else "found by reports"
-        )
+        said = []
+        for times, who in (
+            (reported.customers, "OUT replies from its customers"),
+            (reported.others, "reports from the site or other numbers"),
+        ):
+            if times:
+                said.append(
+                    f"{len(times)} {who}, from {shown(times[0], zone)} to {shown(times[-1], zone)}"
+                )
+        console.print("found by reports" + (": " + "; ".join(said) if said else ""))
+    elif row.source == "report":
+        console.print("opened by someone's report of the line (its customers are not told)")
     if row.cause:
         console.print(f"cause: {escape(row.cause)}")
     table = Table("#", "at", "event", "status", "told", "next update", "text")

@@ -64,7 +64,8 @@ def serve(
         mentions,
         publication,
     )
-    from forewarn.receiver import FollowDesk, TwilioHooks, create_app
+    from forewarn.receiver import TwilioHooks, create_app
+    from forewarn.receiver_forms import FollowDesk
     from forewarn.store import secret_key, writing
 
     settings = Settings()

@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
 from forewarn.detection.run import down_now
-from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep, TextStep
+from forewarn.drill.scenario import DrillError, OpsStep, ReplyStep, ReportStep, TextStep
 from forewarn.drill.summary import iso
 from forewarn.durations import parse_time
+from forewarn.incidents import followers, reporting
 from forewarn.incidents.ops import (
     OpsError,
     add_maintenance,
@@ -132,3 +133,15 @@ def anyone_texts(
             "event": "answer", "body": answer,
         })  # fmt: skip
     return said
+
+
+def site_report(
+    conn: Connection, step: ReportStep, now: datetime, voice: Voice, region: str
+) -> list[dict[str, Any]]:
+    """A report on the site's form, taken as the receiver takes it; recorded as heard."""
+    contact = followers.contact_of(step.contact, region) if step.contact else None
+    reporting.take_from_site(
+        conn, step.origin, step.place, contact, step.locale, voice.time_zone, now, voice.policy
+    )
+    return [{"at": iso(now), "direction": "in", "channel": "web", "from": step.origin,
+             "body": step.place}]  # fmt: skip

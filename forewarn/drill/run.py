@@ -22,7 +22,7 @@ from forewarn.channels.base import Message, Outcome, Result, Sending, Session, S
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.detection.run import next_due as detection_due
-from forewarn.drill.hands import act, anyone_texts, customer_texts
+from forewarn.drill.hands import act, anyone_texts, customer_texts, site_report
 from forewarn.drill.scenario import DrillError, Scenario, Step
 from forewarn.drill.summary import iso, messages_sent, summarise
 from forewarn.durations import parse_duration, parse_time
@@ -266,7 +266,7 @@ def _step(
     for step in due:
         batch.extend(_signals(index, step, now))
     report = pipeline.cycle(ctx, now, batch)
-    by_hand = [step for step in due if step.ops or step.reply or step.text]
+    by_hand = [step for step in due if step.ops or step.reply or step.text or step.report]
     if by_hand:
 
         def by_hand_work(conn: Connection) -> list[dict[str, Any]]:
@@ -278,6 +278,9 @@ def _step(
                     answered.extend(customer_texts(conn, step.reply, now, voice))
                 if step.text is not None:
                     answered.extend(anyone_texts(conn, step.text, now, voice))
+                if step.report is not None:
+                    region = ctx.settings.phone_region
+                    answered.extend(site_report(conn, step.report, now, voice, region))
             return answered
 
         answers.extend(writing(ctx.engine, by_hand_work, "drill ops and replies"))

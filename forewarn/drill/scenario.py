@@ -75,6 +75,16 @@ class TextStep(_Strict):
     body: str = Field(max_length=2000)
 
 
+class ReportStep(_Strict):
+    """Someone reports a problem on the site's form: from an IP, an address (or a house
+    number and postcode), and perhaps a contact to follow it."""
+
+    origin: str = Field(default="192.0.2.1", min_length=1, max_length=128)
+    place: str = Field(min_length=1, max_length=200)
+    contact: str | None = Field(default=None, max_length=320)
+    locale: Literal["en", "es"] = "en"
+
+
 class Step(_Strict):
     """One timed event; `at` is "+90m" from the start or an ISO-8601 time."""
 
@@ -88,6 +98,7 @@ class Step(_Strict):
     ops: OpsStep | None = None
     reply: ReplyStep | None = None
     text: TextStep | None = None
+    report: ReportStep | None = None
 
 
 class Scenario(_Strict):

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.channels.mime import plain_address
+from forewarn.network.addresses import premise_at, squeezed
 from forewarn.network.phones import normalise_phones
 from forewarn.store import FOLLOWER_PREFIX, followers, incidents, premises
 
@@ -107,14 +108,13 @@ def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place 
         if found is None:
             return None
         return Place("incident", str(found.id), f"{found.area_name or found.title} ({found.id})")
-    squeezed = text.replace(" ", "").upper()
     postcode = (
         conn.execute(
             select(premises.c.postcode).where(premises.c.postcode == text.upper()).limit(1)
         ).scalar()
         or conn.execute(
             select(premises.c.postcode)
-            .where(func.upper(func.replace(premises.c.postcode, " ", "")) == squeezed)
+            .where(func.upper(func.replace(premises.c.postcode, " ", "")) == squeezed(text))
             .limit(1)
         ).scalar()
     )
@@ -122,18 +122,10 @@ def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place 
         return Place("postcode", str(postcode), str(postcode))
     if not addresses:
         return None
-    # An address: "45 Mill Road", or "45 Mill Road, CB1 2AB"; one premise, or nothing.
-    first = text.split(",")[0].strip().lower()
-    rest = text.split(",", 1)[1].replace(" ", "").upper() if "," in text else ""
-    query = select(premises.c.premise_id, premises.c.address, premises.c.postcode).where(
-        func.lower(premises.c.address) == first
-    )
-    if rest:
-        query = query.where(func.upper(func.replace(premises.c.postcode, " ", "")) == rest)
-    matches = conn.execute(query.limit(2)).all()
-    if len(matches) != 1:
+    premise = premise_at(conn, text)  # one premise, or nothing
+    if premise is None:
         return None
-    premise_id, address, code = matches[0]
+    premise_id, _, address, code = premise
     return Place("premise", str(premise_id), f"{address}, {code}" if code else str(address))
 
 

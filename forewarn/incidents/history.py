@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection, Row
 
+from forewarn.incidents.reporting import of_premises
 from forewarn.network.importer import normalise_phones
 from forewarn.store import (
     customers,
@@ -132,6 +133,15 @@ def history(conn: Connection, customer_id: str, limit: int = 200) -> list[Entry]
         Entry(row.received_at, "in", row.channel, None, row.action, row.body, row.answer)
         for row in received
     ]
+    premise = conn.execute(
+        select(customers.c.premise_id).where(customers.c.customer_id == customer_id)
+    ).scalar()
+    # Reports of their line by anyone (a tenant, a neighbour): what was said, not who.
+    entries += [
+        Entry(row.received_at, "in", f"report ({row.via})", row.incident_id,
+              f"report: {row.outcome}", row.place)
+        for row in of_premises(conn, [premise] if premise else [], limit)
+    ]  # fmt: skip
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
 

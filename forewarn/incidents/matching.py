@@ -74,15 +74,17 @@ def reconcile(
     by_root = {row.root_element: row.id for row in open_rows.values()}
     # A line whose customer's OUT reply opened a case is already being talked to: a lone
     # fault there is that case's (one open case per line), not a second incident.
-    reply_cases = set(
-        conn.execute(
-            select(incidents.c.root_element).where(
-                incidents.c.source == "reply",
-                incidents.c.scope == "premise",
-                incidents.c.status != "resolved",
-            )
-        ).scalars()
-    )
+    cases = conn.execute(
+        select(incidents.c.id, incidents.c.root_element, incidents.c.source).where(
+            incidents.c.source.in_(("reply", "report")),
+            incidents.c.scope == "premise",
+            incidents.c.status != "resolved",
+        )
+    ).all()
+    reply_cases = {c.root_element for c in cases if c.source == "reply"}
+    # A line only someone's report opened a case for is nobody's conversation yet: when
+    # monitoring sees it down, detection tells its customers, and the silent case folds in.
+    report_cases = {c.root_element: c.id for c in cases if c.source == "report"}
     matched: set[int] = set()
     # Area faults first, widest first; then lone lines, which do not keep an area incident
     # open on their own: when the area fault clears, a line still down gets its own case.
@@ -111,6 +113,8 @@ def reconcile(
         if fault.root in reply_cases:
             continue
         incident_id = _open(conn, index, fault, now, policy, planned)
+        if fault.root in report_cases:
+            _merge(conn, report_cases.pop(fault.root), incident_id, now)
         by_root[fault.root] = incident_id
         matched.add(incident_id)
         changes.opened.append(incident_id)

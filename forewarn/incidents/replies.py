@@ -14,9 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
-from forewarn.incidents import follower_news, followers
+from forewarn.incidents import follower_news, followers, reporting
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
+from forewarn.network.addresses import premise_at
 from forewarn.quiet import zone_info
 from forewarn.store import customers, incident_premises, incidents, premises, replies
 from forewarn.texts import day_time, say, zone_name
@@ -47,10 +48,11 @@ class Voice:
 
 
 def classify(body: str) -> str:
-    """stop, start, help, status, out (still without service), follow (a word of
-    FOLLOW_WORDS, then a place), or other; any case."""
+    """stop, start, help, status, out (still without service), report (OUT, then the
+    place that is out), follow (a word of FOLLOW_WORDS, then a place), or other; any case."""
     word = body.strip().strip(".!").upper()
-    if word.split(maxsplit=1)[0:1] and word.split(maxsplit=1)[0] in FOLLOW_WORDS:
+    first = (word.split(maxsplit=1) or [""])[0]
+    if first in FOLLOW_WORDS:
         return "follow"
     if word in STOP_WORDS:
         return "stop"
@@ -62,6 +64,8 @@ def classify(body: str) -> str:
         return "status"
     if word == "OUT":
         return "out"
+    if first == "OUT":
+        return "report"  # OUT and a place: "OUT 45 Mill Road, CB1 2AB"
     return "other"
 
 
@@ -79,6 +83,8 @@ def handle_reply(
     `body` is what is acted on; `kept`, when given, what is recorded (an email's whole
     text, whose first line is the OUT or STOP)."""
     action = classify(body)
+    if action == "report" and channel != "sms":
+        action = "other"  # only a text names a place (an email's first line is prose)
     contact = contact_of(channel) or "email"
     field = customers.c[contact]
     # An address is matched whatever its case; a number or a handle as written.
@@ -110,6 +116,11 @@ def handle_reply(
         answer = _follow(conn, sender, body, now, voice)
     elif action == "help":
         answer = say("reply_help", locale, operator=voice.operator, help_text=voice.help_text)
+    elif action == "report" and known and not _elsewhere(conn, known, body):
+        action = "out"  # a customer's own line, or words after OUT that name no place
+        answer = _reopen(conn, known, now, voice, locale)
+    elif action == "report":
+        answer = _report(conn, sender, body, now, voice, locale)
     elif action == "out":
         answer = _reopen(conn, known, now, voice, locale)
     elif action == "status":
@@ -146,6 +157,42 @@ def _reopen(conn: Connection, known: list[str], now: datetime, voice: Voice, loc
     return say(
         kind, locale, operator=voice.operator, when=_told(promise, zone or voice.time_zone, locale)
     )
+
+
+def _elsewhere(conn: Connection, known: list[str], body: str) -> bool:
+    """Whether a customer's "OUT <place>" names a premise other than their own."""
+    premise = premise_at(conn, body.strip().partition(" ")[2])
+    if premise is None:
+        return False
+    theirs = conn.execute(
+        select(customers.c.premise_id).where(customers.c.customer_id.in_(known))
+    ).scalars()
+    return premise.premise_id not in set(theirs)
+
+
+def _report(
+    conn: Connection, sender: str, body: str, now: datetime, voice: Voice, locale: str
+) -> str | None:
+    """OUT and a place from a number: a report of it (reporting.py), answered alike
+    whatever it came to; a postcode they gave may be followed (YES confirms)."""
+    place = body.strip().partition(" ")[2]
+    taken = reporting.take(conn, "sms", sender, place, now, voice.policy)
+    if taken.outcome == "limited":
+        return None  # a flood is not answered: each answer is a text we pay for
+    postcode = followers.resolve_place(conn, place.rpartition(",")[2], addresses=False)
+    shown = " ".join(place.split())[:60]
+    if postcode is None or postcode.kind != "postcode":
+        return say("reply_report", locale, operator=voice.operator, place=shown, postcode="")
+    asked = followers.ask(
+        conn, "sms", sender, postcode.key, locale, voice.time_zone, "sms", sender, now,
+        addresses=False,
+    )  # fmt: skip
+    if asked.follower_id is None:
+        return say("reply_report", locale, operator=voice.operator, place=shown, postcode="")
+    followers.confirmation_sent(conn, [asked.follower_id], now)
+    if taken.report_id is not None:
+        reporting.enrolled(conn, taken.report_id, asked.follower_id)
+    return say("reply_report", locale, operator=voice.operator, place=shown, postcode=asked.label)
 
 
 def _follow(conn: Connection, sender: str, body: str, now: datetime, voice: Voice) -> str:

@@ -1,12 +1,15 @@
-"""Customers' reports as evidence of a fault: OUT replies from several lines behind one
-element, within a window, open an area incident at that element ("found by reports"),
-as monitoring's signals would, for equipment nothing monitors. A line monitoring has
+"""Reports as evidence of a fault: customers' OUT replies and anyone's reports
+(incidents/reporting.py) from several lines behind one element, within a window, open an
+area incident at that element ("found by reports"), as monitoring's signals would, for
+equipment nothing monitors; one origin counts for one line. A line monitoring has
 reported up (within the day detection remembers it) does not count: monitoring wins. A
 single report stays the case of its line."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,10 +20,18 @@ from sqlalchemy.sql import ColumnElement
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, covered_premises, merge, open_incident
 from forewarn.incidents.places import public_place
+from forewarn.incidents.reporting import counted_since, origins_of
 from forewarn.incidents.updates import Policy, rounded
 from forewarn.network import NetworkIndex
 from forewarn.network.tree import IntArray
-from forewarn.store import customers, element_states, incident_premises, incidents, replies
+from forewarn.store import (
+    customers,
+    element_states,
+    incident_premises,
+    incidents,
+    replies,
+    reports,
+)
 from forewarn.texts import title_words, update_words
 
 
@@ -33,16 +44,21 @@ def open_reported(
     incidents_lock(conn)
     tree = index.tree
     cases = conn.execute(
-        select(incidents.c.id, incidents.c.root_element, incidents.c.started_at).where(
-            *_recent_reports(now, policy)
-        )
+        select(
+            incidents.c.id, incidents.c.root_element, incidents.c.started_at, incidents.c.source
+        ).where(*_recent_reports(now, policy))
     ).all()
     seen_up = set(
         conn.execute(
             select(element_states.c.element_id).where(element_states.c.state == "up")
         ).scalars()
     )
-    reported = [c for c in cases if c.root_element in tree.index and c.root_element not in seen_up]
+    counted = _one_line_per_origin(conn, cases, now - policy.reports_window)
+    reported = [
+        c
+        for c in cases
+        if c.id in counted and c.root_element in tree.index and c.root_element not in seen_up
+    ]
     if len(reported) < policy.reports_min:
         return []
     sharing: dict[int, list[int]] = defaultdict(list)
@@ -61,9 +77,32 @@ def open_reported(
         rows = index.premises_under(tree.ids[node])
         if len(ids) < policy.reports_min or covered & set(rows.tolist()):
             continue
-        opened.append(_open(conn, index, tree.ids[node], rows, ids, started, now, policy))
-        taken |= set(ids)
+        # Every case of a line behind it folds in, counted or not (one origin's others).
+        start, end = int(tree.order[node]), int(tree.order[node] + tree.size[node])
+        behind = {
+            c.id
+            for c in cases
+            if c.root_element in tree.index
+            and start <= int(tree.order[tree.index[c.root_element]]) < end
+        }
+        first = min(started[i] for i in ids)
+        folded = sorted((behind | set(ids)) - taken)
+        opened.append(_open(conn, index, tree.ids[node], rows, folded, first, now, policy))
+        taken |= set(folded)
     return opened
+
+
+def _one_line_per_origin(conn: Connection, cases: Sequence[Any], since: datetime) -> set[int]:
+    """The cases that count as evidence: a customer's own OUT counts for its line; of the
+    lines one origin reported (an IP, a number), only the first, so that one person
+    naming five addresses is one report, not five."""
+    counted = {c.id for c in cases if c.source == "reply"}
+    first: dict[str, tuple[datetime, int]] = {}
+    for row in origins_of(conn, [c.id for c in cases if c.source == "report"], since):
+        seen = first.get(row.origin)
+        if seen is None or (row.received_at, row.incident_id) < seen:
+            first[row.origin] = (row.received_at, row.incident_id)
+    return counted | {case_id for _, case_id in first.values()}
 
 
 def next_due(conn: Connection, now: datetime, policy: Policy) -> list[datetime]:
@@ -74,10 +113,11 @@ def next_due(conn: Connection, now: datetime, policy: Policy) -> list[datetime]:
 
 
 def _recent_reports(now: datetime, policy: Policy) -> tuple[ColumnElement[bool], ...]:
-    """The open cases that customers' reports of the window opened: OUT from a line in no
-    incident (not a "still out" after a restoration, which reopens a case of its parent)."""
+    """The open cases reports of the window opened: a customer's OUT from a line in no
+    incident (not a "still out" after a restoration, which reopens a case of its parent),
+    or anyone's report of a line."""
     return (
-        incidents.c.source == "reply",
+        incidents.c.source.in_(("reply", "report")),
         incidents.c.scope == "premise",
         incidents.c.status != "resolved",
         incidents.c.parent_id.is_(None),
@@ -85,36 +125,51 @@ def _recent_reports(now: datetime, policy: Policy) -> tuple[ColumnElement[bool],
     )
 
 
-def reports_since(conn: Connection, since: datetime) -> int:
-    """How many OUT reports customers have sent since `since` (for `forewarn status`)."""
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                replies.c.action == "out",
-                replies.c.customer_id.is_not(None),
-                replies.c.received_at >= since,
-            )
-        ).scalar_one()
-    )
+def reports_since(conn: Connection, since: datetime) -> tuple[int, int]:
+    """How many OUT reports customers have sent since `since`, and how many reports
+    anyone else made (for `forewarn status`)."""
+    by_customers = conn.execute(
+        select(func.count()).where(
+            replies.c.action == "out",
+            replies.c.customer_id.is_not(None),
+            replies.c.received_at >= since,
+        )
+    ).scalar_one()
+    return int(by_customers), counted_since(conn, since)
 
 
-def reports_behind(conn: Connection, incident: Any, window: timedelta) -> list[datetime]:
-    """When the customers of a reports incident's premises said OUT, in the window before
-    it opened (what `incident show` says it was found by)."""
-    return list(
-        conn.execute(
-            select(replies.c.received_at)
-            .join(customers, customers.c.customer_id == replies.c.customer_id)
-            .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
-            .where(
-                incident_premises.c.incident_id == incident.id,
-                replies.c.action == "out",
-                replies.c.received_at >= incident.opened_at - window,
-                replies.c.received_at <= incident.opened_at,
-            )
-            .order_by(replies.c.received_at)
-        ).scalars()
-    )
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """The reports an incident was found by: customers' OUT replies, others' reports."""
+
+    customers: list[datetime]
+    others: list[datetime]
+
+
+def reports_behind(conn: Connection, incident: Any, window: timedelta) -> Behind:
+    """When the customers of an incident's premises said OUT, and when anyone reported
+    them, in the window before it opened (what `incident show` says it was found by)."""
+    since, until = incident.opened_at - window, incident.opened_at
+    ours = incident_premises.c.incident_id == incident.id
+    said = conn.execute(
+        select(replies.c.received_at)
+        .join(customers, customers.c.customer_id == replies.c.customer_id)
+        .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
+        .where(
+            ours,
+            replies.c.action == "out",
+            replies.c.received_at >= since,
+            replies.c.received_at <= until,
+        )
+        .order_by(replies.c.received_at)
+    ).scalars()
+    others = conn.execute(
+        select(reports.c.received_at)
+        .join(incident_premises, incident_premises.c.premise_id == reports.c.premise_id)
+        .where(ours, reports.c.received_at >= since, reports.c.received_at <= until)
+        .order_by(reports.c.received_at)
+    ).scalars()
+    return Behind(list(said), list(others))
 
 
 def _open(
@@ -123,7 +178,7 @@ def _open(
     element: str,
     rows: IntArray,
     cases: list[int],
-    started: dict[int, datetime],
+    started: datetime,
     now: datetime,
     policy: Policy,
 ) -> int:
@@ -134,7 +189,7 @@ def _open(
         conn, index, NewIncident(
             rows=rows,
             title=title_words("outage", area=area), source="reports", root_element=element,
-            notify=True, started=min(started[c] for c in cases),
+            notify=True, started=started,
             body=update_words("reported", premises=premises, floor=floor, area=area),
             area=area,
         ), now, policy,

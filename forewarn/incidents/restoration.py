@@ -160,6 +160,11 @@ def _affected(
     return list(members), [bool(d) for d in down]
 
 
+# Who opens a line's case: detection (still down after a fix), its customer (an OUT), or
+# anyone's report of it.
+CASE_SOURCES = {"still_down": "detected", "reopened": "reply", "report": "report"}
+
+
 def open_case(
     conn: Connection,
     premise_id: str,
@@ -170,13 +175,15 @@ def open_case(
     policy: Policy,
     notify: bool,
 ) -> int:
-    """A single-premise case split from `parent` (still down after a fix, or an OUT reply):
-    private, followed up on the cadence, resolved when the line is back or by ops.
+    """A single-premise case split from `parent` (still down after a fix, or an OUT reply),
+    or opened by someone's report of the line (event "report": silent, since a stranger's
+    word tells its customers nothing): private, followed up on the cadence when told,
+    resolved when the line is back or by ops.
 
     One open case per line: under the incidents lock the check below sees every case
     committed before it, and the store refuses a second (uq_incidents_one_open_case)."""
     incidents_lock(conn)
-    source = "detected" if event == "still_down" else "reply"
+    source = CASE_SOURCES[event]
     existing = conn.execute(
         select(incidents).where(
             incidents.c.root_element == element_id,
@@ -188,9 +195,12 @@ def open_case(
     body = update_words(event)  # still_down or reopened
     if existing is not None:
         incident_id = int(existing.id)
+        # A reported line's case becomes its customer's (or detection's) when they speak.
+        taken_over = existing.source == "report" and source != "report"
         record.change(
             conn,
             incident_id,
+            source=source if taken_over else existing.source,
             notify=existing.notify or notify,
             parent_id=parent.id if parent is not None else existing.parent_id,
             started_at=min(existing.started_at, started),
@@ -201,7 +211,7 @@ def open_case(
         ).scalar_one()
         incident_id = record.create(
             conn,
-            **title_columns(title_words("still_down")),
+            **title_columns(title_words("reported_line" if event == "report" else "still_down")),
             status="investigating",
             scope="premise",
             source=source,

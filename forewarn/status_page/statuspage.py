@@ -47,6 +47,8 @@ class PageConfig:
     attribution: str = ""
     # Where the page's follow forms post (the receiver's /follow); None: no forms.
     follow_url: str | None = None
+    # Where the lookup's "report a problem" form posts (the receiver's /report).
+    report_url: str | None = None
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -343,6 +343,28 @@ followers = Table(
 )
 
 
+# Reports of an outage from anyone (the site's form, an OUT text naming an address): where
+# each came from and what it came to, as evidence detection weighs (incidents/reporting.py).
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("via", String(16), nullable=False),  # web or sms
+    # The form's IP or the number that texted: one origin counts once towards an area.
+    Column("origin", String(128), nullable=False),
+    Column("place", String(200), nullable=False),  # as they named it, cleaned
+    Column("premise_id", String(128), nullable=True, index=True),
+    # case (a line's case opened or joined), known (in an open incident), seen_up
+    # (monitoring sees the line working), unknown (no such premise).
+    Column("outcome", String(16), nullable=False),
+    Column("incident_id", Integer, nullable=True, index=True),
+    # The follow a reporter who gave a contact was asked to confirm.
+    Column("follower_id", String(128), nullable=True),
+    Index("ix_reports_origin_received", "origin", "received_at"),
+)
+
+
 def get_meta(conn: Connection, key: str) -> str | None:
     """Read one value from the key/value meta table."""
     row = conn.execute(meta.select().where(meta.c.key == key)).first()
