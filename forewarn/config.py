@@ -105,6 +105,9 @@ class Settings(Process):
     # incident there as monitoring's signals would (for equipment nothing monitors).
     reports_min: int = Field(default=3, ge=2)
     reports_window_s: float = Field(default=1800.0, gt=0)
+    # An at-risk customer (customers' `needs`) who has not confirmed our message this long
+    # after it was queued is escalated: called where voice is set up, else listed for a visit.
+    confirm_within_s: float = Field(default=900.0, gt=0)
     # The night, in each customer's own time zone (README "The conversation"): quiet hours
     # hold routine messages; sleep hours hold everything but an answer to a customer who
     # just wrote. Empty: no such window.

@@ -23,6 +23,7 @@ from forewarn.incidents.cadence import Cadence
 from forewarn.incidents.ledger import Rules
 from forewarn.network import NetworkIndex
 from forewarn.notifiers.compose import Brand
+from forewarn.notifiers.confirmations import safe_path
 from forewarn.notifiers.registry import Registry, build, half_configured
 from forewarn.quiet import Night, QuietHours
 from forewarn.status_page import PageConfig
@@ -140,6 +141,7 @@ class Context:
             ),
             reports_min=s.reports_min,
             reports_window=timedelta(seconds=s.reports_window_s),
+            confirm_within=timedelta(seconds=s.confirm_within_s),
         )
 
     @property
@@ -155,7 +157,14 @@ class Context:
         offers = parse_steps(s.outage_offers, "|")
         replies_read = s.inbound_smtp is not None
         stop_link = unsubscribe_link(s.public_url, self.signing_key) if s.public_url else no_links
-        return Brand(s.operator_name, s.site_url, s.time_zone, offers, replies_read, stop_link)
+        key, public = self.signing_key, s.public_url
+
+        def safe_link(customer_id: str, incident_id: int) -> str | None:
+            return public.rstrip("/") + safe_path(key, customer_id, incident_id) if public else None
+
+        return Brand(
+            s.operator_name, s.site_url, s.time_zone, offers, replies_read, stop_link, safe_link
+        )
 
     @property
     def signing_key(self) -> bytes:

@@ -95,6 +95,11 @@ def create_app(
             "/follow/confirm/{follower}/{signature}", forms.confirm_follow, methods=["GET", "POST"]
         ),
         Route("/report", forms.report, methods=["POST"]),
+        Route(
+            "/at-risk/confirm/{customer}/{incident}/{signature}",
+            forms.confirm_safe,
+            methods=["GET", "POST"],
+        ),
         Route("/healthz", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

@@ -78,6 +78,13 @@ _HTML = {"text/html": {"schema": {"type": "string"}}}
 _FOLLOW_PARAMS = _signed_link("follower", "confirmation link")
 
 
+_SAFE_PARAMS = [
+    {"name": "customer", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "incident", "in": "path", "required": True, "schema": {"type": "string"}},
+    _signed_link("customer", "confirmation link")[1],
+]
+
+
 def _page(why: str) -> dict[str, Any]:
     return {"description": why, "content": _HTML}
 
@@ -86,6 +93,13 @@ _FOLLOW_OFF = _error("The site's forms are off: FOREWARN_PUBLIC_URL is not set."
 # A page when the follow is gone (used, stopped); the error when following is off.
 _GONE = {
     "description": "Used already or stopped (a page), or following is off (an error).",
+    "content": {**_HTML, "application/json": {"schema": _ERROR}},
+}
+
+
+# No such customer or incident (a page), or signed links are off (an error).
+_GONE_SAFE = {
+    "description": "No such customer or incident (a page), or signed links are off (an error).",
     "content": {**_HTML, "application/json": {"schema": _ERROR}},
 }
 
@@ -304,6 +318,26 @@ def description() -> dict[str, Any]:
                         "503": _RETRY,
                     },
                 }
+            },
+            "/at-risk/confirm/{customer}/{incident}/{signature}": {
+                "get": {
+                    "summary": "An at-risk customer's confirmation page; changes nothing.",
+                    "parameters": _SAFE_PARAMS,
+                    "responses": {
+                        "200": _page("The page with its button."),
+                        "403": _page("Not a valid link."),
+                        "404": _GONE_SAFE,
+                    },
+                },
+                "post": {
+                    "summary": "They have our message (the page's button): no visit needed.",
+                    "parameters": _SAFE_PARAMS,
+                    "responses": {
+                        "200": _page("Confirmed."),
+                        "403": _page("Not a valid link."),
+                        "404": _GONE_SAFE,
+                    },
+                },
             },
             "/healthz": {
                 "get": {

@@ -1,5 +1,6 @@
 """The site's own forms, answered by the receiver: following a place (`POST /follow`, and
-the confirmation link's page and button) and reporting a problem (`POST /report`).
+the confirmation link's page and button), reporting a problem (`POST /report`); and the
+link an at-risk customer's email carries to say they have it (its page and button).
 
 Each answer is the same whether or not the place exists, and whatever a report came to:
 nobody learns from them who lives where. Nothing is followed until confirmed."""
@@ -10,14 +11,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from forewarn.incidents import followers, reporting
+from forewarn.incidents import followers, reporting, safety
 from forewarn.incidents.updates import Policy
-from forewarn.notifiers.confirmations import confirms
+from forewarn.notifiers.confirmations import confirms, confirms_safe
 from forewarn.receiver_io import BodyTooLarge, read_limited
+from forewarn.store import customers
 from forewarn.texts import environment, say
 
 if TYPE_CHECKING:
@@ -155,6 +158,52 @@ def _confirm_follow(r: Receiver, method: str, follower_id: str, path: str) -> Re
     return r.write(work, "confirm follow")
 
 
+# --- An at-risk customer confirms --------------------------------------------------
+
+
+async def confirm_safe(request: Request) -> Response:
+    """An at-risk customer's signed link: the page with its button, or (POST) confirmed
+    (they have our message: no visit needed). Only the button confirms."""
+    r = _receiver(request)
+    if r.unsubscribe_key is None:
+        return JSONResponse({"error": "signed links are off"}, 404)
+    customer_id = request.path_params["customer"]
+    incident = request.path_params["incident"]
+    if not incident.isdigit() or len(incident) > 12:
+        return _page(r, "en", "follow_invalid_title", "follow_invalid", 404)
+    if not confirms_safe(
+        r.unsubscribe_key, customer_id, int(incident), request.path_params["signature"]
+    ):
+        return _page(r, "en", "follow_invalid_title", "follow_invalid", 403)
+    return await r.writers.run(
+        _confirm_safe, r, request.method, customer_id, int(incident), request.url.path,
+        refusable=False,
+    )  # fmt: skip
+
+
+def _confirm_safe(
+    r: Receiver, method: str, customer_id: str, incident_id: int, path: str
+) -> Response:
+    now = r.clock()
+
+    def work(conn: Connection) -> Response:
+        locale = conn.execute(
+            select(customers.c.locale).where(customers.c.customer_id == customer_id)
+        ).scalar()
+        if locale is None:
+            return _page(r, "en", "follow_invalid_title", "follow_invalid", 404)
+        locale = locale if locale in LOCALES else "en"
+        if method != "POST":
+            return _page(
+                r, locale, "safe_confirm_title", "safe_confirm", action=path,
+                button=say("safe_confirm_button", locale),
+            )  # fmt: skip
+        safety.confirm(conn, [customer_id], "email link", now, incident_id)
+        return _page(r, locale, "safe_confirmed_title", "safe_confirmed")
+
+    return r.write(work, "at-risk confirmation")
+
+
 # --- Reporting a problem -----------------------------------------------------------
 
 
@@ -224,4 +273,4 @@ def _page(
     return HTMLResponse(page, status)
 
 
-__all__ = ["FORM_BODY_BYTES", "FollowDesk", "confirm_follow", "follow", "report"]
+__all__ = ["FORM_BODY_BYTES", "FollowDesk", "confirm_follow", "confirm_safe", "follow", "report"]

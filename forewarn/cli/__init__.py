@@ -12,7 +12,17 @@ import typer
 
 from forewarn import __version__
 from forewarn.cleantext import argument
-from forewarn.cli import customer, health, maintenance, network, ops, rehearsal, run_once, serve
+from forewarn.cli import (
+    customer,
+    health,
+    maintenance,
+    network,
+    ops,
+    rehearsal,
+    run_once,
+    safety,
+    serve,
+)
 from forewarn.cli.help import PlainGroup
 from forewarn.cli.startup import (
     StartupError,
@@ -43,6 +53,7 @@ READ_ONLY = {
     ("status",),
     ("customer",),
     ("follower",),
+    ("at-risk",),
     ("quarantine",),
     ("incident", "list"),
     ("incident", "show"),
@@ -95,6 +106,7 @@ app.add_typer(maintenance.maintenance_app, name="maintenance")
 app.command()(serve.serve)
 app.command()(customer.customer)
 app.command()(customer.follower)
+app.add_typer(safety.at_risk_app, name="at-risk")
 app.command()(health.quarantine)
 app.command()(rehearsal.drill)
 

@@ -70,6 +70,8 @@ def customer(
         f"zone {who.timezone or 'UTC'}",
         highlight=False,
     )
+    if who.needs:  # ops' eyes only: never on the page, never in a public post
+        console.print(f"at risk when the line fails: {escape(who.needs)}", highlight=False)
     table = Table("incident", "title", "status", "this premise", "since", "resolved")
     for i in cases:
         table.add_row(

@@ -104,6 +104,7 @@ def status() -> None:
     from forewarn.incidents.followers import counts as follow_counts
     from forewarn.incidents.ledger import counts_by_status, failure_reasons, oldest_due
     from forewarn.incidents.reports import reports_since
+    from forewarn.incidents.safety import counts as safety_counts
 
     settings = Settings()
     zone = settings.time_zone
@@ -120,6 +121,7 @@ def status() -> None:
         health = read_health(conn, now)
         reported = reports_since(conn, now - timedelta(hours=24))
         follows = follow_counts(conn)
+        checks = safety_counts(conn)
     table = Table("id", "title", "status", "scope", "premises", "customers", "started")
     for row in rows:
         table.add_row(
@@ -146,6 +148,11 @@ def status() -> None:
         console.print(f"reports from the site and other numbers in the last 24 h: {by_others:,}")
     if follows:
         console.print("followers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(follows.items())))
+    if checks.get("visit") or checks.get("asked"):
+        console.print(
+            f"at-risk customers: {checks.get('visit', 0):,} visit needed, "
+            f"{checks.get('asked', 0):,} asked to confirm (forewarn at-risk)"
+        )
     print_health(health, zone)
 
 

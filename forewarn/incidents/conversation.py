@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from forewarn.channels import CHANNELS
 from forewarn.detection import states as state_store
-from forewarn.incidents import record
+from forewarn.incidents import record, safety
 from forewarn.incidents.ledger import PUBLIC
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.matching import NewIncident, area_of, open_incident
@@ -41,6 +41,8 @@ class FollowUps:
     warned: list[int] = field(default_factory=list)
     maintenance: list[int] = field(default_factory=list)
     at_risk: list[int] = field(default_factory=list)
+    # At-risk customers' checks now listed for a visit (unconfirmed too long).
+    visits: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> list[int]:
@@ -57,6 +59,7 @@ def follow_up(conn: Connection, index: NetworkIndex, now: datetime, policy: Poli
     done.reminded = _keep_promises(conn, now, policy)
     done.maintenance = _planned_work(conn, now, policy)
     done.at_risk = _at_risk(conn, index, now, policy)
+    done.visits = safety.escalate(conn, now, policy.confirm_within).visits
     return done
 
 
@@ -286,4 +289,4 @@ def next_due(conn: Connection, policy: Policy) -> list[datetime]:
             warning = warning_time(row, policy, incident_zones(conn, row.id))
             due += [warning] if warning else []
         due += [row.scheduled_for - n for n in policy.notices if row.scheduled_for]
-    return due
+    return due + safety.next_due(conn, policy.confirm_within)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.channels.mime import plain_address
-from forewarn.network.addresses import premise_at, squeezed
+from forewarn.network.address import premise_at, squeezed
 from forewarn.network.phones import normalise_phones
 from forewarn.store import FOLLOWER_PREFIX, followers, incidents, premises
 

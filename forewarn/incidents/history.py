@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from forewarn.incidents.reporting import of_premises
+from forewarn.incidents.safety import of_customer
 from forewarn.network.importer import normalise_phones
 from forewarn.store import (
     customers,
@@ -142,6 +143,18 @@ def history(conn: Connection, customer_id: str, limit: int = 200) -> list[Entry]
               f"report: {row.outcome}", row.place)
         for row in of_premises(conn, [premise] if premise else [], limit)
     ]  # fmt: skip
+    for check in of_customer(conn, customer_id):  # an at-risk customer's safety checks
+        steps = [(check.asked_at, "asked to confirm"), (check.confirmed_at, "confirmed"),
+                 (check.visit_at, "visit needed"), (check.reached_at, "reached"),
+                 (check.ended_at, "line back")]  # fmt: skip
+        entries += [
+            Entry(at, "in" if what in ("confirmed", "reached") else "out", "safety",
+                  check.incident_id, f"at risk: {what}",
+                  (check.confirmed_by or "") if what == "confirmed"
+                  else (check.note or "") if what == "reached" else check.needs)
+            for at, what in steps
+            if at is not None
+        ]  # fmt: skip
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
 

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
-from forewarn.incidents import follower_news, followers, reporting
+from forewarn.incidents import follower_news, followers, reporting, safety
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
-from forewarn.network.addresses import premise_at
+from forewarn.network.address import premise_at
 from forewarn.quiet import zone_info
 from forewarn.store import customers, incident_premises, incidents, premises, replies
 from forewarn.texts import day_time, say, zone_name
@@ -107,8 +107,12 @@ def handle_reply(
         _set_opted_out(conn, known, True)
     elif action == "start":
         _set_opted_out(conn, known, False)
+        # An at-risk customer's YES: they have our message (safety.py), no visit needed.
+        safe = safety.confirm(conn, known, f"{channel} yes", now)
         confirmed = followers.confirm_number(conn, sender, now) if channel == "sms" else []
-        if confirmed:
+        if safe:
+            answer = say("reply_safe", locale, operator=voice.operator)
+        elif confirmed:
             answer = say("reply_followed", locale, operator=voice.operator, places=confirmed)
         elif ids:
             answer = say("reply_start", locale, operator=voice.operator)

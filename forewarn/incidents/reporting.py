@@ -25,7 +25,7 @@ from forewarn.incidents import followers
 from forewarn.incidents.lock import incidents_lock
 from forewarn.incidents.restoration import open_case
 from forewarn.incidents.updates import Policy
-from forewarn.network.addresses import premise_at
+from forewarn.network.address import premise_at
 from forewarn.store import element_states, incident_premises, incidents, reports
 
 Via = Literal["web", "sms"]

@@ -42,6 +42,8 @@ class Policy:
     # open an incident there as monitoring's signals would.
     reports_min: int = 3
     reports_window: timedelta = timedelta(minutes=30)
+    # An at-risk customer unconfirmed this long after they were told is escalated.
+    confirm_within: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ CUSTOMER_COLUMNS = (
     "customer_id", "premise_id", "element_id", "address", "postcode", "lat", "lon",
     "phone", "email", "social", "channels", "locale", "timezone", "priority",
 )  # fmt: skip
+# Read when the file has them, empty when it has not (files written before they existed).
+CUSTOMER_OPTIONAL = ("needs",)
 MAX_LINE_CHARS = 8192
 
 
@@ -41,9 +43,13 @@ LIKELY_EXPORT = "cp1252"
 
 
 def read_rows(
-    path: Path, columns: Sequence[str], encoding: str | None = None
+    path: Path,
+    columns: Sequence[str],
+    encoding: str | None = None,
+    optional: Sequence[str] = (),
 ) -> Iterator[tuple[int, dict[str, str]] | Problem]:
-    """Yield (line number, row) for each good record and a Problem for each bad one.
+    """Yield (line number, row) for each good record and a Problem for each bad one; the
+    `optional` columns the header lacks are empty in every row.
 
     Each line is decoded on its own, so a byte that is not text costs only its line.
     With no `encoding`, the file is UTF-8 until a line says otherwise: if the first line
@@ -63,6 +69,8 @@ def read_rows(
         missing = [c for c in columns if c not in header]
         if missing:
             raise CsvFormatError(f"{name}: missing columns {', '.join(missing)}")
+        absent = {c: "" for c in optional if c not in header}
+        columns = [*columns, *(c for c in optional if c in header)]
         positions = [header.index(c) for c in columns]
         in_order = positions == list(range(len(columns)))  # the usual case: no picking
         width = len(header)
@@ -93,7 +101,8 @@ def read_rows(
                 yield Problem(name, line_no, f"expected {width} fields, found {len(fields)}")
                 continue
             picked = fields if in_order else [fields[p] for p in positions]
-            yield line_no, dict(zip(columns, map(str.strip, picked), strict=False))
+            row = dict(zip(columns, map(str.strip, picked), strict=False))
+            yield line_no, {**row, **absent} if absent else row
 
 
 class _Decoder:

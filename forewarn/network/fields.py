@@ -15,6 +15,9 @@ from forewarn.channels import CHANNELS, customer_channels
 PRIORITY_WORDS = {
     "critical": 3, "vip": 2, "high": 1, "medium": 0, "normal": 0, "standard": 0, "low": -1,
 }  # fmt: skip
+# What a line may keep alive, as a CRM records it (Ofcom GC A3.2(b)): a customer with any
+# of these is at risk when it fails, told first and asked to confirm.
+NEEDS = ("telecare", "medical", "landline-only", "vulnerable")
 MAX_PRIORITY = 1_000_000  # beyond this a number is a mistake (and SQLite's integers end)
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _LOCALE = re.compile(r"^[a-z]{2}(?:[-_][A-Za-z]{2})?$")
@@ -104,6 +107,19 @@ class ContactFields:
         words = "/".join(PRIORITY_WORDS)
         self.drop("priority", f"priority {text[:16]!r} is not a whole number or {words}")
         return 0
+
+    def needs(self, text: str) -> str | None:
+        """What the line keeps alive ("telecare;medical"), or None: none given, or a value
+        not in NEEDS (the field is dropped, never the customer)."""
+        if not text:
+            return None
+        named = list(dict.fromkeys(n.strip().lower() for n in text.split(";") if n.strip()))
+        unknown = [n for n in named if n not in NEEDS]
+        if unknown or not named:
+            words = ", ".join(NEEDS)
+            self.drop("needs", f"needs {text[:64]!r} is not a list of {words} separated by ;")
+            return None
+        return ";".join(named)
 
     def channels(
         self,

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from forewarn.network.address import normalise_postcode, street_of
-from forewarn.network.csvfile import CUSTOMER_COLUMNS, Problem, read_rows
+from forewarn.network.csvfile import CUSTOMER_COLUMNS, CUSTOMER_OPTIONAL, Problem, read_rows
 from forewarn.network.fields import ContactFields, Reach
 from forewarn.network.geocode import Geocoder, geocode_all
 
@@ -97,7 +97,7 @@ def _import_customers(
     done = 0
     with ProcessPoolExecutor(PHONE_WORKERS) as pool:
         loader = _CustomerLoader(conn, path.name, known, pool, geocoder, now, region, report)
-        for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS, encoding)):
+        for chunk in _chunks(read_rows(path, CUSTOMER_COLUMNS, encoding, CUSTOMER_OPTIONAL)):
             loader.load(chunk)
             done += len(chunk)
             if progress is not None:
@@ -238,6 +238,7 @@ def _customer_rows(
         "locale": fields.locale(raw["locale"]),
         "timezone": fields.timezone(raw["timezone"]),
         "priority": fields.priority(raw["priority"]),
+        "needs": fields.needs(raw["needs"]),
     }
     return premise, customer, fields.warnings
 

@@ -17,6 +17,7 @@ from forewarn.channels import CHANNELS
 from forewarn.channels.base import Channel, bare
 from forewarn.channels.unsubscribe import Links, no_links
 from forewarn.incidents.ledger import DueDelivery
+from forewarn.incidents.safety import CONFIRMING
 from forewarn.texts import duration, environment, said_in, say, when
 
 # Which template each kind of update is told with.
@@ -58,6 +59,8 @@ class Brand:
     replies_read: bool = False
     # A follower's signed link to stop following (the email's one-click unsubscribe).
     stop_link: Links = no_links
+    # An at-risk customer's signed link to confirm they have our message of an incident.
+    safe_link: Callable[[str, int], str | None] = lambda customer_id, incident_id: None
 
     def offer(self, age: timedelta) -> str | None:
         """The offer for an outage this old: the one with the largest age it has reached."""
@@ -147,6 +150,7 @@ def render(row: DueDelivery, brand: Brand, now: datetime) -> tuple[str, str | No
         "ends": local_time(row.scheduled_until, zone, now, locale),
         "place": row.follows,
         "stop": brand.stop_link(row.customer_id) if row.follows is not None else None,
+        "confirm": _confirm(row, channel, brand),
     }
     body = _fitted(row, channel, context, locale, url, template)
     subject = None
@@ -181,6 +185,17 @@ def _fitted(
 
 # Where a note goes, to measure the room the rest of a text leaves it (one septet).
 NOTE_MARK = "§"
+
+
+def _confirm(row: DueDelivery, channel: Channel, brand: Brand) -> str | None:
+    """How an at-risk customer told their line is out confirms they have the message: a
+    long-form message (email) its signed link, a text a YES ("yes"); None for anyone else
+    (or an email with no public URL to link to)."""
+    if not row.needs or row.event not in CONFIRMING or row.follows is not None:
+        return None
+    if channel.long_form:
+        return brand.safe_link(row.customer_id, row.incident_id)
+    return "yes"
 
 
 def _known_zone(name: str | None) -> str | None:

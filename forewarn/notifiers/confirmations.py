@@ -28,6 +28,18 @@ def confirms(key: bytes, follower_id: str, signature: str) -> bool:
     return verify(key, "confirm " + follower_id, signature)
 
 
+def safe_path(key: bytes, customer_id: str, incident_id: int) -> str:
+    """The receiver's path where an at-risk customer confirms they have our message about
+    one incident, signed (neither the unsubscribe nor a follow's signature)."""
+    signed = sign(key, f"safe {customer_id} {incident_id}")
+    return f"/at-risk/confirm/{customer_id}/{incident_id}/{signed}"
+
+
+def confirms_safe(key: bytes, customer_id: str, incident_id: int, signature: str) -> bool:
+    """Whether `signature` is the one `safe_path` gives (constant time)."""
+    return verify(key, f"safe {customer_id} {incident_id}", signature)
+
+
 def message(
     confirmation: Confirmation, operator: str, public_url: str | None, key: bytes, index: int
 ) -> Message | None:

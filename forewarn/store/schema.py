@@ -1,5 +1,8 @@
 """The schema every stage shares: its tables, stage by stage, the UTC timestamp type
-they use, and the key/value meta table's helpers."""
+they use, and the key/value meta table's helpers.
+
+Long because every table is here, each beside the comments that say what its columns
+mean: one place to read the store whole (the migrations say how it came to be)."""
 
 from __future__ import annotations
 
@@ -90,6 +93,8 @@ customers = Table(
     Column("timezone", String(64), nullable=False),
     Column("priority", Integer, nullable=False),
     Column("opted_out", Boolean, nullable=False, default=False),
+    # What the line keeps alive ("telecare;medical"): at risk when it fails. Never public.
+    Column("needs", String(128), nullable=True),
 )
 
 geocode_cache = Table(
@@ -342,6 +347,29 @@ followers = Table(
     Index("ix_followers_state_kind", "state", "place_kind"),
 )
 
+
+# At-risk customers in an outage: asked to confirm they have our message, called when they
+# do not, listed for a visit when the call gets no answer, until ops mark them reached.
+safety_checks = Table(
+    "safety_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("incident_id", Integer, nullable=False),
+    Column("needs", String(128), nullable=False),
+    # asked -> confirmed | calling -> confirmed | visit -> reached; ended: the line is back.
+    Column("state", String(16), nullable=False),
+    Column("asked_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("confirmed_by", String(32), nullable=True),
+    Column("called_at", UTCDateTime, nullable=True),
+    Column("visit_at", UTCDateTime, nullable=True),
+    Column("reached_at", UTCDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    UniqueConstraint("customer_id", "incident_id", name="uq_safety_checks"),
+    Index("ix_safety_checks_state", "state"),
+)
 
 # Reports of an outage from anyone (the site's form, an OUT text naming an address): where
 # each came from and what it came to, as evidence detection weighs (incidents/reporting.py).

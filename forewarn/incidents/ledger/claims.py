@@ -36,6 +36,9 @@ from forewarn.quiet import NIGHT, Night
 from forewarn.store import deliveries
 
 MAX_ATTEMPTS = 8
+# What an at-risk customer hears at any hour, over the day's ceiling too: the night policy's
+# one override (their line may be keeping them safe).
+SAFETY = frozenset({"opened", "expanded", "still_down", "etr_missed"})
 BACKOFF_BASE = timedelta(seconds=30)
 
 
@@ -147,7 +150,7 @@ def claim(
         if reason is not None:
             cancels.append({"b_id": row.delivery_id, "b_error": reason})
             continue
-        if told is not None:
+        if told is not None and not (row.needs and row.event in SAFETY):
             sent_today = today.get((row.customer_id, row.channel), [])
             resume = held_until(
                 row, told, sent_today, now, rules.night, rules.routine_per_day, rules.etr_warning

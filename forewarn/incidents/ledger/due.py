@@ -77,6 +77,8 @@ class DueDelivery:
     incident_public: bool = True
     # For a follower, the place they follow as they named it (their words are the page's).
     follows: str | None = None
+    # What the customer's line keeps alive ("telecare"): at risk in an outage. None: not.
+    needs: str | None = None
 
     @property
     def public(self) -> bool:
@@ -134,6 +136,7 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
             customers.c.timezone.label("time_zone"),
             customers.c.opted_out,
             premises.c.address,
+            customers.c.needs,
             incident_updates.c.event,
             incident_updates.c.status.label("update_status"),
             incident_updates.c.body.label("update_body"),

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import CHANNELS
-from forewarn.incidents import follower_news, followers, record
+from forewarn.incidents import follower_news, followers, record, safety
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
     customers,
@@ -81,13 +81,17 @@ def queue_deliveries(
             ).scalars()
         )
         if done:
-            everyone = [(c, ch) for c, ch in everyone if c not in done]
+            everyone = [r for r in everyone if r[0] not in done]
         complete = head is None or len(everyone) <= head
+        now_told = everyone if complete else everyone[:head]
+        # At-risk customers go ahead of everyone, and are asked to confirm (at_risk.py).
         recipients = [
-            (customer_id, channel, rank)
-            for customer_id, channels in (everyone if complete else everyone[:head])
+            (customer_id, channel, rank + (safety.AHEAD if needs else 0))
+            for customer_id, channels, needs in now_told
             for rank, channel in enumerate(channel_order(channels, event))
         ]
+        if event in safety.CONFIRMING:
+            safety.begin(conn, incident_id, [(c, n) for c, _, n in now_told if n], now)
         if public and PUBLIC not in done:
             recipients += [(PUBLIC, c.name, 0) for c in CHANNELS.values() if c.public]
             hooks = [c.name for c in CHANNELS.values() if c.partners]
@@ -128,10 +132,13 @@ def _followers_told(conn: Connection, incident_id: int) -> set[str]:
     return set(conn.execute(keys.distinct()).scalars())
 
 
-def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> list[tuple[str, str]]:
-    """Who hears about this update: the newly added, those restored by it, everyone the
-    incident ever reached whose own line is back (the summary afterwards), or everyone
-    still affected."""
+def _recipients(
+    conn: Connection, incident_id: int, seq: int, event: str
+) -> list[tuple[str, str, str | None]]:
+    """Who hears about this update (customer, channels, needs): the newly added, those
+    restored by it, everyone the incident ever reached whose own line is back (the
+    summary afterwards), or everyone still affected. An at-risk customer hears on every
+    channel they have."""
     where = [incident_premises.c.incident_id == incident_id, customers.c.opted_out.is_(False)]
     if event == "summary":
         # "It is over, we are sorry" is wrong for a line still down: its case (split from
@@ -151,13 +158,17 @@ def _recipients(conn: Connection, incident_id: int, seq: int, event: str) -> lis
         where.append(incident_premises.c.changed_seq == seq)
     else:
         where.append(incident_premises.c.state == "affected")
+    c = customers.c
     query = (
-        select(customers.c.customer_id, customers.c.channels)
-        .join(incident_premises, incident_premises.c.premise_id == customers.c.premise_id)
+        select(c.customer_id, c.channels, c.needs, c.phone, c.email, c.social)
+        .join(incident_premises, incident_premises.c.premise_id == c.premise_id)
         .where(and_(*where))
-        .order_by(customers.c.priority.desc(), customers.c.customer_id)
+        .order_by(c.priority.desc(), c.customer_id)
     )
-    return [(str(c), str(ch)) for c, ch in conn.execute(query)]
+    return [
+        (str(r.customer_id), safety.every_channel(r) if r.needs else str(r.channels), r.needs)
+        for r in conn.execute(query)
+    ]
 
 
 def oldest_due(conn: Connection, now: datetime) -> datetime | None:

@@ -1,0 +1,259 @@
+"""At-risk customers (issue 23, items 1, 2 and 4): the customers file's `needs`, imported
+like every other field; in an outage they are told first, on every channel they have,
+whatever the hour, and asked to confirm (YES, the email's link); unconfirmed too long,
+they are listed for a visit until ops mark them reached. Nothing of it is public."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from forewarn.cli import app
+from forewarn.config import Settings
+from forewarn.context import Context
+from forewarn.incidents import safety
+from forewarn.incidents.replies import Voice, handle_reply
+from forewarn.network.csvfile import CUSTOMER_COLUMNS, TOPOLOGY_COLUMNS
+from forewarn.network.importer import import_network
+from forewarn.notifiers.confirmations import safe_path
+from forewarn.receiver import create_app
+from forewarn.store import customers, deliveries, safety_checks, secret_key, writing
+from tests.conftest import NOW, run_cycle, serving, use_settings
+from tests.town import Town, customer_rows, report_cabinet, topology_rows, write_csv
+
+# 02:00 in London, in sleep hours: only an at-risk customer hears now.
+NIGHT = NOW.replace(hour=2)
+VOICE = Voice("Mill Road Fibre", "", time_zone="Europe/London")
+
+
+@pytest.fixture
+def ctx(town: Town, settings: Settings) -> Iterator[Context]:
+    with town.engine.begin() as conn:  # no. 41 has a telecare alarm; no. 45 prefers email
+        conn.execute(
+            update(customers)
+            .where(customers.c.customer_id.in_(["c41", "c45"]))
+            .values(needs="telecare")
+        )
+    made = Context.build(
+        settings.model_copy(
+            update={"time_zone": "Europe/London", "public_url": "https://fw.example"}
+        )
+    )
+    yield made
+    made.close()
+
+
+def outbox(settings: Settings, channel: str) -> list[dict[str, Any]]:
+    path = settings.outbox / f"{channel}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def fault_at_night(ctx: Context, settings: Settings) -> datetime:
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NIGHT)
+    run_cycle(ctx, NIGHT + timedelta(minutes=3))
+    return NIGHT + timedelta(minutes=3)
+
+
+def phone_of(engine: Engine, customer_id: str) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                select(customers.c.phone).where(customers.c.customer_id == customer_id)
+            ).scalar_one()
+        )
+
+
+def checks(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(safety_checks).order_by(safety_checks.c.customer_id)))
+
+
+# --- the customers file ------------------------------------------------------------
+
+
+def import_with_needs(tmp_path: Path, engine: Engine, needs: dict[str, str]) -> list[str]:
+    columns = ("needs", *CUSTOMER_COLUMNS)  # anywhere in the file, as a CRM exports it
+    rows = [[needs.get(str(row[0]), ""), *row] for row in customer_rows()]
+    topology = write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, topology_rows())
+    path = write_csv(tmp_path / "c.csv", columns, rows)
+    report = import_network(engine, topology, path, None, NOW, "GB")
+    return [p.reason for p in report.problems]
+
+
+def test_needs_are_imported_and_a_bad_value_drops_only_the_field(
+    tmp_path: Path, engine: Engine
+) -> None:
+    said = import_with_needs(
+        tmp_path, engine,
+        {"c39": "Telecare; medical", "c41": "landline-only", "c43": "telecare;vip", "c45": ";"},
+    )  # fmt: skip
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(customers.c.customer_id, customers.c.needs)).all())
+    assert len(stored) == 12  # nobody skipped
+    assert stored["c39"] == "telecare;medical" and stored["c41"] == "landline-only"
+    assert stored["c43"] is None and stored["c45"] is None and stored["c47"] is None
+    assert any(r.startswith("customer 'c43' kept without its needs: needs 'telecare;vip'")
+               for r in said)  # fmt: skip
+    assert len([r for r in said if "needs" in r]) == 2
+
+
+def test_a_file_without_the_needs_column_still_imports(town: Town) -> None:
+    with town.engine.connect() as conn:
+        assert set(conn.execute(select(customers.c.needs)).scalars()) == {None}
+
+
+# --- told first, at any hour, asked to confirm ---------------------------------------
+
+
+def test_at_night_an_at_risk_customer_is_told_at_once_on_every_channel_and_asked_to_confirm(
+    ctx: Context, settings: Settings
+) -> None:
+    fault_at_night(ctx, settings)
+    texts = {m["customer_id"]: m["body"] for m in outbox(settings, "sms")}
+    mails = {m["customer_id"]: m["body"] for m in outbox(settings, "email")}
+    # No. 41 and no. 45 (who chose email only) on text and email; the others wait.
+    assert set(texts) == {"c41", "c45"} and set(mails) == {"c41", "c45"}
+    assert "Please reply YES so we know you got this." in texts["c41"]
+    link = "https://fw.example" + safe_path(ctx.signing_key, "c45", 1)
+    assert link in mails["c45"]
+    with ctx.engine.connect() as conn:
+        held = conn.execute(
+            select(deliveries.c.customer_id, deliveries.c.next_attempt_at).where(
+                deliveries.c.status == "queued"
+            )
+        ).all()
+    assert {c for c, _ in held} == {"c39", "c43"}
+    assert all(at.hour == 7 for _, at in held)  # the morning, after sleep hours
+    assert [(c.customer_id, c.state) for c in checks(ctx.engine)] == [
+        ("c41", "asked"), ("c45", "asked"),
+    ]  # fmt: skip
+
+
+def test_at_risk_messages_are_queued_ahead_of_everyone(ctx: Context, settings: Settings) -> None:
+    report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+    run_cycle(ctx, NOW + timedelta(minutes=3))
+    order = [m["customer_id"] for m in outbox(settings, "sms")]
+    assert order[:2] == ["c41", "c45"] and set(order[2:]) == {"c39", "c43"}
+
+
+def test_a_yes_from_their_number_confirms_and_from_another_confirms_nothing(
+    ctx: Context, settings: Settings
+) -> None:
+    at = fault_at_night(ctx, settings)
+    with ctx.engine.begin() as conn:
+        stranger = handle_reply(conn, "sms", "+447911124999", "YES", "S1", at, VOICE)
+        neighbour = handle_reply(conn, "sms", phone_of(ctx.engine, "c39"), "yes", "S2", at, VOICE)
+    assert stranger is None and neighbour is not None and "we know you" not in neighbour
+    assert {c.state for c in checks(ctx.engine)} == {"asked"}
+    with ctx.engine.begin() as conn:
+        answer = handle_reply(conn, "sms", phone_of(ctx.engine, "c41"), "Yes", "S3", at, VOICE)
+    assert answer == (
+        "Mill Road Fibre: thank you, we know you have our message. "
+        "We will keep you posted until your line is fixed."
+    )
+    c41, c45 = checks(ctx.engine)
+    assert (c41.state, c41.confirmed_by, c45.state) == ("confirmed", "sms yes", "asked")
+
+
+@pytest.fixture
+def receiver(ctx: Context, town: Town) -> Iterator[httpx.Client]:
+    key = writing(town.engine, lambda conn: secret_key(conn, "unsubscribe"), "key")
+    app_ = create_app(town.engine, None, 100_000, clock=lambda: NIGHT, unsubscribe_key=key)
+    with serving(app_) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+def test_the_emailed_link_shows_a_button_and_only_the_button_confirms(
+    receiver: httpx.Client, ctx: Context, settings: Settings
+) -> None:
+    fault_at_night(ctx, settings)
+    path = safe_path(ctx.signing_key, "c45", 1)
+    page = receiver.get(path)
+    assert page.status_code == 200 and "I have the message" in page.text
+    assert receiver.head(path).status_code == 200
+    assert {c.state for c in checks(ctx.engine)} == {"asked"}  # a scanner's GET: nothing
+    assert receiver.post(path[:-4] + "0000").status_code == 403  # forged
+    assert receiver.post(safe_path(ctx.signing_key, "c45", 1)[:-1]).status_code == 403
+    other = safe_path(ctx.signing_key, "c41", 1).replace("/c41/", "/c45/")
+    assert receiver.post(other).status_code == 403  # one customer's link, another's path
+    assert receiver.post(path.replace("/1/", "/x/")).status_code == 404
+    done = receiver.post(path)
+    assert done.status_code == 200 and "We know you have our message" in done.text
+    states = {c.customer_id: (c.state, c.confirmed_by) for c in checks(ctx.engine)}
+    assert states == {"c41": ("asked", None), "c45": ("confirmed", "email link")}
+    assert receiver.get(safe_path(ctx.signing_key, "nobody", 1)).status_code == 404
+
+
+# --- escalation -------------------------------------------------------------------
+
+
+def test_unconfirmed_after_the_window_they_are_listed_for_a_visit_until_reached(
+    ctx: Context, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_settings(monkeypatch, settings)
+    monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.setenv("FOREWARN_TIME_ZONE", "Europe/London")
+    at = fault_at_night(ctx, settings)
+    with ctx.engine.begin() as conn:
+        handle_reply(conn, "sms", phone_of(ctx.engine, "c41"), "YES", "S1", at, VOICE)
+    run_cycle(ctx, at + timedelta(minutes=14))
+    assert {c.customer_id: c.state for c in checks(ctx.engine)} == {
+        "c41": "confirmed", "c45": "asked",
+    }  # fmt: skip
+    from forewarn import pipeline
+
+    pipeline.follow_up(ctx, at + timedelta(minutes=15))
+    c45 = checks(ctx.engine)[1]
+    assert c45.state == "visit"
+    listed = CliRunner().invoke(app, ["at-risk"])
+    assert listed.exit_code == 0, listed.output
+    assert "visit needed" in listed.output and "telecare" in listed.output
+    assert "45 Mill Road, CB1 2AB" in listed.output and "+447911123045" in listed.output
+    assert "c41" not in listed.output  # confirmed: nobody needs to go
+    status = CliRunner().invoke(app, ["status"])
+    assert "at-risk customers: 1 visit needed, 0 asked to confirm" in status.output
+    empty = CliRunner().invoke(app, ["at-risk", "reached", str(c45.id), "--note", "  "])
+    assert empty.exit_code == 2 and "the note is empty" in empty.output
+    unknown = CliRunner().invoke(app, ["at-risk", "reached", "999", "--note", "x"])
+    assert unknown.exit_code == 2 and "no open check 999" in unknown.output
+    note = "Visited 03:10 by J. Patel: well, alarm on a mobile loan unit"
+    done = CliRunner().invoke(app, ["at-risk", "reached", str(c45.id), "--note", note])
+    assert done.exit_code == 0, done.output
+    assert "No at-risk customer is waiting" in CliRunner().invoke(app, ["at-risk"]).output
+    history = CliRunner().invoke(app, ["customer", "c45"])
+    assert "at risk when the line fails: telecare" in history.output
+    for step in ("at risk: asked to confirm", "at risk: visit needed", "at risk: reached"):
+        assert step in history.output
+    assert "J. Patel" in history.output
+
+
+def test_a_check_ends_when_the_line_is_back_first(ctx: Context, settings: Settings) -> None:
+    at = fault_at_night(ctx, settings)
+    report_cabinet(settings.jsonl_feed, "cabA", "up", at + timedelta(minutes=2))
+    run_cycle(ctx, at + timedelta(minutes=3))
+    run_cycle(ctx, at + timedelta(minutes=13))
+    from forewarn import pipeline
+
+    pipeline.follow_up(ctx, at + timedelta(minutes=14))
+    assert {c.state for c in checks(ctx.engine)} == {"ended"}
+    with ctx.engine.connect() as conn:
+        assert safety.listing(conn) == []
+
+
+def test_nothing_of_a_customers_needs_reaches_the_public(ctx: Context, settings: Settings) -> None:
+    fault_at_night(ctx, settings)
+    from forewarn import pipeline
+
+    pipeline.publish_site(ctx, NIGHT + timedelta(minutes=4))
+    published = [p.read_text() for p in settings.site_dir.rglob("*") if p.is_file()]
+    posts = [m["body"] for m in outbox(settings, "social")]
+    assert published and not any("telecare" in text for text in published + posts)
