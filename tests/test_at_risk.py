@@ -257,3 +257,35 @@ def test_nothing_of_a_customers_needs_reaches_the_public(ctx: Context, settings:
     published = [p.read_text() for p in settings.site_dir.rglob("*") if p.is_file()]
     posts = [m["body"] for m in outbox(settings, "social")]
     assert published and not any("telecare" in text for text in published + posts)
+
+
+def test_the_at_risk_drill_reads_as_each_household_would_live_it(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from forewarn.drill import load_scenario, run_drill
+
+    example = Path(__file__).parent.parent / "examples" / "drill" / "at-risk.yaml"
+    result = run_drill(load_scenario(example), Settings(_env_file=None), tmp_path / "out")  # type: ignore[call-arg]
+    heard: dict[str, list[tuple[str, str, str]]] = {}
+    for m in result.messages:
+        if m["direction"] == "out" and m.get("customer_id"):
+            heard.setdefault(m["customer_id"], []).append(
+                (m["at"][11:16], m["channel"], m["event"])
+            )
+    # Told at once at 02:02, on text and email, whatever their preference; asked to confirm.
+    for who in ("c41", "c43"):
+        assert {("02:02", "sms", "opened"), ("02:02", "email", "opened")} <= set(heard[who])
+    confirm = [m["body"] for m in result.messages if m.get("customer_id") == "c43"]
+    assert any("Please reply YES so we know you got this." in body for body in confirm)
+    # The neighbours sleep: nothing before the morning.
+    assert all(at >= "07:00" for who in ("c39", "c45") for at, _, _ in heard[who])
+    engine = create_engine(f"sqlite:///{tmp_path / 'out' / 'drill.db'}")
+    with engine.connect() as conn:
+        rows = {r.customer_id: r for r in conn.execute(select(safety_checks))}
+    engine.dispose()
+    assert rows["c41"].state == "confirmed" and rows["c41"].confirmed_by == "sms yes"
+    assert rows["c43"].visit_at.strftime("%H:%M") == "02:17"  # fifteen minutes unconfirmed
+    assert rows["c43"].state == "ended"  # the line came back at 05:30
+    assert result.summary["messages_in_sleep_hours"] == 0
+    assert result.summary["at_risk_messages_in_the_night"] == 4
+    assert result.summary["promised_updates_broken"] == 0

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from forewarn.channels.base import Message
 from forewarn.context import Context
 from forewarn.incidents.ledger import is_routine
+from forewarn.incidents.safety import SAFETY
 from forewarn.quiet import Night
 from forewarn.store import customers, incident_updates, incidents
 
@@ -61,6 +62,11 @@ def summarise(
         by_customer[m["customer_id"]].append(m)
     with ctx.engine.connect() as conn:
         zones = dict(conn.execute(select(customers.c.customer_id, customers.c.timezone)).all())
+        at_risk = set(
+            conn.execute(
+                select(customers.c.customer_id).where(customers.c.needs.is_not(None))
+            ).scalars()
+        )
         opened = {
             r.id: r.opened_at for r in conn.execute(select(incidents.c.id, incidents.c.opened_at))
         }
@@ -79,7 +85,7 @@ def summarise(
             per_day[(customer_id, "all", day)] += 1
             if is_routine(m["event"], True) and m["event"] != "answer":
                 routine_per_day[(customer_id, m["channel"], day)] += 1
-            night.judge(m, m["incident_id"] in heard, zone, rules.night)
+            night.judge(m, m["incident_id"] in heard, zone, rules.night, customer_id in at_risk)
             if m["event"] != "answer":
                 heard.add(m["incident_id"])
         # One update reaches a customer on several channels: judge each update once.
@@ -129,6 +135,8 @@ def summarise(
         "broken_promises": broken_list[:20],
         "estimates_missed_without_warning": warned_missing,
         "messages_in_sleep_hours": night.asleep,
+        # The night's one override: at-risk customers told their line is out, at any hour.
+        "at_risk_messages_in_the_night": night.safety,
         "routine_messages_in_quiet_hours": night.quiet,
         "replies": sum(1 for m in messages if m["direction"] == "in"),
     }
@@ -136,16 +144,23 @@ def summarise(
 
 class _Night:
     """Counts messages the night should have held: any but an answer in sleep hours, a
-    routine one in quiet hours."""
+    routine one in quiet hours; and apart, what its one override sent (an at-risk
+    customer told their line is out)."""
 
     def __init__(self) -> None:
         self.asleep = 0
         self.quiet = 0
+        self.safety = 0
 
-    def judge(self, m: dict[str, Any], told_before: bool, zone: str, night: Night) -> None:
+    def judge(
+        self, m: dict[str, Any], told_before: bool, zone: str, night: Night, at_risk: bool
+    ) -> None:
         if m["event"] == "answer":
             return
         at = parse_iso(m["at"])
+        if at_risk and m["event"] in SAFETY:
+            self.safety += night.holds(at, zone, routine=True)
+            return
         if night.holds(at, zone, routine=False):
             self.asleep += 1
         elif is_routine(m["event"], told_before) and night.holds(at, zone, routine=True):

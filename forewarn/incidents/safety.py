@@ -33,6 +33,9 @@ from forewarn.store import (
 # The updates whose message asks an at-risk customer to confirm: news that the line is out.
 CONFIRMING = frozenset({"opened", "expanded", "still_down"})
 OPEN = ("asked", "visit")
+# What an at-risk customer hears at any hour, over the day's ceiling too: the night policy's
+# one override (their line may be keeping them safe).
+SAFETY = frozenset({"opened", "expanded", "still_down", "etr_missed"})
 # Where an at-risk customer's messages sit in the queue: ahead of everyone's (the ranks of
 # other rows are their channels' order, from 0).
 AHEAD = -1000
@@ -184,6 +187,7 @@ def of_customer(conn: Connection, customer_id: str) -> list[Row[Any]]:
 __all__ = [
     "AHEAD",
     "CONFIRMING",
+    "SAFETY",
     "Escalated",
     "begin",
     "confirm",

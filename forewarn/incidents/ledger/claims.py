@@ -32,13 +32,11 @@ from forewarn.incidents.ledger.due import Attempt, DueDelivery, due_rows
 from forewarn.incidents.ledger.holders import is_dead
 from forewarn.incidents.ledger.told import Told, held_until, routine_sent
 from forewarn.incidents.ledger.told import told as told_of
+from forewarn.incidents.safety import SAFETY
 from forewarn.quiet import NIGHT, Night
 from forewarn.store import deliveries
 
 MAX_ATTEMPTS = 8
-# What an at-risk customer hears at any hour, over the day's ceiling too: the night policy's
-# one override (their line may be keeping them safe).
-SAFETY = frozenset({"opened", "expanded", "still_down", "etr_missed"})
 BACKOFF_BASE = timedelta(seconds=30)
 
 
