@@ -135,6 +135,10 @@ class Settings(Process):
     sms_rate: float | None = Field(default=None, gt=0)
     # A text still queued at Twilio after this long expires instead of arriving late.
     sms_validity_s: int = Field(default=1800, ge=1, le=36000)
+    # Calls through Twilio: the calling number (unset: the SMS sender, when it is a phone
+    # number) and calls per second.
+    voice_from: str | None = None
+    voice_rate: float = Field(default=1.0, gt=0)
     # Email through SMTP: smtp://[user:pass@]host:port, smtps:// for TLS.
     smtp_url: SecretStr | None = None
     email_from: str | None = None

@@ -142,6 +142,8 @@ class Context:
             reports_min=s.reports_min,
             reports_window=timedelta(seconds=s.reports_window_s),
             confirm_within=timedelta(seconds=s.confirm_within_s),
+            # A call is the escalation only where calls really go (not to the outbox).
+            calling="voice" in self.registry.senders and "voice" not in self.registry.to_outbox,
         )
 
     @property

@@ -115,8 +115,9 @@ def follow_up(ctx: Context, now: datetime, steps: Steps = INLINE) -> FollowedUp:
     planned work, at-risk incidents), then send and publish what it changed."""
     done = steps.call(keep_promises, ctx, now, steps)
     followed = FollowedUp(done.reminded, done.warned, done.maintenance, done.at_risk)
-    if done.changed:
+    if done.changed or done.calls:  # an at-risk customer's call goes now, not next beat
         followed.dispatch = deliver(ctx, now, steps)
+    if done.changed:
         steps.call(publish_site, ctx, now)
     return followed
 

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from forewarn import receiver_forms as forms
-from forewarn.channels import email, sms
+from forewarn.channels import email, sms, voice
 from forewarn.channels.unsubscribe import verify
 from forewarn.feeds import alertmanager
 from forewarn.feeds.inbox import quarantine_rejects, store_payload
@@ -47,6 +47,8 @@ class TwilioHooks:
     auth_token: str
     public_url: str
     voice: Voice
+    # The operator's phone region: the language a call's thanks is said in.
+    region: str = "US"
 
     def __repr__(self) -> str:
         return f"TwilioHooks(public_url={self.public_url!r})"
@@ -89,6 +91,8 @@ def create_app(
         Route("/hooks/alertmanager", alertmanager_hook, methods=["POST"]),
         Route("/hooks/twilio/inbound", twilio_inbound, methods=["POST"]),
         Route("/hooks/twilio/status", twilio_status, methods=["POST"]),
+        Route("/hooks/twilio/voice/status", twilio_call_status, methods=["POST"]),
+        Route("/hooks/twilio/voice/gather", twilio_key_pressed, methods=["POST"]),
         Route("/unsubscribe/{customer}/{signature}", unsubscribe, methods=["GET", "POST"]),
         Route("/follow", forms.follow, methods=["POST"]),
         Route(
@@ -251,6 +255,56 @@ def _apply_status(r: Receiver, request: Request, form: dict[str, str]) -> Respon
         return Response(status_code=204)
 
     return r.write(work, "status callback")
+
+
+async def twilio_call_status(request: Request) -> Response:
+    """A call's status callback: how it ended, on the ledger row of the call."""
+    refused, form = await _twilio_form(request, "a call status callback", ("CallSid", "CallStatus"))
+    if refused is not None:
+        return refused
+    r = _receiver(request)
+    return await r.writers.run(_apply_call_status, r, request, form)
+
+
+def _apply_call_status(r: Receiver, request: Request, form: dict[str, str]) -> Response:
+    now = r.clock()
+
+    def work(conn: Connection) -> Response:
+        if _first_time(conn, request, now, f"call:{form['CallSid']}:{form['CallStatus']}"):
+            inbox_id = callbacks.keep(conn, callbacks.CALL_STATUS_SOURCE, form, now)
+            if callbacks.apply_call_status(conn, form["CallSid"], form["CallStatus"], now):
+                callbacks.handled(conn, [inbox_id], now)
+        return Response(status_code=204)
+
+    return r.write(work, "call status callback")
+
+
+async def twilio_key_pressed(request: Request) -> Response:
+    """A key pressed during one of our calls (the gather's action): the customer heard it."""
+    refused, form = await _twilio_form(request, "a key press", ("CallSid", "Digits"))
+    if refused is not None:
+        return refused
+    r = _receiver(request)
+    # Never refused: an at-risk customer's confirmation must not be lost.
+    return await r.writers.run(_key_pressed, r, request, form, refusable=False)
+
+
+def _key_pressed(r: Receiver, request: Request, form: dict[str, str]) -> Response:
+    assert r.twilio is not None
+    region = r.twilio.region
+    now = r.clock()
+
+    def work(conn: Connection) -> Response:
+        locale = None
+        if form["Digits"].strip():
+            inbox_id = callbacks.keep(conn, callbacks.KEY_SOURCE, form, now)
+            locale = callbacks.key_pressed(conn, form["CallSid"], now)
+            callbacks.handled(conn, [inbox_id], now)
+        # A press confirms only the check of the call's own customer and incident, so one
+        # sent again (a replay) confirms nothing new; a call not ours hears only goodbye.
+        return Response(voice.thanks(locale or "en", region), 200, media_type="application/xml")
+
+    return r.write(work, "key press")
 
 
 # --- Unsubscribe links, health, the description --------------------------------------

@@ -1,6 +1,7 @@
 """The receiver's OpenAPI 3.1 description, served at /openapi.json: what outside tools
 (and schemathesis, in the tests) need to call and check the endpoints `forewarn serve`
-answers. Kept beside the receiver and checked against it by tests/test_receiver_api.py."""
+answers. Kept beside the receiver and checked against it by tests/test_receiver_api.py.
+Long because it is one literal document: every endpoint, its fields and its answers."""
 
 from __future__ import annotations
 
@@ -188,6 +189,40 @@ def description() -> dict[str, Any]:
                         "404": _error("Twilio hooks off: no Twilio credentials."),
                         "413": _error("Body too large."),
                         "503": _RETRY,
+                    },
+                }
+            },
+            "/hooks/twilio/voice/status": {
+                "post": {
+                    "summary": "A call's status callback: how it ended.",
+                    "parameters": [_TWILIO_SIGNATURE, _IDEMPOTENCY],
+                    "requestBody": _twilio_form(
+                        ["CallSid", "CallStatus"], ["AccountSid", "CallDuration", "To"]
+                    ),
+                    "responses": {
+                        "204": {"description": "Recorded."},
+                        "400": _error("Not a form, or CallSid or CallStatus missing."),
+                        "403": _error("Missing or wrong X-Twilio-Signature."),
+                        "404": _error("Twilio hooks off: no Twilio credentials."),
+                        "413": _error("Body too large."),
+                        "503": _RETRY,
+                    },
+                }
+            },
+            "/hooks/twilio/voice/gather": {
+                "post": {
+                    "summary": "A key pressed during a call: the customer heard it.",
+                    "parameters": [_TWILIO_SIGNATURE, _IDEMPOTENCY],
+                    "requestBody": _twilio_form(["CallSid", "Digits"], ["AccountSid", "From"]),
+                    "responses": {
+                        "200": {
+                            "description": "TwiML: thanks, and goodbye.",
+                            "content": {"application/xml": {"schema": {"type": "string"}}},
+                        },
+                        "400": _error("Not a form, or CallSid or Digits missing."),
+                        "403": _error("Missing or wrong X-Twilio-Signature."),
+                        "404": _error("Twilio hooks off: no Twilio credentials."),
+                        "413": _error("Body too large."),
                     },
                 }
             },

@@ -169,7 +169,7 @@ async def confirm_safe(request: Request) -> Response:
         return JSONResponse({"error": "signed links are off"}, 404)
     customer_id = request.path_params["customer"]
     incident = request.path_params["incident"]
-    if not incident.isdigit() or len(incident) > 12:
+    if not (incident.isascii() and incident.isdigit()) or len(incident) > 12:
         return _page(r, "en", "follow_invalid_title", "follow_invalid", 404)
     if not confirms_safe(
         r.unsubscribe_key, customer_id, int(incident), request.path_params["signature"]

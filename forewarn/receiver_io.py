@@ -53,7 +53,7 @@ class BodyTooLarge(Exception):
 async def read_limited(request: Request, limit: int) -> bytes:
     """Read the body, refusing (before reading it all) anything over `limit` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():

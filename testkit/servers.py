@@ -1,5 +1,5 @@
 """Local stand-ins that keep state, for the tests and the benchmarks: a Twilio-compatible
-Messages API and an SMTP mailbox (aiosmtpd). Loopback only."""
+Messages and Calls API and an SMTP mailbox (aiosmtpd). Loopback only."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ from aiosmtpd.controller import Controller
 # and this one has replied STOP (21610).
 INVALID_NUMBER = "+15005550001"
 OPTED_OUT_NUMBER = "+15005550004"
+# What the fake Twilio answers under /2010-04-01/Accounts/{sid}/.
+RESOURCES = ("Messages.json", "Calls.json")
 
 
 def free_port() -> int:
@@ -45,6 +47,8 @@ class TwilioState:
     """What the fake Twilio has accepted, in order, and what it should do next."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # Calls placed, in order (their TwiML under "twiml").
+    calls: list[dict[str, Any]] = field(default_factory=list)
     # When each message arrived (time.time()), for the end-to-end benchmark.
     arrivals: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,10 +80,35 @@ def _twilio_handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
 
         def _account(self) -> str | None:
             parts = urlsplit(self.path).path.split("/")
-            # /2010-04-01/Accounts/{sid}/Messages.json
-            if len(parts) == 5 and parts[2] == "Accounts" and parts[4] == "Messages.json":
+            # /2010-04-01/Accounts/{sid}/Messages.json (or Calls.json)
+            if len(parts) == 5 and parts[2] == "Accounts" and parts[4] in RESOURCES:
                 return parts[3]
             return None
+
+        def _calls(self) -> bool:
+            return urlsplit(self.path).path.endswith("/Calls.json")
+
+        def _place(self, account: str, form: dict[str, str]) -> None:
+            now = format_datetime(datetime.now(UTC))
+            with state.lock:
+                sid = f"CA{len(state.calls):032x}"
+                record = {
+                    "sid": sid,
+                    "account_sid": account,
+                    "to": form.get("To", ""),
+                    "from": form.get("From"),
+                    "twiml": form.get("Twiml", ""),
+                    "status": "queued",
+                    "date_created": now,
+                    "date_updated": now,
+                    "start_time": None,
+                    "direction": "outbound-api",
+                    "uri": f"/2010-04-01/Accounts/{account}/Calls/{sid}.json",
+                    "status_callback": form.get("StatusCallback"),
+                }
+                state.calls.append(record)
+                state.arrivals.append(time.time())
+            self._answer(201, record)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -101,6 +130,9 @@ def _twilio_handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
             if to == OPTED_OUT_NUMBER:
                 message = "Attempt to send to unsubscribed recipient"
                 self._answer(400, {"code": 21610, "message": message, "status": 400})
+                return
+            if self._calls():
+                self._place(account, form)
                 return
             now = format_datetime(datetime.now(UTC))
             with state.lock:
@@ -133,10 +165,12 @@ def _twilio_handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(urlsplit(self.path).query)
             to = query.get("To", [None])[0]
             size = int(query.get("PageSize", ["50"])[0])
+            kind = "calls" if self._calls() else "messages"
             with state.lock:
-                found = [m for m in reversed(state.messages) if to is None or m["to"] == to]
+                kept = state.calls if kind == "calls" else state.messages
+                found = [m for m in reversed(kept) if to is None or m["to"] == to]
             page = {
-                "messages": found[:size],
+                kind: found[:size],
                 "page": 0,
                 "page_size": size,
                 "next_page_uri": None,

@@ -65,7 +65,7 @@ def test_generated_requests_get_no_server_error_and_only_described_answers(
         schema = schemathesis.openapi.from_url(url + "/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
         labels = {o.label for o in operations}  # all but the description's own path
-        assert len(labels) == 12 and {"POST /follow", "POST /report"} <= labels
+        assert len(labels) == 14 and {"POST /follow", "POST /report"} <= labels
         answered: set[tuple[str, int]] = set()
         for operation in operations:
 

@@ -9,12 +9,12 @@ reports for all). Adding a channel: its module, its entry below, its templates.
 
 from __future__ import annotations
 
-from forewarn.channels import email, sms, social, webhook
+from forewarn.channels import email, sms, social, voice, webhook
 from forewarn.channels.base import Channel
 
 # In the order customers' defaults and the status lists name them.
 CHANNELS: dict[str, Channel] = {
-    module.CHANNEL.name: module.CHANNEL for module in (sms, email, social, webhook)
+    module.CHANNEL.name: module.CHANNEL for module in (sms, email, social, voice, webhook)
 }
 
 

@@ -106,6 +106,9 @@ class Channel:
     pointers: Callable[[str, str], list[str]] = _no_pointers
     # A note cut to the room a text (`frame`, with the note as one mark) leaves it.
     cut: Callable[[str, str], str | None] | None = None
+    # How an at-risk customer confirms a message on it: "reply" (YES), or "press" (a key,
+    # heard by the receiver); a long-form message confirms by its signed link.
+    confirm_by: str = "reply"
     # A structured body (the page and the incident, Statuspage's shape) instead of words.
     document: Callable[[Mapping[str, object], Mapping[str, object]], str] | None = None
     # The settings that configure it (variable, Settings field), and how its sender is

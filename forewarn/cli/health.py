@@ -148,9 +148,10 @@ def status() -> None:
         console.print(f"reports from the site and other numbers in the last 24 h: {by_others:,}")
     if follows:
         console.print("followers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(follows.items())))
-    if checks.get("visit") or checks.get("asked"):
+    if checks.get("visit") or checks.get("calling") or checks.get("asked"):
         console.print(
             f"at-risk customers: {checks.get('visit', 0):,} visit needed, "
+            f"{checks.get('calling', 0):,} being called, "
             f"{checks.get('asked', 0):,} asked to confirm (forewarn at-risk)"
         )
     print_health(health, zone)

@@ -40,7 +40,10 @@ def at_risk(ctx: typer.Context) -> None:
     )
     for row in rows:
         waited = (now - row.asked_at).total_seconds() / 60
-        state = "visit needed" if row.state == "visit" else "asked to confirm"
+        state = {
+            "visit": "visit needed",
+            "calling": f"called ({row.calls} of 2)",
+        }.get(row.state, "asked to confirm")
         table.add_row(
             str(row.id),
             state,

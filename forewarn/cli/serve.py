@@ -78,7 +78,10 @@ def serve(
     if settings.twilio_auth_token and settings.public_url:
         voice = _voice(ctx, settings)
         twilio = TwilioHooks(
-            settings.twilio_auth_token.get_secret_value(), settings.public_url, voice
+            settings.twilio_auth_token.get_secret_value(),
+            settings.public_url,
+            voice,
+            settings.phone_region,
         )
     else:
         console.print("TWILIO_AUTH_TOKEN or FOREWARN_PUBLIC_URL unset: Twilio hooks are off.")

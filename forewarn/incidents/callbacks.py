@@ -1,6 +1,7 @@
 """Twilio's callbacks: each is kept in the inbox table before it is handled (so none is
-lost), and a status callback updates the delivery ledger row of the text it is about.
-Monitoring input goes through forewarn.feeds; this is what the SMS provider tells us."""
+lost); a status callback updates the delivery ledger row of the text or call it is about,
+and a key pressed on a call confirms that customer's safety check. Monitoring input goes
+through forewarn.feeds; this is what the SMS and voice provider tells us."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from forewarn.channels import sms
+from forewarn.channels import sms, voice
 from forewarn.channels.sms import MEANINGS, ONCE_CODES, RETRYABLE_DELIVERY_CODES
+from forewarn.incidents import safety
 from forewarn.incidents.ledger.claims import MAX_ATTEMPTS, backoff
-from forewarn.store import deliveries, inbox
+from forewarn.store import customers, deliveries, inbox
 
 INBOUND_SOURCE = "twilio-inbound"
 STATUS_SOURCE = "twilio-status"
+CALL_STATUS_SOURCE = "twilio-call-status"
+KEY_SOURCE = "twilio-key"
 # A callback still unmatched after this long is not about a text of ours.
 STATUS_PATIENCE = timedelta(days=1)
 
@@ -103,3 +107,39 @@ def replay_status_callbacks(conn: Connection, now: datetime, limit: int = 1000) 
             done.append(inbox_id)
     handled(conn, done, now)
     return matched
+
+
+def apply_call_status(conn: Connection, call_sid: str, status: str, now: datetime) -> bool:
+    """Record how a call ended: answered, busy, no answer, or not placed (then `failed`,
+    with the reason). An unanswered call is not called again here: only a safety check
+    calls twice (safety.escalate). False when no call of ours has that SID."""
+    row = conn.execute(
+        select(deliveries.c.id, deliveries.c.status).where(
+            deliveries.c.provider_ref == call_sid, deliveries.c.channel == voice.CHANNEL.name
+        )
+    ).first()
+    if row is None:
+        return False
+    if row.status != "sent" or status not in voice.FINAL:
+        return True
+    values: dict[str, object] = {"provider_status": status}
+    if status == "failed":
+        values.update(status="failed", error=f"call {voice.ENDINGS[status]}")
+    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+    return True
+
+
+def key_pressed(conn: Connection, call_sid: str, now: datetime) -> str | None:
+    """A key pressed on one of our calls: the customer heard it, so their open safety
+    check of that incident is confirmed. Returns the customer's locale (for the thanks),
+    or None when the call is not ours. A press on a call about another incident confirms
+    only that one; a press repeated changes nothing more."""
+    row = conn.execute(
+        select(deliveries.c.customer_id, deliveries.c.incident_id, customers.c.locale)
+        .join(customers, customers.c.customer_id == deliveries.c.customer_id)
+        .where(deliveries.c.provider_ref == call_sid, deliveries.c.channel == voice.CHANNEL.name)
+    ).first()
+    if row is None:
+        return None
+    safety.confirm(conn, [str(row.customer_id)], "key press", now, int(row.incident_id))
+    return str(row.locale or "en")

@@ -43,6 +43,8 @@ class FollowUps:
     at_risk: list[int] = field(default_factory=list)
     # At-risk customers' checks now listed for a visit (unconfirmed too long).
     visits: list[int] = field(default_factory=list)
+    # At-risk customers' checks now called (unconfirmed too long, or after a first call).
+    calls: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> list[int]:
@@ -59,7 +61,8 @@ def follow_up(conn: Connection, index: NetworkIndex, now: datetime, policy: Poli
     done.reminded = _keep_promises(conn, now, policy)
     done.maintenance = _planned_work(conn, now, policy)
     done.at_risk = _at_risk(conn, index, now, policy)
-    done.visits = safety.escalate(conn, now, policy.confirm_within).visits
+    escalated = safety.escalate(conn, now, policy.confirm_within, policy.calling, policy.call_wait)
+    done.visits, done.calls = escalated.visits, escalated.calls
     return done
 
 
@@ -289,4 +292,4 @@ def next_due(conn: Connection, policy: Policy) -> list[datetime]:
             warning = warning_time(row, policy, incident_zones(conn, row.id))
             due += [warning] if warning else []
         due += [row.scheduled_for - n for n in policy.notices if row.scheduled_for]
-    return due + safety.next_due(conn, policy.confirm_within)
+    return due + safety.next_due(conn, policy.confirm_within, policy.call_wait)

@@ -144,13 +144,14 @@ def history(conn: Connection, customer_id: str, limit: int = 200) -> list[Entry]
         for row in of_premises(conn, [premise] if premise else [], limit)
     ]  # fmt: skip
     for check in of_customer(conn, customer_id):  # an at-risk customer's safety checks
-        steps = [(check.asked_at, "asked to confirm"), (check.confirmed_at, "confirmed"),
-                 (check.visit_at, "visit needed"), (check.reached_at, "reached"),
-                 (check.ended_at, "line back")]  # fmt: skip
+        steps = [(check.asked_at, "asked to confirm"), (check.called_at, "called"),
+                 (check.confirmed_at, "confirmed"), (check.visit_at, "visit needed"),
+                 (check.reached_at, "reached"), (check.ended_at, "line back")]  # fmt: skip
         entries += [
             Entry(at, "in" if what in ("confirmed", "reached") else "out", "safety",
                   check.incident_id, f"at risk: {what}",
                   (check.confirmed_by or "") if what == "confirmed"
+                  else f"{check.calls} call{'s' if check.calls != 1 else ''}" if what == "called"
                   else (check.note or "") if what == "reached" else check.needs)
             for at, what in steps
             if at is not None

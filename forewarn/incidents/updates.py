@@ -44,6 +44,10 @@ class Policy:
     reports_window: timedelta = timedelta(minutes=30)
     # An at-risk customer unconfirmed this long after they were told is escalated.
     confirm_within: timedelta = timedelta(minutes=15)
+    # Whether calls can be placed (a voice sender, not the outbox), and how long a call
+    # is given to be answered and confirmed before the retry, and after it the visit.
+    calling: bool = False
+    call_wait: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)

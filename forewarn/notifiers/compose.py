@@ -189,12 +189,16 @@ NOTE_MARK = "§"
 
 def _confirm(row: DueDelivery, channel: Channel, brand: Brand) -> str | None:
     """How an at-risk customer told their line is out confirms they have the message: a
-    long-form message (email) its signed link, a text a YES ("yes"); None for anyone else
-    (or an email with no public URL to link to)."""
+    long-form message (email) its signed link, a text a YES ("yes"), a call a key press
+    ("press"); None for anyone else (or an email or a call with no public receiver to
+    hear it)."""
     if not row.needs or row.event not in CONFIRMING or row.follows is not None:
         return None
     if channel.long_form:
         return brand.safe_link(row.customer_id, row.incident_id)
+    if channel.confirm_by == "press":
+        # A key press is heard only by a public receiver (where the link would point).
+        return "press" if brand.safe_link(row.customer_id, row.incident_id) else None
     return "yes"
 
 

@@ -359,6 +359,9 @@ safety_checks = Table(
     Column("needs", String(128), nullable=False),
     # asked -> confirmed | calling -> confirmed | visit -> reached; ended: the line is back.
     Column("state", String(16), nullable=False),
+    # The calls made (the escalation's call, then one retry) and the update they carry.
+    Column("calls", Integer, nullable=False, default=0),
+    Column("call_seq", Integer, nullable=True),
     Column("asked_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("confirmed_by", String(32), nullable=True),

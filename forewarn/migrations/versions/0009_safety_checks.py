@@ -23,6 +23,8 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("needs", sa.String(128), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("calls", sa.Integer(), nullable=False),
+        sa.Column("call_seq", sa.Integer(), nullable=True),
         sa.Column("asked_at", sa.DateTime(), nullable=False),
         sa.Column("confirmed_at", sa.DateTime(), nullable=True),
         sa.Column("confirmed_by", sa.String(32), nullable=True),
