@@ -264,3 +264,46 @@ def run_trial(rng: random.Random, customers: int, directory: Path, batch: int = 
         total, killed_after, in_flight, sms_copies, email_copies, raw_duplicates,
         unsent, time.monotonic() - started,
     )  # fmt: skip
+
+
+@dataclass
+class CallTrial:
+    """What a trial of texts and calls, its worker killed mid-flight, saw: copies per
+    phone of each (one each is right) and rows left unsent."""
+
+    messages: int
+    killed_after: int
+    sms_copies: Counter[int]
+    call_copies: Counter[int]
+    unsent_rows: int
+
+
+def run_call_trial(rng: random.Random, customers: int, directory: Path) -> CallTrial:
+    """Fill a store with a text and a call for each customer, start a worker, kill it
+    mid-flight, restart it, and count what the local Twilio holds."""
+    db = directory / "calls.db"
+    engine = make_engine(f"sqlite:///{db}")
+    total = fill_ledger(engine, customers, ("sms", "voice"), datetime.now(UTC))
+    with fake_twilio() as (twilio_url, twilio), smtp_server() as (smtp_url, _):
+        env = worker_env(f"sqlite:///{db}", twilio_url, smtp_url, directory, lease=300)
+        env["FOREWARN_VOICE_RATE"] = "100000"
+        command = worker(50)
+        process = subprocess.Popen(command, env=env, cwd=directory)
+        target = rng.randint(total // 4, 3 * total // 4)
+        while len(twilio.messages) + len(twilio.calls) < target and process.poll() is None:
+            time.sleep(0.001)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed_after = len(twilio.messages) + len(twilio.calls)
+        subprocess.run(command, env=env, cwd=directory, check=True, timeout=600)
+        unsent = rows(engine, NOT_SENT)
+        texts = Counter(m["to"] for m in twilio.messages)
+        calls = Counter(c["to"] for c in twilio.calls)
+    engine.dispose()
+    return CallTrial(
+        total,
+        killed_after,
+        Counter(texts.get(phone(i), 0) for i in range(customers)),
+        Counter(calls.get(phone(i), 0) for i in range(customers)),
+        unsent,
+    )

@@ -1,5 +1,6 @@
-"""A dispatch killed with SIGKILL at random points and restarted: every text arrives
-exactly once, every email is held once by its Message-ID, nothing is left unsent.
+"""A dispatch killed with SIGKILL at random points and restarted: every text and every
+call arrives exactly once, every email is held once by its Message-ID, nothing is left
+unsent.
 (bench/crash.py runs 20 and more of these trials.)"""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.crash import run_paced_trial, run_stalled_trial, run_trial
+from testkit.crash import run_call_trial, run_paced_trial, run_stalled_trial, run_trial
 
 # Every trial sends to a real SMTP server (aiosmtpd).
 pytestmark = pytest.mark.integration
@@ -57,3 +58,12 @@ def test_a_dispatcher_stalled_past_its_lease_sends_nothing_more_of_its_claim(
     assert trial.email_copies == {1: 300}
     # Only a message already on its way when the process stopped can go twice.
     assert trial.raw_email_duplicates <= 2
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_a_killed_dispatch_calls_nobody_twice_and_misses_nobody(seed: int, tmp_path: Path) -> None:
+    trial = run_call_trial(random.Random(seed), customers=150, directory=tmp_path)
+    assert 0 < trial.killed_after < trial.messages  # the kill landed mid-dispatch
+    assert trial.unsent_rows == 0
+    assert trial.call_copies == {1: 150}  # reconciled with Twilio's list of calls
+    assert trial.sms_copies == {1: 150}
