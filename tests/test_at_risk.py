@@ -102,10 +102,24 @@ def test_needs_are_imported_and_a_bad_value_drops_only_the_field(
         stored = dict(conn.execute(select(customers.c.customer_id, customers.c.needs)).all())
     assert len(stored) == 12  # nobody skipped
     assert stored["c39"] == "telecare;medical" and stored["c41"] == "landline-only"
-    assert stored["c43"] is None and stored["c45"] is None and stored["c47"] is None
-    assert any(r.startswith("customer 'c43' kept without its needs: needs 'telecare;vip'")
+    # One unknown word is left out, never the telecare it came with.
+    assert stored["c43"] == "telecare" and stored["c45"] is None and stored["c47"] is None
+    assert any(r.startswith("customer 'c43' kept with needs telecare: needs 'telecare;vip'")
                for r in said)  # fmt: skip
+    assert any(r.startswith("customer 'c45' kept without its needs: needs ';'") for r in said)
     assert len([r for r in said if "needs" in r]) == 2
+
+
+def test_a_file_without_the_needs_column_leaves_the_needs_it_knows(
+    tmp_path: Path, engine: Engine
+) -> None:
+    import_with_needs(tmp_path, engine, {"c41": "telecare"})
+    topology = write_csv(tmp_path / "t.csv", TOPOLOGY_COLUMNS, topology_rows())
+    plain = write_csv(tmp_path / "plain.csv", CUSTOMER_COLUMNS, customer_rows())
+    import_network(engine, topology, plain, None, NOW, "GB")  # the CRM's usual export
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(customers.c.customer_id, customers.c.needs)).all())
+    assert stored["c41"] == "telecare"
 
 
 def test_a_file_without_the_needs_column_still_imports(town: Town) -> None:
@@ -446,3 +460,25 @@ def test_a_line_still_down_after_the_area_fix_keeps_its_check(
     assert rows[("c41", 1)] == "ended"  # no. 41's line is back
     assert rows[("c45", 1)] == "visit"  # still listed, from the first fifteen minutes
     assert len([k for k in rows if k[0] == "c45"]) == 1  # no second check, no new clock
+
+
+def test_a_yes_to_our_safety_check_does_not_also_confirm_a_follow_asked_for_the_number(
+    ctx: Context, settings: Settings
+) -> None:
+    from forewarn.incidents import followers
+
+    phone = phone_of(ctx.engine, "c41")
+
+    def stranger_asks(conn: Any) -> followers.Asked:
+        return followers.ask(conn, "sms", phone, "CB1 2AB", "en", "Europe/London", "web",
+                             "192.0.2.9", NIGHT)  # fmt: skip
+
+    asked = writing(ctx.engine, stranger_asks, "test")
+    assert asked.follower_id is not None
+    with ctx.engine.begin() as conn:
+        followers.confirmation_sent(conn, [asked.follower_id], NIGHT)
+    at = fault_at_night(ctx, settings)
+    with ctx.engine.begin() as conn:
+        answer = handle_reply(conn, "sms", phone, "YES", "S1", at, VOICE)
+        assert followers.pending(conn, asked.follower_id) is not None  # still to confirm
+    assert answer is not None and "we know you have our message" in answer

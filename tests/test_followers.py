@@ -25,7 +25,7 @@ from forewarn.incidents.replies import Voice, handle_reply
 from forewarn.notifiers.confirmations import confirm_path
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.receiver_forms import FollowDesk
-from forewarn.store import deliveries, premises, secret_key, writing
+from forewarn.store import customers, deliveries, incidents, premises, secret_key, writing
 from tests import twilio_hooks
 from tests.conftest import (
     BOTH_STORES,
@@ -75,7 +75,9 @@ def to(settings: Settings, channel: str, contact: str) -> list[str]:
     return [m["body"] for m in outbox(settings, channel) if m["to"] == contact]
 
 
-def ask(ctx: Context, contact: str, place: str, origin: str = "192.0.2.1", **kw: Any) -> str:
+def asked_on_form(
+    ctx: Context, contact: str, place: str, origin: str = "192.0.2.1", **kw: Any
+) -> followers.Asked:
     channel, address = followers.contact_of(contact, "GB")
 
     def work(conn: Any) -> followers.Asked:
@@ -83,7 +85,11 @@ def ask(ctx: Context, contact: str, place: str, origin: str = "192.0.2.1", **kw:
             conn, channel, address, place, "en", "Europe/London", "web", origin, NOW, **kw
         )
 
-    asked = writing(ctx.engine, work, "test")
+    return writing(ctx.engine, work, "test")
+
+
+def ask(ctx: Context, contact: str, place: str, origin: str = "192.0.2.1", **kw: Any) -> str:
+    asked = asked_on_form(ctx, contact, place, origin, **kw)
     assert asked.follower_id is not None, asked.reason
     return asked.follower_id
 
@@ -167,10 +173,57 @@ def test_stop_ends_every_follow_of_the_number_and_the_form_never_texts_it_again(
     with ctx.engine.connect() as conn:
         found = followers.find(conn, NEIGHBOUR, "GB")
     assert {f.state for f in found} == {"stopped"} and len(found) == 2
-    ask(ctx, NEIGHBOUR, "CB1 2AB", origin="198.51.100.7")
+    again = asked_on_form(ctx, NEIGHBOUR, "CB1 2AB", origin="198.51.100.7")
+    assert again.follower_id is None and again.reason == f"{NEIGHBOUR} said STOP"
     pipeline.deliver(ctx, NOW + timedelta(minutes=3))
     outage_and_restoration(ctx, settings)
     assert len(to(settings, "sms", NEIGHBOUR)) == 1  # the first confirmation only
+
+
+def test_after_stop_a_form_asking_the_same_place_again_neither_texts_nor_reopens_the_follow(
+    ctx: Context, settings: Settings
+) -> None:
+    # Before: the stopped row was reused and its STOP forgotten, so a stranger could have
+    # the number texted again after every STOP, and a message held for the morning went.
+    ask(ctx, NEIGHBOUR, "CB1 2AB")
+    pipeline.deliver(ctx, NOW)
+    text_in(ctx, NEIGHBOUR, "YES")
+    text_in(ctx, NEIGHBOUR, "STOP", minutes=2)
+    assert asked_on_form(ctx, NEIGHBOUR, "CB1 2AB", origin="198.51.100.7").follower_id is None
+    pipeline.deliver(ctx, NOW + timedelta(minutes=3))
+    outage_and_restoration(ctx, settings)
+    assert len(to(settings, "sms", NEIGHBOUR)) == 1
+    # Their own FOLLOW text may undo their STOP: it asks again, and YES confirms again.
+    assert "reply YES" in (text_in(ctx, NEIGHBOUR, "FOLLOW CB1 2AB", minutes=90) or "")
+
+
+def test_an_unconfirmed_follow_hears_nothing_even_of_news_already_queued(
+    ctx: Context, settings: Settings
+) -> None:
+    from forewarn.incidents.ledger.due import _as_follower
+
+    row = {"f_contact": NEIGHBOUR, "f_channel": "sms", "f_label": "CB1 2AB", "f_locale": "en",
+           "f_zone": "Europe/London", "f_state": "pending"}  # fmt: skip
+    assert _as_follower(dict(row))["opted_out"] is True
+    assert _as_follower({**row, "f_state": "active"})["opted_out"] is False
+
+
+def test_the_form_never_texts_a_customer_who_opted_out_nor_a_number_we_would_pay_extra_for(
+    ctx: Context, town: Town
+) -> None:
+    with town.engine.begin() as conn:
+        phone = conn.execute(
+            select(customers.c.phone).where(customers.c.customer_id == "c39")
+        ).scalar_one()
+        conn.execute(
+            update(customers).where(customers.c.customer_id == "c39").values(opted_out=True)
+        )
+    refused = asked_on_form(ctx, phone, "CB1 2AB")
+    assert refused.follower_id is None and "said STOP" in refused.reason
+    # Premium-rate, satellite, a landline, another country's mobile: refused as contacts.
+    for typed in ("+19005550100", "+88216123456", "01223 000000", "+33612345678"):
+        with pytest.raises(followers.FollowError):
+            followers.contact_of(typed, "GB")
 
 
 def test_a_follow_text_asks_for_yes_and_addresses_are_not_looked_up_by_text(ctx: Context) -> None:
@@ -463,3 +516,38 @@ def test_the_follower_drill_reads_as_the_neighbour_would_live_it(tmp_path: Path)
     assert len(unconfirmed) == 1  # the one question, nothing else
     assert result.summary["broken_promises"] == []
     assert result.summary["messages_in_sleep_hours"] == 0
+
+
+def test_a_flood_of_follow_texts_goes_unanswered_and_an_answer_never_echoes_much(
+    ctx: Context,
+) -> None:
+    long = "FOLLOW " + "x" * 1500
+    answer = text_in(ctx, NEIGHBOUR, long) or ""
+    assert "we found no postcode" in answer and len(answer) < 220
+    answers = [text_in(ctx, NEIGHBOUR, f"FOLLOW CB1 {n}AB") for n in range(12)]
+    # Ten asks an hour from one number are answered; after them, silence (each answer
+    # is a text we pay for). Before, all twelve were answered.
+    assert all(answers[:9]) and answers[-1] is None
+
+
+def test_a_us_zip_of_digits_is_a_postcode_and_incident_n_is_still_the_incident(
+    ctx: Context, town: Town
+) -> None:
+    with town.engine.begin() as conn:  # two houses on a street whose ZIP is 02139
+        conn.execute(
+            update(premises)
+            .where(premises.c.premise_id.in_(["p39", "p41"]))
+            .values(postcode="02139")
+        )
+        conn.execute(incidents.insert().values(
+            id=2139, title="Fault", status="investigating", scope="area", source="inferred",
+            public=True, notify=True, area_name="Cabinet B", premises_count=10,
+            customers_count=10, started_at=NOW, opened_at=NOW, updated_at=NOW,
+        ))  # fmt: skip
+    with town.engine.connect() as conn:
+        zip_code = followers.resolve_place(conn, "02139")
+        incident = followers.resolve_place(conn, "incident 2139")
+        bare = followers.resolve_place(conn, "2139")
+    assert zip_code is not None and (zip_code.kind, zip_code.key) == ("postcode", "02139")
+    assert incident is not None and (incident.kind, incident.key) == ("incident", "2139")
+    assert bare is not None and bare.kind == "incident"  # no postcode 2139: the incident

@@ -6,6 +6,8 @@ a text's YES), and then a recipient of the ledger like a customer, under the key
 `follower:<hex>`: the same night policy, the same daily ceiling, never premise-level
 words, only public incidents (a case below the privacy floor has no page and no follower).
 A follow of an incident ends when it is resolved; a follow of a place lasts until stopped.
+Long because consent is one life cycle, read best in one place: what may be asked (the
+contact, the place, the limits, a STOP that stays), confirmed, and stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import phonenumbers
+from phonenumbers import PhoneNumberType
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
@@ -24,7 +28,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from forewarn.channels.mime import plain_address
 from forewarn.network.address import premise_at, squeezed
 from forewarn.network.phones import normalise_phones
-from forewarn.store import FOLLOWER_PREFIX, followers, incidents, premises
+from forewarn.store import FOLLOWER_PREFIX, customers, followers, incidents, premises
 
 PREFIX = FOLLOWER_PREFIX
 Via = Literal["web", "sms"]
@@ -43,6 +47,9 @@ class Limits:
     per_origin_hour: int = 10
     per_place_hour: int = 30
     per_contact: int = 20
+    # Follows asked on the site's form in an hour, from everyone: each costs a text or an
+    # email, so many origins at once (rotated IPs) are capped too.
+    web_hour: int = 1000
 
 
 LIMITS = Limits()
@@ -70,6 +77,8 @@ class Asked:
     follower_id: str | None
     reason: str = ""
     label: str = ""
+    # Refused by a limit (a flood): not worth an answer that costs a text.
+    limited: bool = False
 
 
 def contact_of(text: str, region: str) -> tuple[str, str]:
@@ -84,9 +93,20 @@ def contact_of(text: str, region: str) -> tuple[str, str]:
             raise FollowError("follow_bad_contact")
         return "email", text.lower()
     number = normalise_phones([text[:64]], region)[0]
-    if not number.startswith("+"):
+    if not number.startswith("+") or not _a_local_mobile(number, region):
         raise FollowError("follow_bad_contact")
     return "sms", number
+
+
+def _a_local_mobile(number: str, region: str) -> bool:
+    """Whether an E.164 number is a mobile of the operator's country calling code: a
+    confirmation is a text we pay for, so never to a premium, satellite or foreign number
+    (SMS pumping). By calling code, not region: +44 7911 is Guernsey's, and +44 all the
+    same."""
+    parsed = phonenumbers.parse(number)
+    kind = phonenumbers.number_type(parsed)
+    mobile = kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return mobile and parsed.country_code == phonenumbers.country_code_for_region(region.upper())
 
 
 _INCIDENT = re.compile(r"^(?:incident\s*#?\s*|#)?(\d{1,9})$", re.IGNORECASE)
@@ -100,7 +120,10 @@ def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place 
     if not text:
         return None
     number = _INCIDENT.match(text)
-    if number is not None:
+    # Bare digits are a postcode first where postcodes are digits (a US ZIP, 02139), then
+    # an incident id; "incident 12" or "#12" is always the incident.
+    zip_code = _postcode(conn, text) if number is not None and text.isdigit() else None
+    if number is not None and zip_code is None:
         i = incidents.c
         found = conn.execute(
             select(i.id, i.area_name, i.title).where(i.id == int(number.group(1)), i.public)
@@ -108,6 +131,20 @@ def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place 
         if found is None:
             return None
         return Place("incident", str(found.id), f"{found.area_name or found.title} ({found.id})")
+    postcode = zip_code or _postcode(conn, text)
+    if postcode:
+        return Place("postcode", str(postcode), str(postcode))
+    if not addresses:
+        return None
+    premise = premise_at(conn, text)  # one premise, or nothing
+    if premise is None:
+        return None
+    premise_id, _, address, code = premise
+    return Place("premise", str(premise_id), f"{address}, {code}" if code else str(address))
+
+
+def _postcode(conn: Connection, text: str) -> str | None:
+    """The network's postcode `text` names, as typed or without spaces, any case."""
     postcode = (
         conn.execute(
             select(premises.c.postcode).where(premises.c.postcode == text.upper()).limit(1)
@@ -118,15 +155,7 @@ def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place 
             .limit(1)
         ).scalar()
     )
-    if postcode:
-        return Place("postcode", str(postcode), str(postcode))
-    if not addresses:
-        return None
-    premise = premise_at(conn, text)  # one premise, or nothing
-    if premise is None:
-        return None
-    premise_id, _, address, code = premise
-    return Place("premise", str(premise_id), f"{address}, {code}" if code else str(address))
+    return str(postcode) if postcode else None
 
 
 def ask(
@@ -150,14 +179,23 @@ def ask(
     if conn.execute(recent.where(f.requested_from == origin[:128])).scalar_one() >= (
         limits.per_origin_hour
     ):
-        return Asked(None, reason=f"{origin} asked {limits.per_origin_hour} follows this hour")
+        reason = f"{origin} asked {limits.per_origin_hour} follows this hour"
+        return Asked(None, reason=reason, limited=True)
+    if via == "web" and (
+        conn.execute(recent.where(f.requested_via == "web")).scalar_one() >= limits.web_hour
+    ):
+        return Asked(
+            None, reason=f"{limits.web_hour} follows asked on the site this hour", limited=True
+        )
+    if via == "web" and said_stop(conn, channel, contact):
+        # Only their own FOLLOW text (from that number) may undo a STOP, never a form.
+        return Asked(None, reason=f"{contact} said STOP")
     place = resolve_place(conn, place_text, addresses)
     if place is None:
         return Asked(None, reason="no such place on the network")
     if conn.execute(recent.where(f.place == place.key)).scalar_one() >= limits.per_place_hour:
-        return Asked(
-            None, reason=f"{limits.per_place_hour} follows of {place.label} asked this hour"
-        )
+        reason = f"{limits.per_place_hour} follows of {place.label} asked this hour"
+        return Asked(None, reason=reason, limited=True)
     held = conn.execute(
         select(func.count())
         .select_from(followers)
@@ -201,6 +239,22 @@ def ask(
         )
     )
     return Asked(follower_id, label=place.label)
+
+
+def said_stop(conn: Connection, channel: str, contact: str) -> bool:
+    """Whether this number or address said STOP (or unsubscribed): of a follow, or as a
+    customer who opted out."""
+    f, c = followers.c, customers.c
+    stopped = conn.execute(
+        select(f.follower_id)
+        .where(f.contact == contact, f.end_reason.in_(("stop", "unsubscribe link")))
+        .limit(1)
+    ).first()
+    field = c.phone if channel == "sms" else func.lower(c.email)
+    opted_out = conn.execute(
+        select(c.customer_id).where(field == contact, c.opted_out.is_(True)).limit(1)
+    ).first()
+    return stopped is not None or opted_out is not None
 
 
 def confirm(conn: Connection, follower_ids: Sequence[str], how: str, now: datetime) -> list[str]:

@@ -8,12 +8,13 @@ HELP says who we are and how to stop. Twilio's status callbacks: incidents/callb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import contact_of
+from forewarn.cleantext import clean
 from forewarn.incidents import follower_news, followers, reporting, safety
 from forewarn.incidents.ops import reopen_for_customer
 from forewarn.incidents.updates import Policy
@@ -21,6 +22,11 @@ from forewarn.network.address import premise_at
 from forewarn.quiet import zone_info
 from forewarn.store import customers, incident_premises, incidents, premises, replies
 from forewarn.texts import day_time, say, zone_name
+
+# The most of what someone wrote that an answer repeats back (a text we pay for).
+SHOWN = 60
+# FOLLOW texts from one number answered in an hour; a flood past them is not answered.
+ANSWERS_PER_HOUR = 10
 
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -109,7 +115,11 @@ def handle_reply(
         _set_opted_out(conn, known, False)
         # An at-risk customer's YES: they have our message (safety.py), no visit needed.
         safe = safety.confirm(conn, known, f"{channel} yes", now)
-        confirmed = followers.confirm_number(conn, sender, now) if channel == "sms" else []
+        # A YES answering our safety check is not also a YES to a follow someone may have
+        # asked for with this number.
+        confirmed = (
+            followers.confirm_number(conn, sender, now) if channel == "sms" and not safe else []
+        )
         if safe:
             answer = say("reply_safe", locale, operator=voice.operator)
         elif confirmed:
@@ -184,7 +194,7 @@ def _report(
     if taken.outcome == "limited":
         return None  # a flood is not answered: each answer is a text we pay for
     postcode = followers.resolve_place(conn, place.rpartition(",")[2], addresses=False)
-    shown = " ".join(place.split())[:60]
+    shown = " ".join(clean(place).split())[:SHOWN]
     if postcode is None or postcode.kind != "postcode":
         return say("reply_report", locale, operator=voice.operator, place=shown, postcode="")
     asked = followers.ask(
@@ -199,18 +209,37 @@ def _report(
     return say("reply_report", locale, operator=voice.operator, place=shown, postcode=asked.label)
 
 
-def _follow(conn: Connection, sender: str, body: str, now: datetime, voice: Voice) -> str:
+def _answered_this_hour(conn: Connection, sender: str, action: str, now: datetime) -> int:
+    """How many of this number's texts of one kind were answered in the last hour."""
+    r = replies.c
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                r.sender == sender,
+                r.received_at > now - timedelta(hours=1),
+                r.action == action,
+                r.answer.is_not(None),
+            )
+        ).scalar_one()
+    )
+
+
+def _follow(conn: Connection, sender: str, body: str, now: datetime, voice: Voice) -> str | None:
     """FOLLOW <postcode or incident> from a number: a follow asked, its confirmation the
     answer (YES confirms). Addresses are not looked up by text: an answer saying whether
-    one is on the network would tell anyone who lives where."""
+    one is on the network would tell anyone who lives where. A flood is not answered
+    (each answer is a text we pay for), and a place not found is echoed short."""
     word, _, place = body.strip().partition(" ")
     locale = FOLLOW_WORDS.get(word.upper(), "en")
     asked = followers.ask(
         conn, "sms", sender, place, locale, voice.time_zone, "sms", sender, now,
         addresses=False,
     )  # fmt: skip
+    if asked.limited or _answered_this_hour(conn, sender, "follow", now) >= ANSWERS_PER_HOUR:
+        return None
     if asked.follower_id is None:
-        return say("reply_follow_unknown", locale, operator=voice.operator, place=place.strip())
+        shown = " ".join(clean(place).split())[:SHOWN]
+        return say("reply_follow_unknown", locale, operator=voice.operator, place=shown)
     followers.confirmation_sent(conn, [asked.follower_id], now)
     return say("reply_follow_confirm", locale, operator=voice.operator, place=asked.label)
 

@@ -49,7 +49,8 @@ def read_rows(
     optional: Sequence[str] = (),
 ) -> Iterator[tuple[int, dict[str, str]] | Problem]:
     """Yield (line number, row) for each good record and a Problem for each bad one; the
-    `optional` columns the header lacks are empty in every row.
+    `optional` columns the header lacks are not in any row (a file without a column says
+    nothing of it: what the store holds stays).
 
     Each line is decoded on its own, so a byte that is not text costs only its line.
     With no `encoding`, the file is UTF-8 until a line says otherwise: if the first line
@@ -69,7 +70,6 @@ def read_rows(
         missing = [c for c in columns if c not in header]
         if missing:
             raise CsvFormatError(f"{name}: missing columns {', '.join(missing)}")
-        absent = {c: "" for c in optional if c not in header}
         columns = [*columns, *(c for c in optional if c in header)]
         positions = [header.index(c) for c in columns]
         in_order = positions == list(range(len(columns)))  # the usual case: no picking
@@ -102,7 +102,7 @@ def read_rows(
                 continue
             picked = fields if in_order else [fields[p] for p in positions]
             row = dict(zip(columns, map(str.strip, picked), strict=False))
-            yield line_no, {**row, **absent} if absent else row
+            yield line_no, row
 
 
 class _Decoder:

@@ -109,17 +109,24 @@ class ContactFields:
         return 0
 
     def needs(self, text: str) -> str | None:
-        """What the line keeps alive ("telecare;medical"), or None: none given, or a value
-        not in NEEDS (the field is dropped, never the customer)."""
+        """What the line keeps alive ("telecare;medical"), or None when none is given. A
+        word not in NEEDS is left out with a warning and the known ones kept: one
+        misspelt word must not leave a telecare customer unknown at risk."""
         if not text:
             return None
         named = list(dict.fromkeys(n.strip().lower() for n in text.split(";") if n.strip()))
+        known = [n for n in named if n in NEEDS]
         unknown = [n for n in named if n not in NEEDS]
         if unknown or not named:
             words = ", ".join(NEEDS)
-            self.drop("needs", f"needs {text[:64]!r} is not a list of {words} separated by ;")
-            return None
-        return ";".join(named)
+            reason = f"needs {text[:64]!r} is not a list of {words} separated by ;"
+            if known:
+                self.warnings.append(
+                    f"customer {self.customer_id!r} kept with needs {';'.join(known)}: {reason}"
+                )
+            else:
+                self.drop("needs", reason)
+        return ";".join(known) or None
 
     def channels(
         self,

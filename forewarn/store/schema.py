@@ -299,6 +299,8 @@ replies = Table(
     # What forewarn made of it: stop, start, help, or other.
     Column("action", String(16), nullable=False),
     Column("answer", Text, nullable=True),
+    # What one number said lately: how many of its texts were answered this hour.
+    Index("ix_replies_sender", "sender", "received_at"),
 )
 
 # Webhook requests already handled, by the sender's idempotency token.

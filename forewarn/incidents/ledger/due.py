@@ -197,7 +197,8 @@ def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[D
 
 def _as_follower(row: dict[str, Any]) -> dict[str, Any]:
     """A row with the follower's contact, language and zone where a customer's would be
-    (a stopped follow reads as opted out); a customer's row loses the follower columns."""
+    (a stopped or unconfirmed follow reads as opted out); a customer's row loses the
+    follower columns."""
     contact, channel = row.pop("f_contact"), row.pop("f_channel")
     label, locale, zone, state = (row.pop(k) for k in ("f_label", "f_locale", "f_zone", "f_state"))
     if contact is None:
@@ -205,7 +206,9 @@ def _as_follower(row: dict[str, Any]) -> dict[str, Any]:
     field = CHANNELS[channel].contact if channel in CHANNELS else None
     if field is not None:
         row[field] = contact
-    row.update(locale=locale, time_zone=zone, opted_out=state == "stopped", follows=label)
+    # Stopped, or asked afresh since and not yet confirmed again: nothing goes.
+    stopped = state in ("stopped", "pending")
+    row.update(locale=locale, time_zone=zone, opted_out=stopped, follows=label)
     return row
 
 

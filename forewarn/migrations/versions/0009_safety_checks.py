@@ -1,5 +1,6 @@
 """At-risk customers: what a customer's line keeps alive (customers.needs), and each
-at-risk customer's confirmation in an outage, its call and its visit (safety_checks).
+at-risk customer's confirmation in an outage, its call and its visit (safety_checks); the
+replies of one number by time (a flood of texts goes unanswered).
 
 Revision ID: 0009
 Revises: 0008
@@ -36,10 +37,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("customer_id", "incident_id", name="uq_safety_checks"),
     )
     op.create_index("ix_safety_checks_state", "safety_checks", ["state"])
+    # A flood of texts from one number goes unanswered: its answers of the hour, counted.
+    op.create_index("ix_replies_sender", "replies", ["sender", "received_at"])
 
 
 def downgrade() -> None:
     """Back to 0008: the checks and the needs go."""
+    op.drop_index("ix_replies_sender", "replies")
     op.drop_table("safety_checks")
     with op.batch_alter_table("customers") as batch:
         batch.drop_column("needs")
