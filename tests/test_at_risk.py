@@ -482,3 +482,16 @@ def test_a_yes_to_our_safety_check_does_not_also_confirm_a_follow_asked_for_the_
         answer = handle_reply(conn, "sms", phone, "YES", "S1", at, VOICE)
         assert followers.pending(conn, asked.follower_id) is not None  # still to confirm
     assert answer is not None and "we know you have our message" in answer
+
+
+def test_a_big_faults_first_batch_is_the_at_risk_customers_whatever_the_priority(
+    ctx: Context, settings: Settings
+) -> None:
+    from forewarn.incidents.ledger import queue
+
+    with ctx.engine.begin() as conn:  # no. 39 is a priority customer, but not at risk
+        conn.execute(update(customers).where(customers.c.customer_id == "c39").values(priority=9))
+    fault_at_night(ctx, settings)
+    with ctx.engine.connect() as conn:
+        order = [who for who, _, _ in queue._recipients(conn, 1, 1, "opened")]
+    assert order[:3] == ["c41", "c45", "c39"]

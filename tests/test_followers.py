@@ -290,10 +290,16 @@ def test_limits_hold_per_origin_per_place_and_per_contact(ctx: Context) -> None:
     assert [m is not None for m in made] == [True, True, True, False, False]  # one IP: 3
     made = [asked(f"+4479111242{n:02d}", "CB1 2AB", f"192.0.2.{10 + n}") for n in range(3)]
     assert [m is not None for m in made] == [True, False, False]  # one place: 4 an hour
+    with ctx.engine.begin() as conn:  # nos. 51 and 53 in postcodes of their own
+        for premise, code in (("p51", "CB1 4EF"), ("p53", "CB1 5GH")):
+            conn.execute(
+                update(premises).where(premises.c.premise_id == premise).values(postcode=code)
+            )
     mine = [asked("me@example.org", p, f"192.0.3.{n}") for n, p in enumerate(
-        [ELSEWHERE, "39 Mill Road", "41 Mill Road"]
+        [ELSEWHERE, "CB1 4EF", "CB1 5GH"]
     )]  # fmt: skip
     assert [m is not None for m in mine] == [True, True, False]  # one contact: 2
+    assert asked("you@example.org", "CB1 5GH", "192.0.3.10") is not None  # it is a place
 
 
 @pytest.mark.parametrize(
@@ -361,7 +367,8 @@ def test_the_form_answers_the_same_whether_or_not_the_place_exists(
     assert "Reply YES" in known.text and "Nothing is sent until you confirm" in known.text
     with ctx.engine.connect() as conn:
         (only,) = followers.find(conn, NEIGHBOUR, "GB")
-    assert only.label == "45 Mill Road, CB1 2AB" and only.state == "pending"
+    # An address is followed as its postcode: the page's news of an area, never of one line.
+    assert only.label == "CB1 2AB" and only.state == "pending"
     assert only.requested_from == "127.0.0.1" and only.requested_via == "web"
 
 

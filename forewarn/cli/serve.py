@@ -92,8 +92,9 @@ def serve(
     if settings.public_url:
         # Confirmation links name the receiver as the internet reaches it.
         follows = FollowDesk(
-            settings.phone_region, settings.time_zone, unsubscribe_key, settings.site_url
-        )
+            settings.phone_region, settings.time_zone, unsubscribe_key, settings.site_url,
+            policy=ctx.policy,  # FOREWARN_REPORTS_MIN and the privacy floor, as configured
+        )  # fmt: skip
     else:
         console.print("FOREWARN_PUBLIC_URL is not set: following a place (/follow) is off.")
     receiver = create_app(

@@ -113,9 +113,11 @@ _INCIDENT = re.compile(r"^(?:incident\s*#?\s*|#)?(\d{1,9})$", re.IGNORECASE)
 
 
 def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place | None:
-    """The place someone named: an incident id ("12", "incident 12"), a postcode, or
-    (with `addresses`) an address the network knows (its number and street, or the whole
-    address); None when the network has no such place."""
+    """The place someone named: an incident id ("12", "incident 12"), or a postcode the
+    network knows, named alone, at the end of an address, or (with `addresses`) by an
+    address the network knows. An address is followed as its postcode: a follower hears
+    what the page says of an area, never of one line (nor is told the network's own
+    spelling of an address). None: no such place."""
     text = " ".join(text.split())[:200]
     if not text:
         return None
@@ -131,16 +133,12 @@ def resolve_place(conn: Connection, text: str, addresses: bool = True) -> Place 
         if found is None:
             return None
         return Place("incident", str(found.id), f"{found.area_name or found.title} ({found.id})")
-    postcode = zip_code or _postcode(conn, text)
-    if postcode:
-        return Place("postcode", str(postcode), str(postcode))
-    if not addresses:
-        return None
-    premise = premise_at(conn, text)  # one premise, or nothing
-    if premise is None:
-        return None
-    premise_id, _, address, code = premise
-    return Place("premise", str(premise_id), f"{address}, {code}" if code else str(address))
+    _, comma, tail = text.rpartition(",")
+    postcode = zip_code or _postcode(conn, text) or (_postcode(conn, tail) if comma else None)
+    if postcode is None and addresses:
+        premise = premise_at(conn, text)  # one premise, or nothing
+        postcode = str(premise.postcode) if premise is not None and premise.postcode else None
+    return None if postcode is None else Place("postcode", postcode, postcode)
 
 
 def _postcode(conn: Connection, text: str) -> str | None:

@@ -73,8 +73,10 @@ def take(
     ).scalar_one()
     if recent >= limits.per_origin_hour:
         return Taken("limited")
-    incidents_lock(conn)  # a report and the cycle at once: one case per line
+    # Found before the lock (premises change only at an import): a lookup on a big
+    # network must not hold up detection, replies and ops.
     premise = premise_at(conn, place)
+    incidents_lock(conn)  # a report and the cycle at once: one case per line
     outcome: Outcome = "unknown"
     incident_id: int | None = None
     follow: str | None = None

@@ -54,7 +54,8 @@ def premise_at(conn: Connection, text: str) -> Row[Any, Any, Any, Any] | None:
     same_postcode = func.upper(func.replace(p.postcode, " ", "")) == squeezed(tail)
     literal = _literal(text.lower())
     tries = [
-        lowered == text.lower(),  # the address as the network has it
+        # The address as the network has it (its street, indexed, narrows the search).
+        (p.street == street_of(text)) & (lowered == text.lower()),
         lowered.like(literal + ",%", escape="\\"),  # its first part: "45 Mill Road"
     ]
     if head:

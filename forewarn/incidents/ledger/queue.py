@@ -163,7 +163,9 @@ def _recipients(
         select(c.customer_id, c.channels, c.needs, c.phone, c.email, c.social)
         .join(incident_premises, incident_premises.c.premise_id == c.premise_id)
         .where(and_(*where))
-        .order_by(c.priority.desc(), c.customer_id)
+        # At-risk customers first: a big fault's first batch, queued and sent while the
+        # rest are queued, is theirs.
+        .order_by(c.needs.is_(None), c.priority.desc(), c.customer_id)
     )
     return [
         (str(r.customer_id), safety.every_channel(r) if r.needs else str(r.channels), r.needs)
