@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import select, update
 
 from forewarn import pipeline
+from forewarn.channels.unsubscribe import sign, verify
 from forewarn.config import Settings
 from forewarn.context import Context
 from forewarn.incidents import followers
 from forewarn.incidents.followers import Limits
 from forewarn.incidents.replies import Voice, handle_reply
-from forewarn.notifiers.confirmations import confirm_path
+from forewarn.notifiers.confirmations import confirm_path, confirms
 from forewarn.receiver import TwilioHooks, create_app
 from forewarn.receiver_forms import FollowDesk
 from forewarn.store import customers, deliveries, incidents, premises, secret_key, writing
@@ -372,6 +373,22 @@ def test_the_form_answers_the_same_whether_or_not_the_place_exists(
     assert only.requested_from == "127.0.0.1" and only.requested_via == "web"
 
 
+def test_the_confirmation_is_alike_for_an_address_on_the_network_and_one_not(
+    receiver: httpx.Client, ctx: Context, settings: Settings
+) -> None:
+    # Before, only an address the network knew got a confirmation, naming it as the
+    # network spells it: anyone could learn who is a customer with their own mailbox.
+    receiver.post("/follow", data={"contact": "a@example.org", "place": "45 mill road, cb1 2ab"})
+    receiver.post("/follow", data={"contact": "b@example.org", "place": "99 Mill Road, CB1 2AB"})
+    pipeline.deliver(ctx, NOW)
+    mails = {m["to"]: m for m in outbox(settings, "email")}
+    assert set(mails) == {"a@example.org", "b@example.org"}
+    link = re.compile(r"https://fw\.example/follow/confirm/\S+")
+    a, b = (link.sub("LINK", mails[who]["body"]) for who in ("a@example.org", "b@example.org"))
+    assert a == b and "CB1 2AB" in a and "45 Mill Road" not in a and "99 Mill" not in a
+    assert mails["a@example.org"]["subject"] == mails["b@example.org"]["subject"]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
@@ -432,7 +449,12 @@ def test_the_emailed_link_shows_a_button_and_only_the_button_confirms(
         (confirmed,) = followers.find(conn, "neighbour@example.org", "GB")
     assert confirmed.state == "active" and confirmed.confirmed_by == "email link"
     # The unsubscribe signature of a follow cannot confirm one, and the reverse.
-    assert confirm_path(b"k", confirmed.follower_id) != confirm_path(b"k", "x")
+    key, follower = ctx.signing_key, confirmed.follower_id
+    unsubscribe_signature = sign(key, follower)
+    confirm_signature = confirm_path(key, follower).rsplit("/", 1)[1]
+    assert confirms(key, follower, confirm_signature)
+    assert not confirms(key, follower, unsubscribe_signature)
+    assert not verify(key, follower, confirm_signature)
 
 
 def test_the_follow_text_through_the_signed_webhook_then_the_outage(
