@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from forewarn.channels import CHANNELS
 from forewarn.channels.social import SocialSender
 from forewarn.context import Context
 from forewarn.detection.run import Detection, alertmanager_down, run_detection
@@ -240,11 +241,16 @@ def _until_claimed(ctx: Context, now: datetime, within: float = 1.0) -> None:
 
 
 def confirm_followers(ctx: Context, now: datetime) -> int:
-    """Send the confirmations follows asked for on the site are owed; how many went."""
+    """Send the confirmations follows asked for on the site are owed; how many went. In
+    sleep hours only the emails: a number typed into a form may be someone else's, and a
+    text must not wake them (it goes in the morning)."""
     s = ctx.settings
+    asleep = ctx.night.holds(now, s.time_zone, routine=False)
+    quiet = [name for name, channel in CHANNELS.items() if channel.long_form] if asleep else None
     return send_confirmations(
-        ctx.engine, ctx.registry.senders, s.operator_name, s.public_url, ctx.signing_key, now
-    )
+        ctx.engine, ctx.registry.senders, s.operator_name, s.public_url, ctx.signing_key, now,
+        quiet,
+    )  # fmt: skip
 
 
 def deliver_channel(

@@ -580,3 +580,17 @@ def test_a_us_zip_of_digits_is_a_postcode_and_incident_n_is_still_the_incident(
     assert zip_code is not None and (zip_code.kind, zip_code.key) == ("postcode", "02139")
     assert incident is not None and (incident.kind, incident.key) == ("incident", "2139")
     assert bare is not None and bare.kind == "incident"  # no postcode 2139: the incident
+
+
+def test_a_number_typed_into_the_form_at_night_is_texted_in_the_morning_an_email_at_once(
+    ctx: Context, settings: Settings
+) -> None:
+    # Before, the confirmation text went at 03:00 to a number that may be someone else's.
+    night = NOW.replace(hour=3)
+    ask(ctx, NEIGHBOUR, "CB1 2AB")
+    ask(ctx, "carer@example.org", "CB1 2AB")
+    pipeline.deliver(ctx, night)
+    assert to(settings, "sms", NEIGHBOUR) == []
+    assert len(to(settings, "email", "carer@example.org")) == 1
+    pipeline.deliver(ctx, night.replace(hour=8))
+    assert len(to(settings, "sms", NEIGHBOUR)) == 1

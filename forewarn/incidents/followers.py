@@ -21,7 +21,7 @@ from typing import Literal
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -321,10 +321,13 @@ class Confirmation:
     locale: str
 
 
-def confirmations_due(conn: Connection, now: datetime, limit: int = 500) -> list[Confirmation]:
-    """The confirmations the form's requests are owed, claimed for sending (once: a
-    contact that never confirms gets one confirmation, never more, however often it is
-    asked for, and a contact that said STOP gets none from a form)."""
+def confirmations_due(
+    conn: Connection, now: datetime, limit: int = 500, channels: Sequence[str] | None = None
+) -> list[Confirmation]:
+    """The confirmations the form's requests are owed (on these `channels`, or all),
+    claimed for sending (once: a contact that never confirms gets one confirmation, never
+    more, however often it is asked for, and a contact that said STOP gets none from a
+    form)."""
     f = followers.c
     other = followers.alias("other")
     o = other.c
@@ -340,6 +343,7 @@ def confirmations_due(conn: Connection, now: datetime, limit: int = 500) -> list
             f.confirm_sent_at.is_(None),
             ~outstanding,
             ~stopped,
+            true() if channels is None else f.channel.in_(channels),
         )
         .order_by(f.requested_at)
         .limit(limit)

@@ -4,7 +4,7 @@ mail scanners open links). Sent through the channels' own senders, once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -65,10 +65,14 @@ def send_confirmations(
     public_url: str | None,
     key: bytes,
     now: datetime,
+    channels: Sequence[str] | None = None,
 ) -> int:
-    """Send the confirmations follows are owed (each claimed before it goes: at most once);
-    how many went. One that fails is noted against its follow, not sent again."""
-    due = writing(engine, lambda conn: followers.confirmations_due(conn, now), "confirmations")
+    """Send the confirmations follows are owed (on these `channels`, or all; each claimed
+    before it goes: at most once); how many went. One that fails is noted against its
+    follow, not sent again."""
+    due = writing(
+        engine, lambda conn: followers.confirmations_due(conn, now, channels=channels), "confirm"
+    )
     if not due:
         return 0
     failures: dict[str, str] = {}
