@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -161,6 +162,9 @@ class Settings(Process):
     # and reconciled with the provider before anything is resent. A worker sends under a
     # claim only while it holds the lease, so it must outlast a send or two (>= 1 s).
     claim_lease_s: float = Field(default=300.0, ge=1)
+    # Where every worker's shared send rate lives: "store" (a budget in the store) or
+    # "prefect" (a global concurrency limit per channel on the Prefect server, forewarn-<channel>).
+    rate_limits: Literal["store", "prefect"] = "store"
 
     # --- the status page (status_page/) -----------------------------------------------
     # Impact by the share of premises out (of a component or of the network): from a fifth

@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydantic import SecretStr
@@ -37,7 +38,9 @@ def most_in_window(arrivals: list[float], window: float) -> int:
     return most
 
 
-def three_workers_send(db_url: str, tmp_path: Path) -> list[float]:
+def three_workers_send(
+    db_url: str, tmp_path: Path, rate_limits: Literal["store", "prefect"] = "store"
+) -> list[float]:
     """Queue a text for each customer, let three workers send them; when each arrived."""
     now = datetime.now(UTC)
     engine = make_engine(db_url)
@@ -57,6 +60,7 @@ def three_workers_send(db_url: str, tmp_path: Path) -> list[float]:
             send_concurrency=2,
             quiet_hours="",
             sleep_hours="",
+            rate_limits=rate_limits,
             _env_file=None,  # type: ignore[call-arg]
         )
         workers = [Context.build(settings) for _ in range(WORKERS)]
@@ -75,7 +79,7 @@ def three_workers_send(db_url: str, tmp_path: Path) -> list[float]:
             thread.join(timeout=120)
         for ctx in workers:
             ctx.close()
-        assert not errors
+        assert not errors, [repr(e) for e in errors]
         assert Counter(m["to"] for m in twilio.messages) == Counter(
             {phone(i): 1 for i in range(CUSTOMERS)}
         )
@@ -103,6 +107,37 @@ def test_three_workers_on_postgresql_send_at_one_rate_together(
 @pytest.mark.integration
 def test_three_workers_on_sqlite_send_at_one_rate_together(tmp_path: Path) -> None:
     assert_one_rate(three_workers_send(f"sqlite:///{tmp_path / 'store.db'}", tmp_path))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness")
+def test_three_workers_share_one_prefect_global_concurrency_limit(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from forewarn.notifiers.budget import limit_name
+
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(
+                name=limit_name("sms"), limit=int(RATE), slot_decay_per_second=RATE
+            )
+        )
+    try:
+        arrivals = three_workers_send(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, "prefect")
+        assert_one_rate(arrivals)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_global_concurrency_limit_by_name(limit_name("sms"))
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness")
+def test_without_its_prefect_limit_a_channel_refuses_to_send_rather_than_run_unthrottled(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(AssertionError, match="must be created before acquiring slots"):
+        three_workers_send(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, "prefect")
 
 
 def test_a_worker_alone_spends_the_whole_budget_in_order() -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.channels import CHANNELS, customer_channels, voice
+from forewarn.incidents.lanes import AT_RISK
 from forewarn.store import (
     customers,
     deliveries,
@@ -46,9 +47,8 @@ CALLS = 2
 # What an at-risk customer hears at any hour, over the day's ceiling too: the night policy's
 # one override (their line may be keeping them safe).
 SAFETY = frozenset({"opened", "expanded", "still_down", "etr_missed"})
-# Where an at-risk customer's messages sit in the queue: ahead of everyone's (the ranks of
-# other rows are their channels' order, from 0).
-AHEAD = -1000
+# Where an at-risk customer's messages sit in the queue: the first priority lane.
+AHEAD = AT_RISK
 
 
 def every_channel(row: Any) -> str:

@@ -1,9 +1,10 @@
-"""Each channel's send budget, shared by every worker on one store: what a
-SharedRateLimiter draws its grants from."""
+"""Each channel's send budget, shared by every worker on one store (or on one Prefect
+server, as a global concurrency limit): what a SharedRateLimiter draws its grants from."""
 
 from __future__ import annotations
 
 import fcntl
+import math
 import time
 from pathlib import Path
 
@@ -12,6 +13,28 @@ from sqlalchemy.engine import Connection, Engine
 
 from forewarn.channels.rate import Grant
 from forewarn.store import get_meta, insert_ignoring_conflicts, meta, writing
+
+
+def limit_name(channel: str) -> str:
+    """The Prefect global concurrency limit that is a channel's rate."""
+    return f"forewarn-{channel}"
+
+
+def prefect_grant(channel: str) -> Grant:
+    """The send budget of `channel` as a Prefect global concurrency limit with slot decay
+    (`prefect gcl create forewarn-sms --limit 100 --slot-decay-per-second 100`): each
+    grant occupies its units' slots, waiting until the server has them free, and every
+    worker on that server shares it. Strict: a missing limit is an error, never an
+    unthrottled send."""
+    from prefect.concurrency.sync import rate_limit
+
+    name = limit_name(channel)
+
+    def grant(units: float, rate: float, burst: float) -> float:
+        rate_limit(name, occupy=max(1, math.ceil(units)), strict=True)
+        return 0.0
+
+    return grant
 
 
 def rate_grant(engine: Engine, channel: str) -> Grant:

@@ -117,9 +117,11 @@ def claim_size(
     limit: int,
     lease: timedelta,
 ) -> int:
-    """How many rows to claim at once: what the slowest channel in play sends in a third
-    of the lease at its configured rate (plus its burst), never more than `limit`."""
-    seconds = lease.total_seconds() / 3
+    """How many rows to claim at once: what the slowest channel in play sends in a few
+    seconds (a third of the lease if that is shorter) at its configured rate, plus its
+    burst, never more than `limit`. A few seconds: news in a faster lane (an at-risk
+    customer, a restoration) waits behind one claim of openings at most (lanes.py)."""
+    seconds = min(lease.total_seconds() / 3, CLAIM_SECONDS)
     sizes = [
         burst + rate * seconds
         for channel, sender in senders.items()
@@ -136,6 +138,8 @@ def _pace(sender: Sender) -> tuple[float | None, float]:
     return (limiter.rate, limiter.burst) if limiter is not None else (None, 0.0)
 
 
+# A paced channel claims what it sends in this long: the most a faster lane's news waits.
+CLAIM_SECONDS = 5.0
 # Deliveries claimed at a time once the first small claim has gone: large enough that a
 # claim's one read and one write are cheap per message, small enough to share a fan-out
 # fairly between workers.

@@ -13,7 +13,7 @@ from forewarn.channels.base import Limiter, Sender
 from forewarn.channels.outbox import OutboxSender
 from forewarn.channels.rate import RateLimiter, SharedRateLimiter
 from forewarn.config import Settings
-from forewarn.notifiers.budget import rate_grant
+from forewarn.notifiers.budget import prefect_grant, rate_grant
 from forewarn.notifiers.journal import Journal
 
 
@@ -65,9 +65,11 @@ def build(settings: Settings, signing_key: bytes = b"", engine: Engine | None = 
     With the store's `engine`, each channel's rate is one budget in the store that every
     worker draws on, so N workers together still send at the provider's limit."""
     registry = Registry(senders={}, journal=Journal(settings.journal_dir))
+    on_prefect = settings.rate_limits == "prefect"
     for name, channel in CHANNELS.items():
         build = channel.build
-        sender = build(settings, signing_key, _limiter(name, engine)) if build else None
+        limiter = _limiter(name, None if on_prefect else engine, on_prefect)
+        sender = build(settings, signing_key, limiter) if build else None
         if sender is not None:
             registry.senders[name] = sender
             registry.partners += list(getattr(sender, "partners", [])) if channel.partners else []
@@ -77,11 +79,14 @@ def build(settings: Settings, signing_key: bytes = b"", engine: Engine | None = 
     return registry
 
 
-def _limiter(channel: str, engine: Engine | None) -> Limiter:
+def _limiter(channel: str, engine: Engine | None, on_prefect: bool = False) -> Limiter:
     """A channel's limiter: a bucket of its own, or with the store's `engine` the channel's
-    one budget in the store (a bucket each would let every worker send at the full rate)."""
+    one budget in the store (a bucket each would let every worker send at the full rate),
+    or `on_prefect` its Prefect global concurrency limit."""
 
     def make(rate: float, burst: float | None) -> RateLimiter:
+        if on_prefect:
+            return SharedRateLimiter(rate, prefect_grant(channel), burst)
         if engine is None:
             return RateLimiter(rate, burst)
         return SharedRateLimiter(rate, rate_grant(engine, channel), burst)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
 from forewarn.channels import CHANNELS
+from forewarn.incidents import lanes
 from forewarn.incidents.ledger.queue import PUBLIC
 from forewarn.store import (
     customers,
@@ -103,18 +104,10 @@ class Attempt:
 def due_rows(conn: Connection, where: ColumnElement[bool], limit: int) -> list[DueDelivery]:
     """Due ledger rows with all a message needs; locked rows are skipped on PostgreSQL.
 
-    The rows are chosen first (an index scan in queue order), then joined with what a
-    message needs, for this batch only.
+    The rows are chosen first (index scans in queue order, each priority lane its share:
+    lanes.py), then joined with what a message needs, for this batch only.
     """
-    choose = (
-        select(deliveries.c.id)
-        .where(where)
-        .order_by(deliveries.c.rank, deliveries.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        choose = choose.with_for_update(skip_locked=True)
-    ids = list(conn.execute(choose).scalars())
+    ids = lanes.choose(conn, where, limit)
     if not ids:
         return []
     query: Select[Any] = (

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import CHANNELS
-from forewarn.incidents import follower_news, followers, record, safety
+from forewarn.incidents import follower_news, followers, lanes, record, safety
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
     customers,
@@ -84,15 +84,17 @@ def queue_deliveries(
             everyone = [r for r in everyone if r[0] not in done]
         complete = head is None or len(everyone) <= head
         now_told = everyone if complete else everyone[:head]
-        # At-risk customers go ahead of everyone, and are asked to confirm (at_risk.py).
+        # Each row in its priority lane (lanes.py): at-risk customers ahead of everyone
+        # (and asked to confirm: safety.py), then restorations and missed estimates.
         recipients = [
-            (customer_id, channel, rank + (safety.AHEAD if needs else 0))
+            (customer_id, channel, lanes.rank_of(rank, event, bool(needs)))
             for customer_id, channels, needs in now_told
             for rank, channel in enumerate(channel_order(channels, event))
         ]
         if event in safety.CONFIRMING:
             safety.begin(conn, incident_id, [(c, n) for c, _, n in now_told if n], now)
         if public and PUBLIC not in done:
+            # Public posts and hooks keep one lane: each thread and feed in update order.
             recipients += [(PUBLIC, c.name, 0) for c in CHANNELS.values() if c.public]
             hooks = [c.name for c in CHANNELS.values() if c.partners]
             recipients += [(partner, name, 0) for name in hooks for partner in partners]
@@ -100,7 +102,8 @@ def queue_deliveries(
             # Followers hear the page's news of it, once the customers are all in.
             told = _followers_told(conn, incident_id)
             heard = follower_news.recipients(conn, incident_id, seq, event, told)
-            recipients += [(key, channel, 0) for key, channel in heard if key not in done]
+            lane = lanes.rank_of(0, event, False)
+            recipients += [(key, channel, lane) for key, channel in heard if key not in done]
         rows = [
             {
                 "incident_id": incident_id,
