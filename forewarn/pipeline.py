@@ -311,7 +311,13 @@ def site_data(ctx: Context, now: datetime) -> SiteData:
     """Everything the site shows now, read from the store in one go."""
     with ctx.engine.connect() as conn:
         components = load_components(ctx.settings.components_file, conn)
-        return collect(conn, ctx.index(), ctx.page, components, now)
+        # The slowest paced channel customers are told on: how long a fan-out will take.
+        rates = [
+            sender.limiter.rate
+            for name, sender in ctx.registry.senders.items()
+            if sender.limiter is not None and CHANNELS[name].contact is not None
+        ]
+        return collect(conn, ctx.index(), ctx.page, components, now, min(rates, default=None))
 
 
 def publish_site(ctx: Context, now: datetime) -> str:

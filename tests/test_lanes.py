@@ -111,3 +111,46 @@ def test_restorations_and_missed_estimates_are_queued_in_the_urgent_lane(
     lane = {event: lanes.lane_of(rank) for event, rank in rows}
     assert lane["restored"] == lane["etr_missed"] == "restored and late"
     assert lane["opened"] == lane["etr_changed"] == "openings and updates"
+
+
+def test_a_long_fan_out_is_on_the_page_with_how_many_are_told_so_far(tmp_path: Path) -> None:
+    from forewarn.status_page.site import _show_telling
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'page.db'}")
+    fill_ledger(engine, 2000, ("sms", "email"), NOW)  # 2,000 customers, 4,000 rows
+    with engine.begin() as conn:
+        sent = deliveries.c.customer_id.in_([f"c{i}" for i in range(300)])
+        conn.execute(deliveries.update().where(sent).values(status="sent"))
+    shown = [{"id": "1"}]
+    with engine.connect() as conn:
+        _show_telling(conn, shown, 1.0, 10)  # a long code: 1,700 to go is 28 minutes
+        assert shown[0]["x_telling"] == {"customers": "2,000", "told": "300"}
+        fast = [{"id": "1"}]
+        _show_telling(conn, fast, 100.0, 10)  # 17 s at a short code: not worth saying
+        assert "x_telling" not in fast[0]
+        quiet = [{"id": "1"}]
+        _show_telling(conn, quiet, None, 10)  # nothing paced (the outbox)
+        assert "x_telling" not in quiet[0]
+
+
+def test_the_page_says_how_many_are_being_told_in_the_readers_language() -> None:
+    from forewarn.status_page.site import _environment, strings
+
+    incident = {
+        "id": "1", "name": "Fault", "status": "investigating", "started_at": NOW.isoformat(),
+        "resolved_at": None, "x_premises_affected": "2,000", "x_etr": None,
+        "x_next_update_at": None, "incident_updates": [],
+        "x_telling": {"customers": "48,000", "told": "12,000"},
+    }  # fmt: skip
+    template = _environment().get_template("site/_incident.html.j2")
+    for locale, words in (
+        ("en", "We are telling 48,000 customers about this; 12,000 told so far."),
+        ("es", "Estamos avisando a 48,000 clientes; 12,000 avisados hasta ahora."),
+    ):
+        page = template.render(incident=incident, t=strings()[locale], locale=locale, level=2,
+                               link=False, detailed=False, home="../")  # fmt: skip
+        assert words in page
+    without = {k: v for k, v in incident.items() if k != "x_telling"}
+    quiet = template.render(incident=without, t=strings()["en"], locale="en", level=2,
+                            link=False, detailed=False, home="../")  # fmt: skip
+    assert "We are telling" not in quiet

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from forewarn.cleantext import clean, clean_all
+from forewarn.incidents.ledger.queue import telling
+from forewarn.incidents.updates import rounded
 from forewarn.network import NetworkIndex
 from forewarn.quiet import zone_info
 from forewarn.status_page import areas as area_maps
@@ -80,8 +82,10 @@ def collect(
     page: PageConfig,
     components: list[Component],
     now: datetime,
+    send_rate: float | None = None,
 ) -> SiteData:
-    """Read the store once for everything the site shows."""
+    """Read the store once for everything the site shows; `send_rate` (messages a second
+    of the slowest paced channel) says when a fan-out is long enough to show."""
     public = incidents.c.public.is_(True) & (incidents.c.source != "maintenance")
     active_rows = conn.execute(
         select(incidents)
@@ -137,6 +141,7 @@ def collect(
         for o in incident_objects(conn, list(rows.values()), page, components_of, impacts)
     }
     active = [objects[str(r.id)] for r in active_rows]
+    _show_telling(conn, active, send_rate, page.privacy_floor)
     history_rows = recent_public_incidents(conn, now)
     affected = affected_premises(conn, active)
     return SiteData(
@@ -157,6 +162,29 @@ def collect(
         lookup=build_lookup(conn, active, affected, page.privacy_floor),
         maintenances=_maintenances(conn, page, now),
     )
+
+
+# A fan-out still this long from done (at the slowest paced channel's rate) is on the page.
+TELLING_SHOWN_S = 180.0
+
+
+def _show_telling(
+    conn: Connection, active: list[dict[str, Any]], rate: float | None, floor: int
+) -> None:
+    """Add `x_telling` ({"customers", "told"}, rounded as every count on the page) to the
+    open incidents whose messages will take more than a few minutes yet to go out."""
+    if rate is None:
+        return
+    found = telling(conn, [int(i["id"]) for i in active])
+    for incident in active:
+        everyone, told = found.get(int(incident["id"]), (0, 0))
+        if (everyone - told) / rate > TELLING_SHOWN_S:
+            # Customers, not premises: one reached is no line's secret, but the total
+            # is rounded as every count on the page.
+            incident["x_telling"] = {
+                "customers": rounded(everyone, floor),
+                "told": rounded(told, 1) or "0",
+            }
 
 
 # Statuspage's maintenance statuses for forewarn's planned-work states.

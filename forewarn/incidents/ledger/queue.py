@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
-from forewarn.channels import CHANNELS
+from forewarn.channels import CHANNELS, customer_channels
 from forewarn.incidents import follower_news, followers, lanes, record, safety
 from forewarn.incidents.lock import incidents_lock
 from forewarn.store import (
@@ -256,3 +256,33 @@ def progress(conn: Connection, incident_ids: Sequence[int]) -> list[Progress]:
     for incident_id, channel, status, n in rows:
         found.setdefault(int(incident_id), {}).setdefault(str(channel), {})[str(status)] = int(n)
     return [Progress(i, found[i]) for i in sorted(found)]
+
+
+def telling(conn: Connection, incident_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """For each incident, its latest fan-out to customers: (customers it reaches, those
+    already sent it), counted once a customer however many channels they have."""
+    if not incident_ids:
+        return {}
+    d = deliveries.c
+    personal = and_(
+        d.incident_id.in_(incident_ids),
+        d.channel.in_(customer_channels()),
+        d.customer_id != PUBLIC,
+        ~d.customer_id.startswith(followers.PREFIX, autoescape=True),
+    )
+    latest = dict(
+        conn.execute(
+            select(d.incident_id, func.max(d.update_seq)).where(personal).group_by(d.incident_id)
+        ).all()
+    )
+    found: dict[int, tuple[int, int]] = {}
+    for incident_id, seq in latest.items():
+        rows = select(d.customer_id).where(
+            personal, d.incident_id == incident_id, d.update_seq == seq
+        )
+        everyone = conn.execute(select(func.count()).select_from(rows.distinct().subquery()))
+        sent = conn.execute(
+            select(func.count()).select_from(rows.where(d.status == "sent").distinct().subquery())
+        )
+        found[int(incident_id)] = (int(everyone.scalar_one()), int(sent.scalar_one()))
+    return found
