@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -121,14 +122,14 @@ def test_a_long_fan_out_is_on_the_page_with_how_many_are_told_so_far(tmp_path: P
     with engine.begin() as conn:
         sent = deliveries.c.customer_id.in_([f"c{i}" for i in range(300)])
         conn.execute(deliveries.update().where(sent).values(status="sent"))
-    shown = [{"id": "1"}]
+    shown: list[dict[str, Any]] = [{"id": "1"}]
     with engine.connect() as conn:
         _show_telling(conn, shown, 1.0, 10)  # a long code: 1,700 to go is 28 minutes
         assert shown[0]["x_telling"] == {"customers": "2,000", "told": "300"}
-        fast = [{"id": "1"}]
+        fast: list[dict[str, Any]] = [{"id": "1"}]
         _show_telling(conn, fast, 100.0, 10)  # 17 s at a short code: not worth saying
         assert "x_telling" not in fast[0]
-        quiet = [{"id": "1"}]
+        quiet: list[dict[str, Any]] = [{"id": "1"}]
         _show_telling(conn, quiet, None, 10)  # nothing paced (the outbox)
         assert "x_telling" not in quiet[0]
 
@@ -136,7 +137,7 @@ def test_a_long_fan_out_is_on_the_page_with_how_many_are_told_so_far(tmp_path: P
 def test_the_page_says_how_many_are_being_told_in_the_readers_language() -> None:
     from forewarn.status_page.site import _environment, strings
 
-    incident = {
+    incident: dict[str, Any] = {
         "id": "1", "name": "Fault", "status": "investigating", "started_at": NOW.isoformat(),
         "resolved_at": None, "x_premises_affected": "2,000", "x_etr": None,
         "x_next_update_at": None, "incident_updates": [],

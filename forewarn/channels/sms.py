@@ -155,6 +155,26 @@ class HttpxTwilioClient(HttpClient):
         return Response(response.status_code, response.text, response.headers)
 
 
+def twilio_client(
+    account_sid: str,
+    auth_token: str,
+    api_url: str,
+    concurrency: int,
+    transport: httpx.BaseTransport | None,
+    timeout: float,
+) -> tuple[httpx.Client, Client]:
+    """Twilio's own client over one pooled httpx client that `concurrency` threads share
+    (texts and calls alike); the httpx client is the caller's to close."""
+    http = httpx.Client(
+        transport=transport,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    )
+    client = Client(account_sid, auth_token, http_client=HttpxTwilioClient(http))
+    client.api.base_url = api_url.rstrip("/")
+    return http, client
+
+
 class SmsSender(Sending):
     """Sends texts through `twilio.rest.Client`, `concurrency` at a time, at the
     `limiter`'s rate in segments per second (by default the sender's documented rate)."""
@@ -174,13 +194,9 @@ class SmsSender(Sending):
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        self._http, self._client = twilio_client(
+            account_sid, auth_token, api_url, concurrency, transport, timeout
         )
-        self._client = Client(account_sid, auth_token, http_client=HttpxTwilioClient(self._http))
-        self._client.api.base_url = api_url.rstrip("/")
         self.sender = sender
         self.validity_s = validity_s
         self.status_callback = status_callback

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from forewarn.channels.base import (
@@ -32,7 +31,7 @@ from forewarn.channels.base import (
     bare,
 )
 from forewarn.channels.rate import RateLimiter
-from forewarn.channels.sms import HttpxTwilioClient, classify, describe
+from forewarn.channels.sms import classify, describe, twilio_client
 from forewarn.texts import say
 
 if TYPE_CHECKING:
@@ -112,13 +111,9 @@ class VoiceSender(Sending):
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        self._http, self._client = twilio_client(
+            account_sid, auth_token, api_url, concurrency, transport, timeout
         )
-        self._client = Client(account_sid, auth_token, http_client=HttpxTwilioClient(self._http))
-        self._client.api.base_url = api_url.rstrip("/")
         self.caller = caller
         base = public_url.rstrip("/") if public_url else None
         self.status_callback = f"{base}/hooks/twilio/voice/status" if base else None
