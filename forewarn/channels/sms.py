@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -230,17 +230,8 @@ class SmsSender(Sending):
             params["from_"] = self.sender
         if self.status_callback:
             params["status_callback"] = self.status_callback
-        try:
-            created = self._client.messages.create(**params)
-        except TwilioRestException as err:
-            return Result(message.delivery_id, classify(err), describe(err))
-        except httpx.TimeoutException:
-            return Result(message.delivery_id, Outcome.RETRYABLE, "twilio timed out")
-        except httpx.TransportError as err:
-            return Result(
-                message.delivery_id, Outcome.RETRYABLE, f"twilio unreachable: {type(err).__name__}"
-            )
-        return Result(message.delivery_id, Outcome.DELIVERED, "accepted by twilio", created.sid)
+        create = self._client.messages.create
+        return twilio_create(message.delivery_id, lambda: create(**params), "accepted by twilio")
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
         """Look for each in-flight text in Twilio's list of messages to that number."""
@@ -250,14 +241,33 @@ class SmsSender(Sending):
         try:
             recent = self._client.messages.list(to=message.to, limit=20)
         except (TwilioRestException, httpx.HTTPError) as err:
-            detail = describe(err) if isinstance(err, TwilioRestException) else "twilio unreachable"
-            return Result(message.delivery_id, Outcome.RETRYABLE, f"cannot reconcile: {detail}")
+            return cannot_reconcile(message.delivery_id, err)
         since = (message.claimed_at - timedelta(minutes=1)) if message.claimed_at else None
         for sent in recent:
             created = sent.date_created
             if sent.body == message.body and (since is None or created is None or created >= since):
                 return Result(message.delivery_id, Outcome.DELIVERED, "found at twilio", sent.sid)
         return None
+
+
+def twilio_create(delivery_id: int, create: Callable[[], Any], accepted: str) -> Result:
+    """Make one request that creates a text or a call at Twilio: `accepted` with its SID,
+    or Twilio's refusal classified, or a timeout or lost connection (retryable)."""
+    try:
+        created = create()
+    except TwilioRestException as err:
+        return Result(delivery_id, classify(err), describe(err))
+    except httpx.TimeoutException:
+        return Result(delivery_id, Outcome.RETRYABLE, "twilio timed out")
+    except httpx.TransportError as err:
+        return Result(delivery_id, Outcome.RETRYABLE, f"twilio unreachable: {type(err).__name__}")
+    return Result(delivery_id, Outcome.DELIVERED, accepted, created.sid)
+
+
+def cannot_reconcile(delivery_id: int, err: Exception) -> Result:
+    """Twilio could not be asked about an in-flight message: try again later."""
+    detail = describe(err) if isinstance(err, TwilioRestException) else "twilio unreachable"
+    return Result(delivery_id, Outcome.RETRYABLE, f"cannot reconcile: {detail}")
 
 
 def classify(err: TwilioRestException) -> Outcome:

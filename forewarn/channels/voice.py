@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import VoiceResponse
 
 from forewarn.channels.base import (
@@ -31,7 +31,7 @@ from forewarn.channels.base import (
     bare,
 )
 from forewarn.channels.rate import RateLimiter
-from forewarn.channels.sms import classify, describe, twilio_client
+from forewarn.channels.sms import cannot_reconcile, twilio_client, twilio_create
 from forewarn.texts import say
 
 if TYPE_CHECKING:
@@ -147,18 +147,9 @@ class VoiceSender(Sending):
         if self.status_callback:
             # Without StatusCallbackEvent Twilio calls back once, when the call is over.
             params["status_callback"] = self.status_callback
-        try:
-            created = self._client.calls.create(**params)
-        except TwilioRestException as err:
-            return Result(message.delivery_id, classify(err), describe(err))
-        except httpx.TimeoutException:
-            return Result(message.delivery_id, Outcome.RETRYABLE, "twilio timed out")
-        except httpx.TransportError as err:
-            return Result(
-                message.delivery_id, Outcome.RETRYABLE, f"twilio unreachable: {type(err).__name__}"
-            )
-        return Result(
-            message.delivery_id, Outcome.DELIVERED, "call placed with twilio", created.sid
+        create = self._client.calls.create
+        return twilio_create(
+            message.delivery_id, lambda: create(**params), "call placed with twilio"
         )
 
     def reconcile(self, messages: Sequence[Message]) -> list[Result | None]:
@@ -173,8 +164,7 @@ class VoiceSender(Sending):
             # One page: the newest calls come first, and a page never fetches the next.
             recent = list(self._client.calls.page(to=message.to, page_size=20))
         except (TwilioException, httpx.HTTPError) as err:
-            detail = describe(err) if isinstance(err, TwilioRestException) else "twilio unreachable"
-            return Result(message.delivery_id, Outcome.RETRYABLE, f"cannot reconcile: {detail}")
+            return cannot_reconcile(message.delivery_id, err)
         for call in recent:
             created = call.date_created
             if since is None or created is None or created >= since:
