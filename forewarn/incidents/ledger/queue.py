@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from forewarn.channels import CHANNELS, customer_channels
@@ -260,7 +260,8 @@ def progress(conn: Connection, incident_ids: Sequence[int]) -> list[Progress]:
 
 def telling(conn: Connection, incident_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """For each incident, its latest fan-out to customers: (customers it reaches, those
-    already sent it), counted once a customer however many channels they have."""
+    already sent it), counted once a customer however many channels they have; one query
+    for all of them (the site asks on every publication)."""
     if not incident_ids:
         return {}
     d = deliveries.c
@@ -270,19 +271,17 @@ def telling(conn: Connection, incident_ids: Sequence[int]) -> dict[int, tuple[in
         d.customer_id != PUBLIC,
         ~d.customer_id.startswith(followers.PREFIX, autoescape=True),
     )
-    latest = dict(
-        conn.execute(
-            select(d.incident_id, func.max(d.update_seq)).where(personal).group_by(d.incident_id)
-        ).all()
+    latest = (
+        select(d.incident_id.label("incident_id"), func.max(d.update_seq).label("seq"))
+        .where(personal)
+        .group_by(d.incident_id)
+        .subquery()
     )
-    found: dict[int, tuple[int, int]] = {}
-    for incident_id, seq in latest.items():
-        rows = select(d.customer_id).where(
-            personal, d.incident_id == incident_id, d.update_seq == seq
-        )
-        everyone = conn.execute(select(func.count()).select_from(rows.distinct().subquery()))
-        sent = conn.execute(
-            select(func.count()).select_from(rows.where(d.status == "sent").distinct().subquery())
-        )
-        found[int(incident_id)] = (int(everyone.scalar_one()), int(sent.scalar_one()))
-    return found
+    sent = case((d.status == "sent", d.customer_id))
+    rows = conn.execute(
+        select(d.incident_id, func.count(d.customer_id.distinct()), func.count(sent.distinct()))
+        .join(latest, and_(latest.c.incident_id == d.incident_id, latest.c.seq == d.update_seq))
+        .where(personal)
+        .group_by(d.incident_id)
+    )
+    return {int(incident): (int(everyone), int(told)) for incident, everyone, told in rows}
