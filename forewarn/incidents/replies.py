@@ -194,7 +194,7 @@ def _report(
     if taken.outcome == "limited":
         return None  # a flood is not answered: each answer is a text we pay for
     postcode = followers.resolve_place(conn, place.rpartition(",")[2], addresses=False)
-    shown = " ".join(clean(place).split())[:SHOWN]
+    shown = _shown(place)
     if postcode is None or postcode.kind != "postcode":
         return say("reply_report", locale, operator=voice.operator, place=shown, postcode="")
     asked = followers.ask(
@@ -207,6 +207,11 @@ def _report(
     if taken.report_id is not None:
         reporting.enrolled(conn, taken.report_id, asked.follower_id)
     return say("reply_report", locale, operator=voice.operator, place=shown, postcode=asked.label)
+
+
+def _shown(place: str) -> str:
+    """What someone wrote, as an answer repeats it: cleaned, one line, short."""
+    return " ".join(clean(place).split())[:SHOWN]
 
 
 def _answered_this_hour(conn: Connection, sender: str, action: str, now: datetime) -> int:
@@ -238,7 +243,7 @@ def _follow(conn: Connection, sender: str, body: str, now: datetime, voice: Voic
     if asked.limited or _answered_this_hour(conn, sender, "follow", now) >= ANSWERS_PER_HOUR:
         return None
     if asked.follower_id is None:
-        shown = " ".join(clean(place).split())[:SHOWN]
+        shown = _shown(place)
         return say("reply_follow_unknown", locale, operator=voice.operator, place=shown)
     followers.confirmation_sent(conn, [asked.follower_id], now)
     return say("reply_follow_confirm", locale, operator=voice.operator, place=asked.label)

@@ -267,17 +267,24 @@ def _call(conn: Connection, calls: Sequence[tuple[str, int, int]], now: datetime
     )  # fmt: skip
 
 
+def _its_call() -> ColumnElement[bool]:
+    """A check's call: the ledger row of its customer's call about its update."""
+    a, d = safety_checks.c, deliveries.c
+    return and_(
+        d.incident_id == a.incident_id,
+        d.update_seq == a.call_seq,
+        d.customer_id == a.customer_id,
+        d.channel == CALL,
+    )
+
+
 def _calls_over(conn: Connection, now: datetime, wait: timedelta) -> tuple[list[Any], list[int]]:
     """Calling checks whose call is over: (those to call once more, those to visit). A
     call is over `wait` after it was placed, or at once when it could not be placed."""
     a, d = safety_checks.c, deliveries.c
     rows = conn.execute(
         select(a.id, a.customer_id, a.incident_id, a.call_seq, a.calls, d.status, d.sent_at)
-        .join(
-            deliveries,
-            and_(d.incident_id == a.incident_id, d.update_seq == a.call_seq,
-                 d.customer_id == a.customer_id, d.channel == CALL),
-        )
+        .join(deliveries, _its_call())
         .where(a.state == "calling")
     ).all()  # fmt: skip
     over = [
@@ -296,12 +303,7 @@ def next_due(conn: Connection, within: timedelta, call_wait: timedelta) -> list[
     due = [moment + within for moment in conn.execute(asked).scalars()]
     placed = (
         select(deliveries.c.sent_at)
-        .join(
-            safety_checks,
-            and_(deliveries.c.incident_id == a.incident_id,
-                 deliveries.c.update_seq == a.call_seq,
-                 deliveries.c.customer_id == a.customer_id, deliveries.c.channel == CALL),
-        )
+        .join(safety_checks, _its_call())
         .where(a.state == "calling", deliveries.c.status == "sent")
     )  # fmt: skip
     return due + [moment + call_wait for moment in conn.execute(placed).scalars() if moment]
