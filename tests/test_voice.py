@@ -268,3 +268,36 @@ def test_a_key_pressed_confirms_that_customers_check_and_a_replay_or_a_stranger_
             ).scalar()
             == "calling"
         )
+
+
+def test_after_the_worst_a_call_hook_can_be_sent_the_next_cycle_still_tells_everyone(
+    town: Town, settings: Settings
+) -> None:
+    app_ = create_app(town.engine, None, 100_000, clock=lambda: NOW, twilio=hooks())
+    worst: list[tuple[str, bytes, dict[str, str]]] = []
+    for path in (STATUS, GATHER):
+        form = {"CallSid": "CA" + "7" * 32, "CallStatus": "failed", "Digits": "1" * 70_000}
+        body = "&".join(f"{k}={v}" for k, v in form.items()).encode()
+        worst += [
+            (path, body, signed(path, form)),  # huge, signed
+            (path, b"%ff%fe=\x00&&==", {"X-Twilio-Signature": "x"}),  # not a form
+            (path, b"CallSid=CA%00&Digits=1&CallStatus=x", {}),  # NUL, unsigned
+            (path, b"CallSid=" + b"A" * 5000, {"X-Twilio-Signature": "x" * 5000}),
+        ]
+    stranger = {"CallSid": "CA" + "8" * 32, "Digits": "9", "CallStatus": "completed"}
+    worst += [(p, "&".join(f"{k}={v}" for k, v in stranger.items()).encode(), signed(p, stranger))
+              for p in (STATUS, GATHER)]  # fmt: skip
+    form_type = {"content-type": "application/x-www-form-urlencoded"}
+    with serving(app_) as url, httpx.Client(base_url=url) as http:
+        answers = [http.post(p, content=b, headers=h | form_type).status_code for p, b, h in worst]
+    assert all(code < 500 for code in answers) and answers.count(200) + answers.count(204) == 2
+    ctx = Context.build(settings)
+    try:
+        report_cabinet(settings.jsonl_feed, "cabA", "down", NOW)
+        report = run_cycle(ctx, NOW + timedelta(minutes=3))
+    finally:
+        ctx.close()
+    assert report.changes.any
+    lines = (settings.outbox / "sms.jsonl").read_text().splitlines()
+    told = {json.loads(line)["customer_id"] for line in lines}
+    assert {"c39", "c41", "c43"} <= told  # cabinet A's customers on text (no. 45: email)
